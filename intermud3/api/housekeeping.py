@@ -1,0 +1,98 @@
+"""Handlers of the link and housekeeping methods (API.md "Link and housekeeping").
+
+`handlers(gateway)` returns {method name: handler(call, params)}. They read
+the gateway's parts: `link` (state, router, counters, reconnect), `lists`,
+`store`, `sessions` (whose clock is the gateway's clock), `started_at` and
+`reload()`.
+"""
+
+from intermud3.api import params as read
+from intermud3.api.errors import invalid_params
+from intermud3.events import iso_timestamp
+
+# mudlist info: element 0 is the state, -1 meaning up.
+_MUD_UP = -1
+
+
+def handlers(gateway):
+    sessions = gateway.sessions
+
+    def now():
+        return sessions.clock.seconds()
+
+    def authenticate(call, params):
+        api_key = params.get("api_key")
+        if sessions.auth_enabled and (not isinstance(api_key, str) or not api_key):
+            raise invalid_params("api_key", "api_key must be a non-empty string")
+        session_id = read.text(params, "session_id", default=None)
+        return sessions.authenticate(call.connection, api_key, session_id)
+
+    def restore_session(call, params):
+        session_id = read.text(params, "session_id")
+        return sessions.restore_session(call.connection, session_id)
+
+    def ping(call, params):
+        return {"pong": True, "timestamp": iso_timestamp(now())}
+
+    def heartbeat(call, params):
+        return {"status": "ok", "timestamp": iso_timestamp(now())}
+
+    def status(call, params):
+        link = gateway.link
+        router = link.router
+        moment = now()
+        return {
+            "connected": bool(link.ready),
+            "router": router["name"] if router else None,
+            "router_address": f"{router['host']}:{router['port']}" if router else None,
+            "mud_name": call.session.mud_name,
+            "session_id": call.session.id,
+            "uptime": round(moment - gateway.started_at, 3),
+            "session_uptime": round(moment - call.session.created_at, 3),
+            "state": link.state,
+        }
+
+    def stats(call, params):
+        link = gateway.link
+        mudlist_id = chanlist_id = 0
+        if link.router:
+            record = gateway.store.router_record(link.router["name"])
+            mudlist_id = record.get("mudlist_id", 0)
+            chanlist_id = record.get("chanlist_id", 0)
+        return {
+            "mud_count": len(gateway.lists.muds),
+            "online_muds": sum(1 for info in gateway.lists.muds.values() if _is_up(info)),
+            "channel_count": len(gateway.lists.channels),
+            "session_count": sessions.count(),
+            "mudlist_id": mudlist_id,
+            "chanlist_id": chanlist_id,
+            "gateway_connected": bool(link.ready),
+            "packets_sent": link.packets_sent,
+            "packets_received": link.packets_received,
+            "reconnects": link.reconnects,
+            "queued_outbound": gateway.store.queue_depth(),
+        }
+
+    def reconnect(call, params):
+        gateway.link.reconnect("requested by API")
+        return {"status": "reconnecting"}
+
+    def reload_config(call, params):
+        # {"status":"reloaded","changed":[...]} or {"status":"rejected","errors":[...]},
+        # possibly through a Deferred: the dispatcher awaits either.
+        return gateway.reload()
+
+    return {
+        "authenticate": authenticate,
+        "restore_session": restore_session,
+        "ping": ping,
+        "heartbeat": heartbeat,
+        "status": status,
+        "stats": stats,
+        "reconnect": reconnect,
+        "reload_config": reload_config,
+    }
+
+
+def _is_up(info):
+    return isinstance(info, (list, tuple)) and len(info) > 0 and info[0] == _MUD_UP

@@ -1,0 +1,90 @@
+"""The method table: method name -> permission it needs -> handler.
+
+PERMISSIONS is API.md's permission table, the single source of truth for
+which methods exist; the dispatcher enforces it, so a handler never checks
+permissions itself.
+"""
+
+# None: no permission needed (authentication may still be needed; see rpc.py).
+PERMISSIONS = {
+    "authenticate": None,
+    "restore_session": None,
+    "ping": None,
+    "heartbeat": None,
+    "tell": "tell",
+    "emoteto": "tell",
+    "channel_join": "channel",
+    "channel_leave": "channel",
+    "channel_send": "channel",
+    "channel_emote": "channel",
+    "channel_target": "channel",
+    "channel_history": "channel",
+    "who": "info",
+    "finger": "info",
+    "locate": "info",
+    "mudlist": "info",
+    "mud_info": "info",
+    "channel_list": "info",
+    "channel_who": "info",
+    "status": "info",
+    "stats": "info",
+    "presence_sync": "presence",
+    "reconnect": "admin",
+    "reload_config": "admin",
+    "channel_admin": "admin",
+}
+
+# Every server-to-client notification of API.md (for /api/info).
+EVENTS = [
+    "welcome",
+    "tell_received",
+    "emoteto_received",
+    "channel_message",
+    "channel_emote",
+    "channel_targeted",
+    "who_reply",
+    "finger_reply",
+    "locate_reply",
+    "chan_who_reply",
+    "error_occurred",
+    "mud_online",
+    "mud_offline",
+    "gateway_connected",
+    "gateway_disconnected",
+    "gateway_reconnected",
+    "message_sent",
+    "message_expired",
+]
+
+
+class MethodTable:
+    """Handlers registered by name; only names of PERMISSIONS are accepted."""
+
+    def __init__(self, handlers=None):
+        self._handlers = {}
+        for name, handler in (handlers or {}).items():
+            self.add(name, handler)
+
+    def add(self, name, handler):
+        if name not in PERMISSIONS:
+            raise ValueError(f"{name!r} is not a method of the API (see PERMISSIONS)")
+        if not callable(handler):
+            raise TypeError(f"handler for {name!r} is not callable")
+        self._handlers[name] = handler
+
+    def update(self, handlers):
+        for name, handler in handlers.items():
+            self.add(name, handler)
+
+    def lookup(self, name):
+        """(permission, handler) for a registered method, else None."""
+        handler = self._handlers.get(name)
+        if handler is None:
+            return None
+        return PERMISSIONS[name], handler
+
+    def names(self):
+        return sorted(self._handlers)
+
+    def __contains__(self, name):
+        return name in self._handlers

@@ -1,0 +1,465 @@
+"""API keys, sessions, permissions, rate limits and event replay.
+
+A session belongs to the API key that created it and outlives its
+connection for `api.session.timeout` seconds. While detached it keeps its
+channel subscriptions and queues its events (bounded by
+`api.session.max_queue_size` and `api.session.queue_ttl`); re-attaching
+replays them in order before any new event and reports how many the bounds
+dropped, so loss is never silent.
+
+Rate limits: every session has a default token bucket (`per_minute`,
+`burst`: the key's `rate_limit`, else `api.rate_limits.default`). A method
+named in `api.rate_limits.by_method` also has a bucket of its own in each
+session, and a call of it must find a token in BOTH buckets (taken from both
+only when both have one). So an override narrows one method, and the
+session's overall budget still bounds everything.
+"""
+
+import hashlib
+import math
+import secrets
+from collections import deque
+from hmac import compare_digest
+
+from twisted.logger import Logger
+
+from intermud3.api.errors import NOT_AUTHENTICATED, SESSION_EXPIRED, RPCError
+
+_log = Logger()
+
+DEFAULT_RATE = {"per_minute": 100, "burst": 20}
+DEFAULT_SESSION = {"timeout": 3600, "max_queue_size": 1000, "queue_ttl": 300}
+# key_id of the single identity used when api.auth.enabled is false.
+OPEN_KEY_ID = "auth-disabled"
+
+
+def _api(config):
+    return config.get("api") or {}
+
+
+def _auth(config):
+    return _api(config).get("auth") or {}
+
+
+def auth_enabled(config):
+    return bool(_auth(config).get("enabled", True))
+
+
+def _mud_name(config):
+    return (config.get("mud") or {}).get("name")
+
+
+class KeyInfo:
+    """What a key grants. Holds the key's digest, never the key itself."""
+
+    def __init__(self, key_id, digest, mud_name, permissions, rate_limit=None):
+        self.key_id = key_id
+        self.digest = digest
+        self.mud_name = mud_name
+        self.permissions = frozenset(permissions)
+        self.rate_limit = rate_limit
+
+    def __repr__(self):
+        return f"<KeyInfo {self.key_id} mud={self.mud_name!r} permissions={sorted(self.permissions)}>"
+
+
+def key_digest(key):
+    """The sha256 digest a configured key stands for ("sha256:HEX" or plain)."""
+    if not isinstance(key, str) or not key:
+        raise ValueError("api key must be a non-empty string")
+    if key.startswith("sha256:"):
+        hexdigest = key[len("sha256:"):]
+        try:
+            digest = bytes.fromhex(hexdigest)
+        except ValueError:
+            raise ValueError("sha256: key must be followed by 64 hex digits") from None
+        if len(digest) != 32:
+            raise ValueError("sha256: key must be followed by 64 hex digits")
+        return digest
+    return hashlib.sha256(key.encode("utf-8")).digest()
+
+
+class KeyRing:
+    """The configured API keys, matched in constant time by their digests."""
+
+    def __init__(self, config):
+        self._keys = []
+        for entry in _auth(config).get("api_keys") or []:
+            digest = key_digest(entry["key"])
+            key_id = digest.hex()[:8]
+            self._keys.append(KeyInfo(
+                key_id, digest, entry.get("mud_name") or _mud_name(config),
+                entry.get("permissions") or [], entry.get("rate_limit")))
+
+    def match(self, presented_key):
+        """The KeyInfo of a presented key, or None.
+
+        Every configured digest is compared, whatever matched first, so the
+        time taken does not say which key (or how much of one) was right.
+        """
+        if not isinstance(presented_key, str):
+            return None
+        presented = hashlib.sha256(presented_key.encode("utf-8", "surrogatepass")).digest()
+        found = None
+        for info in self._keys:
+            if compare_digest(presented, info.digest) and found is None:
+                found = info
+        return found
+
+    def by_id(self, key_id):
+        for info in self._keys:
+            if info.key_id == key_id:
+                return info
+        return None
+
+    def __len__(self):
+        return len(self._keys)
+
+
+class TokenBucket:
+    """`burst` tokens, refilled at `per_minute` per minute, read off the clock."""
+
+    def __init__(self, per_minute, burst, clock):
+        self.clock = clock
+        self.per_minute = None
+        self.burst = None
+        self.tokens = None
+        self._stamp = clock.seconds()
+        self.configure(per_minute, burst)
+
+    def configure(self, per_minute, burst):
+        per_minute = float(per_minute)
+        burst = float(burst)
+        if per_minute <= 0 or burst < 1:
+            raise ValueError("rate limit needs per_minute > 0 and burst >= 1")
+        self._refill()
+        self.per_minute = per_minute
+        self.burst = burst
+        # A reload never grants more than the new burst.
+        self.tokens = burst if self.tokens is None else min(self.tokens, burst)
+
+    def _refill(self):
+        now = self.clock.seconds()
+        if self.tokens is not None and now > self._stamp:
+            self.tokens = min(self.burst, self.tokens + (now - self._stamp) * self.per_minute / 60.0)
+        self._stamp = max(self._stamp, now)
+
+    def wait(self):
+        """Seconds until one token is available (0 when one is now)."""
+        self._refill()
+        missing = 1.0 - self.tokens
+        if missing <= 1e-9:
+            return 0.0
+        return missing * 60.0 / self.per_minute
+
+    def take(self):
+        self._refill()
+        self.tokens -= 1.0
+
+
+def _retry_after(seconds):
+    """Round up to a tenth of a second, never 0, so a client that waits succeeds."""
+    return max(0.1, math.ceil(seconds * 10 - 1e-9) / 10)
+
+
+class Session:
+    """One MUD client's identity, subscriptions and pending events."""
+
+    def __init__(self, key, clock, *, default_rate, by_method):
+        self.id = secrets.token_urlsafe(24)  # 192 bits
+        self.key_id = key.key_id
+        self.mud_name = key.mud_name
+        self.permissions = key.permissions
+        self.channels = set()
+        self.connection = None
+        self.clock = clock
+        self.created_at = clock.seconds()
+        self.detached_at = None
+        # (queued_at, event name, serialised notification), oldest first.
+        self.queue = deque()
+        self.dropped = 0
+        self._bucket = TokenBucket(default_rate["per_minute"], default_rate["burst"], clock)
+        self._method_buckets = {}
+        self.set_limits(default_rate, by_method)
+
+    @property
+    def attached(self):
+        return self.connection is not None
+
+    def has_permission(self, permission):
+        return permission is None or "*" in self.permissions or permission in self.permissions
+
+    def apply_key(self, key):
+        self.mud_name = key.mud_name
+        self.permissions = key.permissions
+
+    def set_limits(self, default_rate, by_method):
+        self._bucket.configure(default_rate["per_minute"], default_rate["burst"])
+        buckets = {}
+        for method, rate in (by_method or {}).items():
+            bucket = self._method_buckets.get(method)
+            if bucket is None:
+                bucket = TokenBucket(rate["per_minute"], rate["burst"], self.clock)
+            else:
+                bucket.configure(rate["per_minute"], rate["burst"])
+            buckets[method] = bucket
+        self._method_buckets = buckets
+
+    def take_token(self, method):
+        """None when the call may run (a token is taken), else retry_after seconds."""
+        buckets = [self._bucket]
+        if method in self._method_buckets:
+            buckets.append(self._method_buckets[method])
+        wait = max(bucket.wait() for bucket in buckets)
+        if wait > 0:
+            return _retry_after(wait)
+        for bucket in buckets:
+            bucket.take()
+        return None
+
+    def __repr__(self):
+        state = "attached" if self.attached else "detached"
+        return f"<Session {self.id[:6]}... key={self.key_id} {state}>"
+
+
+class SessionManager:
+    """Creates, attaches, detaches, expires and feeds sessions."""
+
+    def __init__(self, config, clock, metrics=None):
+        self.clock = clock
+        self.metrics = metrics
+        self._sessions = {}
+        self._expiry = {}
+        # callable(session): a session ended for good (expired, key removed).
+        self.on_session_end = []
+        self._configure(config)
+
+    def _configure(self, config):
+        api = _api(config)
+        self.config = config
+        self.auth_enabled = auth_enabled(config)
+        self.keys = KeyRing(config)
+        self.open_key = KeyInfo(OPEN_KEY_ID, b"", _mud_name(config), ["*"])
+        session = {**DEFAULT_SESSION, **(api.get("session") or {})}
+        self.timeout = float(session["timeout"])
+        self.max_queue_size = int(session["max_queue_size"])
+        self.queue_ttl = float(session["queue_ttl"])
+        limits = api.get("rate_limits") or {}
+        self.default_rate = {**DEFAULT_RATE, **(limits.get("default") or {})}
+        self.by_method = dict(limits.get("by_method") or {})
+
+    def _rate_for(self, key):
+        return {**self.default_rate, **(key.rate_limit or {})}
+
+    # -- lookups -------------------------------------------------------
+
+    def get(self, session_id):
+        if not isinstance(session_id, str):
+            return None
+        return self._sessions.get(session_id)
+
+    def is_live(self, session):
+        return session is not None and self._sessions.get(session.id) is session
+
+    def sessions(self):
+        return list(self._sessions.values())
+
+    def count(self):
+        return len(self._sessions)
+
+    def attached_count(self):
+        return sum(1 for s in self._sessions.values() if s.attached)
+
+    def detached_count(self):
+        return self.count() - self.attached_count()
+
+    # -- authentication ------------------------------------------------
+
+    def connection_opened(self, connection):
+        """With auth disabled, authenticate a new connection as our MUD with "*"."""
+        if self.auth_enabled:
+            return None
+        session = self._new_session(self.open_key)
+        self._attach(session, connection)
+        return session
+
+    def authenticate(self, connection, api_key, session_id=None):
+        """API.md's `authenticate`; raises RPCError -32000 or -32003."""
+        key = self.open_key if not self.auth_enabled else self.keys.match(api_key)
+        if key is None:
+            _log.info("authentication failed from {peer}", peer=getattr(connection, "peer", "?"))
+            raise RPCError(NOT_AUTHENTICATED, "Invalid API key")
+        current = connection.session if self.is_live(connection.session) else None
+        if current is not None and current.key_id != key.key_id:
+            # An authenticated connection never changes identity.
+            raise RPCError(NOT_AUTHENTICATED, "connection is authenticated with another key")
+        status = "success" if current is not None else "authenticated"
+        if session_id is not None:
+            session = self._resumable(session_id, key.key_id)
+            if session is current:
+                return self._result(status, session, resumed=True)
+            replayed, dropped = self._switch(connection, current, session)
+            return self._result(status, session, resumed=True, replayed=replayed, dropped=dropped)
+        if current is not None:
+            return self._result(status, current)
+        session = self._new_session(key)
+        self._attach(session, connection)
+        _log.info("session {session_id} created for {mud} from {peer}",
+                  session_id=session.id[:6], mud=session.mud_name, peer=getattr(connection, "peer", "?"))
+        return self._result(status, session)
+
+    def restore_session(self, connection, session_id):
+        """Re-attach a session of the same key to this authenticated connection."""
+        current = connection.session if self.is_live(connection.session) else None
+        if current is None:
+            raise RPCError(NOT_AUTHENTICATED)
+        session = self._resumable(session_id, current.key_id)
+        if session is current:
+            return self._result("authenticated", session, resumed=True)
+        replayed, dropped = self._switch(connection, current, session)
+        return self._result("authenticated", session, resumed=True, replayed=replayed, dropped=dropped)
+
+    def _resumable(self, session_id, key_id):
+        session = self.get(session_id)
+        # Someone else's session looks exactly like an unknown one.
+        if session is None or session.key_id != key_id:
+            raise RPCError(SESSION_EXPIRED, "Session expired or unknown")
+        return session
+
+    def _switch(self, connection, current, session):
+        """Put `session` on `connection`. The session it held (if any) ends:
+        the client chose to continue another one."""
+        if current is not None:
+            current.connection = None
+            connection.session = None
+            self._end(current, "replaced by restored session")
+        return self._attach(session, connection)
+
+    @staticmethod
+    def _result(status, session, *, resumed=False, replayed=0, dropped=0):
+        return {"status": status, "mud_name": session.mud_name, "session_id": session.id,
+                "resumed": resumed, "replayed": replayed, "dropped": dropped}
+
+    def _new_session(self, key):
+        session = Session(key, self.clock, default_rate=self._rate_for(key), by_method=self.by_method)
+        self._sessions[session.id] = session
+        return session
+
+    # -- attach / detach / end -----------------------------------------
+
+    def _attach(self, session, connection):
+        """Attach and replay the kept events in order. Returns (replayed, dropped)."""
+        old = session.connection
+        if old is not None and old is not connection:
+            old.session = None
+            session.connection = None
+            old.close("session attached to another connection")
+        timer = self._expiry.pop(session.id, None)
+        if timer is not None and timer.active():
+            timer.cancel()
+        session.connection = connection
+        session.detached_at = None
+        connection.session = session
+        self._prune(session)
+        replayed = 0
+        while session.queue and session.connection is connection:
+            _, event, data = session.queue.popleft()
+            connection.send_message(data)
+            replayed += 1
+            self._count("events_delivered", event)
+        dropped, session.dropped = session.dropped, 0
+        return replayed, dropped
+
+    def detach(self, connection):
+        """The connection is gone; its session waits `timeout` seconds for it."""
+        session = connection.session
+        connection.session = None
+        if session is None or session.connection is not connection:
+            return
+        session.connection = None
+        if not self.is_live(session):
+            return
+        session.detached_at = self.clock.seconds()
+        if self.timeout <= 0:
+            self._end(session, "session timeout is 0")
+            return
+        self._expiry[session.id] = self.clock.callLater(self.timeout, self._expire, session.id)
+
+    def _expire(self, session_id):
+        self._expiry.pop(session_id, None)
+        session = self._sessions.get(session_id)
+        if session is not None and not session.attached:
+            self._end(session, "expired")
+
+    def end_session(self, session, reason):
+        """End a session now; its connection, if any, is closed."""
+        if self.is_live(session):
+            self._end(session, reason)
+
+    def _end(self, session, reason):
+        self._sessions.pop(session.id, None)
+        timer = self._expiry.pop(session.id, None)
+        if timer is not None and timer.active():
+            timer.cancel()
+        for _, event, _ in session.queue:
+            self._count("events_dropped", event)
+        session.queue.clear()
+        connection = session.connection
+        session.connection = None
+        if connection is not None:
+            connection.session = None
+            connection.close(reason)
+        _log.info("session {session_id} ended: {reason}", session_id=session.id[:6], reason=reason)
+        for callback in list(self.on_session_end):
+            try:
+                callback(session)
+            except Exception:
+                _log.failure("on_session_end callback failed")
+
+    def remove_key_sessions(self, key_id):
+        for session in self.sessions():
+            if session.key_id == key_id:
+                self._end(session, "API key removed")
+
+    def reconfigure(self, config):
+        """Apply a reloaded config: keys, permissions, limits, bounds.
+        Sessions of a key that is gone end; the others get the new grants."""
+        self._configure(config)
+        for session in self.sessions():
+            key = self.open_key if (session.key_id == OPEN_KEY_ID and not self.auth_enabled) \
+                else self.keys.by_id(session.key_id)
+            if key is None:
+                self._end(session, "API key removed")
+                continue
+            session.apply_key(key)
+            session.set_limits(self._rate_for(key), self.by_method)
+            while len(session.queue) > self.max_queue_size:
+                self._drop_oldest(session)
+
+    # -- events --------------------------------------------------------
+
+    def deliver(self, session, event, data):
+        """Send one serialised notification now, or keep it for replay."""
+        if session.connection is not None:
+            session.connection.send_message(data)
+            self._count("events_delivered", event)
+            return
+        session.queue.append((self.clock.seconds(), event, data))
+        self._prune(session)
+        while len(session.queue) > self.max_queue_size:
+            self._drop_oldest(session)
+
+    def _drop_oldest(self, session):
+        _, event, _ = session.queue.popleft()
+        session.dropped += 1
+        self._count("events_dropped", event)
+
+    def _prune(self, session):
+        """Drop kept events older than queue_ttl."""
+        oldest_allowed = self.clock.seconds() - self.queue_ttl
+        while session.queue and session.queue[0][0] < oldest_allowed:
+            self._drop_oldest(session)
+
+    def _count(self, metric, event):
+        if self.metrics is not None:
+            getattr(self.metrics, metric).labels(event=event).inc()

@@ -1,0 +1,77 @@
+"""Fan-out of gateway events to API sessions.
+
+An event is serialised once into a JSON-RPC notification and the same bytes
+go to every recipient; SessionManager.deliver sends them now or keeps them
+for replay while the session is detached.
+"""
+
+import datetime
+import json
+
+from twisted.logger import Logger
+
+_log = Logger()
+
+
+def iso_timestamp(seconds):
+    """ISO 8601 UTC with milliseconds and a Z: 2024-05-01T12:00:00.123Z."""
+    moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def encode_json(value):
+    """Compact UTF-8 JSON, not ASCII-escaped. A string holding a lone
+    surrogate (legal in JSON text, not in UTF-8) falls back to \\u escapes
+    for that message rather than failing."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode("ascii")
+
+
+class EventHub:
+    def __init__(self, sessions, metrics=None, clock=None):
+        if clock is None:
+            from twisted.internet import reactor as clock
+        self.sessions = sessions
+        self.metrics = metrics
+        self.clock = clock
+
+    def notification(self, event, params):
+        """The serialised notification, with the timestamp added."""
+        params = dict(params)
+        params["timestamp"] = iso_timestamp(self.clock.seconds())
+        return encode_json({"jsonrpc": "2.0", "method": event, "params": params})
+
+    def recipients(self, *, permission=None, session=None, channel=None):
+        """`session` while it still exists; else the sessions joined to
+        `channel` (attached or detached); else every session holding
+        `permission` (None: every session)."""
+        if session is not None and self.sessions.get(session.id) is session:
+            return [session]
+        if channel is not None:
+            return [s for s in self.sessions.sessions()
+                    if channel in s.channels and s.has_permission("channel")]
+        return [s for s in self.sessions.sessions() if s.has_permission(permission)]
+
+    def publish(self, event, params, *, permission=None, session=None, channel=None):
+        """Deliver one event; returns how many sessions it went to."""
+        targets = self.recipients(permission=permission, session=session, channel=channel)
+        if not targets:
+            return 0
+        data = self.notification(event, params)
+        for target in targets:
+            try:
+                self.sessions.deliver(target, event, data)
+            except Exception:
+                # One broken connection must not starve the others.
+                _log.failure("delivering {event} to session {session_id} failed",
+                             event=event, session_id=target.id[:6])
+                if self.metrics is not None:
+                    self.metrics.events_dropped.labels(event=event).inc()
+        return len(targets)
+
+    def to_all(self, event, params):
+        """gateway_* events: every session, no permission needed."""
+        return self.publish(event, params)
