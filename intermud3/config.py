@@ -1,0 +1,676 @@
+"""Configuration: YAML with ${ENV} substitution, validated against a schema.
+
+`load()` returns the whole configuration merged with `DEFAULTS`, checked and
+normalised (durations float, sizes int), or raises `ConfigError` carrying
+every problem found, each as "key.path: problem (hint)". Error texts never
+quote a value taken from the environment: it may be a secret.
+"""
+
+import copy
+import difflib
+import hashlib
+import ipaddress
+import math
+import os
+import re
+
+import yaml
+
+__all__ = [
+    "ConfigError", "DEFAULTS", "LINK_RESTART", "PERMISSIONS", "RESTART_REQUIRED",
+    "diff", "load", "load_text", "redact", "warnings",
+]
+
+DEMO_KEY = "demo-key-123"
+DEMO_KEY_SHA256 = "sha256:" + hashlib.sha256(DEMO_KEY.encode()).hexdigest()
+PERMISSIONS = ("tell", "channel", "info", "presence", "admin", "*")
+LEVELS = ("debug", "info", "warn", "error")
+FORMATS = ("text", "json")
+# The router's flood control counts at most 10 packets a second; the pacer
+# caps itself at 9 whatever send_rate says, so above 8 deserves a word.
+SEND_RATE_WARNING = 8
+
+# Key paths a reload cannot change (listening sockets, TLS files, the store).
+RESTART_REQUIRED = frozenset({
+    "api.host", "api.port", "api.tcp.port", "api.tls.cert", "api.tls.key",
+    "api.websocket.enabled", "api.tcp.enabled", "state.directory",
+})
+# Key paths whose change re-opens the router link.
+LINK_RESTART = frozenset({"mud.name", "routers"})
+
+# The documented defaults of CONFIG.md. mud.name has none. Strings here go
+# through the same ${ENV} substitution and checks as the file's.
+DEFAULTS = {
+    "mud": {
+        "port": 4000,
+        "admin_email": "admin@example.org",
+        "mudlib": "ExampleLib",
+        "base_mudlib": "ExampleLib",
+        "driver": "Twisted",
+        "mud_type": "Other",
+        "open_status": "open",
+        "services": {"tell": 1, "emoteto": 1, "channel": 1, "who": 1, "finger": 1,
+                     "locate": 1, "ucache": 1, "auth": 1},
+    },
+    "routers": [
+        {"name": "*dalet", "host": "97.107.133.86", "port": 8787, "tls": False},
+        {"name": "*i4", "host": "204.209.44.3", "port": 8080, "tls": False},
+    ],
+    "router": {
+        "connect_timeout": 30,
+        "handshake_timeout": 60,
+        "backoff": {"initial": 1, "max": 300, "factor": 2, "jitter": True},
+        "keepalive_interval": 300,
+        "keepalive_timeout": 60,
+        "max_frame_bytes": 2097152,
+        "max_send_bytes": 8192,
+        "send_rate": 5,
+        "queue": {"enabled": True, "max_messages": 1000, "ttl": 300},
+    },
+    "api": {
+        "host": "127.0.0.1",
+        "port": 8080,
+        "tls": {"cert": None, "key": None},
+        "websocket": {"enabled": True, "max_message_bytes": 65536, "ping_interval": 30,
+                      "ping_timeout": 10, "allowed_origins": ["*"]},
+        "tcp": {"enabled": True, "port": 8081, "max_line_bytes": 65536, "idle_timeout": 0},
+        "auth": {
+            "enabled": True,
+            "api_keys": [
+                {"key": "${I3_API_KEY:-demo-key-123}", "mud_name": "${I3_MUD_NAME}",
+                 "permissions": ["*"], "rate_limit": None},
+            ],
+        },
+        "rate_limits": {
+            "default": {"per_minute": 100, "burst": 20},
+            "by_method": {"tell": {"per_minute": 30, "burst": 10}},
+        },
+        "session": {"timeout": 3600, "max_queue_size": 1000, "queue_ttl": 300,
+                    "max_pending_queries": 20},
+        "max_connections": 1000,
+        "max_batch": 50,
+        "max_send_buffer_bytes": 1048576,
+    },
+    "presence": {"ttl": 120, "max_users": 1024},
+    "channels": {
+        "default": [],
+        "history": {"enabled": True, "max_per_channel": 10000},
+    },
+    "state": {"directory": "state"},
+    "logging": {"level": "info", "format": "text", "components": {}},
+}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; `.errors` lists every reason."""
+
+    def __init__(self, errors):
+        self.errors = list(errors)
+        super().__init__("\n".join(self.errors))
+
+
+# --- environment substitution --------------------------------------------
+
+_REFERENCE = re.compile(r"\$\{([^}]*)\}")
+_NAME_AND_DEFAULT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.S)
+_BAD = object()      # a value already reported as an error: checked no further
+_MISSING = object()
+
+
+class _Substituted(str):
+    """A string that came (partly) from the environment.
+
+    `.parsed` is the text re-read as a YAML scalar, used by number and bool
+    fields; string fields keep the text itself, so a key "0123" stays text.
+    """
+
+    parsed = None
+
+
+def _reread(text):
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if isinstance(value, (dict, list)):
+        return text     # only scalars: "[a, b]" from the environment stays text
+    return value
+
+
+# --- schema ---------------------------------------------------------------
+
+def _type_name(value):
+    if isinstance(value, _Substituted):
+        value = value.parsed
+    if value is None:
+        return "null"
+    return {bool: "boolean", int: "integer", float: "number", str: "string",
+            list: "list", dict: "mapping"}.get(type(value), type(value).__name__)
+
+
+class _Str:
+    def __init__(self, nullable=False, allow_empty=False):
+        self.nullable = nullable
+        self.allow_empty = allow_empty
+
+    def check(self, ctx, value, path, default=_MISSING):
+        value = ctx.resolve(value, path)
+        if value is _BAD:
+            return _BAD
+        if isinstance(value, _Substituted):
+            if self.nullable and value.parsed is None:
+                return None
+            value = str(value)
+        if value is None and self.nullable:
+            return None
+        if not isinstance(value, str):
+            return ctx.error(path, f"must be a string, not {_type_name(value)}",
+                             "quote it" if isinstance(value, (int, float, bool)) else "write a string")
+        if not self.allow_empty and not value.strip():
+            return ctx.error(path, "must not be empty", "give a value")
+        return value
+
+
+class _Number:
+    """An int or float in a range; `integer` refuses floats, `as_float` normalises."""
+
+    def __init__(self, minimum=None, maximum=None, exclusive_minimum=False,
+                 integer=False, as_float=False, what=None):
+        self.minimum = minimum
+        self.maximum = maximum
+        self.exclusive_minimum = exclusive_minimum
+        self.integer = integer
+        self.as_float = as_float
+        self.what = what or ("an integer" if integer else "a number")
+
+    def check(self, ctx, value, path, default=_MISSING):
+        value = ctx.resolve(value, path)
+        if value is _BAD:
+            return _BAD
+        if isinstance(value, _Substituted):
+            value = value.parsed
+        kinds = (int,) if self.integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            return ctx.error(path, f"must be {self.what}, not {_type_name(value)}", self._hint())
+        if isinstance(value, float) and not math.isfinite(value):
+            return ctx.error(path, f"must be {self.what}, not {value}", self._hint())
+        too_low = self.minimum is not None and (
+            value <= self.minimum if self.exclusive_minimum else value < self.minimum)
+        too_high = self.maximum is not None and value > self.maximum
+        if too_low or too_high:
+            return ctx.error(path, "is out of range", self._hint())
+        return float(value) if self.as_float else value
+
+    def _hint(self):
+        if self.minimum is not None and self.maximum is not None:
+            return f"{self.what} from {self.minimum} to {self.maximum}"
+        if self.minimum is not None:
+            return f"{self.what} {'>' if self.exclusive_minimum else '>='} {self.minimum}"
+        return self.what
+
+
+def _duration(zero_ok=False):
+    return _Number(minimum=0, exclusive_minimum=not zero_ok, as_float=True,
+                   what="a duration in seconds")
+
+
+def _count():
+    return _Number(minimum=1, integer=True, what="an integer")
+
+
+def _size():
+    return _Number(minimum=1, integer=True, what="a size in bytes (integer)")
+
+
+def _port():
+    return _Number(minimum=0, maximum=65535, integer=True, what="a port number")
+
+
+class _Bool:
+    def check(self, ctx, value, path, default=_MISSING):
+        value = ctx.resolve(value, path)
+        if value is _BAD:
+            return _BAD
+        if isinstance(value, _Substituted):
+            value = value.parsed
+        if not isinstance(value, bool):
+            return ctx.error(path, f"must be true or false, not {_type_name(value)}", "write true or false")
+        return value
+
+
+class _Enum:
+    def __init__(self, choices):
+        self.choices = choices
+
+    def check(self, ctx, value, path, default=_MISSING):
+        value = ctx.resolve(value, path)
+        if value is _BAD:
+            return _BAD
+        if isinstance(value, _Substituted):
+            value = str(value)
+        if value not in self.choices:
+            return ctx.error(path, "is not a known value", "one of " + ", ".join(self.choices))
+        return value
+
+
+class _List:
+    """A list; given in the file it replaces the default whole."""
+
+    def __init__(self, item, min_items=0):
+        self.item = item
+        self.min_items = min_items
+
+    def check(self, ctx, value, path, default=_MISSING):
+        if value is None:
+            value = []
+        if not isinstance(value, list):
+            return ctx.error(path, f"must be a list, not {_type_name(value)}", "write [a, b] or one '- item' per line")
+        if len(value) < self.min_items:
+            return ctx.error(path, f"needs at least {self.min_items} entr{'y' if self.min_items == 1 else 'ies'}",
+                             "add an entry")
+        return [self.item.check(ctx, item, f"{path}[{i}]") for i, item in enumerate(value)]
+
+
+class _NameMap:
+    """A mapping of free names to values; given in the file it replaces the default whole."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def check(self, ctx, value, path, default=_MISSING):
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            return ctx.error(path, f"must be a mapping, not {_type_name(value)}", "write {name: value, ...}")
+        result = {}
+        for name, item in value.items():
+            if not isinstance(name, str) or not name:
+                ctx.error(f"{path}.{name}", "names must be non-empty strings", "quote the name")
+                continue
+            result[name] = self.value.check(ctx, item, f"{path}.{name}")
+        return result
+
+
+class _Section:
+    """Fixed keys, merged key by key with the defaults (`defaults` for list entries)."""
+
+    def __init__(self, fields, defaults=None, required=()):
+        self.fields = fields
+        self.defaults = defaults or {}
+        self.required = required
+
+    def check(self, ctx, value, path, default=_MISSING):
+        if default is _MISSING:
+            default = self.defaults
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            return ctx.error(path or "(top level)", f"must be a mapping, not {_type_name(value)}",
+                             "write key: value pairs")
+        for key in value:
+            if key not in self.fields:
+                ctx.unknown_key(path, key, self.fields)
+        result = {}
+        for key, spec in self.fields.items():
+            sub = f"{path}.{key}" if path else key
+            given = value.get(key, _MISSING)
+            if isinstance(spec, _Section):
+                result[key] = spec.check(ctx, {} if given is _MISSING else given, sub,
+                                         default.get(key, _MISSING))
+            elif given is not _MISSING:
+                result[key] = spec.check(ctx, given, sub)
+            elif key in default:
+                result[key] = spec.check(ctx, default[key], sub)
+            else:
+                result[key] = ctx.error(sub, "is required", _REQUIRED_HINTS.get(sub, "add it"))
+        return result
+
+
+_REQUIRED_HINTS = {
+    "mud.name": "the MUD's I3 name, e.g. name: ${I3_MUD_NAME}",
+}
+
+_RATE = _Section({"per_minute": _Number(minimum=0, exclusive_minimum=True, as_float=True,
+                                        what="a rate per minute"),
+                  "burst": _count()})
+
+
+class _Optional:
+    def __init__(self, spec):
+        self.spec = spec
+
+    def check(self, ctx, value, path, default=_MISSING):
+        if value is None:
+            return None
+        return self.spec.check(ctx, value, path)
+
+
+_ROUTER = _Section(
+    {"name": _Str(), "host": _Str(), "port": _port(), "tls": _Bool()},
+    defaults={"tls": False})
+_API_KEY = _Section(
+    {"key": _Str(), "mud_name": _Str(), "permissions": _List(_Enum(PERMISSIONS), min_items=1),
+     "rate_limit": _Optional(_RATE)},
+    defaults={"rate_limit": None})
+
+SCHEMA = _Section({
+    "mud": _Section({
+        "name": _Str(),
+        "port": _port(),
+        "admin_email": _Str(allow_empty=True),
+        "mudlib": _Str(allow_empty=True),
+        "base_mudlib": _Str(allow_empty=True),
+        "driver": _Str(allow_empty=True),
+        "mud_type": _Str(allow_empty=True),
+        "open_status": _Str(allow_empty=True),
+        "services": _NameMap(_Number(minimum=0, integer=True)),
+    }),
+    "routers": _List(_ROUTER, min_items=1),
+    "router": _Section({
+        "connect_timeout": _duration(),
+        "handshake_timeout": _duration(),
+        "backoff": _Section({
+            "initial": _duration(), "max": _duration(),
+            "factor": _Number(minimum=1, as_float=True), "jitter": _Bool()}),
+        "keepalive_interval": _duration(),
+        "keepalive_timeout": _duration(),
+        "max_frame_bytes": _size(),
+        "max_send_bytes": _size(),
+        "send_rate": _Number(minimum=0, as_float=True, what="packets per second"),
+        "queue": _Section({"enabled": _Bool(), "max_messages": _count(), "ttl": _duration()}),
+    }),
+    "api": _Section({
+        "host": _Str(),
+        "port": _port(),
+        "tls": _Section({"cert": _Str(nullable=True), "key": _Str(nullable=True)}),
+        "websocket": _Section({
+            "enabled": _Bool(), "max_message_bytes": _size(), "ping_interval": _duration(),
+            "ping_timeout": _duration(), "allowed_origins": _List(_Str())}),
+        "tcp": _Section({
+            "enabled": _Bool(), "port": _port(), "max_line_bytes": _size(),
+            "idle_timeout": _duration(zero_ok=True)}),
+        "auth": _Section({"enabled": _Bool(), "api_keys": _List(_API_KEY)}),
+        "rate_limits": _Section({"default": _RATE, "by_method": _NameMap(_RATE)}),
+        "session": _Section({
+            "timeout": _duration(), "max_queue_size": _count(), "queue_ttl": _duration(),
+            "max_pending_queries": _count()}),
+        "max_connections": _count(),
+        "max_batch": _count(),
+        "max_send_buffer_bytes": _size(),
+    }),
+    "presence": _Section({"ttl": _duration(), "max_users": _count()}),
+    "channels": _Section({
+        "default": _List(_Str()),
+        "history": _Section({"enabled": _Bool(), "max_per_channel": _count()}),
+    }),
+    "state": _Section({"directory": _Str()}),
+    "logging": _Section({
+        "level": _Enum(LEVELS), "format": _Enum(FORMATS), "components": _NameMap(_Enum(LEVELS)),
+    }),
+})
+
+
+# --- the checker ----------------------------------------------------------
+
+class _Checker:
+    def __init__(self, environ):
+        self.environ = environ
+        self.errors = []
+
+    def error(self, path, problem, hint):
+        self.errors.append(f"{path}: {problem} ({hint})")
+        return _BAD
+
+    def unknown_key(self, path, key, known):
+        where = f"{path}.{key}" if path else str(key)
+        close = difflib.get_close_matches(str(key), list(known), n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "known keys: " + ", ".join(known)
+        self.error(where, "unknown key", hint)
+
+    def resolve(self, value, path):
+        """Substitute ${NAME} / ${NAME:-default} in a string; other values pass."""
+        if not isinstance(value, str) or "${" not in value:
+            return value
+        problems = []
+
+        def replace(match):
+            parts = _NAME_AND_DEFAULT.match(match.group(1))
+            if parts is None:
+                problems.append(("malformed reference ${...}",
+                                 "write ${NAME} or ${NAME:-default}"))
+                return ""
+            name, fallback = parts.group(1), parts.group(2)
+            found = self.environ.get(name)
+            if found is None or (fallback is not None and found == ""):
+                if fallback is None:
+                    problems.append((f"environment variable {name} is not set",
+                                     f"set {name}, or write ${{{name}:-default}}"))
+                    return ""
+                return fallback
+            return found
+
+        if "${" in _REFERENCE.sub("", value):
+            problems.append(("unterminated ${", "close it with }"))
+        text = _REFERENCE.sub(replace, value)
+        for problem, hint in problems:
+            self.error(path, problem, hint)
+        if problems:
+            return _BAD
+        result = _Substituted(text)
+        result.parsed = _reread(text)
+        return result
+
+
+def _is_loopback(host):
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+_SHA256_KEY = re.compile(r"^sha256:([0-9a-fA-F]{64})$")
+
+
+def _get(config, *keys):
+    """config[k1][k2]..., or _BAD when a level was refused."""
+    value = config
+    for key in keys:
+        if not isinstance(value, dict):
+            return _BAD
+        value = value.get(key, _BAD)
+    return value
+
+
+def _cross_check(ctx, config):
+    """Rules that tie several keys together; skips values already refused."""
+    mud_name = _get(config, "mud", "name")
+    host = _get(config, "api", "host")
+    loopback = host is not _BAD and _is_loopback(host)
+    enabled = _get(config, "api", "auth", "enabled")
+    keys = _get(config, "api", "auth", "api_keys")
+
+    if enabled is False and host is not _BAD and not loopback:
+        ctx.error("api.auth.enabled", "false is refused while api.host is not a loopback address",
+                  "enable auth, or set api.host to 127.0.0.1 for local testing")
+    if enabled is True and keys == []:
+        ctx.error("api.auth.api_keys", "no keys while auth is enabled", "add a key")
+    if isinstance(keys, list):
+        seen = set()
+        for i, entry in enumerate(keys):
+            if entry is _BAD:
+                continue
+            path = f"api.auth.api_keys[{i}]"
+            key = entry["key"]
+            if key is not _BAD:
+                if key.lower().startswith("sha256:"):
+                    if not _SHA256_KEY.match(key):
+                        ctx.error(f"{path}.key", "is not a valid sha256 digest",
+                                  "write sha256: followed by 64 hex digits")
+                    else:
+                        key = entry["key"] = "sha256:" + key[7:].lower()
+                if key in seen:
+                    ctx.error(f"{path}.key", "is the same as an earlier key", "give each key once")
+                seen.add(key)
+                if key in (DEMO_KEY, DEMO_KEY_SHA256) and host is not _BAD and not loopback:
+                    ctx.error(f"{path}.key", f"the demo key {DEMO_KEY} is refused while api.host "
+                              "is not a loopback address",
+                              "set I3_API_KEY to a secret key, or listen on 127.0.0.1")
+            if _BAD not in (entry["mud_name"], mud_name) and entry["mud_name"] != mud_name:
+                ctx.error(f"{path}.mud_name", "differs from mud.name",
+                          "the gateway never speaks for another MUD: use mud.name here")
+
+    routers = _get(config, "routers")
+    if isinstance(routers, list):
+        names = set()
+        for i, router in enumerate(routers):
+            name = _get(router, "name")
+            if name is _BAD:
+                continue
+            if not name.startswith("*"):
+                ctx.error(f"routers[{i}].name", "must start with '*'", "I3 router names look like *dalet")
+            if name.lower() in names:
+                ctx.error(f"routers[{i}].name", "is listed twice", "give each router once")
+            names.add(name.lower())
+
+    cert, tls_key = _get(config, "api", "tls", "cert"), _get(config, "api", "tls", "key")
+    if _BAD not in (cert, tls_key) and (cert is None) != (tls_key is None):
+        ctx.error("api.tls", "cert and key go together", "give both files, or neither")
+
+    api_port, tcp_port = _get(config, "api", "port"), _get(config, "api", "tcp", "port")
+    if (_get(config, "api", "tcp", "enabled") is True and _BAD not in (api_port, tcp_port)
+            and api_port == tcp_port != 0):
+        ctx.error("api.tcp.port", "is the same as api.port", "give the TCP API a port of its own")
+
+    initial = _get(config, "router", "backoff", "initial")
+    longest = _get(config, "router", "backoff", "max")
+    if _BAD not in (initial, longest) and initial > longest:
+        ctx.error("router.backoff.initial", "is larger than router.backoff.max", "lower it or raise max")
+
+
+# --- loading --------------------------------------------------------------
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping."""
+
+    def construct_mapping(self, node, deep=False):
+        keys = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in keys
+            except TypeError:
+                duplicate = False
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' is given twice", key_node.start_mark)
+            try:
+                keys.add(key)
+            except TypeError:
+                pass
+        return super().construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                              _StrictLoader.construct_mapping)
+
+
+def load_text(text, environ=None, *, source="config"):
+    """Parse, substitute, merge and check a configuration held in `text`."""
+    if environ is None:
+        environ = os.environ
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError([f"{source}: YAML syntax error{where}: {e.problem or e.context} "
+                           "(fix the file's syntax)"]) from None
+    except yaml.YAMLError as e:
+        raise ConfigError([f"{source}: not valid YAML: {e} (fix the file's syntax)"]) from None
+    if data is None:
+        raise ConfigError([f"{source}: the file is empty (it needs at least mud.name)"])
+    if not isinstance(data, dict):
+        raise ConfigError([f"{source}: the top level must be a mapping, not {_type_name(data)} "
+                           "(write key: value pairs, e.g. mud: {{name: MyMud}})"])
+    ctx = _Checker(environ)
+    config = SCHEMA.check(ctx, data, "", DEFAULTS)
+    _cross_check(ctx, config)
+    if ctx.errors:
+        raise ConfigError(ctx.errors)
+    return config
+
+
+def load(path, environ=None):
+    """Read the file at `path`; see `load_text`."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such file (check the --config path)"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: not UTF-8 text (save the file as UTF-8)"]) from None
+    except OSError as e:
+        raise ConfigError([f"{path}: cannot read: {e.strerror} (check the path and its permissions)"]) from None
+    return load_text(text, environ, source=str(path))
+
+
+# --- after loading --------------------------------------------------------
+
+def warnings(config):
+    """Things that load but deserve a line in the log."""
+    found = []
+    if config["router"]["send_rate"] > SEND_RATE_WARNING:
+        found.append(f"router.send_rate: above {SEND_RATE_WARNING} packets per second (the pacer "
+                     "still never sends more than 9 weighted packets in one second)")
+    auth = config["api"]["auth"]
+    if not auth["enabled"]:
+        found.append("api.auth.enabled: false, every connection is trusted (local testing only)")
+    for i, entry in enumerate(auth["api_keys"]):
+        if entry["key"] in (DEMO_KEY, DEMO_KEY_SHA256):
+            found.append(f"api.auth.api_keys[{i}].key: the demo key is in use "
+                         "(local testing only: set I3_API_KEY)")
+    return found
+
+
+def diff(old, new):
+    """Key paths whose value differs; fixed sections are compared key by key,
+    lists and name mappings as a whole."""
+    changed = []
+    _diff(SCHEMA, old, new, "", changed)
+    return changed
+
+
+def _diff(spec, old, new, path, changed):
+    if isinstance(spec, _Section) and isinstance(old, dict) and isinstance(new, dict):
+        for key, sub in spec.fields.items():
+            _diff(sub, old.get(key), new.get(key), f"{path}.{key}" if path else key, changed)
+    elif old != new:
+        changed.append(path)
+
+
+_REDACTED = "<redacted>"
+_SECRET_WORDS = ("password", "secret", "token")
+
+
+def redact(config):
+    """A deep copy fit for a log line: API keys and secret-named values hidden."""
+    copied = copy.deepcopy(config)
+    for entry in copied.get("api", {}).get("auth", {}).get("api_keys", []) or []:
+        if isinstance(entry, dict) and "key" in entry:
+            entry["key"] = _REDACTED
+    _hide_secret_names(copied)
+    return copied
+
+
+def _hide_secret_names(value):
+    if isinstance(value, dict):
+        for key in value:
+            if isinstance(key, str) and any(word in key.lower() for word in _SECRET_WORDS):
+                value[key] = _REDACTED
+            else:
+                _hide_secret_names(value[key])
+    elif isinstance(value, list):
+        for item in value:
+            _hide_secret_names(item)
