@@ -1,0 +1,226 @@
+"""The I3 mudlist and chanlist, held in memory and persisted in the store.
+
+Every mudlist and chanlist-reply packet is a delta to merge (I3-PROTOCOL.md
+section 3). Routers send odd data now and then, so nothing here trusts the
+shape of an entry: a malformed one is kept as it came and read leniently,
+a missing field counting as 0.
+"""
+
+from collections import namedtuple
+
+from twisted.logger import Logger
+
+from intermud3.state import StateError
+
+_log = Logger()
+
+# Positions in a 13-field mudlist info entry.
+STATE, HOST, PLAYER_PORT, TCP_PORT, UDP_PORT, MUDLIB, BASE_MUDLIB, DRIVER, \
+    MUD_TYPE, OPEN_STATUS, ADMIN_EMAIL, SERVICES, OTHER_DATA = range(13)
+
+MudChange = namedtuple("MudChange", "name was_up is_up info")
+
+
+def _field(info, index):
+    return info[index] if index < len(info) else 0
+
+
+def _int(value):
+    # bool is an int to Python, never to LPC.
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def is_up(info) -> bool:
+    """State -1 is up; 0, n > 0 and anything malformed is down."""
+    return _int(_field(info, STATE)) == -1
+
+
+def _fold(text) -> str:
+    return text.casefold() if isinstance(text, str) else str(text).casefold()
+
+
+def _is_deletion(value):
+    return value is None or (_int(value) == 0)
+
+
+class NetworkLists:
+    """The mudlist and chanlist (docs/ARCHITECTURE.md, "intermud3/lists.py")."""
+
+    def __init__(self, store):
+        self._store = store
+        self.muds = {}
+        for name, info in store.load_mudlist().items():
+            if isinstance(name, str) and isinstance(info, list):
+                self.muds[name] = info
+        self.channels = dict(store.load_chanlist())
+        # Case-folded name -> exact name, for exact_mud().
+        self._folded = {}
+        for name in self.muds:
+            self._folded[_fold(name)] = name
+        self.mudlist_id = 0
+        self.chanlist_id = 0
+        self.on_mud_change = []
+
+    # -- merging packets ---------------------------------------------------
+
+    def apply_mudlist(self, router, list_id, delta):
+        """Merge one mudlist packet; returns the up/down changes of MUDs
+        held before it (a MUD seen the first time reports nothing)."""
+        if not isinstance(delta, dict):
+            _log.warn("Malformed mudlist from {router}: not a mapping", router=router)
+            delta = {}
+        changes = []
+        persist = {}
+        for name, value in delta.items():
+            if not isinstance(name, str):
+                _log.warn("Mudlist entry with a non-string name {name!r} ignored", name=name)
+                continue
+            old = self.muds.get(name)
+            if _is_deletion(value):
+                if old is None:
+                    continue
+                if is_up(old):
+                    entry = self._entry(name, old)
+                    # Gone means down, whatever the last entry said.
+                    entry["status"] = "down"
+                    entry["restart_in"] = None
+                    changes.append(MudChange(name, True, False, entry))
+                self._forget(name)
+                persist[name] = None
+            elif isinstance(value, (list, tuple)):
+                info = list(value)
+                if len(info) != 13:
+                    _log.warn("Mudlist entry {name} has {count} fields, not 13",
+                              name=name, count=len(info))
+                if old is not None and is_up(old) != is_up(info):
+                    changes.append(MudChange(name, is_up(old), is_up(info),
+                                             self._entry(name, info)))
+                self.muds[name] = info
+                self._folded[_fold(name)] = name
+                persist[name] = info
+            else:
+                _log.warn("Mudlist entry {name} is malformed and ignored", name=name)
+        self.mudlist_id = _int(list_id) or 0
+        # The id only after its delta: a crash between the two makes the
+        # router resend a delta we merge again, never skip one.
+        if not persist or self._persist(self._store.apply_mudlist, persist):
+            self._persist(self._store.save_list_ids, router, mudlist_id=self.mudlist_id)
+        for change in changes:
+            for callback in list(self.on_mud_change):
+                try:
+                    callback(change)
+                except Exception:
+                    _log.failure("on_mud_change callback failed for {name}", name=change.name)
+        return changes
+
+    def apply_chanlist(self, router, list_id, delta):
+        """Merge one chanlist-reply packet (value ({host_mud, type}) or 0)."""
+        if not isinstance(delta, dict):
+            _log.warn("Malformed chanlist from {router}: not a mapping", router=router)
+            delta = {}
+        persist = {}
+        for name, value in delta.items():
+            if not isinstance(name, str):
+                _log.warn("Chanlist entry with a non-string name {name!r} ignored", name=name)
+                continue
+            if _is_deletion(value):
+                if self.channels.pop(name, None) is not None:
+                    persist[name] = None
+            elif isinstance(value, (list, tuple)):
+                host = value[0] if len(value) > 0 else 0
+                # A just-created channel's type shows as ({}): it counts as 0.
+                ctype = _int(value[1]) if len(value) > 1 else None
+                entry = (host if isinstance(host, (str, int)) else 0, ctype or 0)
+                self.channels[name] = entry
+                persist[name] = entry
+            else:
+                _log.warn("Chanlist entry {name} is malformed and ignored", name=name)
+        self.chanlist_id = _int(list_id) or 0
+        # The id only after its delta: a crash between the two makes the
+        # router resend a delta we merge again, never skip one.
+        if not persist or self._persist(self._store.apply_chanlist, persist):
+            self._persist(self._store.save_list_ids, router, chanlist_id=self.chanlist_id)
+
+    def _forget(self, name):
+        del self.muds[name]
+        key = _fold(name)
+        if self._folded.get(key) == name:
+            del self._folded[key]
+            # Another MUD may differ from it only in case.
+            for other in self.muds:
+                if _fold(other) == key:
+                    self._folded[key] = other
+                    break
+
+    def _persist(self, write, *args, **kwargs):
+        # Memory stays the truth for this run when the disk fails; the next
+        # startup then asks the router for what we missed.
+        try:
+            write(*args, **kwargs)
+            return True
+        except (StateError, ValueError) as e:
+            _log.error("Cannot persist the network lists: {error}", error=e)
+            return False
+
+    # -- reading -----------------------------------------------------------
+
+    def exact_mud(self, name):
+        """The mudlist's exact spelling of `name` (any case), or None."""
+        if not isinstance(name, str):
+            return None
+        if name in self.muds:
+            return name
+        return self._folded.get(_fold(name))
+
+    def mud_entry(self, name):
+        """The API.md mudlist entry of `name` (any case), or None."""
+        exact = self.exact_mud(name)
+        if exact is None:
+            return None
+        return self._entry(exact, self.muds[exact])
+
+    @staticmethod
+    def _entry(name, info):
+        state = _int(_field(info, STATE))
+        services = _field(info, SERVICES)
+        return {
+            "name": name,
+            "host": _field(info, HOST),
+            "port": _field(info, PLAYER_PORT),
+            "tcp_port": _field(info, TCP_PORT),
+            "udp_port": _field(info, UDP_PORT),
+            "driver": _field(info, DRIVER),
+            "mudlib": _field(info, MUDLIB),
+            "base_mudlib": _field(info, BASE_MUDLIB),
+            "mud_type": _field(info, MUD_TYPE),
+            "status": "up" if state == -1 else "down",
+            "restart_in": state if state is not None and state > 0 else None,
+            "services": dict(services) if isinstance(services, dict) else {},
+            "open_status": _field(info, OPEN_STATUS),
+            "admin_email": _field(info, ADMIN_EMAIL),
+        }
+
+    def filtered(self, status=None, driver=None, has_service=None, name=None):
+        """Mudlist entries, sorted by name, that pass every filter given:
+        `status` "up"/"down", `driver` and `name` case-insensitive
+        substrings, `has_service` a service the MUD offers."""
+        driver = _fold(driver) if driver else None
+        name = _fold(name) if name else None
+        out = []
+        for mud in sorted(self.muds, key=_fold):
+            entry = self._entry(mud, self.muds[mud])
+            if status is not None and entry["status"] != status:
+                continue
+            if driver is not None and driver not in _fold(entry["driver"]):
+                continue
+            if name is not None and name not in _fold(mud):
+                continue
+            if has_service is not None and entry["services"].get(has_service, 0) in (0, None):
+                continue
+            out.append(entry)
+        return out
+
+    def channel_entries(self):
+        """[{"name", "owner", "type"}] sorted by name."""
+        return [{"name": name, "owner": host, "type": ctype}
+                for name, (host, ctype) in sorted(self.channels.items())]

@@ -1,0 +1,464 @@
+"""The gateway's durable state: one SQLite file in the state directory.
+
+It holds the router passwords and list ids, the mudlist and chanlist, the
+outbound message queue and the channel history, so that a restart (a kill
+included) loses neither the router's trust nor a message we said we queued.
+
+Durability: the database runs in WAL mode with synchronous=FULL. Once a
+write call returns, its COMMIT has been written to the WAL and fsync'ed:
+a kill -9 of the gateway cannot lose it (that would hold with any
+synchronous level, the data being in the OS already), and neither can a
+power cut or an OS crash, which is what FULL adds over NORMAL in WAL mode.
+The price is one fsync per write; writes come at message rate, which the
+router's flood control keeps low.
+
+Every call runs on the reactor thread and is short (indexed lookups and
+small transactions); nothing here blocks on the network.
+"""
+
+import json
+import os
+import sqlite3
+import stat
+import time
+from collections import namedtuple
+from contextlib import contextmanager
+
+from twisted.logger import Logger
+
+_log = Logger()
+
+FILENAME = "intermud3.sqlite3"
+
+# How long to wait for a lock held by another process before giving up.
+# One gateway owns its state directory; a short wait keeps the reactor live.
+LOCK_TIMEOUT = 2.0
+
+# Migrations: MIGRATIONS[n] takes the schema from version n to n + 1.
+# Append new steps; never edit a released one.
+MIGRATIONS = [
+    [
+        # Password and list ids have no declared type: kept exactly as given.
+        """CREATE TABLE routers (
+               name TEXT PRIMARY KEY,
+               password,
+               mudlist_id,
+               chanlist_id)""",
+        "CREATE TABLE mudlist (name TEXT PRIMARY KEY, info TEXT NOT NULL)",
+        "CREATE TABLE chanlist (name TEXT PRIMARY KEY, host, type)",
+        # AUTOINCREMENT: ids are message ids and paging cursors, never reused.
+        """CREATE TABLE outbound (
+               id INTEGER PRIMARY KEY AUTOINCREMENT,
+               kind TEXT NOT NULL,
+               packet TEXT NOT NULL,
+               created REAL NOT NULL,
+               expires REAL NOT NULL,
+               owner TEXT,
+               client_msg_id TEXT)""",
+        # `search` is the case-folded message text, folded in Python because
+        # SQLite's lower() only knows ASCII.
+        """CREATE TABLE history (
+               id INTEGER PRIMARY KEY AUTOINCREMENT,
+               channel TEXT NOT NULL,
+               ts REAL NOT NULL,
+               entry TEXT NOT NULL,
+               search TEXT NOT NULL DEFAULT '')""",
+        "CREATE INDEX history_channel_id ON history (channel, id)",
+    ],
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# The entry fields a history `query` searches.
+SEARCH_FIELDS = ("message", "message_others", "message_target", "from_user", "visname")
+# Joins the searched fields so that a query cannot match across two of them
+# (the LPC encoder strips control characters, so messages never hold it).
+_SEARCH_SEPARATOR = "\x1f"
+
+OutboundRow = namedtuple(
+    "OutboundRow", "id kind packet created expires owner client_msg_id")
+
+
+class StateError(Exception):
+    """The state database cannot be used; the message names the file."""
+
+
+# -- values <-> JSON ---------------------------------------------------------
+#
+# LPC values are ints, floats, strings, arrays and mappings, and a decoded
+# mapping may have int or array (tuple) keys, which JSON objects cannot
+# hold. Such a mapping is stored as {_MAP_TAG: [[key, value], ...]} so that
+# it reads back equal.
+
+_MAP_TAG = "\x00lpc-mapping"
+
+
+def _to_json(value):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v) for v in value]
+    if isinstance(value, dict):
+        if all(isinstance(k, str) for k in value) and _MAP_TAG not in value:
+            return {k: _to_json(v) for k, v in value.items()}
+        return {_MAP_TAG: [[_to_json(k), _to_json(v)] for k, v in value.items()]}
+    raise ValueError("cannot store a value of type %s" % type(value).__name__)
+
+
+def _key(value):
+    # A key read back as a JSON array was a tuple key.
+    if isinstance(value, list):
+        return tuple(_key(v) for v in value)
+    return value
+
+
+def _from_json(value):
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    if isinstance(value, dict):
+        if len(value) == 1 and _MAP_TAG in value:
+            return {_key(k): _from_json(v) for k, v in value[_MAP_TAG]}
+        return {k: _from_json(v) for k, v in value.items()}
+    return value
+
+
+def dumps(value) -> str:
+    """Serialise an LPC value for storage; ValueError for anything else."""
+    return json.dumps(_to_json(value), ensure_ascii=False, separators=(",", ":"))
+
+
+def loads(text: str):
+    """Read back what `dumps` wrote."""
+    return _from_json(json.loads(text))
+
+
+def _search_text(entry) -> str:
+    parts = [entry.get(f) for f in SEARCH_FIELDS]
+    return _SEARCH_SEPARATOR.join(p.casefold() for p in parts if isinstance(p, str))
+
+
+def _sql_int(value, what):
+    # SQLite integers are 64-bit; say so instead of an OverflowError later.
+    if isinstance(value, int) and not -2**63 <= value < 2**63:
+        raise ValueError("%s out of range: %r" % (what, value))
+    return value
+
+
+# -- the store -----------------------------------------------------------------
+
+class StateStore:
+    """The SQLite store (docs/ARCHITECTURE.md, "intermud3/state.py")."""
+
+    def __init__(self, directory, *, clock=None):
+        self.directory = os.fspath(directory)
+        self.path = os.path.join(self.directory, FILENAME)
+        self._now = clock.seconds if clock is not None else time.time
+        self._conn = None
+        self._prepare_files()
+        try:
+            self._conn = sqlite3.connect(
+                self.path, timeout=LOCK_TIMEOUT, isolation_level=None)
+            self._configure()
+            self._migrate()
+        except sqlite3.Error as e:
+            self._abandon()
+            raise StateError("%s: cannot open the state database: %s" % (self.path, e)) from e
+        except StateError:
+            self._abandon()
+            raise
+        self._tighten_sidecars()
+        _log.info("State database {path} open (schema version {version})",
+                  path=self.path, version=SCHEMA_VERSION)
+
+    # -- opening ---------------------------------------------------------
+
+    def _prepare_files(self):
+        try:
+            if not os.path.isdir(self.directory):
+                os.makedirs(self.directory, mode=0o700, exist_ok=True)
+                os.chmod(self.directory, 0o700)
+            elif stat.S_IMODE(os.stat(self.directory).st_mode) & 0o077:
+                _log.warn("State directory {directory} is readable by other users",
+                          directory=self.directory)
+            # Create the file 0600 ourselves so SQLite never makes it with
+            # the umask's mode; SQLite gives its -wal/-shm files the same mode.
+            flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+            fd = os.open(self.path, flags, 0o600)
+            try:
+                os.fchmod(fd, 0o600)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise StateError("%s: cannot create or open the state database: %s"
+                             % (self.path, e.strerror or e)) from e
+
+    def _configure(self):
+        mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            # Some file systems cannot share memory; the rollback journal with
+            # synchronous=FULL is just as durable, only slower.
+            _log.warn("State database {path}: WAL unavailable, journal mode {mode}",
+                      path=self.path, mode=mode)
+        self._conn.execute("PRAGMA synchronous=FULL")
+
+    def _migrate(self):
+        with self._transaction():
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)")
+            row = self._conn.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            version = row[0] if row is not None else 0
+            if not isinstance(version, int) or version < 0:
+                raise StateError("%s: invalid schema version %r" % (self.path, version))
+            if version > SCHEMA_VERSION:
+                raise StateError(
+                    "%s: schema version %d is newer than this gateway supports (%d); "
+                    "run a newer gateway or move the file away"
+                    % (self.path, version, SCHEMA_VERSION))
+            for steps in MIGRATIONS[version:]:
+                for sql in steps:
+                    self._conn.execute(sql)
+            if version != SCHEMA_VERSION:
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (SCHEMA_VERSION,))
+                _log.info("State database {path} migrated from version {old} to {new}",
+                          path=self.path, old=version, new=SCHEMA_VERSION)
+
+    def _tighten_sidecars(self):
+        for suffix in ("-wal", "-shm", "-journal"):
+            try:
+                os.chmod(self.path + suffix, 0o600)
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                _log.warn("Cannot restrict {file}: {error}", file=self.path + suffix, error=e)
+
+    def _abandon(self):
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except sqlite3.Error:
+                pass
+            self._conn = None
+
+    # -- plumbing --------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self):
+        # IMMEDIATE takes the write lock at once, so a transaction never
+        # fails half way for want of it.
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+
+    def _connection(self):
+        if self._conn is None:
+            raise StateError("%s: the state database is closed" % self.path)
+        return self._conn
+
+    @contextmanager
+    def _errors(self, doing):
+        # Any SQLite failure after opening (disk full, corruption found
+        # late, I/O error) becomes a StateError naming the file.
+        try:
+            yield
+        except sqlite3.Error as e:
+            raise StateError("%s: %s failed: %s" % (self.path, doing, e)) from e
+
+    def close(self):
+        if self._conn is not None:
+            with self._errors("close"):
+                self._conn.close()
+            self._conn = None
+
+    def __repr__(self):
+        return "<StateStore %s>" % self.path
+
+    # -- routers ---------------------------------------------------------
+
+    def router_record(self, name):
+        """{"password", "mudlist_id", "chanlist_id"}, each 0 when unknown."""
+        with self._errors("reading the router record"):
+            row = self._connection().execute(
+                "SELECT password, mudlist_id, chanlist_id FROM routers WHERE name = ?",
+                (name,)).fetchone()
+        row = row or (0, 0, 0)
+        return {"password": row[0] if row[0] is not None else 0,
+                "mudlist_id": row[1] if row[1] is not None else 0,
+                "chanlist_id": row[2] if row[2] is not None else 0}
+
+    def save_password(self, name, password):
+        _sql_int(password, "router password")
+        with self._errors("saving the router password"), self._transaction() as conn:
+            conn.execute("INSERT OR IGNORE INTO routers (name, password, mudlist_id, chanlist_id)"
+                         " VALUES (?, 0, 0, 0)", (name,))
+            conn.execute("UPDATE routers SET password = ? WHERE name = ?", (password, name))
+
+    def save_list_ids(self, name, mudlist_id=None, chanlist_id=None):
+        _sql_int(mudlist_id, "mudlist id")
+        _sql_int(chanlist_id, "chanlist id")
+        with self._errors("saving the list ids"), self._transaction() as conn:
+            conn.execute("INSERT OR IGNORE INTO routers (name, password, mudlist_id, chanlist_id)"
+                         " VALUES (?, 0, 0, 0)", (name,))
+            if mudlist_id is not None:
+                conn.execute("UPDATE routers SET mudlist_id = ? WHERE name = ?",
+                             (mudlist_id, name))
+            if chanlist_id is not None:
+                conn.execute("UPDATE routers SET chanlist_id = ? WHERE name = ?",
+                             (chanlist_id, name))
+
+    # -- mudlist and chanlist ---------------------------------------------
+
+    def load_mudlist(self):
+        """{name: info list} as last stored."""
+        with self._errors("loading the mudlist"):
+            rows = self._connection().execute("SELECT name, info FROM mudlist").fetchall()
+        muds = {}
+        for name, info in rows:
+            try:
+                muds[name] = loads(info)
+            except ValueError:
+                _log.warn("State database: unreadable mudlist entry {name} skipped", name=name)
+        return muds
+
+    def apply_mudlist(self, delta):
+        """Merge {name: info or None}; None deletes. One transaction."""
+        rows = [(name, None if info is None else dumps(info)) for name, info in delta.items()]
+        with self._errors("saving the mudlist"), self._transaction() as conn:
+            for name, info in rows:
+                if info is None:
+                    conn.execute("DELETE FROM mudlist WHERE name = ?", (name,))
+                else:
+                    conn.execute("INSERT OR REPLACE INTO mudlist (name, info) VALUES (?, ?)",
+                                 (name, info))
+
+    def load_chanlist(self):
+        """{name: (host_mud, type)} as last stored."""
+        with self._errors("loading the chanlist"):
+            rows = self._connection().execute(
+                "SELECT name, host, type FROM chanlist").fetchall()
+        return {name: (host, ctype) for name, host, ctype in rows}
+
+    def apply_chanlist(self, delta):
+        """Merge {name: (host_mud, type) or None}; None deletes. One transaction."""
+        with self._errors("saving the chanlist"), self._transaction() as conn:
+            for name, value in delta.items():
+                if value is None:
+                    conn.execute("DELETE FROM chanlist WHERE name = ?", (name,))
+                else:
+                    host, ctype = value
+                    conn.execute("INSERT OR REPLACE INTO chanlist (name, host, type)"
+                                 " VALUES (?, ?, ?)", (name, host, ctype))
+
+    # -- outbound queue ----------------------------------------------------
+
+    def enqueue(self, kind, packet, *, created, expires, owner=None, client_msg_id=None):
+        """Store a packet to send later; returns its id (ids only grow)."""
+        text = dumps(packet)
+        with self._errors("queueing a message"), self._transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO outbound (kind, packet, created, expires, owner, client_msg_id)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (kind, text, float(created), float(expires), owner, client_msg_id))
+            return cursor.lastrowid
+
+    def pending(self, limit=None):
+        """Queued packets, oldest first (at most `limit` when given)."""
+        sql = ("SELECT id, kind, packet, created, expires, owner, client_msg_id"
+               " FROM outbound ORDER BY id")
+        args = ()
+        if limit is not None:
+            sql += " LIMIT ?"
+            args = (max(0, int(limit)),)
+        with self._errors("reading the outbound queue"):
+            rows = self._connection().execute(sql, args).fetchall()
+        out = []
+        for row in rows:
+            try:
+                packet = loads(row[2])
+            except ValueError:
+                _log.warn("State database: unreadable queued message {id} skipped", id=row[0])
+                continue
+            out.append(OutboundRow(row[0], row[1], packet, *row[3:]))
+        return out
+
+    def delete(self, id):
+        with self._errors("removing a queued message"), self._transaction() as conn:
+            conn.execute("DELETE FROM outbound WHERE id = ?", (id,))
+
+    def queue_depth(self):
+        with self._errors("counting the outbound queue"):
+            return self._connection().execute("SELECT count(*) FROM outbound").fetchone()[0]
+
+    # -- channel history ---------------------------------------------------
+
+    def add_history(self, channel, entry, keep):
+        """Record `entry` on `channel`, keep that channel's newest `keep`
+        entries, and return the new entry's id."""
+        if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
+            raise ValueError("history keep must be a positive integer, not %r" % (keep,))
+        if not isinstance(entry, dict):
+            raise ValueError("a history entry is a dict")
+        text = dumps(entry)
+        search = _search_text(entry)
+        with self._errors("recording channel history"), self._transaction() as conn:
+            new_id = conn.execute(
+                "INSERT INTO history (channel, ts, entry, search) VALUES (?, ?, ?, ?)",
+                (channel, float(self._now()), text, search)).lastrowid
+            # The id of the oldest entry to keep; anything older goes.
+            row = conn.execute(
+                "SELECT id FROM history WHERE channel = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
+                (channel, keep - 1)).fetchone()
+            if row is not None:
+                conn.execute("DELETE FROM history WHERE channel = ? AND id < ?",
+                             (channel, row[0]))
+            return new_id
+
+    def history(self, channel, limit=50, before=None, after=None, query=None):
+        """Entries of `channel`, oldest first, each with "id" and "channel".
+
+        With `before`: the newest `limit` entries whose id is below it; with
+        `after` (and no `before`): the oldest `limit` entries above it;
+        with neither: the newest `limit`. `query` keeps entries whose
+        message text or speaker holds it, case-insensitively.
+        """
+        if limit is None or limit <= 0:
+            return []
+        where = ["channel = ?"]
+        args = [channel]
+        if before is not None:
+            where.append("id < ?")
+            args.append(int(before))
+        if after is not None:
+            where.append("id > ?")
+            args.append(int(after))
+        if query:
+            where.append("instr(search, ?) > 0")
+            args.append(str(query).casefold())
+        newest = before is not None or after is None
+        sql = ("SELECT id, entry FROM history WHERE %s ORDER BY id %s LIMIT ?"
+               % (" AND ".join(where), "DESC" if newest else "ASC"))
+        args.append(int(limit))
+        with self._errors("reading channel history"):
+            rows = self._connection().execute(sql, args).fetchall()
+        if newest:
+            rows.reverse()
+        out = []
+        for history_id, text in rows:
+            try:
+                entry = loads(text)
+            except ValueError:
+                _log.warn("State database: unreadable history entry {id} skipped", id=history_id)
+                continue
+            if not isinstance(entry, dict):
+                continue
+            entry["id"] = history_id
+            entry["channel"] = channel
+            out.append(entry)
+        return out
