@@ -1,0 +1,236 @@
+"""MudMode framing over StringTransport (I3-PROTOCOL.md section 1)."""
+
+import struct
+import tracemalloc
+
+from twisted.internet.testing import StringTransport
+from twisted.logger import Logger
+from twisted.trial.unittest import SynchronousTestCase
+
+from intermud3 import lpc, mudmode
+from intermud3.mudmode import FrameTooLarge, MudModeProtocol, frame
+from tests.vectors import load_vectors
+
+
+class RecordingProtocol(MudModeProtocol):
+    def __init__(self):
+        self.packets = []
+        self.failures = []
+
+    def packetReceived(self, value):
+        self.packets.append(value)
+
+    def decodeFailed(self, error, raw):
+        self.failures.append((error, raw))
+
+
+class OptionTransport(StringTransport):
+    """A transport that, like a TCP one, takes socket options."""
+
+    def __init__(self, fail=False):
+        super().__init__()
+        self.options = []
+        self.fail = fail
+
+    def setTcpNoDelay(self, enabled):
+        if self.fail:
+            raise OSError("socket closed")
+        self.options.append(("nodelay", enabled))
+
+    def setTcpKeepAlive(self, enabled):
+        if self.fail:
+            raise OSError("socket closed")
+        self.options.append(("keepalive", enabled))
+
+
+def connected(protocol=None, transport=None):
+    protocol = protocol if protocol is not None else RecordingProtocol()
+    transport = transport if transport is not None else StringTransport()
+    protocol.makeConnection(transport)
+    return protocol, transport
+
+
+def raw_frame(body):
+    return struct.pack("!I", len(body)) + body
+
+
+class FrameTests(SynchronousTestCase):
+    def test_frame_layout(self):
+        self.assertEqual(frame(123), bytes.fromhex("0000000431323300"))
+        self.assertEqual(frame([]), b"\x00\x00\x00\x05({})\x00")
+
+    def test_frame_reproduces_router_accepted_frames(self):
+        for v in load_vectors():
+            if v.dir != "to-router":
+                continue
+            expected = v.frame.replace(b"\r", b"\n")  # we send LF for a newline
+            self.assertEqual(frame(v.decoded), expected, f"line {v.line}")
+
+    def test_frame_refuses_values_without_lpc_form(self):
+        self.assertRaises(lpc.LPCError, frame, [2 ** 40])
+
+
+class ReceiveTests(SynchronousTestCase):
+    def from_router(self):
+        return [v for v in load_vectors() if v.dir == "from-router"]
+
+    def test_vectors_fed_in_bulk(self):
+        vectors = self.from_router()
+        protocol, transport = connected()
+        stream = b"".join(v.frame for v in vectors)
+        protocol.dataReceived(stream)
+        self.assertEqual(protocol.packets, [v.decoded for v in vectors])
+        self.assertEqual(protocol.failures, [])
+        self.assertEqual(protocol.bytes_received, len(stream))
+        self.assertFalse(transport.disconnecting)
+
+    def test_vectors_fed_one_byte_at_a_time(self):
+        vectors = self.from_router()[:12]
+        protocol, transport = connected()
+        stream = b"".join(v.frame for v in vectors)
+        for i in range(len(stream)):
+            protocol.dataReceived(stream[i:i + 1])
+        self.assertEqual(protocol.packets, [v.decoded for v in vectors])
+        self.assertEqual(protocol.bytes_received, len(stream))
+
+    def test_frame_without_trailing_nul_is_accepted(self):
+        protocol, _ = connected()
+        protocol.dataReceived(raw_frame(b'({"x",1,})'))
+        self.assertEqual(protocol.packets, [["x", 1]])
+
+    def test_frame_split_across_the_length_prefix(self):
+        protocol, _ = connected()
+        data = frame(["a", 1]) + frame(["b", 2])
+        protocol.dataReceived(data[:2])
+        protocol.dataReceived(data[2:15])
+        protocol.dataReceived(data[15:])
+        self.assertEqual(protocol.packets, [["a", 1], ["b", 2]])
+
+    def test_malformed_frame_is_skipped_and_the_next_arrives(self):
+        protocol, transport = connected()
+        bad = raw_frame(b"({1,\x00")
+        protocol.dataReceived(bad + frame(["good", 1]))
+        self.assertEqual(protocol.packets, [["good", 1]])
+        self.assertEqual(len(protocol.failures), 1)
+        error, raw = protocol.failures[0]
+        self.assertIsInstance(error, lpc.LPCError)
+        self.assertEqual(raw, b"({1,\x00")
+        self.assertEqual(protocol.decode_failures, 1)
+        self.assertFalse(transport.disconnecting)
+
+    def test_empty_frame_is_a_decode_failure(self):
+        protocol, transport = connected()
+        protocol.dataReceived(b"\x00\x00\x00\x00" + frame(7))
+        self.assertEqual(protocol.packets, [7])
+        self.assertEqual(protocol.decode_failures, 1)
+        self.assertFalse(transport.disconnecting)
+
+    def test_depth_bomb_frame_is_skipped(self):
+        protocol, transport = connected()
+        protocol.dataReceived(raw_frame(b"({" * 10000 + b"\x00") + frame(1))
+        self.assertEqual(protocol.packets, [1])
+        self.assertEqual(protocol.decode_failures, 1)
+        self.assertFalse(transport.disconnecting)
+
+    def test_default_decode_failed_logs_and_keeps_the_link(self):
+        events = []
+        self.patch(mudmode, "_log", Logger(observer=events.append))
+        protocol = MudModeProtocol()
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        protocol.dataReceived(raw_frame(b"})\x00"))
+        self.assertEqual(len(events), 1)
+        self.assertEqual(events[0]["size"], 3)
+        self.assertIn("unbalanced", events[0]["error"])
+        self.assertFalse(transport.disconnecting)
+
+    def test_max_frame_bytes_sets_the_receive_bound(self):
+        protocol = RecordingProtocol()
+        self.assertEqual(protocol.MAX_LENGTH, 2 * 1024 * 1024)
+        protocol.max_frame_bytes = 100
+        self.assertEqual(protocol.MAX_LENGTH, 100)
+
+    def test_frame_of_exactly_the_limit_is_accepted(self):
+        protocol = RecordingProtocol()
+        protocol.max_frame_bytes = 20
+        connected(protocol)
+        body = b'"' + b"x" * 17 + b'"\x00'
+        self.assertEqual(len(body), 20)
+        protocol.dataReceived(raw_frame(body))
+        self.assertEqual(protocol.packets, ["x" * 17])
+
+    def test_oversized_prefix_drops_the_link(self):
+        protocol = RecordingProtocol()
+        protocol.max_frame_bytes = 100
+        _, transport = connected(protocol)
+        protocol.dataReceived(frame(1) + struct.pack("!I", 101) + b"({")
+        self.assertEqual(protocol.packets, [1])
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(protocol._unprocessed, b"")
+        # Whatever else arrives while closing is ignored, not buffered.
+        protocol.dataReceived(frame(2))
+        self.assertEqual(protocol.packets, [1])
+        self.assertEqual(protocol._unprocessed, b"")
+
+    def test_huge_prefix_is_refused_without_allocating(self):
+        protocol, transport = connected()
+        tracemalloc.start()
+        try:
+            protocol.dataReceived(b"\xff\xff\xff\xff" + b"x" * 100)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        self.assertTrue(transport.disconnecting)
+        self.assertLess(peak, 64 * 1024)
+        self.assertEqual(protocol.packets, [])
+
+
+class SendTests(SynchronousTestCase):
+    def test_send_packet_writes_one_frame_and_returns_its_size(self):
+        protocol, transport = connected()
+        packet = ["tell", 5, "A", "alice", "B", "bob", "Alice", "hi"]
+        size = protocol.sendPacket(packet)
+        self.assertEqual(transport.value(), frame(packet))
+        self.assertEqual(size, len(frame(packet)))
+        self.assertEqual(protocol.bytes_sent, size)
+        protocol.sendPacket(1)
+        self.assertEqual(protocol.bytes_sent, size + 6)
+
+    def test_send_packet_over_the_bound_writes_nothing(self):
+        protocol, transport = connected()
+        packet = ["tell", 5, "A", "alice", "B", "bob", "Alice", "x" * 9000]
+        with self.assertRaises(FrameTooLarge) as caught:
+            protocol.sendPacket(packet)
+        self.assertEqual(caught.exception.limit, 8192)
+        self.assertEqual(caught.exception.size, len(frame(packet)))
+        self.assertIsInstance(caught.exception, ValueError)
+        self.assertEqual(transport.value(), b"")
+        self.assertEqual(protocol.bytes_sent, 0)
+
+    def test_send_bound_counts_the_whole_frame(self):
+        protocol, transport = connected()
+        protocol.max_send_bytes = len(frame("abc"))
+        protocol.sendPacket("abc")
+        self.assertRaises(FrameTooLarge, protocol.sendPacket, "abcd")
+        self.assertEqual(transport.value(), frame("abc"))
+
+    def test_send_packet_refuses_unencodable_values_without_writing(self):
+        protocol, transport = connected()
+        self.assertRaises(lpc.LPCError, protocol.sendPacket, ["x", 2 ** 40])
+        self.assertEqual(transport.value(), b"")
+
+
+class ConnectionTests(SynchronousTestCase):
+    def test_socket_options_set_on_connect(self):
+        transport = OptionTransport()
+        connected(transport=transport)
+        self.assertEqual(sorted(transport.options), [("keepalive", True), ("nodelay", True)])
+
+    def test_transports_without_socket_options_are_fine(self):
+        _, transport = connected()
+        self.assertFalse(transport.disconnecting)
+
+    def test_failing_socket_options_do_not_break_the_connection(self):
+        protocol, transport = connected(transport=OptionTransport(fail=True))
+        protocol.dataReceived(frame(1))
+        self.assertEqual(protocol.packets, [1])
