@@ -77,8 +77,8 @@ DEFAULTS = {
         "auth": {
             "enabled": True,
             "api_keys": [
-                {"key": "${I3_API_KEY:-demo-key-123}", "mud_name": "${I3_MUD_NAME}",
-                 "permissions": ["*"], "rate_limit": None},
+                # mud_name left out: a key's mud_name defaults to mud.name
+                {"key": "${I3_API_KEY:-demo-key-123}", "permissions": ["*"], "rate_limit": None},
             ],
         },
         "rate_limits": {
@@ -349,9 +349,9 @@ _ROUTER = _Section(
     {"name": _Str(), "host": _Str(), "port": _port(), "tls": _Bool()},
     defaults={"tls": False})
 _API_KEY = _Section(
-    {"key": _Str(), "mud_name": _Str(), "permissions": _List(_Enum(PERMISSIONS), min_items=1),
+    {"key": _Str(), "mud_name": _Optional(_Str()), "permissions": _List(_Enum(PERMISSIONS), min_items=1),
      "rate_limit": _Optional(_RATE)},
-    defaults={"rate_limit": None})
+    defaults={"mud_name": None, "rate_limit": None})
 
 SCHEMA = _Section({
     "mud": _Section({
@@ -517,7 +517,9 @@ def _cross_check(ctx, config):
                     ctx.error(f"{path}.key", f"the demo key {DEMO_KEY} is refused while api.host "
                               "is not a loopback address",
                               "set I3_API_KEY to a secret key, or listen on 127.0.0.1")
-            if _BAD not in (entry["mud_name"], mud_name) and entry["mud_name"] != mud_name:
+            if entry["mud_name"] is None and mud_name is not _BAD:
+                entry["mud_name"] = mud_name
+            elif _BAD not in (entry["mud_name"], mud_name) and entry["mud_name"] != mud_name:
                 ctx.error(f"{path}.mud_name", "differs from mud.name",
                           "the gateway never speaks for another MUD: use mud.name here")
 
