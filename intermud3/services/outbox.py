@@ -1,0 +1,245 @@
+"""The durable outbound queue for messages (API.md "Messages": sent/queued).
+
+``Outbox.submit`` writes a message packet at once when the link is ready,
+the pacer has room and nothing older is waiting; otherwise it stores the
+packet in the SQLite queue (before answering, so "queued" survives a kill)
+and pushes it, oldest first, whenever the link reports it is ready or
+writable. Each stored message leaves the queue exactly once: written (then
+``message_sent``) or past its TTL (then ``message_expired``).
+"""
+
+import uuid
+from collections import OrderedDict
+
+from twisted.logger import Logger
+
+from intermud3 import lpc
+from intermud3.api.errors import gateway_error
+from intermud3.mudmode import FrameTooLarge
+
+__all__ = ["Outbox", "permission_for", "DEFAULT_MAX_REMEMBERED"]
+
+_log = Logger()
+
+# client_msg_id results kept for retries; beyond this the oldest are forgotten.
+DEFAULT_MAX_REMEMBERED = 10000
+
+
+def permission_for(kind):
+    """The permission whose holders hear about a message of ``kind`` when
+    the session that sent it is gone."""
+    if kind == "channel_admin":
+        return "admin"
+    if kind.startswith("channel_"):
+        return "channel"
+    return "tell"
+
+
+class Outbox:
+    def __init__(self, gateway, *, clock=None, max_remembered=DEFAULT_MAX_REMEMBERED):
+        self.gateway = gateway
+        self.clock = clock if clock is not None else gateway.clock
+        self.max_remembered = max_remembered
+        # (key_id, client_msg_id) -> (forget_at, result), oldest first.
+        self._results = OrderedDict()
+        self._expiry_call = None
+        self._draining = False
+        self._stopped = False
+        gateway.link.on_ready.append(self._link_ready)
+        gateway.link.on_writable.append(self._link_writable)
+        # Rows left by an earlier process: their expiry timer starts now and
+        # they go out after the first handshake.
+        self._refresh()
+
+    # -- accepting messages ------------------------------------------------
+
+    def submit(self, kind, packet, session, client_msg_id=None):
+        """Send or queue ``packet``; ``{"status": "sent"|"queued", "message_id"}``.
+
+        Raises -32004 ``queue_full`` / ``link_down`` when it can do neither,
+        and lets ``FrameTooLarge`` through (callers check sizes first).
+        A repeat of the same ``client_msg_id`` from the same key within
+        ``api.session.timeout`` returns the first result and sends nothing.
+        """
+        remember_as = None
+        if client_msg_id is not None:
+            remember_as = (getattr(session, "key_id", None), client_msg_id)
+            earlier = self._recall(remember_as)
+            if earlier is not None:
+                return dict(earlier)
+        result = self._send_or_queue(kind, packet, session, client_msg_id)
+        if remember_as is not None:
+            self._remember(remember_as, result)
+        return dict(result)
+
+    def _send_or_queue(self, kind, packet, session, client_msg_id):
+        link = self.gateway.link
+        store = self.gateway.store
+        depth = store.queue_depth()
+        if depth and link.ready:
+            # Older messages first: push what the pacer allows now.
+            self.drain()
+            depth = store.queue_depth()
+        if depth == 0 and link.try_send(packet):
+            return {"status": "sent", "message_id": uuid.uuid4().hex}
+        queue = self.gateway.config["router"]["queue"]
+        if not queue["enabled"]:
+            # Without the queue a message we cannot write now is refused: a
+            # ready link with a busy pacer is "full", a down link "link_down".
+            reason = "queue_full" if link.ready else "link_down"
+            raise gateway_error(_REFUSED[reason], reason=reason)
+        if depth >= queue["max_messages"]:
+            raise gateway_error(_REFUSED["queue_full"], reason="queue_full")
+        now = self.clock.seconds()
+        row_id = store.enqueue(
+            kind, packet, created=now, expires=now + queue["ttl"],
+            owner=getattr(session, "id", None), client_msg_id=client_msg_id)
+        self._set_gauge(depth + 1)
+        self._schedule_expiry(now + queue["ttl"])
+        return {"status": "queued", "message_id": _queued_id(row_id)}
+
+    # -- client_msg_id ---------------------------------------------------------
+
+    def _recall(self, key):
+        self._forget_old()
+        entry = self._results.get(key)
+        return None if entry is None else entry[1]
+
+    def _remember(self, key, result):
+        timeout = self.gateway.config["api"]["session"]["timeout"]
+        self._results[key] = (self.clock.seconds() + timeout, dict(result))
+        self._results.move_to_end(key)
+        while len(self._results) > self.max_remembered:
+            self._results.popitem(last=False)
+
+    def _forget_old(self):
+        now = self.clock.seconds()
+        while self._results:
+            key, (forget_at, _) = next(iter(self._results.items()))
+            if forget_at > now:
+                break
+            del self._results[key]
+
+    # -- pushing the queue -------------------------------------------------
+
+    def _link_ready(self, *args):
+        self.drain()
+
+    def _link_writable(self, *args):
+        self.drain()
+
+    def drain(self):
+        """Write waiting messages in order while the link takes them now.
+
+        Each one is deleted from the store in the same reactor turn as its
+        write, so it can be neither lost nor sent twice by a restart.
+        """
+        if self._draining or self._stopped:
+            return  # try_send may call back into us through on_writable
+        self._draining = True
+        try:
+            self._drain()
+        finally:
+            self._draining = False
+            self._refresh()
+
+    def _drain(self):
+        store = self.gateway.store
+        link = self.gateway.link
+        if not store.queue_depth():
+            return
+        now = self.clock.seconds()
+        for row in store.pending():
+            if row.expires <= now:
+                self._expire(row)
+                continue
+            if not link.ready:
+                return
+            try:
+                written = link.try_send(row.packet)
+            except (FrameTooLarge, lpc.LPCError) as error:
+                # Cannot happen for packets we sized before queueing, but a
+                # changed max_send_bytes could; never block the queue on it.
+                _log.warn("Queued {kind} message {message_id} cannot be sent ({error}); dropped",
+                          kind=row.kind, message_id=_queued_id(row.id), error=str(error))
+                store.delete(row.id)
+                self._notify("message_expired", row)
+                continue
+            if not written:
+                return
+            store.delete(row.id)
+            self._notify("message_sent", row)
+
+    # -- expiry -------------------------------------------------------------
+
+    def expire(self):
+        """Drop every queued message past its TTL, telling its MUD."""
+        self._expiry_call = None
+        if self._stopped:
+            return
+        now = self.clock.seconds()
+        for row in self.gateway.store.pending():
+            if row.expires <= now:
+                self._expire(row)
+        self._refresh()
+
+    def _expire(self, row):
+        self.gateway.store.delete(row.id)
+        _log.info("Queued {kind} message {message_id} expired unsent",
+                  kind=row.kind, message_id=_queued_id(row.id))
+        self._notify("message_expired", row)
+
+    def _refresh(self):
+        """Update the depth gauge and aim the expiry timer at the next TTL."""
+        store = self.gateway.store
+        depth = store.queue_depth()
+        self._set_gauge(depth)
+        if self._expiry_call is not None and self._expiry_call.active():
+            self._expiry_call.cancel()
+        self._expiry_call = None
+        if depth:
+            self._schedule_expiry(min(row.expires for row in store.pending()))
+
+    def _schedule_expiry(self, when):
+        if self._stopped:
+            return
+        call = self._expiry_call
+        if call is not None and call.active():
+            if call.getTime() <= when:
+                return
+            call.cancel()
+        delay = max(0.0, when - self.clock.seconds())
+        self._expiry_call = self.clock.callLater(delay, self.expire)
+
+    def _set_gauge(self, depth):
+        metrics = getattr(self.gateway, "metrics", None)
+        if metrics is not None:
+            metrics.outbound_queue_depth.set(depth)
+
+    def stop(self):
+        """Cancel the expiry timer (the rows stay stored for the next run)."""
+        self._stopped = True
+        if self._expiry_call is not None and self._expiry_call.active():
+            self._expiry_call.cancel()
+        self._expiry_call = None
+
+    # -- events --------------------------------------------------------------
+
+    def _notify(self, event, row):
+        """``event`` to the session that queued ``row`` while it exists,
+        else to every session holding the kind's permission."""
+        session = self.gateway.sessions.get(row.owner) if row.owner else None
+        self.gateway.hub.publish(
+            event, {"message_id": _queued_id(row.id), "method": row.kind},
+            permission=permission_for(row.kind), session=session)
+
+
+_REFUSED = {
+    "queue_full": "The outbound queue is full",
+    "link_down": "The router link is down and the outbound queue is disabled",
+}
+
+
+def _queued_id(row_id):
+    # Store ids use AUTOINCREMENT: never reused, even across restarts.
+    return f"q{row_id}"
