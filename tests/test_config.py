@@ -4,6 +4,8 @@ import hashlib
 import io
 import os
 import pathlib
+import shutil
+import tempfile
 import textwrap
 
 from hypothesis import given, settings, strategies as st
@@ -25,6 +27,12 @@ def load(text, environ=ENV):
 
 
 class ConfigTestCase(SynchronousTestCase):
+    def temp_path(self):
+        """A path in a private temporary directory removed after the test."""
+        directory = tempfile.mkdtemp(prefix="i3-config-test-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        return os.path.join(directory, "config.yaml")
+
     def errors_of(self, text, environ=ENV):
         with self.assertRaises(ConfigError) as caught:
             load(text, environ)
@@ -403,25 +411,25 @@ class BrokenFileTests(ConfigTestCase):
         self.assertIn("unknown key", errors[0])
 
     def test_missing_file(self):
-        path = self.mktemp()
+        path = self.temp_path()
         with self.assertRaises(ConfigError) as caught:
             config.load(path, ENV)
         self.assertEqual(caught.exception.errors, [f"{path}: no such file (check the --config path)"])
 
     def test_directory_and_binary(self):
-        path = self.mktemp()
+        path = self.temp_path()
         os.mkdir(path)
         with self.assertRaises(ConfigError) as caught:
             config.load(path, ENV)
         self.assertIn("cannot read", caught.exception.errors[0])
-        binary = self.mktemp()
+        binary = self.temp_path()
         pathlib.Path(binary).write_bytes(b"\xff\xfe\x00mud")
         with self.assertRaises(ConfigError) as caught:
             config.load(binary, ENV)
         self.assertIn("UTF-8", caught.exception.errors[0])
 
     def test_errors_name_the_file(self):
-        path = self.mktemp()
+        path = self.temp_path()
         pathlib.Path(path).write_text("mud: [")
         with self.assertRaises(ConfigError) as caught:
             config.load(path, ENV)

@@ -4,8 +4,10 @@ import importlib.util
 import io
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
 import types
 
 from twisted.application.service import IServiceMaker
@@ -21,8 +23,14 @@ BAD = "mud: {port: x}\napi: {prot: 1}\n"
 
 
 class FilesMixin:
+    def temp_path(self):
+        """A path in a private temporary directory removed after the test."""
+        directory = tempfile.mkdtemp(prefix="i3-config-test-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        return os.path.join(directory, "config.yaml")
+
     def write(self, text):
-        path = self.mktemp()
+        path = self.temp_path()
         pathlib.Path(path).write_text(text)
         return path
 
@@ -64,7 +72,7 @@ class CheckConfigCommandTests(FilesMixin, SynchronousTestCase):
         self.assertEqual(lines[3], f"{path}: 3 errors")
 
     def test_missing_and_broken_files(self):
-        missing = self.mktemp()
+        missing = self.temp_path()
         code, out = self.run_main(["check-config", missing])
         self.assertEqual(code, 1)
         self.assertIn(f"{missing}: no such file", out)
@@ -187,7 +195,7 @@ class MakeServiceTests(FilesMixin, SynchronousTestCase):
     def test_missing_file_exits_1(self):
         stderr = self.capture("stderr")
         with self.assertRaises(SystemExit) as caught:
-            tap.makeService(self.options("-c", self.mktemp()), environ={})
+            tap.makeService(self.options("-c", self.temp_path()), environ={})
         self.assertEqual(caught.exception.code, 1)
         self.assertIn("no such file", stderr.getvalue())
 
