@@ -1,0 +1,196 @@
+"""Link and housekeeping methods (intermud3.api.housekeeping) through the dispatcher."""
+
+import json
+
+from twisted.internet import defer
+from twisted.trial.unittest import SynchronousTestCase
+
+from intermud3.api import housekeeping
+from intermud3.api.methods import MethodTable
+from intermud3.api.rpc import Dispatcher
+from intermud3.api.sessions import SessionManager
+from tests.test_sessions import START, FakeConnection, make_clock, make_config
+
+KEYS = [{"key": "admin", "mud_name": "OurMud", "permissions": ["*"]},
+        {"key": "info", "mud_name": "OurMud", "permissions": ["info"]}]
+
+
+class FakeLink:
+    def __init__(self):
+        self.state = "ready"
+        self.ready = True
+        self.router = {"name": "*dalet", "host": "97.107.133.86", "port": 8787, "tls": False}
+        self.packets_sent = 12
+        self.packets_received = 34
+        self.reconnects = 2
+        self.reconnect_reasons = []
+
+    def reconnect(self, reason):
+        self.reconnect_reasons.append(reason)
+
+
+class FakeStore:
+    def __init__(self):
+        self.records = {"*dalet": {"password": 99, "mudlist_id": 1234, "chanlist_id": 56}}
+
+    def router_record(self, name):
+        return self.records.get(name, {"password": 0, "mudlist_id": 0, "chanlist_id": 0})
+
+    def queue_depth(self):
+        return 3
+
+
+class FakeLists:
+    def __init__(self):
+        up, down = [-1, "h", 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, "h", 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        self.muds = {"A": up, "B": down, "C": list(up), "D": [3600] + up[1:]}
+        self.channels = {"imud_gossip": ("*dalet", 0), "imud_code": ("*dalet", 0)}
+
+
+class FakeGateway:
+    def __init__(self, config, clock):
+        self.config = config
+        self.sessions = SessionManager(config, clock)
+        self.link = FakeLink()
+        self.store = FakeStore()
+        self.lists = FakeLists()
+        self.started_at = START - 100
+        self.reload_result = {"status": "reloaded", "changed": ["api.auth.api_keys"]}
+
+    def reload(self):
+        return self.reload_result
+
+
+class HousekeepingTests(SynchronousTestCase):
+    def setUp(self):
+        self.clock = make_clock()
+        self.gateway = FakeGateway(make_config(KEYS), self.clock)
+        self.table = MethodTable(housekeeping.handlers(self.gateway))
+        self.dispatcher = Dispatcher(self.table, self.gateway.sessions, clock=self.clock, gateway=self.gateway)
+        self.connection = FakeConnection()
+
+    def call(self, method, params=None, connection=None):
+        message = {"jsonrpc": "2.0", "method": method, "id": 1}
+        if params is not None:
+            message["params"] = params
+        raw = self.successResultOf(self.dispatcher.handle(connection or self.connection, json.dumps(message).encode()))
+        return json.loads(raw)
+
+    def result(self, method, params=None, connection=None):
+        reply = self.call(method, params, connection)
+        self.assertIn("result", reply, reply)
+        return reply["result"]
+
+    def login(self, key="admin", connection=None):
+        return self.result("authenticate", {"api_key": key}, connection)
+
+    def test_registers_the_housekeeping_methods(self):
+        self.assertEqual(self.table.names(), sorted([
+            "authenticate", "restore_session", "ping", "heartbeat", "status", "stats", "reconnect",
+            "reload_config"]))
+
+    def test_ping_before_login(self):
+        self.clock.advance(0.123)
+        self.assertEqual(self.result("ping"), {"pong": True, "timestamp": "2023-11-14T22:13:20.123Z"})
+
+    def test_heartbeat(self):
+        self.login()
+        self.assertEqual(self.result("heartbeat"), {"status": "ok", "timestamp": "2023-11-14T22:13:20.000Z"})
+
+    def test_authenticate_shapes(self):
+        first = self.login()
+        self.assertEqual(first["status"], "authenticated")
+        self.assertEqual(first["mud_name"], "OurMud")
+        again = self.login()
+        self.assertEqual(again, {**first, "status": "success"})
+
+    def test_authenticate_param_errors(self):
+        reply = self.call("authenticate", {})
+        self.assertEqual(reply["error"]["code"], -32602)
+        self.assertEqual(reply["error"]["data"], {"field": "api_key"})
+        reply = self.call("authenticate", {"api_key": "admin", "session_id": 5})
+        self.assertEqual(reply["error"]["data"], {"field": "session_id"})
+        self.assertEqual(self.call("authenticate", {"api_key": "nope"})["error"]["code"], -32000)
+
+    def test_authenticate_with_unknown_session(self):
+        reply = self.call("authenticate", {"api_key": "admin", "session_id": "gone"})
+        self.assertEqual(reply["error"], {"code": -32003, "message": "Session expired or unknown"})
+
+    def test_restore_session(self):
+        session_id = self.login()["session_id"]
+        self.gateway.sessions.detach(self.connection)
+        self.assertEqual(self.call("restore_session", {"session_id": session_id})["error"]["code"], -32000)
+        new = FakeConnection()
+        self.login(connection=new)
+        result = self.result("restore_session", {"session_id": session_id}, new)
+        self.assertEqual(result["session_id"], session_id)
+        self.assertTrue(result["resumed"])
+        self.assertEqual(self.call("restore_session", {}, new)["error"]["data"], {"field": "session_id"})
+
+    def test_status(self):
+        self.login()
+        self.clock.advance(7.5)
+        status = self.result("status")
+        self.assertEqual(status, {
+            "connected": True, "router": "*dalet", "router_address": "97.107.133.86:8787", "mud_name": "OurMud",
+            "session_id": self.connection.session.id, "uptime": 107.5, "session_uptime": 7.5, "state": "ready"})
+
+    def test_status_while_handshaking(self):
+        self.login("info")
+        self.gateway.link.state = "handshaking"
+        self.gateway.link.ready = False
+        status = self.result("status")
+        self.assertFalse(status["connected"])
+        self.assertEqual(status["state"], "handshaking")
+        self.gateway.link.router = None
+        self.gateway.link.state = "backoff"
+        status = self.result("status")
+        self.assertIsNone(status["router"])
+        self.assertIsNone(status["router_address"])
+
+    def test_stats(self):
+        self.login()
+        self.assertEqual(self.result("stats"), {
+            "mud_count": 4, "online_muds": 2, "channel_count": 2, "session_count": 1, "mudlist_id": 1234,
+            "chanlist_id": 56, "gateway_connected": True, "packets_sent": 12, "packets_received": 34,
+            "reconnects": 2, "queued_outbound": 3})
+
+    def test_reconnect(self):
+        self.login()
+        self.assertEqual(self.result("reconnect"), {"status": "reconnecting"})
+        self.assertEqual(self.gateway.link.reconnect_reasons, ["requested by API"])
+
+    def test_admin_methods_need_admin(self):
+        self.login("info")
+        reply = self.call("reconnect")
+        self.assertEqual(reply["error"]["data"], {"permission": "admin"})
+        self.assertEqual(self.gateway.link.reconnect_reasons, [])
+        self.assertEqual(self.call("reload_config")["error"]["code"], -32002)
+
+    def test_reload_config_plain_and_deferred(self):
+        self.login()
+        self.assertEqual(self.result("reload_config"), {"status": "reloaded", "changed": ["api.auth.api_keys"]})
+        pending = defer.Deferred()
+        self.gateway.reload_result = pending
+        result = self.dispatcher.handle(self.connection, b'{"jsonrpc":"2.0","method":"reload_config","id":2}')
+        self.assertNoResult(result)
+        pending.callback({"status": "rejected", "errors": ["api.port: must be an integer"]})
+        self.assertEqual(json.loads(self.successResultOf(result))["result"],
+                         {"status": "rejected", "errors": ["api.port: must be an integer"]})
+
+
+class AuthDisabledHousekeepingTests(SynchronousTestCase):
+    def test_any_key_or_none_succeeds(self):
+        clock = make_clock()
+        gateway = FakeGateway(make_config([], enabled=False), clock)
+        dispatcher = Dispatcher(MethodTable(housekeeping.handlers(gateway)), gateway.sessions, clock=clock,
+                                gateway=gateway)
+        connection = FakeConnection()
+        gateway.sessions.connection_opened(connection)
+        for params in ({}, {"api_key": "whatever"}):
+            raw = self.successResultOf(dispatcher.handle(
+                connection, json.dumps({"jsonrpc": "2.0", "method": "authenticate", "params": params,
+                                        "id": 1}).encode()))
+            self.assertEqual(json.loads(raw)["result"]["status"], "success")
+        raw = self.successResultOf(dispatcher.handle(connection, b'{"jsonrpc":"2.0","method":"stats","id":2}'))
+        self.assertIn("result", json.loads(raw))
