@@ -48,8 +48,19 @@ class FilesTests(StoreTestCase):
         # The WAL sidecars exist while the store is open after a write.
         self.store.save_password("*i4", 1)
         for suffix in ("-wal", "-shm"):
-            if os.path.exists(path + suffix):
-                self.assertEqual(mode_of(path + suffix), 0o600, suffix)
+            self.assertTrue(os.path.exists(path + suffix), suffix)
+            self.assertEqual(mode_of(path + suffix), 0o600, suffix)
+
+    def test_sidecars_private_even_under_a_loose_umask(self):
+        self.store.close()
+        old = os.umask(0)
+        try:
+            self.store = self.open()
+            self.store.save_password("*i4", 1)
+        finally:
+            os.umask(old)
+        for suffix in ("", "-wal", "-shm"):
+            self.assertEqual(mode_of(self.store.path + suffix), 0o600, suffix)
 
     def test_existing_file_with_loose_mode_is_tightened(self):
         self.store.close()
