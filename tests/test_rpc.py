@@ -191,6 +191,13 @@ class ParseAndShapeTests(DispatcherTestCase):
         self.assertEqual(call.id, "q1")
 
 
+    def test_call_gateway_falls_back_to_the_connection(self):
+        dispatcher = Dispatcher(self.table, self.sessions, clock=self.clock)
+        self.connection.gateway = marker = object()
+        self.successResultOf(dispatcher.handle(self.connection, request("ping")))
+        self.assertIs(self.calls[-1][1].gateway, marker)
+
+
 class NotificationTests(DispatcherTestCase):
     def test_notification_executed_not_answered(self):
         self.login()

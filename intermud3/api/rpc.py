@@ -175,7 +175,9 @@ class Dispatcher:
             retry_after = session.take_token(method)
             if retry_after is not None:
                 raise RPCError(RATE_LIMITED, "Rate limit exceeded", {"retry_after": retry_after})
-        call = Call(connection, session, self.gateway, method, request_id)
+        # Transports' connections carry their gateway; an explicit one wins.
+        gateway = self.gateway if self.gateway is not None else getattr(connection, "gateway", None)
+        call = Call(connection, session, gateway, method, request_id)
         result = handler(call, params)
         if inspect.isawaitable(result):
             result = await result
