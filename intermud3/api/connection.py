@@ -1,0 +1,336 @@
+"""What the TCP and WebSocket transports share: one API connection.
+
+`APIConnection` is the object sessions and the dispatcher see (docs/
+ARCHITECTURE.md "API connections"): `.transport_name`, `.peer`, `.session`,
+`send_message(data)` and `close(reason)`. The transports only frame bytes;
+everything else lives here once:
+
+* Dispatch: every received message goes to `gateway.dispatcher.handle`.
+  Requests of one connection run concurrently (a query may wait seconds,
+  and JSON-RPC replies carry ids), and each reply is written when ready.
+* A bounded send buffer. `transport.write` buffers without limit, so the
+  connection registers itself as a streaming (push) producer on its
+  transport. While the transport says "paused" (its own buffer is full),
+  messages wait in a deque counted in bytes; past
+  `api.max_send_buffer_bytes` the connection is aborted and its session
+  detached at once, so the session keeps later events for replay. On
+  "resume" the deque is flushed in order.
+* Counting: `ConnectionRegistry` enforces `api.max_connections` across both
+  transports and keeps the `intermud3_api_connections{transport}` gauge.
+"""
+
+import collections
+import json
+
+from twisted.internet import defer
+from twisted.internet.interfaces import IPushProducer
+from twisted.logger import Logger
+from zope.interface import implementer
+
+_log = Logger()
+
+
+def format_peer(address):
+    """'host:port' for an IPv4/IPv6 address object, else its str()."""
+    host = getattr(address, "host", None)
+    port = getattr(address, "port", None)
+    if host is None or port is None:
+        return str(address)
+    if ":" in host:
+        return f"[{host}]:{port}"
+    return f"{host}:{port}"
+
+
+def set_no_delay(transport):
+    """Turn Nagle off: small JSON lines must not wait for a delayed ACK."""
+    try:
+        transport.setTcpNoDelay(True)
+    except (AttributeError, OSError, NotImplementedError):
+        # Not a TCP socket (a test transport, a UNIX socket): nothing to do.
+        pass
+
+
+class ConnectionRegistry:
+    """Every open API connection, both transports, with one shared bound.
+
+    `max_connections` is an int or a callable returning one, so a reloaded
+    `api.max_connections` applies to the next accept.
+    """
+
+    def __init__(self, max_connections, metrics=None):
+        self._limit = max_connections if callable(max_connections) else (lambda: max_connections)
+        self._metrics = metrics
+        self._open = set()
+
+    @property
+    def max_connections(self):
+        return self._limit()
+
+    def add(self, connection):
+        """Count a new connection; False (and nothing counted) when full."""
+        if len(self._open) >= self.max_connections:
+            return False
+        self._open.add(connection)
+        if self._metrics is not None:
+            self._metrics.api_connections.labels(connection.transport_name).inc()
+        return True
+
+    def remove(self, connection):
+        """Forget a connection; safe to call more than once."""
+        if connection not in self._open:
+            return
+        self._open.discard(connection)
+        if self._metrics is not None:
+            self._metrics.api_connections.labels(connection.transport_name).dec()
+
+    def count(self, transport_name=None):
+        if transport_name is None:
+            return len(self._open)
+        return sum(1 for c in self._open if c.transport_name == transport_name)
+
+    def connections(self, transport_name=None):
+        return [c for c in self._open
+                if transport_name is None or c.transport_name == transport_name]
+
+    def close_all(self, code=1001, reason="server shutting down", transport_name=None):
+        """Close every connection (the service's graceful stop)."""
+        for connection in self.connections(transport_name):
+            connection.close(reason, code=code)
+
+
+def registry_for(gateway):
+    """The gateway's one ConnectionRegistry, made on first use.
+
+    Both transport factories call this, so TCP and WebSocket share the bound
+    of `api.max_connections` without service.py wiring it by hand.
+    """
+    registry = getattr(gateway, "api_connections", None)
+    if registry is None:
+        registry = ConnectionRegistry(
+            lambda: gateway.config["api"]["max_connections"], getattr(gateway, "metrics", None))
+        gateway.api_connections = registry
+    return registry
+
+
+def _event_name(data):
+    """The method of a serialised notification (an event), else None."""
+    try:
+        message = json.loads(data)
+    except ValueError:
+        return None
+    if isinstance(message, dict) and "id" not in message and isinstance(message.get("method"), str):
+        return message["method"]
+    return None
+
+
+@implementer(IPushProducer)
+class APIConnection:
+    """One client connection, independent of its framing.
+
+    The transport protocol passes three callables: `write_message(data)`
+    frames and writes one message, `close_transport(reason, code)` closes
+    politely, `abort_transport()` drops the socket at once.
+    """
+
+    def __init__(self, gateway, transport_name, peer, *, write_message,
+                 close_transport, abort_transport):
+        self.gateway = gateway
+        self.transport_name = transport_name
+        self.peer = peer
+        self.session = None
+        self._write_message = write_message
+        self._close_transport = close_transport
+        self._abort_transport = abort_transport
+        api = gateway.config["api"]
+        self.max_send_buffer_bytes = api["max_send_buffer_bytes"]
+        self._held = collections.deque()
+        self._held_bytes = 0
+        self._paused = False
+        self._flushing = False
+        self.open = True
+        self._detached = False
+        # Inbound messages that arrive while the connection is not yet
+        # ready (a header-key authentication still running), in order.
+        self._inbound_gate = None
+        self._inbound_held = []
+
+    # -- the producer side: the transport tells us when it is full -----------
+
+    def register_with(self, transport):
+        """Become the transport's streaming producer.
+
+        Over WebSocket the transport was taken over from twisted.web, whose
+        HTTP channel is still registered on it; it has no use for the
+        transport any more, so it is unregistered first.
+        """
+        if getattr(transport, "producer", None) is not None:
+            transport.unregisterProducer()
+        transport.registerProducer(self, True)
+
+    def pauseProducing(self):
+        self._paused = True
+
+    def resumeProducing(self):
+        self._paused = False
+        self._flush()
+
+    def stopProducing(self):
+        # The transport is going away; connectionLost does the cleanup.
+        self._paused = True
+
+    @property
+    def buffered_bytes(self):
+        """Bytes held back while the transport is paused."""
+        return self._held_bytes
+
+    @property
+    def paused(self):
+        return self._paused
+
+    def _flush(self):
+        if self._flushing:
+            return
+        self._flushing = True
+        try:
+            # A write may pause us again (the transport filled up): stop there.
+            while self._held and not self._paused and self.open:
+                data = self._held.popleft()
+                self._held_bytes -= len(data)
+                self._write_message(data)
+        finally:
+            self._flushing = False
+
+    # -- the surface the rest of the gateway uses ---------------------------
+
+    def send_message(self, data):
+        """Send one serialised JSON-RPC message, in order, never blocking.
+
+        Returns True when written or buffered, False when the connection is
+        closed or was just dropped for exceeding its send buffer.
+        """
+        if not self.open:
+            return False
+        if not self._paused and not self._held:
+            self._write_message(data)
+            return True
+        self._held.append(data)
+        self._held_bytes += len(data)
+        if self._held_bytes > self.max_send_buffer_bytes:
+            self._overflow()
+            return False
+        return True
+
+    def close(self, reason, code=1000):
+        """Close politely (pending output is written first where possible)."""
+        if not self.open:
+            return
+        _log.info("Closing {transport} connection {peer}: {reason}",
+                  transport=self.transport_name, peer=self.peer, reason=reason)
+        self.open = False
+        self._flush_before_close()
+        self._close_transport(reason, code)
+
+    def _flush_before_close(self):
+        # Whatever is held goes to the transport, which writes it before
+        # closing; the client asked for nothing more, so the bound is moot.
+        while self._held:
+            self._write_message(self._held.popleft())
+        self._held_bytes = 0
+
+    def _overflow(self):
+        _log.warn(
+            "Dropping {transport} connection {peer}: send buffer over {limit} bytes "
+            "({messages} messages held); its session keeps the events for replay",
+            transport=self.transport_name, peer=self.peer,
+            limit=self.max_send_buffer_bytes, messages=len(self._held))
+        self.open = False
+        held = list(self._held)
+        self._held.clear()
+        self._held_bytes = 0
+        session = self.session
+        # Detach now, not when the socket is gone: events published in the
+        # meantime must go to the session's replay queue, not to this socket.
+        self._detach()
+        if session is not None:
+            self._requeue_events(session, held)
+        self._abort_transport()
+
+    def _requeue_events(self, session, held):
+        """Give the held events back to the (now detached) session, in order,
+        so they are replayed on restore; held replies die with the socket."""
+        sessions = self.gateway.sessions
+        for data in held:
+            event = _event_name(data)
+            if event is None or event == "welcome":
+                continue
+            try:
+                sessions.deliver(session, event, data)
+            except Exception:
+                _log.failure("Requeueing an event for replay failed")
+                return
+
+    # -- inbound ------------------------------------------------------------
+
+    def hold_inbound_until(self, deferred):
+        """Queue received messages until `deferred` fires (header auth)."""
+        self._inbound_gate = deferred
+
+        def release(result):
+            self._inbound_gate = None
+            held, self._inbound_held = self._inbound_held, []
+            for data in held:
+                self.message_received(data)
+            return result
+
+        deferred.addBoth(release)
+
+    def message_received(self, data):
+        """Dispatch one complete message; its reply is sent when ready."""
+        if not self.open:
+            return
+        if self._inbound_gate is not None:
+            self._inbound_held.append(data)
+            if sum(len(d) for d in self._inbound_held) > self.max_send_buffer_bytes:
+                self.close("too much input before authentication finished")
+            return
+        d = defer.maybeDeferred(self.gateway.dispatcher.handle, self, data)
+        d.addCallbacks(self._reply, self._dispatch_failed)
+
+    def _reply(self, reply):
+        if reply is not None and self.open:
+            self.send_message(reply)
+
+    def _dispatch_failed(self, failure):
+        # The dispatcher answers every client fault itself; reaching here is
+        # a bug of ours. Log it and keep the connection.
+        _log.failure("Dispatcher failed on a message from {peer}", failure, peer=self.peer)
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def opened(self):
+        """The connection is ready: let the session manager see it.
+
+        With authentication disabled the manager returns the session it
+        attached on the spot.
+        """
+        session = self.gateway.sessions.connection_opened(self)
+        if session is not None and self.session is None:
+            self.session = session
+        return session
+
+    def _detach(self):
+        if self._detached:
+            return
+        self._detached = True
+        try:
+            self.gateway.sessions.detach(self)
+        except Exception:
+            _log.failure("Detaching the session of {peer} failed", peer=self.peer)
+
+    def lost(self):
+        """The socket is gone: detach the session, stop counting us."""
+        self.open = False
+        self._held.clear()
+        self._held_bytes = 0
+        self._detach()
+        registry_for(self.gateway).remove(self)

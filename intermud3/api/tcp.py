@@ -1,0 +1,169 @@
+"""The JSON-RPC API over TCP: one message (or batch) per line.
+
+Framing only; dispatch, the send buffer and counting are in connection.py.
+
+* On accept the server writes one `welcome` notification line (API.md).
+  Its `authentication` is `"required"`, or `"none"` when
+  `api.auth.enabled` is false (every connection is then authenticated on
+  connect).
+* Lines end in `\\n`; a trailing `\\r` is stripped. LineReceiver hands over
+  whole lines, so UTF-8 is decoded per line (by the dispatcher, which
+  answers -32700 for bad UTF-8) and a character split across reads is never
+  cut. Blank lines are ignored.
+* A line longer than `api.tcp.max_line_bytes` gets -32600 "line too long"
+  (id null, `data.max_bytes`) and the connection is closed.
+* `api.tcp.idle_timeout` seconds without input closes it (0: never).
+* Over `api.max_connections` (shared with WebSocket) the server writes
+  `{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"too many connections"}}`
+  and closes.
+"""
+
+import json
+
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+from twisted.protocols.basic import LineReceiver
+from twisted.protocols.policies import TimeoutMixin
+
+import intermud3
+from intermud3.api.connection import APIConnection, format_peer, registry_for, set_no_delay
+from intermud3.api.errors import INVALID_REQUEST
+
+_log = Logger()
+
+TRANSPORT = "tcp"
+
+# JSON-RPC has no code for a refused connection; -32000 is the first of the
+# server-defined range (API.md uses it for "not authenticated": a refused
+# client is not authenticated either).
+TOO_MANY_CONNECTIONS = -32000
+
+
+def _compact(value):
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def welcome_message(config):
+    auth = "required" if config["api"]["auth"]["enabled"] else "none"
+    return _compact({
+        "jsonrpc": "2.0",
+        "method": "welcome",
+        "params": {
+            "service": "i3-gateway",
+            "version": intermud3.__version__,
+            "protocol": "JSON-RPC 2.0",
+            "authentication": auth,
+        },
+    })
+
+
+def _error_line(code, message, data=None):
+    error = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return _compact({"jsonrpc": "2.0", "id": None, "error": error}) + b"\n"
+
+
+class APILineProtocol(LineReceiver, TimeoutMixin):
+    delimiter = b"\n"
+
+    def __init__(self, gateway, max_line_bytes, idle_timeout, clock):
+        self.gateway = gateway
+        self.max_line_bytes = max_line_bytes
+        # LineReceiver counts a trailing "\r" as part of the line; allow it
+        # here and check the stripped length in lineReceived.
+        self.MAX_LENGTH = max_line_bytes + 1
+        self.idle_timeout = idle_timeout or None
+        if clock is not None:
+            self.callLater = clock.callLater
+        self.connection = None
+        self._refused = False
+
+    def connectionMade(self):
+        set_no_delay(self.transport)
+        peer = format_peer(self.transport.getPeer())
+        self.connection = APIConnection(
+            self.gateway, TRANSPORT, peer,
+            write_message=self._write_message,
+            close_transport=self._close_transport,
+            abort_transport=self.transport.abortConnection)
+        if not registry_for(self.gateway).add(self.connection):
+            _log.warn("Refusing TCP API connection from {peer}: too many connections", peer=peer)
+            self._refused = True
+            self.connection.open = False
+            self.transport.write(_error_line(TOO_MANY_CONNECTIONS, "too many connections"))
+            self.transport.loseConnection()
+            return
+        _log.info("TCP API connection from {peer}", peer=peer)
+        self.connection.register_with(self.transport)
+        self.setTimeout(self.idle_timeout)
+        self.connection.send_message(welcome_message(self.gateway.config))
+        try:
+            self.connection.opened()
+        except Exception:
+            _log.failure("Opening a session for {peer} failed", peer=peer)
+            self.connection.close("internal error")
+
+    def _write_message(self, data):
+        self.transport.write(data + b"\n")
+
+    def _close_transport(self, reason, code):
+        self.transport.loseConnection()
+
+    def dataReceived(self, data):
+        if self._refused or self.connection is None or not self.connection.open:
+            return
+        self.resetTimeout()
+        super().dataReceived(data)
+
+    def lineReceived(self, line):
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if len(line) > self.max_line_bytes:
+            return self.lineLengthExceeded(line)
+        if not line.strip():
+            return
+        self.connection.message_received(line)
+
+    def lineLengthExceeded(self, line):
+        # Written past the send buffer: it is the last thing this client gets.
+        _log.info("TCP API client {peer} sent a line over {limit} bytes; closing",
+                  peer=self.connection.peer, limit=self.max_line_bytes)
+        self.transport.write(_error_line(
+            INVALID_REQUEST, "line too long", {"max_bytes": self.max_line_bytes}))
+        self.clearLineBuffer()
+        self.connection.close("line too long")
+
+    def timeoutConnection(self):
+        _log.info("TCP API client {peer} idle for {seconds}s; closing",
+                  peer=self.connection.peer, seconds=self.idle_timeout)
+        self.connection.close("idle timeout")
+
+    def connectionLost(self, reason):
+        self.setTimeout(None)
+        if self.connection is not None and not self._refused:
+            _log.info("TCP API connection from {peer} closed", peer=self.connection.peer)
+            self.connection.lost()
+
+
+class APILineFactory(Factory):
+    """Builds one APILineProtocol per accepted TCP connection."""
+
+    def __init__(self, gateway, clock=None):
+        self.gateway = gateway
+        # The idle timeout runs on the gateway's clock unless told otherwise.
+        self.clock = clock if clock is not None else getattr(gateway, "clock", None)
+
+    def buildProtocol(self, addr):
+        tcp = self.gateway.config["api"]["tcp"]
+        protocol = APILineProtocol(
+            self.gateway, tcp["max_line_bytes"], tcp["idle_timeout"], self.clock)
+        protocol.factory = self
+        return protocol
+
+    def close_all(self, code=1001, reason="server shutting down"):
+        registry_for(self.gateway).close_all(code, reason, transport_name=TRANSPORT)
+
+
+def make_tcp_factory(gateway, clock=None):
+    return APILineFactory(gateway, clock)

@@ -1,0 +1,179 @@
+"""The JSON-RPC API over WebSocket: one message (or batch) per text frame.
+
+Framing only; dispatch, the send buffer and counting are in connection.py.
+Mounted at /ws on the twisted.web site (web.py), so HTTP and WebSocket share
+a port.
+
+* `X-API-Key` on the upgrade request: a bad key is refused during the
+  handshake with HTTP 401 (no upgrade); a good one authenticates the
+  session as soon as the connection opens, before any message of the client
+  is dispatched. Without the header the client calls `authenticate`.
+* `Origin`, when sent, must be in `api.websocket.allowed_origins` (`"*"`
+  allows any); else HTTP 403.
+* Over `api.max_connections` (shared with TCP): HTTP 503.
+* Binary frames close the connection with 1003. A message over
+  `api.websocket.max_message_bytes` closes it with 1009 (Autobahn does this
+  itself; `failByDrop` is off so the close frame is really sent).
+* The server pings every `ping_interval` seconds and drops a peer whose pong
+  does not come within `ping_timeout`.
+
+Autobahn uses `self.log` and `factory.server` itself: our logger is `_log`
+and the factory keeps the gateway as `factory.gateway`.
+"""
+
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket.protocol import WebSocketProtocol
+from autobahn.websocket.types import ConnectionDeny
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from intermud3.api.connection import APIConnection, format_peer, registry_for, set_no_delay
+
+_log = Logger()
+
+TRANSPORT = "websocket"
+
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_UNSUPPORTED_DATA = 1003
+CLOSE_POLICY_VIOLATION = 1008
+CLOSE_INTERNAL_ERROR = 1011
+
+
+def origin_allowed(origin, allowed):
+    """True when a browser's Origin may connect (no Origin: not a browser)."""
+    if not origin or (origin == "null" and "null" in allowed):
+        return True
+    if "*" in allowed:
+        return True
+    wanted = origin.rstrip("/").lower()
+    return any(wanted == entry.rstrip("/").lower() for entry in allowed)
+
+
+class APIWebSocketProtocol(WebSocketServerProtocol):
+
+    connection = None
+    _header_key = None
+
+    def onConnect(self, request):
+        try:
+            return self._check_upgrade(request)
+        except ConnectionDeny:
+            raise
+        except Exception:
+            # Autobahn would turn this into an HTTP 500 with little trace.
+            _log.failure("WebSocket upgrade from {peer} failed", peer=request.peer)
+            raise ConnectionDeny(ConnectionDeny.INTERNAL_SERVER_ERROR, "internal error")
+
+    def _check_upgrade(self, request):
+        gateway = self.factory.gateway
+        api = gateway.config["api"]
+        peer = format_peer(self.transport.getPeer())
+        if not origin_allowed(request.origin, api["websocket"]["allowed_origins"]):
+            _log.info("Refusing WebSocket from {peer}: origin {origin} not allowed",
+                      peer=peer, origin=request.origin)
+            raise ConnectionDeny(ConnectionDeny.FORBIDDEN, "origin not allowed")
+        key = request.headers.get("x-api-key")
+        if key is not None and api["auth"]["enabled"]:
+            if gateway.sessions.keys.match(key) is None:
+                # Never log the key itself.
+                _log.info("Refusing WebSocket from {peer}: bad X-API-Key", peer=peer)
+                raise ConnectionDeny(401, "invalid API key")
+            self._header_key = key
+        connection = APIConnection(
+            gateway, TRANSPORT, peer,
+            write_message=self._write_message,
+            close_transport=self._close_transport,
+            abort_transport=self._abort_transport)
+        if not registry_for(gateway).add(connection):
+            _log.warn("Refusing WebSocket from {peer}: too many connections", peer=peer)
+            raise ConnectionDeny(503, "too many connections")
+        self.connection = connection
+        return None
+
+    def onOpen(self):
+        connection = self.connection
+        _log.info("WebSocket API connection from {peer}", peer=connection.peer)
+        set_no_delay(self.transport)
+        connection.register_with(self.transport)
+        try:
+            connection.opened()
+        except Exception:
+            _log.failure("Opening a session for {peer} failed", peer=connection.peer)
+            connection.close("internal error", code=CLOSE_INTERNAL_ERROR)
+            return
+        key, self._header_key = self._header_key, None
+        if key is not None and connection.session is None:
+            self._authenticate_with_header(key)
+
+    def _authenticate_with_header(self, key):
+        connection = self.connection
+        d = defer.maybeDeferred(self.factory.gateway.sessions.authenticate, connection, key)
+
+        def failed(failure):
+            _log.info("X-API-Key authentication of {peer} failed: {error}",
+                      peer=connection.peer, error=failure.getErrorMessage())
+            connection.close("authentication failed", code=CLOSE_POLICY_VIOLATION)
+
+        d.addErrback(failed)
+        # Messages sent right after the handshake wait for the session.
+        if not d.called:
+            connection.hold_inbound_until(d)
+
+    def onMessage(self, payload, isBinary):
+        if self.connection is None:
+            return
+        if isBinary:
+            _log.info("WebSocket client {peer} sent a binary frame; closing",
+                      peer=self.connection.peer)
+            self.connection.close("binary frames are not supported", code=CLOSE_UNSUPPORTED_DATA)
+            return
+        self.connection.message_received(payload)
+
+    def _write_message(self, data):
+        if self.state != WebSocketProtocol.STATE_OPEN:
+            return
+        # sendMessage would apply the *receive* limit to what we send; a
+        # reply such as the mudlist may be larger, so write the text frame.
+        self.sendFrame(opcode=1, payload=data)
+
+    def _close_transport(self, reason, code):
+        if self.state == WebSocketProtocol.STATE_OPEN:
+            # sendClose only accepts 1000 and 3000-4999; 1001/1003/1008 are ours to send.
+            self.sendCloseFrame(code=code, reasonUtf8=reason.encode("utf-8")[:123])
+        elif self.state != WebSocketProtocol.STATE_CLOSED:
+            self.dropConnection(abort=False)
+
+    def _abort_transport(self):
+        self.dropConnection(abort=True)
+
+    def connectionLost(self, reason):
+        super().connectionLost(reason)
+        if self.connection is not None:
+            _log.info("WebSocket API connection from {peer} closed", peer=self.connection.peer)
+            self.connection.lost()
+
+
+class APIWebSocketFactory(WebSocketServerFactory):
+    protocol = APIWebSocketProtocol
+
+    def __init__(self, gateway):
+        super().__init__()
+        self.gateway = gateway
+        ws = gateway.config["api"]["websocket"]
+        self.setProtocolOptions(
+            maxMessagePayloadSize=ws["max_message_bytes"],
+            maxFramePayloadSize=ws["max_message_bytes"],
+            autoPingInterval=ws["ping_interval"],
+            autoPingTimeout=ws["ping_timeout"],
+            # Send the close frame (1009, ...) instead of dropping the socket.
+            failByDrop=False,
+            tcpNoDelay=True,
+        )
+
+    def close_all(self, code=CLOSE_GOING_AWAY, reason="server shutting down"):
+        registry_for(self.gateway).close_all(code, reason, transport_name=TRANSPORT)
+
+
+def make_ws_factory(gateway):
+    return APIWebSocketFactory(gateway)

@@ -1,0 +1,604 @@
+"""The TCP line transport over real loopback sockets.
+
+The helpers at the top (a small gateway around the real dispatcher and
+session manager, a line client, tracked server protocols) are shared with
+test_api_ws.py and test_web.py.
+"""
+
+import json
+
+from twisted.internet import defer, reactor
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.internet.protocol import Protocol
+from twisted.internet.task import Clock
+from twisted.trial import unittest
+
+from intermud3 import config as configuration
+from intermud3.api import housekeeping
+from intermud3.api.connection import APIConnection, ConnectionRegistry, registry_for
+from intermud3.api.methods import MethodTable
+from intermud3.api.rpc import Dispatcher
+from intermud3.api.sessions import SessionManager
+from intermud3.api.tcp import APILineFactory
+from intermud3.events import EventHub
+from intermud3.metrics import Metrics
+
+API_KEY = "test-key-0123456789"
+
+
+# -- shared helpers -------------------------------------------------------
+
+class FakeLink:
+    """The router link as /health and `status` read it."""
+
+    def __init__(self):
+        self.state = "connecting"
+        self.ready = False
+        self.router = {"name": "*test", "host": "127.0.0.1", "port": 9999}
+        self.connected_since = None
+
+
+class LoopGateway:
+    """The parts of service.Gateway the transports use, with the real
+    dispatcher, session manager and event hub. `slow` is the Deferred the
+    `who` method returns, so tests can hold one request back."""
+
+    def __init__(self, overrides=None, clock=None):
+        text = f"mud: {{name: TestMud}}\napi:\n  auth:\n    api_keys:\n      - {{key: {API_KEY}, mud_name: TestMud, permissions: ['*']}}\n"
+        self.config = configuration.load_text(text, environ={})
+        for path, value in (overrides or {}).items():
+            target = self.config
+            keys = path.split(".")
+            for key in keys[:-1]:
+                target = target[key]
+            target[keys[-1]] = value
+        self.clock = clock if clock is not None else Clock()
+        self.started_at = self.clock.seconds()
+        self.metrics = Metrics()
+        self.link = FakeLink()
+        self.sessions = SessionManager(self.config, self.clock, metrics=self.metrics)
+        self.hub = EventHub(self.sessions, metrics=self.metrics, clock=self.clock)
+        self.slow = []
+        table = MethodTable(housekeeping.handlers(self))
+
+        def who(call, params):
+            d = defer.Deferred()
+            self.slow.append(d)
+            return d
+
+        table.add("who", who)
+        self.dispatcher = Dispatcher(table, self.sessions, max_batch=50,
+                                     metrics=self.metrics, clock=self.clock)
+
+
+def request(method, request_id=1, **params):
+    message = {"jsonrpc": "2.0", "method": method, "id": request_id}
+    if params:
+        message["params"] = params
+    return json.dumps(message, ensure_ascii=False).encode("utf-8")
+
+
+class LineClient(Protocol):
+    """Collects newline-terminated lines; `next_line()` waits for one."""
+
+    def __init__(self):
+        self.buffer = b""
+        self.lines = []
+        self._waiters = []
+        self.closed = defer.Deferred()
+
+    def dataReceived(self, data):
+        self.buffer += data
+        while b"\n" in self.buffer:
+            line, self.buffer = self.buffer.split(b"\n", 1)
+            self.lines.append(line)
+        self._wake()
+
+    def _wake(self):
+        while self._waiters and self.lines:
+            self._waiters.pop(0).callback(self.lines.pop(0))
+
+    def next_line(self):
+        d = defer.Deferred()
+        self._waiters.append(d)
+        self._wake()
+        return d
+
+    @defer.inlineCallbacks
+    def next_json(self):
+        line = yield self.next_line()
+        return json.loads(line)
+
+    def send(self, data):
+        self.transport.write(data)
+
+    def connectionLost(self, reason):
+        for waiter in self._waiters:
+            waiter.errback(reason)
+        self._waiters = []
+        self.closed.callback(None)
+
+
+def track_protocols(factory):
+    """Record every protocol the factory builds, each with a `lost` Deferred
+    fired after its connectionLost, so tests wait for the server side too."""
+    built = []
+    original = factory.buildProtocol
+
+    def buildProtocol(addr):
+        protocol = original(addr)
+        protocol.lost = defer.Deferred()
+        connection_lost = protocol.connectionLost
+
+        def lost(reason):
+            connection_lost(reason)
+            protocol.lost.callback(None)
+
+        protocol.connectionLost = lost
+        built.append(protocol)
+        return protocol
+
+    factory.buildProtocol = buildProtocol
+    return built
+
+
+class LoopbackMixin:
+    """Listening and connecting on 127.0.0.1, cleaned up both sides."""
+
+    def listen(self, factory):
+        port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        return port.getHost().port
+
+    @defer.inlineCallbacks
+    def connect_lines(self, port):
+        client = LineClient()
+        yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), client)
+        self.addCleanup(self.disconnect, client)
+        return client
+
+    def disconnect(self, client):
+        if client.transport.connected:
+            client.transport.loseConnection()
+        return client.closed
+
+    def wait_server_side(self, protocols):
+        return defer.gatherResults([p.lost for p in protocols])
+
+
+# -- TCP tests --------------------------------------------------------------
+
+class TCPTransportTests(LoopbackMixin, unittest.TestCase):
+
+    def setUp(self):
+        self.gateway = LoopGateway()
+        self.factory = APILineFactory(self.gateway)
+        self.servers = track_protocols(self.factory)
+        self.port = self.listen(self.factory)
+        self.addCleanup(lambda: self.wait_server_side(self.servers))
+
+    @defer.inlineCallbacks
+    def authenticated_client(self):
+        client = yield self.connect_lines(self.port)
+        yield client.next_json()  # welcome
+        client.send(request("authenticate", 0, api_key=API_KEY) + b"\n")
+        reply = yield client.next_json()
+        self.assertEqual(reply["result"]["status"], "authenticated")
+        return client
+
+    @defer.inlineCallbacks
+    def test_welcome_line(self):
+        client = yield self.connect_lines(self.port)
+        welcome = yield client.next_json()
+        self.assertEqual(welcome, {
+            "jsonrpc": "2.0", "method": "welcome",
+            "params": {"service": "i3-gateway", "version": "0.1.0",
+                       "protocol": "JSON-RPC 2.0", "authentication": "required"}})
+
+    @defer.inlineCallbacks
+    def test_welcome_says_none_when_auth_disabled_and_session_is_open(self):
+        self.gateway.config["api"]["auth"]["enabled"] = False
+        self.gateway.sessions.reconfigure(self.gateway.config)
+        client = yield self.connect_lines(self.port)
+        welcome = yield client.next_json()
+        self.assertEqual(welcome["params"]["authentication"], "none")
+        # Authenticated on connect: a method needing "info" answers at once.
+        client.send(request("heartbeat", 3) + b"\n")
+        reply = yield client.next_json()
+        self.assertEqual(reply["result"]["status"], "ok")
+
+    @defer.inlineCallbacks
+    def test_round_trip(self):
+        client = yield self.authenticated_client()
+        client.send(request("ping", "abc") + b"\n")
+        reply = yield client.next_json()
+        self.assertEqual(reply["id"], "abc")
+        self.assertIs(reply["result"]["pong"], True)
+        self.assertEqual(self.servers[0].connection.transport_name, "tcp")
+        self.assertTrue(self.servers[0].connection.peer.startswith("127.0.0.1:"))
+
+    @defer.inlineCallbacks
+    def test_crlf_accepted_and_blank_lines_ignored(self):
+        client = yield self.connect_lines(self.port)
+        yield client.next_json()
+        client.send(b"\r\n\n   \r\n" + request("ping", 7) + b"\r\n")
+        reply = yield client.next_json()
+        self.assertEqual(reply["id"], 7)
+        self.assertIn("result", reply)
+        # The blank lines produced no replies at all.
+        client.send(request("ping", 8) + b"\n")
+        reply = yield client.next_json()
+        self.assertEqual(reply["id"], 8)
+
+    @defer.inlineCallbacks
+    def test_utf8_character_split_across_writes(self):
+        client = yield self.authenticated_client()
+        line = request("ping", "\u00e9\u6f22") + b"\n"
+        cut = line.index("\u6f22".encode("utf-8")) + 1  # inside the 3-byte character
+        client.send(line[:cut])
+        # A round trip through the reactor makes the halves separate reads.
+        yield deferLater(0.01)
+        client.send(line[cut:])
+        reply = yield client.next_json()
+        self.assertEqual(reply["id"], "\u00e9\u6f22")
+
+    @defer.inlineCallbacks
+    def test_invalid_utf8_is_parse_error(self):
+        client = yield self.connect_lines(self.port)
+        yield client.next_json()
+        client.send(b'{"jsonrpc":"2.0","method":"ping","id":"\xff"}\n')
+        reply = yield client.next_json()
+        self.assertEqual(reply["error"]["code"], -32700)
+        self.assertIsNone(reply["id"])
+
+    @defer.inlineCallbacks
+    def test_line_too_long_gets_error_then_close(self):
+        self.gateway.config["api"]["tcp"]["max_line_bytes"] = 100
+        client = yield self.connect_lines(self.port)
+        yield client.next_json()
+        client.send(b"x" * 150 + b"\n")
+        reply = yield client.next_json()
+        self.assertEqual(reply["error"]["code"], -32600)
+        self.assertEqual(reply["error"]["message"], "line too long")
+        self.assertIsNone(reply["id"])
+        yield client.closed
+        yield self.servers[0].lost
+
+    @defer.inlineCallbacks
+    def test_unterminated_line_too_long_also_closes(self):
+        self.gateway.config["api"]["tcp"]["max_line_bytes"] = 100
+        client = yield self.connect_lines(self.port)
+        yield client.next_json()
+        client.send(b"y" * 300)
+        reply = yield client.next_json()
+        self.assertEqual(reply["error"]["code"], -32600)
+        yield client.closed
+
+    @defer.inlineCallbacks
+    def test_line_of_exactly_the_limit_with_cr_is_accepted(self):
+        line = request("ping", 5)
+        self.gateway.config["api"]["tcp"]["max_line_bytes"] = len(line)
+        client = yield self.connect_lines(self.port)
+        yield client.next_json()
+        client.send(line + b"\r\n")
+        reply = yield client.next_json()
+        self.assertEqual(reply["id"], 5)
+
+    @defer.inlineCallbacks
+    def test_replies_are_written_when_ready_not_in_request_order(self):
+        client = yield self.authenticated_client()
+        client.send(request("who", "slow", target_mud="X") + b"\n" + request("ping", "fast") + b"\n")
+        first = yield client.next_json()
+        self.assertEqual(first["id"], "fast")
+        self.assertEqual(len(self.gateway.slow), 1)
+        self.gateway.slow[0].callback({"status": "success"})
+        second = yield client.next_json()
+        self.assertEqual(second, {"jsonrpc": "2.0", "result": {"status": "success"}, "id": "slow"})
+
+    @defer.inlineCallbacks
+    def test_notification_gets_no_reply(self):
+        client = yield self.connect_lines(self.port)
+        yield client.next_json()
+        client.send(b'{"jsonrpc":"2.0","method":"ping"}\n' + request("ping", 2) + b"\n")
+        reply = yield client.next_json()
+        self.assertEqual(reply["id"], 2)
+
+    @defer.inlineCallbacks
+    def test_max_connections_refuses_with_one_error_line(self):
+        self.gateway.config["api"]["max_connections"] = 1
+        first = yield self.connect_lines(self.port)
+        yield first.next_json()
+        second = yield self.connect_lines(self.port)
+        refusal = yield second.next_json()
+        self.assertEqual(refusal, {"jsonrpc": "2.0", "id": None,
+                                   "error": {"code": -32000, "message": "too many connections"}})
+        yield second.closed
+        self.assertEqual(second.lines, [])
+        yield self.servers[1].lost
+        self.assertEqual(registry_for(self.gateway).count(), 1)
+        # The first connection still works.
+        first.send(request("ping", 1) + b"\n")
+        reply = yield first.next_json()
+        self.assertEqual(reply["id"], 1)
+
+    @defer.inlineCallbacks
+    def test_connection_gauge_and_count(self):
+        client = yield self.connect_lines(self.port)
+        yield client.next_json()
+        gauge = self.gateway.metrics.registry.get_sample_value(
+            "intermud3_api_connections", {"transport": "tcp"})
+        self.assertEqual(gauge, 1.0)
+        self.assertEqual(registry_for(self.gateway).count("tcp"), 1)
+        yield self.disconnect(client)
+        yield self.servers[0].lost
+        gauge = self.gateway.metrics.registry.get_sample_value(
+            "intermud3_api_connections", {"transport": "tcp"})
+        self.assertEqual(gauge, 0.0)
+
+    @defer.inlineCallbacks
+    def test_disconnect_detaches_session(self):
+        client = yield self.authenticated_client()
+        session = self.servers[0].connection.session
+        self.assertTrue(session.attached)
+        yield self.disconnect(client)
+        yield self.servers[0].lost
+        self.assertFalse(session.attached)
+        self.assertTrue(self.gateway.sessions.is_live(session))
+
+    @defer.inlineCallbacks
+    def test_tcp_nodelay_is_set(self):
+        client = yield self.connect_lines(self.port)
+        yield client.next_json()
+        self.assertTrue(self.servers[0].transport.getTcpNoDelay())
+
+    @defer.inlineCallbacks
+    def test_close_all(self):
+        client = yield self.connect_lines(self.port)
+        yield client.next_json()
+        self.factory.close_all(1001)
+        yield client.closed
+        yield self.servers[0].lost
+        self.assertEqual(registry_for(self.gateway).count(), 0)
+
+
+class IdleTimeoutTests(LoopbackMixin, unittest.TestCase):
+
+    @defer.inlineCallbacks
+    def test_idle_connection_is_closed_on_the_clock(self):
+        clock = Clock()
+        gateway = LoopGateway({"api.tcp.idle_timeout": 30.0})
+        factory = APILineFactory(gateway, clock=clock)
+        servers = track_protocols(factory)
+        client = yield self.connect_lines(self.listen(factory))
+        yield client.next_json()
+        clock.advance(20)
+        client.send(request("ping", 1) + b"\n")
+        yield client.next_json()  # input resets the timer
+        clock.advance(20)
+        self.assertTrue(client.transport.connected)
+        clock.advance(11)
+        yield client.closed
+        yield servers[0].lost
+
+
+def deferLater(seconds):
+    from twisted.internet.task import deferLater as later
+    return later(reactor, seconds, lambda: None)
+
+
+# -- the send buffer (slow clients) ----------------------------------------
+
+class SlowClientTests(LoopbackMixin, unittest.TestCase):
+
+    def setUp(self):
+        self.gateway = LoopGateway({"api.max_send_buffer_bytes": 4096})
+        self.factory = APILineFactory(self.gateway)
+        self.servers = track_protocols(self.factory)
+        self.port = self.listen(self.factory)
+        self.addCleanup(lambda: self.wait_server_side(self.servers))
+
+    @defer.inlineCallbacks
+    def two_sessions(self):
+        clients = []
+        for _ in range(2):
+            client = yield self.connect_lines(self.port)
+            yield client.next_json()
+            client.send(request("authenticate", 0, api_key=API_KEY) + b"\n")
+            yield client.next_json()
+            clients.append(client)
+        return clients
+
+    def test_connection_is_the_transports_streaming_producer(self):
+        d = self.two_sessions()
+
+        def check(clients):
+            transport = self.servers[0].transport
+            self.assertIs(transport.producer, self.servers[0].connection)
+            self.assertTrue(transport.streamingProducer)
+
+        return d.addCallback(check)
+
+    @defer.inlineCallbacks
+    def test_paused_client_does_not_delay_others_and_resumes_in_order(self):
+        slow, fast = yield self.two_sessions()
+        slow_connection = self.servers[0].connection
+        # What the transport does when its buffer is full.
+        slow_connection.pauseProducing()
+        for n in range(3):
+            self.gateway.hub.publish("tell_received", {"n": n}, permission="tell")
+        for n in range(3):
+            event = yield fast.next_json()
+            self.assertEqual(event["params"]["n"], n)
+        self.assertEqual(slow.lines, [])
+        self.assertGreater(slow_connection.buffered_bytes, 0)
+        slow_connection.resumeProducing()
+        for n in range(3):
+            event = yield slow.next_json()
+            self.assertEqual(event["method"], "tell_received")
+            self.assertEqual(event["params"]["n"], n)
+        self.assertEqual(slow_connection.buffered_bytes, 0)
+
+    @defer.inlineCallbacks
+    def test_real_transport_backpressure_keeps_order(self):
+        # A tiny transport buffer: every write makes the transport pause us,
+        # and draining it resumes us (Twisted's own producer machinery).
+        (client, _) = yield self.two_sessions()
+        self.servers[0].transport.bufferSize = 1
+        # 20 events of about 90 bytes: held, but under the 4096-byte bound.
+        for n in range(20):
+            self.gateway.hub.publish("tell_received", {"n": n}, session=self.servers[0].connection.session)
+        self.assertTrue(self.servers[0].connection.paused)
+        self.assertTrue(self.servers[0].connection.open)
+        received = []
+        for _ in range(20):
+            event = yield client.next_json()
+            received.append(event["params"]["n"])
+        self.assertEqual(received, list(range(20)))
+
+    @defer.inlineCallbacks
+    def test_client_over_the_buffer_is_disconnected_and_keeps_events(self):
+        slow, fast = yield self.two_sessions()
+        slow_connection = self.servers[0].connection
+        session = slow_connection.session
+        slow_connection.pauseProducing()
+        big = "x" * 1000
+        for n in range(6):  # 6 x ~1.1 KB > 4096 bytes
+            self.gateway.hub.publish("tell_received", {"n": n, "message": big}, permission="tell")
+        self.assertFalse(slow_connection.open)
+        # Detached at once: the next events wait in the session for replay.
+        self.assertFalse(session.attached)
+        self.gateway.hub.publish("tell_received", {"n": 6}, permission="tell")
+        yield slow.closed
+        yield self.servers[0].lost
+        for n in range(7):
+            event = yield fast.next_json()
+            self.assertEqual(event["params"]["n"], n)
+        self.assertTrue(self.gateway.sessions.is_live(session))
+        # Every held event went back to the session, in order, then the new one.
+        kept = [json.loads(data)["params"]["n"] for _, _, data in session.queue]
+        self.assertEqual(kept, list(range(7)))
+        # Restoring the session on a new connection replays them in order.
+        client = yield self.connect_lines(self.port)
+        yield client.next_json()
+        client.send(request("authenticate", 0, api_key=API_KEY, session_id=session.id) + b"\n")
+        replayed = []
+        for _ in range(7):
+            event = yield client.next_json()
+            replayed.append(event["params"]["n"])
+        self.assertEqual(replayed, list(range(7)))
+        reply = yield client.next_json()
+        self.assertEqual(reply["result"]["replayed"], 7)
+        self.assertTrue(reply["result"]["resumed"])
+
+
+# -- pieces without sockets ------------------------------------------------
+
+class FakeTransportSink:
+    def __init__(self):
+        self.written = []
+        self.aborted = False
+        self.closed = None
+
+
+def make_connection(gateway, sink, limit=100):
+    gateway.config["api"]["max_send_buffer_bytes"] = limit
+    return APIConnection(
+        gateway, "tcp", "127.0.0.1:1",
+        write_message=sink.written.append,
+        close_transport=lambda reason, code: setattr(sink, "closed", (reason, code)),
+        abort_transport=lambda: setattr(sink, "aborted", True))
+
+
+class SendBufferUnitTests(unittest.SynchronousTestCase):
+
+    def setUp(self):
+        self.gateway = LoopGateway()
+        self.sink = FakeTransportSink()
+        self.connection = make_connection(self.gateway, self.sink)
+
+    def test_writes_through_while_not_paused(self):
+        self.assertTrue(self.connection.send_message(b"a"))
+        self.assertEqual(self.sink.written, [b"a"])
+
+    def test_holds_while_paused_and_flushes_on_resume(self):
+        self.connection.pauseProducing()
+        for data in (b"1", b"22", b"333"):
+            self.assertTrue(self.connection.send_message(data))
+        self.assertEqual(self.sink.written, [])
+        self.assertEqual(self.connection.buffered_bytes, 6)
+        self.connection.resumeProducing()
+        self.assertEqual(self.sink.written, [b"1", b"22", b"333"])
+        self.assertEqual(self.connection.buffered_bytes, 0)
+
+    def test_a_write_that_pauses_again_stops_the_flush(self):
+        self.connection.pauseProducing()
+        for data in (b"1", b"2", b"3"):
+            self.connection.send_message(data)
+
+        def write(data):
+            self.sink.written.append(data)
+            self.connection.pauseProducing()
+
+        self.connection._write_message = write
+        self.connection.resumeProducing()
+        self.assertEqual(self.sink.written, [b"1"])
+        self.connection.resumeProducing()
+        self.assertEqual(self.sink.written, [b"1", b"2"])
+
+    def test_new_messages_queue_behind_held_ones(self):
+        self.connection.pauseProducing()
+        self.connection.send_message(b"first")
+        self.connection._paused = False  # resumed, but not yet flushed
+        self.connection.send_message(b"second")
+        self.assertEqual(self.sink.written, [])
+        self.connection.resumeProducing()
+        self.assertEqual(self.sink.written, [b"first", b"second"])
+
+    def test_over_the_bound_aborts_and_refuses_more(self):
+        self.connection.pauseProducing()
+        self.assertTrue(self.connection.send_message(b"x" * 100))
+        self.assertFalse(self.connection.send_message(b"y"))
+        self.assertTrue(self.sink.aborted)
+        self.assertFalse(self.connection.send_message(b"z"))
+        self.assertEqual(self.connection.buffered_bytes, 0)
+
+    def test_close_writes_held_messages_first(self):
+        self.connection.pauseProducing()
+        self.connection.send_message(b"last words")
+        self.connection.close("bye", code=1001)
+        self.assertEqual(self.sink.written, [b"last words"])
+        self.assertEqual(self.sink.closed, ("bye", 1001))
+        self.assertFalse(self.connection.send_message(b"more"))
+
+    def test_dispatcher_failure_is_logged_and_connection_kept(self):
+        class Broken:
+            def handle(self, connection, data):
+                raise RuntimeError("bug")
+
+        self.gateway.dispatcher = Broken()
+        self.connection.message_received(b"{}")
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertTrue(self.connection.open)
+
+
+class RegistryTests(unittest.SynchronousTestCase):
+
+    def test_bound_is_read_live_and_remove_is_idempotent(self):
+        limit = [1]
+        metrics = Metrics()
+        registry = ConnectionRegistry(lambda: limit[0], metrics)
+
+        class Conn:
+            transport_name = "websocket"
+
+        a, b = Conn(), Conn()
+        self.assertTrue(registry.add(a))
+        self.assertFalse(registry.add(b))
+        limit[0] = 2
+        self.assertTrue(registry.add(b))
+        self.assertEqual(registry.count("websocket"), 2)
+        registry.remove(a)
+        registry.remove(a)
+        self.assertEqual(registry.count(), 1)
+        self.assertEqual(metrics.registry.get_sample_value(
+            "intermud3_api_connections", {"transport": "websocket"}), 1.0)
