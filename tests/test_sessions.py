@@ -326,6 +326,32 @@ class DetachReplayTests(SynchronousTestCase):
         self.assertEqual((result["replayed"], result["dropped"]), (1, 1))
         self.assertEqual(new.sent, [b"new"])
 
+    def test_overflow_during_replay_keeps_order(self):
+        """A transport that drops itself mid-replay gives back what it held
+        (through deliver); the unsent rest must come after it."""
+        manager = self.manager
+
+        class OverflowingConnection(FakeConnection):
+            def send_message(self, data):
+                self.sent.append(data)
+                if len(self.sent) == 2:  # buffer "full" after two messages
+                    held, self.sent = self.sent, []
+                    session = self.session
+                    manager.detach(self)
+                    for item in held:
+                        manager.deliver(session, "tell_received", item)
+
+        self.manager.detach(self.connection)
+        for n in range(3):
+            self.manager.deliver(self.session, "tell_received", b"e%d" % n)
+        flaky = OverflowingConnection()
+        self.manager.authenticate(flaky, "secret-one", self.session_id)
+        self.assertFalse(self.session.attached)
+        self.assertEqual([data for _, _, data in self.session.queue], [b"e0", b"e1", b"e2"])
+        new = FakeConnection()
+        self.manager.authenticate(new, "secret-one", self.session_id)
+        self.assertEqual(new.sent, [b"e0", b"e1", b"e2"])
+
     def test_dropped_count_resets_after_report(self):
         self.manager.detach(self.connection)
         for n in range(4):
@@ -454,6 +480,6 @@ class ReconfigureTests(SynchronousTestCase):
     def test_remove_key_sessions(self):
         connection = FakeConnection()
         self.manager.authenticate(connection, "secret-one")
-        self.manager.remove_key_sessions(connection.session.key_id if connection.session else None)
+        self.manager.remove_key_sessions(connection.session.key_id)
         self.assertEqual(self.manager.count(), 0)
         self.assertEqual(len(connection.closed), 1)

@@ -361,9 +361,17 @@ class SessionManager:
         session.detached_at = None
         connection.session = session
         self._prune(session)
+        pending = list(session.queue)
+        session.queue.clear()
         replayed = 0
-        while session.queue and session.connection is connection:
-            _, event, data = session.queue.popleft()
+        for position, (_, event, data) in enumerate(pending):
+            if session.connection is not connection:
+                # The connection dropped mid-replay (send buffer overflow)
+                # and handed back what it held; the unsent rest follows that.
+                session.queue.extend(pending[position:])
+                while len(session.queue) > self.max_queue_size:
+                    self._drop_oldest(session)
+                break
             connection.send_message(data)
             replayed += 1
             self._count("events_delivered", event)
