@@ -11,17 +11,14 @@ the same way (``packets.weight``) and enforces two limits at once:
   refilled at ``send_rate`` per second holding at most ``burst`` tokens
   (default ``max(1, send_rate)``, so a burst stays small).
 
-``send_rate`` 0 turns pacing off entirely (tests, benchmarks). The pacer is
+``send_rate`` 0 turns pacing off entirely (tests, benchmarks). A rate above
+8 is warned about by config.py, not here (one warning per reload). The pacer is
 pure logic over an injected clock: it sends nothing itself.
 """
-
-from twisted.logger import Logger
 
 from intermud3.packets import weight as packet_weight
 
 __all__ = ["Pacer", "MAX_PER_SECOND"]
-
-_log = Logger()
 
 # One below the router's limit of 10: the router's second and ours never
 # line up exactly, and a block costs far more than a short wait.
@@ -65,11 +62,6 @@ class Pacer:
             raise ValueError(f"burst must be at least 1, not {burst!r}")
         self.send_rate = rate
         self.burst = float(burst)
-        if rate > self.max_per_second - 1:
-            _log.warn(
-                "send_rate {rate} is above {limit} packets a second; the pacer still caps each "
-                "second at {cap} weighted packets",
-                rate=rate, limit=self.max_per_second - 1, cap=self.max_per_second)
 
     @property
     def paced(self):

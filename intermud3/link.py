@@ -1,0 +1,745 @@
+"""The router link: one MudMode connection to an I3 router, kept alive.
+
+A small reconnect loop of our own rather than ``ClientService`` (DESIGN.md,
+"Twisted facts that bite"): each attempt picks its router (failover walks
+the list, a ``startup-reply`` may redirect), the handshake lives inside the
+protocol with its own timeout, and the backoff resets only on a
+``startup-reply``, never on a bare TCP connect.
+
+States: ``connecting`` (TCP) -> ``handshaking`` (startup-req-3 sent) ->
+``ready`` (startup-reply received); any failure -> ``backoff`` -> the next
+router; ``stopped`` before start and after stop.
+
+Outbound packets go through a Pacer (pacer.py) so the router's flood
+control never blocks us; see ``send`` and ``try_send``.
+"""
+
+import math
+import random as _random
+import secrets
+from collections import deque
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+
+from intermud3.mudmode import FrameTooLarge, MudModeProtocol, frame
+from intermud3.packets import FIELDS, Packet, PacketError, make, parse
+from intermud3.pacer import Pacer
+
+__all__ = ["RouterLink", "STATES"]
+
+_log = Logger()
+
+STATES = ("connecting", "handshaking", "ready", "backoff", "stopped")
+
+# Routers learned from startup-reply router lists join the failover rotation;
+# a hostile router must not grow it without bound.
+MAX_LEARNED_ROUTERS = 16
+
+# Packet types outside FIELDS are counted under one label: metric label
+# values must not be chosen by whoever talks to the router.
+_OTHER_TYPE = "other"
+
+
+def _type_label(ptype):
+    return ptype if ptype in FIELDS else _OTHER_TYPE
+
+
+def parse_router_list(value):
+    """``({({"*name","ip port",}),...})`` -> [{"name","host","port","tls"}].
+
+    Entries that do not read as a name and an "address port" pair are
+    skipped: the list is advice from the network, not a command.
+    """
+    routers = []
+    if not isinstance(value, (list, tuple)):
+        return routers
+    for entry in value:
+        if not isinstance(entry, (list, tuple)) or len(entry) < 2:
+            continue
+        name, address = entry[0], entry[1]
+        if not isinstance(name, str) or not name or not isinstance(address, str):
+            continue
+        parts = address.split()
+        if len(parts) != 2:
+            continue
+        try:
+            port = int(parts[1])
+        except ValueError:
+            continue
+        if not 0 < port < 65536:
+            continue
+        routers.append({"name": name, "host": parts[0], "port": port, "tls": False})
+    return routers
+
+
+class _RouterProtocol(MudModeProtocol):
+    """One connection to one router; everything it hears goes to the link."""
+
+    def __init__(self, link, router, attempt):
+        self.link = link
+        self.router = router
+        self.attempt = attempt
+        # Set by the link before it closes this connection on purpose:
+        # ("connect", router) to go straight there, "stop", or None (a failure).
+        self.close_action = None
+        self.close_reason = None
+
+    def connectionMade(self):
+        super().connectionMade()
+        self.link._connected(self)
+
+    def dataReceived(self, data):
+        self.link._bytes_in(self, len(data))
+        super().dataReceived(data)
+
+    def lengthLimitExceeded(self, length):
+        if self.close_reason is None:
+            self.close_reason = f"router announced a frame of {length} bytes, over max_frame_bytes"
+        super().lengthLimitExceeded(length)
+
+    def packetReceived(self, value):
+        self.link._received(self, value)
+
+    def decodeFailed(self, error, raw):
+        self.link._decode_failed(self, error, len(raw))
+
+    def connectionLost(self, reason):
+        self.link._lost(self, reason)
+
+
+class _RouterFactory(Factory):
+    def __init__(self, link, router, attempt):
+        self.link = link
+        self.router = router
+        self.attempt = attempt
+
+    def buildProtocol(self, addr):
+        protocol = _RouterProtocol(self.link, self.router, self.attempt)
+        protocol.factory = self
+        protocol.max_frame_bytes = int(self.link._timing("max_frame_bytes"))
+        protocol.max_send_bytes = int(self.link._timing("max_send_bytes"))
+        return protocol
+
+
+class RouterLink(Service):
+    """The gateway's link to the I3 router network (docs/ARCHITECTURE.md).
+
+    ``config`` is the whole configuration dict (CONFIG.md); ``store`` the
+    StateStore (router passwords and list ids); ``lists`` the NetworkLists
+    fed by mudlist and chanlist-reply packets. ``connector(router) ->
+    IStreamClientEndpoint`` and ``random() -> float in [0, 1)`` (backoff
+    jitter) are injectable for tests.
+    """
+
+    name = "router-link"
+    # How long stopService waits for the socket to close before aborting it.
+    close_timeout = 5.0
+
+    def __init__(self, config, store, lists, *, clock=None, connector=None, metrics=None,
+                 random=None):
+        if clock is None:
+            from twisted.internet import reactor as clock
+        self._clock = clock
+        self._connector = connector if connector is not None else self._default_connector
+        self._random = random if random is not None else _random.random
+        self._config = config
+        self.store = store
+        self.lists = lists
+        self.metrics = metrics
+
+        self.state = "stopped"
+        self.router = None
+        self.connected_since = None
+        self.router_list = []          # the last startup-reply's list, parsed
+        self.packets_sent = 0
+        self.packets_received = 0
+        self.reconnects = 0
+        self.decode_errors = 0
+
+        self.on_packet = []
+        self.on_state = []
+        self.on_ready = []
+        self.on_writable = []
+
+        self.pacer = Pacer(clock, self._timing("send_rate"))
+        self._routers = [dict(r) for r in config["routers"]]
+        self._learned = 0
+        self._index = 0              # the rotation entry being tried or used
+        self._failures = 0           # failed attempts since the last startup-reply
+        self._attempts = 0           # connection attempts since startService
+        self._redirect_allowed = True
+        self._generation = 0         # stale connect results and protocols are ignored
+        self._protocol = None
+        self._connecting = None
+        self._inbound = 0            # grows with every byte batch received: "life"
+
+        self._backoff_call = None
+        self._handshake_call = None
+        self._ping_call = None
+        self._alive_checks = []
+        self._kick_call = None
+        self._close_call = None
+        self._close_waiters = []
+
+        self._held = deque()
+        self._want_writable = False
+
+    # -- configuration ----------------------------------------------------
+
+    def _timing(self, key):
+        return self._config["router"][key]
+
+    @property
+    def mud_name(self):
+        return self._config["mud"]["name"]
+
+    @property
+    def ready(self):
+        return self.state == "ready"
+
+    @property
+    def _max_held(self):
+        # The in-memory hold is an outbound queue too: same bound as the outbox.
+        queue = self._config["router"].get("queue") or {}
+        return int(queue.get("max_messages", 1000))
+
+    def reconfigure(self, config):
+        """Take a new configuration: timings at once; a new ``mud.name`` or
+        router list re-opens the link (on the first router of the new list)."""
+        old = self._config
+        self._config = config
+        self.pacer.set_rate(self._timing("send_rate"))
+        if self._ping_call is not None and self._ping_call.active():
+            self._ping_call.reset(float(self._timing("keepalive_interval")))
+        if (old["mud"]["name"] != config["mud"]["name"]
+                or old["routers"] != config["routers"]):
+            self._routers = [dict(r) for r in config["routers"]]
+            self._learned = 0
+            self._index = 0
+            if self.running:
+                self._reopen(self._routers[0], "configuration changed")
+
+    # -- service ----------------------------------------------------------
+
+    def startService(self):
+        Service.startService(self)
+        self._failures = 0
+        self._attempts = 0
+        self._redirect_allowed = True
+        self._index = 0
+        if not self._routers:
+            _log.error("No router configured: the router link stays down")
+            return
+        self._connect(self._routers[0], "service started")
+
+    def stopService(self):
+        """Send ``shutdown`` (restart_delay 0) when ready, close the socket and
+        stop every timer. The Deferred fires once the connection is closed, or
+        after ``close_timeout`` seconds, when the socket is aborted instead."""
+        Service.stopService(self)
+        self._generation += 1
+        self._cancel_backoff()
+        self._cancel_connecting()
+        protocol = self._protocol
+        was_ready = self.ready
+        if protocol is not None and was_ready:
+            shutdown = make("shutdown", self.mud_name, 0, protocol.router["name"], 0, 0)
+            try:
+                self._write("shutdown", frame(shutdown))
+            except Exception:
+                _log.failure("Could not send shutdown to the router")
+        self._teardown("service stopped")
+        self.router = None
+        self._set_state("stopped", "service stopped")
+        if protocol is None:
+            return succeed(None)
+        protocol.close_action = "stop"
+        waiter = Deferred()
+        self._close_waiters.append(waiter)
+        self._close_call = self._clock.callLater(self.close_timeout, self._force_close, protocol)
+        protocol.transport.loseConnection()
+        return waiter
+
+    def _force_close(self, protocol):
+        self._close_call = None
+        _log.warn("The router connection did not close in {seconds}s; aborting it",
+                  seconds=self.close_timeout)
+        protocol.transport.abortConnection()
+        self._protocol = None
+        self._release_close_waiters()
+
+    def _release_close_waiters(self):
+        if self._close_call is not None and self._close_call.active():
+            self._close_call.cancel()
+        self._close_call = None
+        waiters, self._close_waiters = self._close_waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+    def reconnect(self, reason):
+        """Drop the connection (if any) and open a new one at once, to the
+        router in use (or about to be tried) first."""
+        if not self.running:
+            return
+        self._reopen(self._preferred(), reason)
+
+    def _preferred(self):
+        if self.router is not None:
+            for entry in self._routers:
+                if entry["name"] == self.router["name"]:
+                    return entry
+        return self._routers[self._index % len(self._routers)]
+
+    def _reopen(self, target, reason):
+        self._redirect_allowed = True
+        self._index = self._rotation_index(target)
+        protocol = self._protocol
+        if protocol is not None:
+            protocol.close_action = ("connect", target)
+            protocol.close_reason = reason
+            protocol.transport.abortConnection()
+            return
+        self._cancel_backoff()
+        self._cancel_connecting()
+        self._connect(target, reason)
+
+    # -- connecting -------------------------------------------------------
+
+    def _default_connector(self, router):
+        from twisted.internet import reactor
+        from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+        endpoint = HostnameEndpoint(reactor, str(router["host"]), int(router["port"]),
+                                    timeout=float(self._timing("connect_timeout")))
+        if router.get("tls"):
+            from twisted.internet.ssl import optionsForClientTLS
+            endpoint = wrapClientTLS(optionsForClientTLS(str(router["host"])), endpoint)
+        return endpoint
+
+    def _rotation_index(self, router):
+        for index, entry in enumerate(self._routers):
+            if entry["name"] == router["name"]:
+                return index
+        self._routers.append(dict(router))
+        return len(self._routers) - 1
+
+    def _connect(self, router, reason):
+        self._cancel_backoff()
+        self._generation += 1
+        attempt = self._generation
+        self._attempts += 1
+        if self._attempts > 1:
+            self.reconnects += 1
+            if self.metrics is not None:
+                self.metrics.router_reconnects.labels(router=router["name"]).inc()
+        self.router = router
+        self._set_state("connecting", reason)
+        try:
+            connecting = self._connector(router).connect(_RouterFactory(self, router, attempt))
+        except Exception as error:
+            connecting = fail(error)
+        connecting.addTimeout(float(self._timing("connect_timeout")), self._clock)
+        self._connecting = connecting
+        connecting.addCallbacks(self._connect_done, self._connect_failed,
+                                callbackArgs=(attempt,), errbackArgs=(attempt,))
+
+    def _connect_done(self, protocol, attempt):
+        if attempt == self._generation:
+            self._connecting = None
+
+    def _connect_failed(self, failure, attempt):
+        if attempt != self._generation:
+            return None  # cancelled by us: stop, reconnect or reconfigure
+        self._connecting = None
+        self._failed(f"connect failed: {failure.getErrorMessage() or failure.type.__name__}")
+        return None
+
+    def _cancel_connecting(self):
+        connecting, self._connecting = self._connecting, None
+        if connecting is not None:
+            self._generation += 1
+            connecting.cancel()
+
+    def _connected(self, protocol):
+        if protocol.attempt != self._generation or not self.running or self._protocol is not None:
+            protocol.close_action = "stop"
+            protocol.transport.abortConnection()
+            return
+        self._protocol = protocol
+        self._set_state("handshaking", "connected")
+        startup = self._startup_packet(protocol.router)
+        self._write("startup-req-3", frame(startup))
+        self._handshake_call = self._clock.callLater(
+            float(self._timing("handshake_timeout")), self._handshake_timed_out, protocol)
+
+    def _startup_packet(self, router):
+        mud = self._config["mud"]
+        try:
+            record = self.store.router_record(router["name"])
+        except Exception:
+            _log.failure("Could not read the stored record of router {router}", router=router["name"])
+            record = {"password": 0, "mudlist_id": 0, "chanlist_id": 0}
+        return make(
+            "startup-req-3", self.mud_name, 0, router["name"], 0,
+            record["password"], record["mudlist_id"], record["chanlist_id"],
+            int(mud["port"]), 0, 0,
+            mud["mudlib"], mud["base_mudlib"], mud["driver"], mud["mud_type"],
+            mud["open_status"], mud["admin_email"], dict(mud["services"]), 0)
+
+    def _handshake_timed_out(self, protocol):
+        self._handshake_call = None
+        if protocol is not self._protocol:
+            return
+        protocol.close_reason = "no startup-reply within handshake_timeout"
+        protocol.transport.abortConnection()
+
+    def _failed(self, reason):
+        self._failures += 1
+        delay = self._backoff_delay(self._failures)
+        self._index = (self._index + 1) % len(self._routers)
+        self._redirect_allowed = True
+        self.router = None
+        self._set_state("backoff", reason)
+        _log.info("Next router {router} in {delay:.2f}s (failure {count} in a row)",
+                  router=self._routers[self._index]["name"], delay=delay, count=self._failures)
+        self._backoff_call = self._clock.callLater(delay, self._retry)
+
+    def _retry(self):
+        self._backoff_call = None
+        if self.running:
+            self._connect(self._routers[self._index], "retrying")
+
+    def _backoff_delay(self, failures):
+        """Exponential delay for the n-th failure in a row, with jitter.
+
+        ``jitter``: true or "equal" -> between half and all of the delay
+        (never near zero: a router that takes TCP and never answers is not
+        hammered); "full" -> anywhere from 0 to the delay; false -> none.
+        """
+        policy = self._timing("backoff")
+        initial = float(policy.get("initial", 1))
+        ceiling = float(policy.get("max", 300))
+        factor = float(policy.get("factor", 2))
+        try:
+            delay = initial * math.pow(factor, min(failures - 1, 1000))
+        except OverflowError:
+            delay = ceiling
+        delay = min(ceiling, delay)
+        jitter = policy.get("jitter", True)
+        if jitter == "full":
+            delay = delay * self._random()
+        elif jitter is True or jitter == "equal":
+            delay = delay / 2 + (delay / 2) * self._random()
+        return delay
+
+    def _cancel_backoff(self):
+        call, self._backoff_call = self._backoff_call, None
+        if call is not None and call.active():
+            call.cancel()
+
+    # -- the connection ends ------------------------------------------------
+
+    def _lost(self, protocol, reason):
+        if protocol is not self._protocol:
+            return  # a stale attempt, or one _force_close already gave up on
+        self._protocol = None
+        why = protocol.close_reason or reason.getErrorMessage() or "connection lost"
+        action = protocol.close_action
+        self._teardown(why)
+        if action == "stop" or not self.running:
+            self._release_close_waiters()
+            return
+        if isinstance(action, tuple) and action[0] == "connect":
+            self._connect(action[1], why)
+        else:
+            self._failed(why)
+
+    def _teardown(self, why):
+        """Forget the connection's timers, held packets and ready state."""
+        for call in (self._handshake_call, self._ping_call, self._kick_call, *self._alive_checks):
+            if call is not None and call.active():
+                call.cancel()
+        self._handshake_call = self._ping_call = self._kick_call = None
+        self._alive_checks = []
+        self._want_writable = False
+        if self._held:
+            _log.warn("Dropped {count} packets held for pacing: the router link went down ({reason})",
+                      count=len(self._held), reason=why)
+            self._held.clear()
+        if self.connected_since is not None:
+            self.connected_since = None
+            if self.metrics is not None and self.router is not None:
+                self.metrics.router_connected.labels(router=self.router["name"]).set(0)
+
+    # -- inbound ------------------------------------------------------------
+
+    def _bytes_in(self, protocol, count):
+        if protocol is not self._protocol:
+            return
+        self._inbound += 1   # any traffic at all shows the link is alive
+        if self.metrics is not None:
+            self.metrics.router_bytes_received.inc(count)
+
+    def _decode_failed(self, protocol, error, size):
+        self.decode_errors += 1
+        if self.metrics is not None:
+            self.metrics.packet_decode_errors.inc()
+        _log.warn("Skipped an undecodable frame of {size} bytes from router {router}: {error}",
+                  size=size, router=protocol.router["name"], error=str(error))
+
+    def _received(self, protocol, value):
+        if protocol is not self._protocol:
+            return
+        try:
+            packet = parse(value)
+        except PacketError as error:
+            self._decode_failed(protocol, error, len(repr(value)))
+            return
+        self.packets_received += 1
+        if self.metrics is not None:
+            self.metrics.packets_received.labels(type=_type_label(packet.type)).inc()
+        ptype = packet.type
+        if ptype == "startup-reply":
+            self._startup_reply(protocol, packet)
+            if protocol is not self._protocol or protocol.close_action is not None:
+                return  # redirected: this connection is on its way out
+        elif ptype == "mudlist":
+            self._apply_list(self.lists.apply_mudlist, protocol, packet, "mudlist_id", "info_mapping")
+        elif ptype == "chanlist-reply":
+            self._apply_list(self.lists.apply_chanlist, protocol, packet, "chanlist_id", "channel_list")
+        elif ptype == "auth-mud-req":
+            if packet.o_mud == self.mud_name:
+                return  # our own keepalive coming back: life, nothing more
+            if packet.t_mud == self.mud_name:
+                self._answer_auth(packet)
+        for observer in list(self.on_packet):
+            try:
+                observer(packet)
+            except Exception:
+                _log.failure("on_packet observer failed on a {type} packet", type=ptype)
+
+    def _apply_list(self, apply, protocol, packet, id_field, delta_field):
+        delta = packet.get(delta_field)
+        list_id = packet.get(id_field)
+        if not isinstance(delta, dict):
+            _log.warn("Ignored a {type} packet whose list is not a mapping", type=packet.type)
+            return
+        try:
+            apply(protocol.router["name"], list_id, delta)
+        except Exception:
+            _log.failure("Could not apply a {type} packet of {count} entries",
+                         type=packet.type, count=len(delta))
+
+    def _answer_auth(self, packet):
+        reply = make("auth-mud-reply", self.mud_name, 0, packet.o_mud, 0, secrets.randbelow(2 ** 31))
+        try:
+            self.send(reply)
+        except Exception:
+            _log.failure("Could not answer auth-mud-req from {mud}", mud=packet.o_mud)
+
+    def _startup_reply(self, protocol, packet):
+        if self._handshake_call is not None and self._handshake_call.active():
+            self._handshake_call.cancel()
+        self._handshake_call = None
+        self._failures = 0   # the only proof a router works: the backoff starts over
+        router = protocol.router
+        password = packet.get("password")
+        if isinstance(password, int) and not isinstance(password, bool) and password != 0:
+            try:
+                self.store.save_password(router["name"], password)
+            except Exception:
+                _log.failure("Could not save the password of router {router}", router=router["name"])
+        listed = parse_router_list(packet.get("router_list"))
+        self.router_list = listed
+        self._learn(listed)
+        if listed and listed[0]["name"] != router["name"] and self._redirect_allowed:
+            self._redirect_allowed = False
+            target = self._routers[self._rotation_index(listed[0])]
+            self._index = self._rotation_index(target)
+            _log.info("Router {router} prefers {preferred}; reconnecting there",
+                      router=router["name"], preferred=target["name"])
+            protocol.close_action = ("connect", target)
+            protocol.close_reason = f"redirected to {target['name']}"
+            protocol.transport.abortConnection()
+            return
+        if self.connected_since is None:
+            self.connected_since = self._clock.seconds()
+        if self.metrics is not None:
+            self.metrics.router_connected.labels(router=router["name"]).set(1)
+        self._set_state("ready", "startup-reply")
+        if self._ping_call is None:
+            self._ping_call = self._clock.callLater(
+                float(self._timing("keepalive_interval")), self._ping, protocol)
+        for observer in list(self.on_ready):
+            try:
+                observer()
+            except Exception:
+                _log.failure("on_ready observer failed")
+            if protocol is not self._protocol:
+                return
+        self._want_writable = True
+        self._kick()
+
+    def _learn(self, listed):
+        known = {entry["name"] for entry in self._routers}
+        for entry in listed:
+            if entry["name"] in known:
+                continue
+            if self._learned >= MAX_LEARNED_ROUTERS:
+                break
+            self._routers.append(entry)
+            known.add(entry["name"])
+            self._learned += 1
+
+    # -- keepalive ------------------------------------------------------------
+
+    def _ping(self, protocol):
+        self._ping_call = None
+        if protocol is not self._protocol or not self.ready:
+            return
+        mark = self._inbound
+        self.send(make("auth-mud-req", self.mud_name, 0, self.mud_name, 0))
+        self._alive_checks = [c for c in self._alive_checks if c.active()]
+        self._alive_checks.append(self._clock.callLater(
+            float(self._timing("keepalive_timeout")), self._check_alive, protocol, mark))
+        self._ping_call = self._clock.callLater(
+            float(self._timing("keepalive_interval")), self._ping, protocol)
+
+    def _check_alive(self, protocol, mark):
+        if protocol is not self._protocol or self._inbound != mark:
+            return
+        _log.warn("Nothing from router {router} for {seconds}s after a keepalive; the link is dead",
+                  router=protocol.router["name"], seconds=self._timing("keepalive_timeout"))
+        protocol.close_reason = "keepalive timeout"
+        protocol.transport.abortConnection()
+
+    # -- outbound -------------------------------------------------------------
+
+    def frame_size(self, packet):
+        """Bytes the packet takes on the wire, length prefix and NUL included."""
+        return len(frame(self._value(packet)))
+
+    @staticmethod
+    def _value(packet):
+        return packet.value if isinstance(packet, Packet) else packet
+
+    def _prepare(self, packet):
+        value = self._value(packet)
+        data = frame(value)
+        limit = int(self._timing("max_send_bytes"))
+        if len(data) > limit:
+            raise FrameTooLarge(len(data), limit)
+        ptype = value[0] if isinstance(value, (list, tuple)) and value else ""
+        return ptype, data
+
+    def send(self, packet):
+        """Send a packet (a list or a Packet), paced.
+
+        True: written now. False: either held in memory, in order, until the
+        pacer allows (only while the link is ready), or discarded because the
+        link is not ready or the hold is full (``router.queue.max_messages``).
+        Held packets are discarded when the link drops: callers that must
+        not lose a message check ``.ready`` and use ``try_send`` plus the
+        durable outbox. Raises FrameTooLarge over ``router.max_send_bytes``
+        before anything is held.
+        """
+        ptype, data = self._prepare(packet)
+        if not self.ready:
+            _log.debug("Discarded a {type} packet: the router link is {state}",
+                       type=ptype, state=self.state)
+            return False
+        if not self._held and self.pacer.can_send(ptype):
+            self._write(ptype, data)
+            return True
+        if len(self._held) >= self._max_held:
+            _log.warn("Discarded a {type} packet: {count} packets already held for pacing",
+                      type=ptype, count=len(self._held))
+            return False
+        self._held.append((ptype, data))
+        self._schedule_kick()
+        return False
+
+    def try_send(self, packet):
+        """Write now only if ready, the pacer has room and nothing is held;
+        never holds. True means written. After a False while ready, the
+        on_writable observers are called once there is room again."""
+        ptype, data = self._prepare(packet)
+        if self.ready and not self._held and self.pacer.can_send(ptype):
+            self._write(ptype, data)
+            return True
+        if self.ready:
+            self._want_writable = True
+            self._schedule_kick()
+        return False
+
+    def _write(self, ptype, data):
+        protocol = self._protocol
+        protocol.transport.write(data)
+        protocol.bytes_sent += len(data)
+        self.pacer.charge(ptype)
+        self.packets_sent += 1
+        if self.metrics is not None:
+            self.metrics.packets_sent.labels(type=_type_label(ptype)).inc()
+            self.metrics.router_bytes_sent.inc(len(data))
+
+    def _schedule_kick(self):
+        if not self.ready:
+            return
+        head = self._held[0][0] if self._held else "tell"
+        delay = self.pacer.next_opening(head)
+        call = self._kick_call
+        if call is not None and call.active():
+            if call.getTime() > self._clock.seconds() + delay:
+                call.reset(delay)
+            return
+        self._kick_call = self._clock.callLater(delay, self._kick)
+
+    def _kick(self):
+        """Release held packets the pacer now allows; then, if there is room
+        and nothing is held, tell the on_writable observers."""
+        if self._kick_call is not None and self._kick_call.active():
+            self._kick_call.cancel()
+        self._kick_call = None
+        if not self.ready:
+            return
+        released = False
+        while self._held and self.pacer.can_send(self._held[0][0]):
+            ptype, data = self._held.popleft()
+            self._write(ptype, data)
+            released = True
+        if self._held:
+            self._schedule_kick()
+            return
+        if released:
+            self._want_writable = True
+        if not self._want_writable:
+            return
+        if not self.pacer.can_send("tell"):
+            self._schedule_kick()
+            return
+        self._want_writable = False
+        protocol = self._protocol
+        for observer in list(self.on_writable):
+            try:
+                observer()
+            except Exception:
+                _log.failure("on_writable observer failed")
+            if protocol is not self._protocol:
+                return
+
+    # -- state --------------------------------------------------------------
+
+    def _set_state(self, state, reason):
+        if state == self.state:
+            return
+        self.state = state
+        _log.info("Router link {state}: {reason} (router {router})",
+                  state=state, reason=reason,
+                  router=self.router["name"] if self.router is not None else "-")
+        for observer in list(self.on_state):
+            try:
+                observer(state, reason)
+            except Exception:
+                _log.failure("on_state observer failed")

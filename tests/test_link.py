@@ -1,0 +1,680 @@
+"""RouterLink over a fake connector, StringTransport and Clock."""
+
+import struct
+
+from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionAborted, ConnectionDone, ConnectionRefusedError
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+
+from intermud3 import lpc
+from intermud3.config import load_text
+from intermud3.link import MAX_LEARNED_ROUTERS, RouterLink, parse_router_list
+from intermud3.metrics import Metrics
+from intermud3.mudmode import FrameTooLarge, frame
+from tests.vectors import load_vectors
+
+BASE_CONFIG = """
+mud:
+  name: {name}
+  port: 4000
+  admin_email: admin@example.org
+  mudlib: GatewayLib 0.1
+  base_mudlib: GatewayLib
+  driver: Twisted
+  mud_type: Other
+  open_status: beta testing
+  services: {{tell: 1, channel: 1, who: 1, finger: 1, locate: 1, emoteto: 1}}
+routers:
+  - {{name: "*test", host: 127.0.0.1, port: 8080}}
+  - {{name: "*two", host: 127.0.0.2, port: 8081}}
+  - {{name: "*three", host: 127.0.0.3, port: 8082}}
+router:
+  connect_timeout: 10
+  handshake_timeout: 20
+  backoff: {{initial: 1, max: 30, factor: 2, jitter: {jitter}}}
+  keepalive_interval: 100
+  keepalive_timeout: 10
+  max_send_bytes: 8192
+  send_rate: {rate}
+"""
+
+
+def make_config(name="ProbeA", rate=0, jitter="false", routers=None):
+    config = load_text(BASE_CONFIG.format(name=name, rate=rate, jitter=jitter), environ={})
+    if routers is not None:
+        config["routers"] = routers
+    return config
+
+
+class FakeStore:
+    def __init__(self):
+        self.records = {}
+        self.saved = []
+
+    def router_record(self, name):
+        return dict(self.records.get(name, {"password": 0, "mudlist_id": 0, "chanlist_id": 0}))
+
+    def save_password(self, name, password):
+        self.saved.append((name, password))
+        self.records.setdefault(name, {"password": 0, "mudlist_id": 0, "chanlist_id": 0})
+        self.records[name]["password"] = password
+
+
+class FakeLists:
+    def __init__(self):
+        self.calls = []
+
+    def apply_mudlist(self, router, list_id, delta):
+        self.calls.append(("mudlist", router, list_id, delta))
+
+    def apply_chanlist(self, router, list_id, delta):
+        self.calls.append(("chanlist", router, list_id, delta))
+
+
+class FakeTransport(StringTransport):
+    """Closes like a real transport: connectionLost comes a reactor turn later."""
+
+    def __init__(self, clock):
+        super().__init__()
+        self.clock = clock
+        self.protocol = None
+        self.aborted = False
+        self.closed = False
+
+    def loseConnection(self):
+        if not self.disconnecting:
+            super().loseConnection()
+            self.clock.callLater(0, self.gone, ConnectionDone("closed"))
+
+    def abortConnection(self):
+        self.aborted = True
+        self.disconnecting = True
+        self.clock.callLater(0, self.gone, ConnectionAborted("aborted"))
+
+    def gone(self, error):
+        if not self.closed:
+            self.closed = True
+            self.protocol.connectionLost(Failure(error))
+
+    def frames(self):
+        """Every value written so far, decoded."""
+        data = self.value()
+        values = []
+        while data:
+            (length,) = struct.unpack("!I", data[:4])
+            values.append(lpc.decode(data[4:4 + length]))
+            data = data[4 + length:]
+        return values
+
+
+class Attempt:
+    def __init__(self, connector, router, factory):
+        self.connector = connector
+        self.router = router
+        self.factory = factory
+        self.deferred = Deferred()
+        self.protocol = None
+        self.transport = None
+
+    def accept(self):
+        self.protocol = self.factory.buildProtocol(None)
+        self.transport = FakeTransport(self.connector.clock)
+        self.transport.protocol = self.protocol
+        self.protocol.makeConnection(self.transport)
+        self.deferred.callback(self.protocol)
+        return self
+
+    def refuse(self):
+        self.deferred.errback(ConnectionRefusedError("refused"))
+
+    def receive(self, value):
+        self.protocol.dataReceived(frame(value))
+
+    def drop(self):
+        self.transport.gone(ConnectionDone("router closed"))
+
+    def sent(self):
+        return self.transport.frames()
+
+
+class FakeConnector:
+    def __init__(self, clock):
+        self.clock = clock
+        self.attempts = []
+
+    def __call__(self, router):
+        connector = self
+
+        class Endpoint:
+            def connect(self, factory):
+                attempt = Attempt(connector, router, factory)
+                connector.attempts.append(attempt)
+                return attempt.deferred
+        return Endpoint()
+
+    @property
+    def last(self):
+        return self.attempts[-1]
+
+
+def startup_reply(mud="ProbeA", router="*test", router_list=None, password=842758708):
+    if router_list is None:
+        router_list = [[router, "127.0.0.1 8080"]]
+    return ["startup-reply", 5, router, 0, mud, 0, router_list, password]
+
+
+class LinkCase(SynchronousTestCase):
+    def make_link(self, config=None, random=None, **kwargs):
+        self.clock = Clock()
+        self.clock.advance(1000)
+        self.connector = FakeConnector(self.clock)
+        self.store = FakeStore()
+        self.lists = FakeLists()
+        self.metrics = Metrics()
+        self.states = []
+        link = RouterLink(config or make_config(**kwargs), self.store, self.lists, clock=self.clock,
+                          connector=self.connector, metrics=self.metrics, random=random)
+        link.on_state.append(lambda state, reason: self.states.append(state))
+        self.link = link
+        return link
+
+    def ready_link(self, **kwargs):
+        link = self.make_link(**kwargs)
+        link.startService()
+        attempt = self.connector.last.accept()
+        attempt.receive(startup_reply())
+        self.assertEqual(link.state, "ready")
+        return link, attempt
+
+    def metric(self, name, **labels):
+        return self.metrics.registry.get_sample_value(name, labels or None)
+
+
+class HandshakeTests(LinkCase):
+    def test_startup_frame_matches_the_real_vector(self):
+        link = self.make_link()
+        link.startService()
+        self.assertEqual(link.state, "connecting")
+        attempt = self.connector.last.accept()
+        self.assertEqual(link.state, "handshaking")
+        probe = next(v for v in load_vectors() if v.conn == "ProbeA" and v.note == "startup")
+        self.assertEqual(attempt.transport.value(), probe.frame)
+        value = attempt.sent()[0]
+        self.assertEqual(len(value), 20)
+
+    def test_startup_sends_stored_password_and_list_ids(self):
+        link = self.make_link()
+        self.store.records["*test"] = {"password": 123456789, "mudlist_id": 17, "chanlist_id": 4}
+        link.startService()
+        value = self.connector.last.accept().sent()[0]
+        self.assertEqual(value[:6], ["startup-req-3", 5, "ProbeA", 0, "*test", 0])
+        self.assertEqual(value[6:9], [123456789, 17, 4])
+
+    def test_startup_reply_makes_the_link_ready(self):
+        link = self.make_link()
+        ready = []
+        link.on_ready.append(lambda: ready.append(link.state))
+        link.startService()
+        attempt = self.connector.last.accept()
+        attempt.receive(startup_reply())
+        self.assertEqual(self.states, ["connecting", "handshaking", "ready"])
+        self.assertTrue(link.ready)
+        self.assertEqual(ready, ["ready"])
+        self.assertEqual(link.connected_since, 1000)
+        self.assertEqual(link.router["name"], "*test")
+        self.assertEqual(self.store.saved, [("*test", 842758708)])
+        self.assertEqual(self.metric("intermud3_router_connected", router="*test"), 1.0)
+        self.assertEqual(link.router_list[0]["name"], "*test")
+
+    def test_handshake_timeout_aborts_and_backs_off(self):
+        link = self.make_link()
+        link.startService()
+        attempt = self.connector.last.accept()
+        self.clock.advance(19.9)
+        self.assertFalse(attempt.transport.aborted)
+        self.clock.advance(0.1)
+        self.assertTrue(attempt.transport.aborted)
+        self.clock.advance(0)
+        self.assertEqual(link.state, "backoff")
+        self.assertEqual(link.router, None)
+
+    def test_connect_timeout(self):
+        link = self.make_link()
+        link.startService()
+        self.clock.advance(10)
+        self.assertEqual(link.state, "backoff")
+        self.assertTrue(self.connector.attempts[0].deferred.called)
+
+
+class BackoffTests(LinkCase):
+    def fail_next(self, how="refuse"):
+        attempt = self.connector.last
+        if how == "refuse":
+            attempt.refuse()
+        else:  # accept TCP but never answer the startup
+            attempt.accept()
+            self.clock.advance(20)
+            self.clock.advance(0)
+        self.assertEqual(self.link.state, "backoff")
+        return self.clock.getDelayedCalls()[0].getTime() - self.clock.seconds()
+
+    def test_delay_grows_and_is_capped_and_walks_the_list(self):
+        link = self.make_link()
+        link.startService()
+        delays = []
+        routers = []
+        for _ in range(8):
+            routers.append(self.connector.last.router["name"])
+            delays.append(self.fail_next())
+            self.clock.advance(delays[-1])
+        self.assertEqual(delays, [1, 2, 4, 8, 16, 30, 30, 30])
+        self.assertEqual(routers, ["*test", "*two", "*three", "*test", "*two", "*three", "*test", "*two"])
+        self.assertEqual(link.reconnects, 8)
+        self.assertEqual(len(self.connector.attempts), 9)
+        self.assertEqual(self.metric("intermud3_router_reconnects_total", router="*two"), 3.0)
+
+    def test_equal_jitter_bounds(self):
+        for draw, expected in ((0.0, [0.5, 1, 2, 4]), (0.999999, [1, 2, 4, 8])):
+            link = self.make_link(jitter="true", random=lambda: draw)
+            link.startService()
+            delays = []
+            for _ in range(4):
+                delays.append(self.fail_next())
+                self.clock.advance(delays[-1])
+            for got, want in zip(delays, expected):
+                self.assertAlmostEqual(got, want, places=4)
+            link.stopService()
+
+    def test_full_jitter(self):
+        config = make_config()
+        config["router"]["backoff"]["jitter"] = "full"
+        link = self.make_link(config=config, random=lambda: 0.25)
+        link.startService()
+        self.assertAlmostEqual(self.fail_next(), 0.25)
+
+    def test_tcp_accept_without_reply_does_not_reset_backoff(self):
+        link = self.make_link()
+        link.startService()
+        delays = []
+        for _ in range(4):
+            delays.append(self.fail_next(how="silent"))
+            self.clock.advance(delays[-1])
+        self.assertEqual(delays, [1, 2, 4, 8])
+
+    def test_startup_reply_resets_backoff(self):
+        link = self.make_link()
+        link.startService()
+        for _ in range(3):
+            self.clock.advance(self.fail_next())
+        attempt = self.connector.last.accept()
+        attempt.receive(startup_reply(router=attempt.router["name"],
+                                      router_list=[[attempt.router["name"], "1.2.3.4 5"]]))
+        self.assertEqual(link.state, "ready")
+        attempt.drop()
+        self.assertEqual(link.state, "backoff")
+        self.assertEqual(self.clock.getDelayedCalls()[0].getTime() - self.clock.seconds(), 1)
+
+    def test_drop_of_a_ready_link_moves_on(self):
+        link, attempt = self.ready_link()
+        attempt.drop()
+        self.assertEqual(self.states[-1], "backoff")
+        self.assertIsNone(link.connected_since)
+        self.assertEqual(self.metric("intermud3_router_connected", router="*test"), 0.0)
+        self.clock.advance(1)
+        self.assertEqual(self.connector.last.router["name"], "*two")
+        self.assertEqual(link.state, "connecting")
+
+
+class RedirectTests(LinkCase):
+    def test_redirect_once_to_the_preferred_router(self):
+        link = self.make_link()
+        link.startService()
+        first = self.connector.last.accept()
+        first.receive(startup_reply(router_list=[["*far", "10.0.0.9 9000"], ["*test", "127.0.0.1 8080"]]))
+        self.assertNotIn("ready", self.states)
+        self.assertTrue(first.transport.aborted)
+        self.clock.advance(0)
+        second = self.connector.last
+        self.assertEqual(second.router, {"name": "*far", "host": "10.0.0.9", "port": 9000, "tls": False})
+        second.accept()
+        self.assertEqual(second.sent()[0][4], "*far")
+        # The second router prefers yet another one: no second redirect.
+        second.receive(startup_reply(router="*far", router_list=[["*other", "10.0.0.7 1"]]))
+        self.assertEqual(link.state, "ready")
+        self.assertEqual(link.router["name"], "*far")
+        self.assertEqual(len(self.connector.attempts), 2)
+        self.assertEqual([r["name"] for r in link._routers],
+                         ["*test", "*two", "*three", "*far", "*other"])
+        # Both routers' passwords are remembered under their own names.
+        self.assertEqual(self.store.saved, [("*test", 842758708), ("*far", 842758708)])
+
+    def test_redirect_to_a_configured_router_uses_its_entry(self):
+        link = self.make_link()
+        link.startService()
+        first = self.connector.last.accept()
+        first.receive(startup_reply(router_list=[["*three", "9.9.9.9 1"]]))
+        self.clock.advance(0)
+        self.assertEqual(self.connector.last.router["host"], "127.0.0.3")
+
+    def test_learned_routers_are_bounded(self):
+        link = self.make_link()
+        link.startService()
+        attempt = self.connector.last.accept()
+        many = [["*test", "127.0.0.1 8080"]] + [[f"*r{i}", f"10.0.0.{i} 1"] for i in range(50)]
+        attempt.receive(startup_reply(router_list=many))
+        self.assertEqual(len(link._routers), 3 + MAX_LEARNED_ROUTERS)
+
+    def test_router_list_parsing_skips_junk(self):
+        self.assertEqual(
+            parse_router_list([["*a", "1.2.3.4 80"], ["*b"], [1, "x 1"], ["*c", "host"],
+                               ["*d", "h 99999"], ["*e", "h x"], "junk"]),
+            [{"name": "*a", "host": "1.2.3.4", "port": 80, "tls": False}])
+        self.assertEqual(parse_router_list(0), [])
+
+
+class InboundTests(LinkCase):
+    def test_lists_are_applied_and_passed_on(self):
+        link, attempt = self.ready_link()
+        seen = []
+        link.on_packet.append(lambda p: seen.append(p.type))
+        attempt.receive(["mudlist", 5, "*test", 0, "ProbeA", 0, 6, {"X": 0}])
+        attempt.receive(["chanlist-reply", 5, "*test", 0, "ProbeA", 0, 9, {"c": ["X", 0]}])
+        attempt.receive(["mudlist", 5, "*test", 0, "ProbeA", 0, 7, "not a mapping"])
+        self.assertEqual(self.lists.calls, [("mudlist", "*test", 6, {"X": 0}),
+                                            ("chanlist", "*test", 9, {"c": ["X", 0]})])
+        self.assertEqual(seen, ["mudlist", "chanlist-reply", "mudlist"])
+        self.assertEqual(link.packets_received, 4)
+
+    def test_auth_mud_req_from_another_mud_is_answered(self):
+        link, attempt = self.ready_link()
+        seen = []
+        link.on_packet.append(seen.append)
+        attempt.receive(["auth-mud-req", 5, "Other", 0, "ProbeA", 0])
+        reply = attempt.sent()[-1]
+        self.assertEqual(reply[:6], ["auth-mud-reply", 5, "ProbeA", 0, "Other", 0])
+        self.assertIsInstance(reply[6], int)
+        self.assertTrue(0 <= reply[6] < 2 ** 31)
+        self.assertEqual([p.o_mud for p in seen], ["Other"])
+
+    def test_observer_failure_does_not_break_the_link(self):
+        link, attempt = self.ready_link()
+        seen = []
+
+        def broken(packet):
+            raise RuntimeError("observer bug")
+        link.on_packet.extend([broken, seen.append])
+        attempt.receive(["tell", 5, "Other", "bob", "ProbeA", "amy", "Bob", "hi"])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertEqual(len(seen), 1)
+        self.assertTrue(link.ready)
+
+    def test_undecodable_frames_are_counted_and_survived(self):
+        link, attempt = self.ready_link()
+        attempt.protocol.dataReceived(struct.pack("!I", 6) + b"({1,\"\x00")
+        attempt.receive(42)  # decodes, but is no packet
+        self.assertEqual(link.decode_errors, 2)
+        self.assertEqual(self.metric("intermud3_packet_decode_errors_total"), 2.0)
+        self.assertTrue(link.ready)
+        self.assertFalse(attempt.transport.disconnecting)
+
+    def test_oversized_length_prefix_drops_the_link(self):
+        link, attempt = self.ready_link()
+        attempt.protocol.dataReceived(struct.pack("!I", 3 * 1024 * 1024))
+        self.assertTrue(attempt.transport.disconnecting)
+        self.clock.advance(0)
+        self.assertEqual(link.state, "backoff")
+
+    def test_unknown_type_counted_under_one_label(self):
+        link, attempt = self.ready_link()
+        attempt.receive(["weird-type-123", 5, "X", 0, "ProbeA", 0])
+        self.assertEqual(self.metric("intermud3_packets_received_total", type="other"), 1.0)
+        self.assertEqual(self.metric("intermud3_packets_received_total", type="startup-reply"), 1.0)
+
+
+class KeepaliveTests(LinkCase):
+    def test_ping_and_echo(self):
+        link, attempt = self.ready_link()
+        seen = []
+        link.on_packet.append(seen.append)
+        self.clock.advance(100)
+        ping = attempt.sent()[-1]
+        self.assertEqual(ping, ["auth-mud-req", 5, "ProbeA", 0, "ProbeA", 0])
+        written = len(attempt.sent())
+        attempt.receive(["auth-mud-req", 5, "ProbeA", 0, "ProbeA", 0])
+        self.assertEqual(len(attempt.sent()), written)   # the echo is not answered
+        self.assertEqual(seen, [])                        # nor passed on
+        self.clock.advance(10)
+        self.assertTrue(link.ready)
+        self.clock.advance(90)
+        self.assertEqual(len(attempt.sent()), written + 1)  # the next ping
+
+    def test_any_traffic_counts_as_life(self):
+        link, attempt = self.ready_link()
+        self.clock.advance(100)
+        attempt.receive(["mudlist", 5, "*test", 0, "ProbeA", 0, 1, {}])
+        self.clock.advance(10)
+        self.assertTrue(link.ready)
+
+    def test_silence_after_a_ping_is_a_dead_link(self):
+        link, attempt = self.ready_link()
+        self.clock.advance(100)
+        self.clock.advance(9.9)
+        self.assertFalse(attempt.transport.aborted)
+        self.clock.advance(0.1)
+        self.assertTrue(attempt.transport.aborted)
+        self.clock.advance(0)
+        self.assertEqual(link.state, "backoff")
+        self.assertEqual(self.clock.getDelayedCalls()[0].getTime() - self.clock.seconds(), 1)
+
+
+class PacingTests(LinkCase):
+    def test_send_rate_holds_in_order_and_releases(self):
+        link, attempt = self.ready_link(rate=5)
+        # startup-req-3 overdrew the bucket (5 - 6 = -1): every packet waits.
+        results = [link.send(["tell", 5, "ProbeA", "a", "X", "b", "A", f"m{i}"]) for i in range(4)]
+        self.assertEqual(results, [False] * 4)
+        self.assertEqual(len(attempt.sent()), 1)
+        self.assertFalse(link.try_send(["tell", 5, "ProbeA", "a", "X", "b", "A", "never"]))
+        times = []
+        while len(attempt.sent()) < 5:
+            self.clock.advance(0.05)
+            if len(attempt.sent()) > len(times) + 1:
+                times.append(self.clock.seconds())
+        messages = [v[7] for v in attempt.sent()[1:]]
+        self.assertEqual(messages, ["m0", "m1", "m2", "m3"])
+        self.assertNotIn("never", messages)
+
+    def test_never_more_than_nine_weighted_units_per_second(self):
+        link, attempt = self.ready_link(rate=50)
+        for i in range(30):
+            link.send(["tell", 5, "ProbeA", "a", "X", "b", "A", f"m{i}"])
+        for _ in range(100):
+            self.clock.advance(0.1)
+        self.assertEqual(len(attempt.sent()), 31)
+        # The startup (6) and 3 tells share second 1000, then 9 per second.
+        self.assertEqual(link.packets_sent, 31)
+
+    def test_per_second_counts_with_timestamps(self):
+        link, attempt = self.ready_link(rate=50)
+        sent_at = []
+        original = attempt.transport.write
+
+        def stamp(data):
+            sent_at.append(int(self.clock.seconds()))
+            original(data)
+        attempt.transport.write = stamp
+        for i in range(30):
+            link.send(["tell", 5, "ProbeA", "a", "X", "b", "A", f"m{i}"])
+        for _ in range(100):
+            self.clock.advance(0.1)
+        counts = {}
+        for second in sent_at:
+            counts[second] = counts.get(second, 0) + 1
+        self.assertEqual(counts[1000], 3)   # after the startup's 6
+        self.assertTrue(all(n <= 9 for n in counts.values()))
+
+    def test_try_send_and_on_writable(self):
+        link = self.make_link(rate=5)
+        writable = []
+        link.on_writable.append(lambda: writable.append(self.clock.seconds()))
+        link.startService()
+        attempt = self.connector.last.accept()
+        attempt.receive(startup_reply())
+        self.assertEqual(writable, [])           # no room yet after the startup's 6
+        self.clock.advance(0.4)
+        self.assertEqual(writable, [1000.4])     # room: told once
+        self.assertTrue(link.try_send(["who-req", 5, "ProbeA", "a", "X", 0]))
+        self.assertFalse(link.try_send(["who-req", 5, "ProbeA", "a", "X", 0]))
+        self.clock.advance(0.2)
+        self.assertEqual(len(writable), 2)
+        # Something held: try_send refuses even with room; on_writable after release.
+        self.assertTrue(link.send(["who-req", 5, "ProbeA", "a", "X", 0]))
+        self.assertFalse(link.send(["who-req", 5, "ProbeA", "a", "Y", 0]))
+        self.clock.advance(0.1)
+        self.assertFalse(link.try_send(["who-req", 5, "ProbeA", "a", "Z", 0]))
+        self.clock.advance(0.1)
+        self.assertEqual(attempt.sent()[-1][4], "Y")
+        # Released, but the release used the room: told when room comes back.
+        self.assertEqual(len(writable), 2)
+        self.clock.advance(0.2)
+        self.assertEqual(len(writable), 3)
+        self.clock.advance(5)
+        self.assertEqual(len(writable), 3)   # once per need, not on every tick
+
+    def test_unpaced_on_writable_after_ready(self):
+        link = self.make_link(rate=0)
+        writable = []
+        link.on_writable.append(lambda: writable.append(True))
+        link.startService()
+        self.connector.last.accept().receive(startup_reply())
+        self.assertEqual(writable, [True])
+        for _ in range(100):
+            self.assertTrue(link.try_send(["who-req", 5, "ProbeA", "a", "X", 0]))
+
+    def test_held_packets_dropped_when_the_link_drops(self):
+        link, attempt = self.ready_link(rate=5)
+        link.send(["tell", 5, "ProbeA", "a", "X", "b", "A", "lost"])
+        attempt.drop()
+        self.clock.advance(5)
+        self.assertEqual(len(attempt.sent()), 1)
+        self.assertEqual(list(link._held), [])
+
+    def test_hold_is_bounded(self):
+        config = make_config(rate=1)
+        config["router"]["queue"]["max_messages"] = 3
+        link = self.make_link(config=config)
+        link.startService()
+        self.connector.last.accept().receive(startup_reply())
+        for i in range(5):
+            link.send(["who-req", 5, "ProbeA", "a", "X", 0])
+        self.assertEqual(len(link._held), 3)
+
+    def test_send_when_not_ready_discards(self):
+        link = self.make_link()
+        self.assertFalse(link.send(["who-req", 5, "ProbeA", "a", "X", 0]))
+        link.startService()
+        attempt = self.connector.last.accept()
+        self.assertFalse(link.send(["who-req", 5, "ProbeA", "a", "X", 0]))
+        self.assertFalse(link.try_send(["who-req", 5, "ProbeA", "a", "X", 0]))
+        self.assertEqual(len(attempt.sent()), 1)   # only the startup
+
+    def test_too_large_is_raised_before_holding(self):
+        link, attempt = self.ready_link(rate=5)
+        big = ["tell", 5, "ProbeA", "a", "X", "b", "A", "x" * 9000]
+        self.assertRaises(FrameTooLarge, link.send, big)
+        self.assertRaises(FrameTooLarge, link.try_send, big)
+        self.assertEqual(list(link._held), [])
+        self.assertGreater(link.frame_size(big), 9000)
+        self.assertEqual(link.frame_size(["a"]), len(frame(["a"])))
+
+
+class LifecycleTests(LinkCase):
+    def test_stop_sends_shutdown_and_waits_for_close(self):
+        link, attempt = self.ready_link()
+        done = link.stopService()
+        self.assertEqual(attempt.sent()[-1], ["shutdown", 5, "ProbeA", 0, "*test", 0, 0])
+        self.assertTrue(attempt.transport.disconnecting)
+        self.assertEqual(link.state, "stopped")
+        self.assertNoResult(done)
+        self.clock.advance(0)
+        self.successResultOf(done)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertEqual(self.metric("intermud3_router_connected", router="*test"), 0.0)
+
+    def test_stop_aborts_a_socket_that_does_not_close(self):
+        link, attempt = self.ready_link()
+        attempt.transport.loseConnection = lambda: None
+        done = link.stopService()
+        self.assertNoResult(done)
+        self.clock.advance(link.close_timeout)
+        self.successResultOf(done)
+        self.assertTrue(attempt.transport.aborted)
+        self.clock.advance(0)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_stop_while_connecting_or_backing_off(self):
+        link = self.make_link()
+        link.startService()
+        self.successResultOf(link.stopService())
+        self.assertEqual(link.state, "stopped")
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        link.startService()
+        self.connector.last.refuse()
+        self.assertEqual(link.state, "backoff")
+        self.successResultOf(link.stopService())
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_no_shutdown_while_handshaking(self):
+        link = self.make_link()
+        link.startService()
+        attempt = self.connector.last.accept()
+        done = link.stopService()
+        self.assertEqual([v[0] for v in attempt.sent()], ["startup-req-3"])
+        self.clock.advance(0)
+        self.successResultOf(done)
+
+    def test_reconnect_goes_back_to_the_same_router(self):
+        link, attempt = self.ready_link()
+        self.clock.advance(3)
+        link.reconnect("operator asked")
+        self.assertTrue(attempt.transport.aborted)
+        self.clock.advance(0)
+        self.assertEqual(link.state, "connecting")
+        self.assertEqual(self.connector.last.router["name"], "*test")
+        self.assertEqual(len(self.connector.attempts), 2)
+
+    def test_reconnect_during_backoff_connects_now(self):
+        link = self.make_link()
+        link.startService()
+        self.connector.last.refuse()
+        link.reconnect("now")
+        self.assertEqual(link.state, "connecting")
+        self.assertEqual(len(self.connector.attempts), 2)
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)   # only the connect timeout
+
+    def test_reconfigure_timings_and_name(self):
+        link, attempt = self.ready_link(rate=0)
+        new = make_config(rate=2)
+        new["router"]["keepalive_interval"] = 50
+        link.reconfigure(new)
+        self.assertEqual(link.pacer.send_rate, 2)
+        self.assertTrue(link.ready)
+        self.clock.advance(50)
+        self.assertEqual(attempt.sent()[-1][0], "auth-mud-req")
+        renamed = make_config(name="Renamed")
+        link.reconfigure(renamed)
+        self.clock.advance(0)
+        self.assertEqual(link.mud_name, "Renamed")
+        retry = self.connector.last.accept()
+        self.assertEqual(retry.sent()[0][2], "Renamed")
+
+    def test_stale_connection_after_reconnect_is_ignored(self):
+        link = self.make_link()
+        link.startService()
+        stale = self.connector.last
+        link.reconnect("again")
+        stale.deferred.errback(ConnectionRefusedError("late"))   # cancelled attempt
+        self.assertEqual(link.state, "connecting")
