@@ -91,24 +91,24 @@ class Dispatcher:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            return self._encode_one(_error_reply(None, RPCError(PARSE_ERROR, "Parse error: not UTF-8")))
+            return self._encode(_error_reply(None, RPCError(PARSE_ERROR, "Parse error: not UTF-8")))
         try:
             message = json.loads(text, parse_constant=_refuse_constant)
         except (ValueError, RecursionError):
-            return self._encode_one(_error_reply(None, RPCError(PARSE_ERROR, "Parse error: not JSON")))
+            return self._encode(_error_reply(None, RPCError(PARSE_ERROR, "Parse error: not JSON")))
         if not isinstance(message, list):
             reply = await self._run(connection, message)
-            return None if reply is None else self._encode_one(reply)
+            return None if reply is None else self._encode(reply)
         if not message:
-            return self._encode_one(_error_reply(None, RPCError(INVALID_REQUEST, "Invalid request: empty batch")))
+            return self._encode(_error_reply(None, RPCError(INVALID_REQUEST, "Invalid request: empty batch")))
         if len(message) > self.max_batch:
-            return self._encode_one(_error_reply(None, RPCError(
+            return self._encode(_error_reply(None, RPCError(
                 INVALID_REQUEST, "Invalid request: batch too large", {"max_batch": self.max_batch})))
         replies = []
         for member in message:  # in order, each finished before the next starts
             reply = await self._run(connection, member)
             if reply is not None:
-                replies.append(self._encode_member(reply))
+                replies.append(self._encode(reply))
         if not replies:
             return None
         return b"[" + b",".join(replies) + b"]"
@@ -185,10 +185,7 @@ class Dispatcher:
 
     # -- output --------------------------------------------------------
 
-    def _encode_one(self, reply):
-        return self._encode_member(reply)
-
-    def _encode_member(self, reply):
+    def _encode(self, reply):
         """Serialise one reply; a result that is not JSON becomes -32603."""
         try:
             return encode_json(reply)
