@@ -14,10 +14,10 @@ from collections import OrderedDict
 from twisted.logger import Logger
 
 from intermud3 import lpc
-from intermud3.api.errors import gateway_error
+from intermud3.api.errors import gateway_error, invalid_params
 from intermud3.mudmode import FrameTooLarge
 
-__all__ = ["Outbox", "permission_for", "DEFAULT_MAX_REMEMBERED"]
+__all__ = ["Outbox", "permission_for", "ensure_fits", "DEFAULT_MAX_REMEMBERED"]
 
 _log = Logger()
 
@@ -33,6 +33,23 @@ def permission_for(kind):
     if kind.startswith("channel_"):
         return "channel"
     return "tell"
+
+
+def ensure_fits(gateway, packet, field):
+    """-32602 naming ``field`` (with ``max_bytes``) when ``packet`` would
+    be a frame over ``router.max_send_bytes``: checked before anything is
+    sent or queued, so an oversized message never sits in the queue."""
+    limit = gateway.config["router"]["max_send_bytes"]
+    try:
+        size = gateway.link.frame_size(packet)
+    except FrameTooLarge as error:
+        size = error.size
+    except lpc.LPCError as error:
+        raise invalid_params(field, f"{field} cannot be written as I3 text: {error}")
+    if size > limit:
+        raise invalid_params(
+            field, f"{field} is too long for one I3 packet ({size} bytes, the limit is {limit})",
+            max_bytes=limit)
 
 
 class Outbox:
@@ -53,13 +70,15 @@ class Outbox:
 
     # -- accepting messages ------------------------------------------------
 
-    def submit(self, kind, packet, session, client_msg_id=None):
+    def submit(self, kind, packet, session, client_msg_id=None, accepted=None):
         """Send or queue ``packet``; ``{"status": "sent"|"queued", "message_id"}``.
 
         Raises -32004 ``queue_full`` / ``link_down`` when it can do neither,
         and lets ``FrameTooLarge`` through (callers check sizes first).
         A repeat of the same ``client_msg_id`` from the same key within
         ``api.session.timeout`` returns the first result and sends nothing.
+        ``accepted(result)`` runs once when the message is newly sent or
+        queued (never for a repeat), for the caller's side effects.
         """
         remember_as = None
         if client_msg_id is not None:
@@ -70,6 +89,13 @@ class Outbox:
         result = self._send_or_queue(kind, packet, session, client_msg_id)
         if remember_as is not None:
             self._remember(remember_as, result)
+        if accepted is not None:
+            try:
+                accepted(dict(result))
+            except Exception:
+                # The message is on its way: a side effect failing must not
+                # turn that into an error the MUD would retry.
+                _log.failure("After accepting a {kind} message", kind=kind)
         return dict(result)
 
     def _send_or_queue(self, kind, packet, session, client_msg_id):

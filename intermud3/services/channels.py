@@ -1,0 +1,246 @@
+"""Channel subscriptions, the router's listen set, history and admin.
+
+A session's subscriptions live in ``session.channels`` (the event hub reads
+them to deliver channel events). The router is asked to listen to every
+channel that has a local subscriber or is in ``channels.default``: with
+``channel-listen ... 1`` when a channel enters that set, ``0`` when it
+leaves it, and the whole set again after every handshake, because a router
+forgets what a connection listened to (I3-PROTOCOL.md section 4).
+"""
+
+from twisted.logger import Logger
+
+from intermud3 import packets
+from intermud3.api import params as p
+from intermud3.api.errors import invalid_params
+from intermud3.mudmode import FrameTooLarge
+from intermud3.services.outbox import ensure_fits
+from intermud3.services.text import clean
+
+__all__ = ["ChannelService", "handlers", "channel_name", "MAX_CHANNEL_NAME",
+           "MAX_ADMIN_MUDS", "MAX_HISTORY_LIMIT"]
+
+_log = Logger()
+
+# Real channel names are short ("dead_test4", "imud_gossip"); this bounds junk.
+MAX_CHANNEL_NAME = 64
+# MUD names in one channel_admin call.
+MAX_ADMIN_MUDS = 100
+MAX_HISTORY_LIMIT = 1000
+DEFAULT_HISTORY_LIMIT = 50
+MAX_MUD_NAME = 64
+MAX_QUERY = 256
+
+_CONTROL = frozenset(chr(c) for c in list(range(0x20)) + list(range(0x7F, 0xA0)))
+
+ACTIONS = ("add", "remove", "ban", "unban", "admit", "unadmit")
+# channel_admin actions that edit a list, and the channel types they fit.
+_LIST_ACTIONS = {
+    "ban": ("add", (0,)),
+    "unban": ("remove", (0,)),
+    "admit": ("add", (1, 2)),
+    "unadmit": ("remove", (1, 2)),
+}
+
+
+def channel_name(params, field="channel"):
+    """A channel name parameter: non-empty, no control characters, at most
+    MAX_CHANNEL_NAME characters, case kept (I3 channel names are case
+    sensitive), surrounding blanks trimmed."""
+    name = p.text(params, field, max_len=MAX_CHANNEL_NAME).strip()
+    if any(ch in _CONTROL for ch in name):
+        raise invalid_params(field, f"{field} must not contain control characters")
+    return name
+
+
+def client_msg_id(params):
+    return p.text(params, "client_msg_id", default=None, max_len=128)
+
+
+class ChannelService:
+    def __init__(self, gateway, outbox):
+        self.gateway = gateway
+        self.outbox = outbox
+        self._defaults = _default_channels(gateway.config)
+        gateway.link.on_ready.append(self._relisten)
+        gateway.sessions.on_session_end.append(self._session_ended)
+
+    def handlers(self):
+        return {
+            "channel_join": self.join,
+            "channel_leave": self.leave,
+            "channel_list": self.list_channels,
+            "channel_history": self.history,
+            "channel_admin": self.admin,
+        }
+
+    # -- the listen set ----------------------------------------------------
+
+    def subscribers(self, channel):
+        """Local sessions joined to ``channel`` (attached or detached)."""
+        return [s for s in self.gateway.sessions.sessions() if channel in s.channels]
+
+    def wanted(self):
+        """Every channel the router should send us: subscribed or default."""
+        wanted = set(self._defaults)
+        for session in self.gateway.sessions.sessions():
+            wanted.update(session.channels)
+        return wanted
+
+    def _listen(self, channel, on):
+        link = self.gateway.link
+        if not link.ready or not link.router:
+            return  # the whole set is sent after the next handshake
+        packet = packets.make("channel-listen", self.gateway.mud_name, 0,
+                              link.router["name"], 0, channel, 1 if on else 0)
+        try:
+            link.send(packet)
+        except FrameTooLarge:
+            _log.warn("channel-listen for {channel} is too large to send", channel=channel)
+
+    def _relisten(self, *args):
+        for channel in sorted(self.wanted()):
+            self._listen(channel, True)
+
+    def _session_ended(self, session):
+        # The session manager has already dropped the session, so wanted()
+        # no longer counts it.
+        left = set(session.channels)
+        session.channels.clear()
+        still_wanted = self.wanted()
+        for channel in sorted(left - still_wanted):
+            self._listen(channel, False)
+
+    def reconfigure(self, config):
+        """Apply a new ``channels.default``: listen to the added channels,
+        unlisten the removed ones nobody is subscribed to."""
+        before = self.wanted()
+        self._defaults = _default_channels(config)
+        after = self.wanted()
+        for channel in sorted(after - before):
+            self._listen(channel, True)
+        for channel in sorted(before - after):
+            self._listen(channel, False)
+
+    # -- methods -------------------------------------------------------------
+
+    def join(self, call, params):
+        channel = channel_name(params)
+        p.boolean(params, "listen_only", default=False)   # accepted, ignored
+        new = channel not in self.wanted()
+        call.session.channels.add(channel)
+        if new:
+            self._listen(channel, True)
+        return {"status": "joined", "channel": channel}
+
+    def leave(self, call, params):
+        channel = channel_name(params)
+        if channel in call.session.channels:
+            call.session.channels.discard(channel)
+            if channel not in self.wanted():
+                self._listen(channel, False)
+        return {"status": "left", "channel": channel}
+
+    def list_channels(self, call, params):
+        wanted = p.mapping(params, "filter")
+        want_type = p.integer(wanted, "type", default=None, minimum=0, maximum=2)
+        want_owner = p.text(wanted, "owner", default=None, max_len=MAX_MUD_NAME)
+        counts = {}
+        for session in self.gateway.sessions.sessions():
+            for channel in session.channels:
+                counts[channel] = counts.get(channel, 0) + 1
+        channels = []
+        for name, (owner, ctype) in sorted(self.gateway.lists.channels.items()):
+            if want_type is not None and ctype != want_type:
+                continue
+            if want_owner is not None and (not isinstance(owner, str)
+                                           or owner.lower() != want_owner.lower()):
+                continue
+            channels.append({"name": name, "owner": owner, "type": ctype,
+                             "member_count": counts.get(name, 0)})
+        return {"status": "success", "channels": channels, "count": len(channels),
+                "subscribed_channels": sorted(call.session.channels)}
+
+    def history(self, call, params):
+        channel = channel_name(params)
+        limit = p.integer(params, "limit", default=DEFAULT_HISTORY_LIMIT,
+                          minimum=1, maximum=MAX_HISTORY_LIMIT)
+        before = p.integer(params, "before", default=None, minimum=0)
+        after = p.integer(params, "after", default=None, minimum=0)
+        query = p.text(params, "query", default=None, max_len=MAX_QUERY)
+        messages = self.gateway.store.history(channel, limit, before, after, query)
+        return {"status": "success", "channel": channel, "messages": messages,
+                "count": len(messages)}
+
+    def admin(self, call, params):
+        channel = channel_name(params)
+        action = p.text(params, "action")
+        if action not in ACTIONS:
+            raise invalid_params("action", f"action must be one of {', '.join(ACTIONS)}")
+        mud = self.gateway.mud_name
+        router = self._router_name()
+        if action == "add":
+            ctype = p.integer(params, "type", minimum=0, maximum=2)
+            packet = packets.make("channel-add", mud, 0, router, 0, channel, ctype)
+            field = "channel"
+        elif action == "remove":
+            packet = packets.make("channel-remove", mud, 0, router, 0, channel)
+            field = "channel"
+        else:
+            which, fits = _LIST_ACTIONS[action]
+            muds = self._muds(params)
+            known = self.gateway.lists.channels.get(channel)
+            if known is None:
+                raise invalid_params("channel", f"{channel} is not in the channel list, so "
+                                     f"{action} cannot be checked against its type")
+            ctype = known[1]
+            if ctype not in fits:
+                raise invalid_params(
+                    "action", f"{action} needs a channel of type {' or '.join(map(str, fits))};"
+                    f" {channel} is type {ctype}", channel_type=ctype)
+            add_list = muds if which == "add" else []
+            remove_list = muds if which == "remove" else []
+            packet = packets.make("channel-admin", mud, 0, router, 0, channel, add_list, remove_list)
+            field = "muds"
+        ensure_fits(self.gateway, packet, field)
+        session = call.session
+        return self.outbox.submit(
+            "channel_admin", packet, session, client_msg_id(params),
+            accepted=lambda result: self.gateway.errors.remember(packet, session))
+
+    def _muds(self, params):
+        value = params.get("muds")
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not value:
+            raise invalid_params("muds", "muds must be a non-empty list of MUD names")
+        if len(value) > MAX_ADMIN_MUDS:
+            raise invalid_params("muds", f"at most {MAX_ADMIN_MUDS} MUDs at a time",
+                                 maximum=MAX_ADMIN_MUDS)
+        muds = []
+        for name in value:
+            if not isinstance(name, str) or not clean(name).strip():
+                raise invalid_params("muds", "each MUD name must be a non-empty string")
+            name = clean(name).strip()
+            if len(name) > MAX_MUD_NAME:
+                raise invalid_params("muds", f"a MUD name is at most {MAX_MUD_NAME} characters")
+            muds.append(self.gateway.lists.exact_mud(name) or name)
+        return muds
+
+    def _router_name(self):
+        # Admin packets go to the router we are on; while the link is down
+        # (the packet is queued) the preferred router is the best guess.
+        router = self.gateway.link.router
+        if router:
+            return router["name"]
+        routers = self.gateway.config.get("routers") or [{"name": 0}]
+        return routers[0]["name"]
+
+
+def _default_channels(config):
+    return set(config.get("channels", {}).get("default", []) or [])
+
+
+def handlers(gateway, outbox):
+    """The channel methods' handlers (channel_who lives in queries)."""
+    return ChannelService(gateway, outbox).handlers()

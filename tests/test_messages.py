@@ -1,0 +1,359 @@
+"""services/messages.py: exact outbound packets, size limits, local channel
+delivery and history, inbound tells/channel packets, unk-user answers."""
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from intermud3.api.errors import GATEWAY_ERROR, INVALID_PARAMS, RPCError
+from intermud3.services.messages import MessageService
+from intermud3.services.outbox import Outbox
+from tests.test_outbox import OUR_MUD, GatewayTestMixin
+
+
+class Call:
+    def __init__(self, session):
+        self.session = session
+
+
+class MessagesTestBase(GatewayTestMixin):
+    def setUp(self):
+        self.gw = self.make_gateway()
+        self.outbox = Outbox(self.gw)
+        self.addCleanup(self.outbox.stop)
+        self.service = MessageService(self.gw, self.outbox)
+        self.methods = self.service.handlers()
+        self.alice = self.session(self.gw)
+
+    def call(self, method, session=None, **params):
+        return self.methods[method](Call(session or self.alice), params)
+
+    def assertInvalid(self, field, method, **params):
+        with self.assertRaises(RPCError) as caught:
+            self.call(method, **params)
+        self.assertEqual(caught.exception.code, INVALID_PARAMS)
+        self.assertEqual(caught.exception.data["field"], field)
+        return caught.exception
+
+    @property
+    def written(self):
+        return self.gw.link.written
+
+
+class OutboundTellTests(MessagesTestBase, SynchronousTestCase):
+    def test_tell_exact_packet(self):
+        result = self.call("tell", target_mud="othermud", target_user="Bob",
+                           message="hello %^RED%^bob%^RESET%^", from_user="Alice")
+        self.assertEqual(result["status"], "sent")
+        self.assertEqual(self.written, [
+            ["tell", 5, OUR_MUD, "alice", "OtherMud", "bob", "Alice", "hello %^RED%^bob%^RESET%^"]])
+
+    def test_tell_defaults_from_user_someone(self):
+        self.call("tell", target_mud="OtherMud", target_user="bob", message="hi")
+        self.assertEqual(self.written[0][3], "someone")
+        self.assertEqual(self.written[0][6], "someone")
+
+    def test_tell_visname_keeps_case(self):
+        self.call("tell", target_mud="OtherMud", target_user="bob", message="hi",
+                  from_user="ALICE", visname="Alice the Great")
+        self.assertEqual(self.written[0][3], "alice")
+        self.assertEqual(self.written[0][6], "Alice the Great")
+
+    def test_unknown_mud_sent_as_given(self):
+        self.call("tell", target_mud="NoSuchMud", target_user="x", message="hi")
+        self.assertEqual(self.written[0][4], "NoSuchMud")
+
+    def test_ansi_and_controls_removed(self):
+        self.call("tell", target_mud="OtherMud", target_user="bob",
+                  message="\x1b[1;31mred\x1b[0m\r\nnext\x00\x07", visname="\x1b[1mAl\x1b[0m")
+        self.assertEqual(self.written[0][7], "red\nnext")
+        self.assertEqual(self.written[0][6], "Al")
+
+    def test_emoteto_with_emote_or_message(self):
+        self.call("emoteto", target_mud="OtherMud", target_user="Bob", emote="$N smiles.",
+                  from_user="Alice")
+        self.call("emoteto", target_mud="OtherMud", target_user="Bob", message="$N waves.",
+                  from_user="Alice")
+        self.assertEqual(self.written, [
+            ["emoteto", 5, OUR_MUD, "alice", "OtherMud", "bob", "Alice", "$N smiles."],
+            ["emoteto", 5, OUR_MUD, "alice", "OtherMud", "bob", "Alice", "$N waves."]])
+
+    def test_missing_params(self):
+        self.assertInvalid("target_mud", "tell", target_user="bob", message="hi")
+        self.assertInvalid("target_user", "tell", target_mud="OtherMud", message="hi")
+        self.assertInvalid("message", "tell", target_mud="OtherMud", target_user="bob")
+        self.assertInvalid("message", "tell", target_mud="OtherMud", target_user="bob",
+                           message="\x1b[31m")
+        self.assertInvalid("emote", "emoteto", target_mud="OtherMud", target_user="bob", emote=5)
+        self.assertInvalid("message", "emoteto", target_mud="OtherMud", target_user="bob")
+        self.assertInvalid("target_user", "tell", target_mud="OtherMud", target_user="\x1b[0m",
+                           message="hi")
+        self.assertEqual(self.written, [])
+
+    def test_too_long_is_invalid_params_with_max_bytes(self):
+        limit = self.gw.config["router"]["max_send_bytes"]
+        error = self.assertInvalid("message", "tell", target_mud="OtherMud", target_user="bob",
+                                   message="x" * limit)
+        self.assertEqual(error.data["max_bytes"], limit)
+        error = self.assertInvalid("emote", "emoteto", target_mud="OtherMud", target_user="bob",
+                                   emote="x" * limit)
+        self.assertEqual(error.data["max_bytes"], limit)
+
+    def test_too_long_is_refused_before_queueing(self):
+        self.gw.link.ready = False
+        self.assertInvalid("message", "tell", target_mud="OtherMud", target_user="bob",
+                           message="x" * 9000)
+        self.assertEqual(self.gw.store.queue_depth(), 0)
+
+    def test_just_fits(self):
+        limit = self.gw.config["router"]["max_send_bytes"]
+        overhead = self.gw.link.frame_size(
+            ["tell", 5, OUR_MUD, "someone", "OtherMud", "bob", "someone", ""])
+        self.call("tell", target_mud="OtherMud", target_user="bob", message="y" * (limit - overhead))
+        self.assertEqual(len(self.written), 1)
+        self.assertInvalid("message", "tell", target_mud="OtherMud", target_user="bob",
+                           message="y" * (limit - overhead + 1))
+
+    def test_queued_when_link_down_and_errors_remembered(self):
+        self.gw.link.ready = False
+        result = self.call("tell", target_mud="OtherMud", target_user="bob", message="hi")
+        self.assertEqual(result["status"], "queued")
+        self.assertEqual(self.gw.errors.remembered,
+                         [(self.gw.store.pending()[0].packet, self.alice)])
+
+    def test_client_msg_id_retry_sends_once(self):
+        first = self.call("tell", target_mud="OtherMud", target_user="bob", message="hi",
+                          client_msg_id="abc")
+        second = self.call("tell", target_mud="OtherMud", target_user="bob", message="hi",
+                           client_msg_id="abc")
+        self.assertEqual(first, second)
+        self.assertEqual(len(self.written), 1)
+        self.assertEqual(len(self.gw.errors.remembered), 1)
+
+    def test_queue_full_passes_through(self):
+        self.gw.link.ready = False
+        self.gw.config["router"]["queue"]["max_messages"] = 0
+        with self.assertRaises(RPCError) as caught:
+            self.call("tell", target_mud="OtherMud", target_user="bob", message="hi")
+        self.assertEqual(caught.exception.code, GATEWAY_ERROR)
+        self.assertEqual(self.gw.errors.remembered, [])
+
+
+class OutboundChannelTests(MessagesTestBase, SynchronousTestCase):
+    def setUp(self):
+        super().setUp()
+        self.bob = self.session(self.gw)
+        self.carol = self.session(self.gw)
+        self.no_perm = self.session(self.gw, permissions=["tell"])
+        for s in (self.alice, self.bob, self.no_perm):
+            s.channels.add("dchat")
+
+    def test_channel_send_exact_packet(self):
+        result = self.call("channel_send", channel="dchat", message="Hi all", from_user="Alice")
+        self.assertEqual(result["status"], "sent")
+        self.assertEqual(self.written, [
+            ["channel-m", 5, OUR_MUD, "alice", 0, 0, "dchat", "Alice", "Hi all"]])
+
+    def test_channel_emote_exact_packet(self):
+        self.call("channel_emote", channel="dchat", emote="$N waves.", from_user="Alice")
+        self.call("channel_emote", channel="dchat", message="$N bows.", from_user="Alice",
+                  visname="Lady Alice")
+        self.assertEqual(self.written, [
+            ["channel-e", 5, OUR_MUD, "alice", 0, 0, "dchat", "Alice", "$N waves."],
+            ["channel-e", 5, OUR_MUD, "alice", 0, 0, "dchat", "Lady Alice", "$N bows."]])
+
+    def test_channel_target_exact_packet(self):
+        self.call("channel_target", channel="dchat", target_mud="othermud", target_user="Bob",
+                  message_others="$N pokes $O.", message_target="$N pokes you.",
+                  from_user="Alice", target_visname="Bobby")
+        self.assertEqual(self.written, [
+            ["channel-t", 5, OUR_MUD, "alice", 0, 0, "dchat", "OtherMud", "bob",
+             "$N pokes $O.", "$N pokes you.", "Alice", "Bobby"]])
+
+    def test_channel_target_visname_defaults(self):
+        self.call("channel_target", channel="dchat", target_mud="OtherMud", target_user="Bob",
+                  message_others="o", message_target="t")
+        self.assertEqual(self.written[0][-2:], ["someone", "Bob"])
+
+    def test_channel_target_too_long(self):
+        error = self.assertInvalid("message_target", "channel_target", channel="dchat",
+                                   target_mud="OtherMud", target_user="Bob", message_others="o",
+                                   message_target="t" * 9000)
+        self.assertIn("max_bytes", error.data)
+
+    def test_channel_send_too_long(self):
+        error = self.assertInvalid("message", "channel_send", channel="dchat", message="z" * 9000)
+        self.assertEqual(error.data["max_bytes"], 8192)
+
+    def test_bad_channel_names(self):
+        self.assertInvalid("channel", "channel_send", message="hi")
+        self.assertInvalid("channel", "channel_send", channel="", message="hi")
+        self.assertInvalid("channel", "channel_send", channel="a\x1bb", message="hi")
+        self.assertInvalid("channel", "channel_send", channel="c" * 65, message="hi")
+        self.assertInvalid("channel", "channel_send", channel=["x"], message="hi")
+
+    def test_local_delivery_to_other_subscribers_only(self):
+        self.call("channel_send", channel="dchat", message="Hi all", from_user="Alice")
+        self.assertEqual(self.alice.named("channel_message"), [])
+        self.assertEqual(self.carol.named("channel_message"), [])     # not joined
+        self.assertEqual(self.no_perm.named("channel_message"), [])   # no channel permission
+        [event] = self.bob.named("channel_message")
+        history = self.gw.store.history("dchat")
+        self.assertEqual(len(history), 1)
+        self.assertEqual(event["history_id"], history[0]["id"])
+        self.assertEqual({k: event[k] for k in ("channel", "from_mud", "from_user", "visname", "message")},
+                         {"channel": "dchat", "from_mud": OUR_MUD, "from_user": "alice",
+                          "visname": "Alice", "message": "Hi all"})
+
+    def test_local_delivery_when_queued(self):
+        self.gw.link.ready = False
+        result = self.call("channel_emote", channel="dchat", emote="$N waves.", from_user="Alice")
+        self.assertEqual(result["status"], "queued")
+        [event] = self.bob.named("channel_emote")
+        self.assertEqual(event["message"], "$N waves.")
+        self.assertEqual(self.gw.store.history("dchat")[0]["type"], "emote")
+
+    def test_targeted_local_delivery_and_history(self):
+        self.call("channel_target", channel="dchat", target_mud="OtherMud", target_user="Bob",
+                  message_others="$N pokes $O.", message_target="$N pokes you.", from_user="Alice")
+        [event] = self.bob.named("channel_targeted")
+        self.assertEqual(event["target_mud"], "OtherMud")
+        self.assertEqual(event["target_user"], "bob")
+        self.assertEqual(event["message_others"], "$N pokes $O.")
+        [entry] = self.gw.store.history("dchat")
+        self.assertEqual(entry["type"], "targeted")
+        self.assertEqual(entry["message"], "$N pokes $O.")
+        self.assertEqual(entry["target_visname"], "Bob")
+        self.assertEqual(entry["id"], event["history_id"])
+
+    def test_no_history_no_delivery_when_refused(self):
+        self.gw.link.ready = False
+        self.gw.config["router"]["queue"]["enabled"] = False
+        with self.assertRaises(RPCError):
+            self.call("channel_send", channel="dchat", message="Hi")
+        self.assertEqual(self.gw.store.history("dchat"), [])
+        self.assertEqual(self.bob.events, [])
+
+    def test_retry_with_client_msg_id_records_once(self):
+        for _ in range(2):
+            self.call("channel_send", channel="dchat", message="Hi", client_msg_id="c1")
+        self.assertEqual(len(self.gw.store.history("dchat")), 1)
+        self.assertEqual(len(self.bob.named("channel_message")), 1)
+        self.assertEqual(len(self.written), 1)
+
+    def test_history_disabled(self):
+        self.gw.config["channels"]["history"]["enabled"] = False
+        self.call("channel_send", channel="dchat", message="Hi")
+        self.assertEqual(self.gw.store.history("dchat"), [])
+        self.assertIsNone(self.bob.named("channel_message")[0]["history_id"])
+
+    def test_history_bounded_per_channel(self):
+        self.gw.config["channels"]["history"]["max_per_channel"] = 3
+        for n in range(5):
+            self.call("channel_send", channel="dchat", message=f"m{n}")
+        self.assertEqual([e["message"] for e in self.gw.store.history("dchat")], ["m2", "m3", "m4"])
+
+
+class InboundTests(MessagesTestBase, SynchronousTestCase):
+    def setUp(self):
+        super().setUp()
+        self.teller = self.session(self.gw, permissions=["tell"])
+        self.info = self.session(self.gw, permissions=["info", "channel"])
+        self.info.channels.add("dchat")
+
+    def receive(self, *value):
+        self.gw.inbound.dispatch(list(value))
+
+    def test_tell_received_to_tell_holders(self):
+        self.receive("tell", 5, "OtherMud", "bob", OUR_MUD, "alice", "Bob", "hello alice")
+        expected = {"from_mud": "OtherMud", "from_user": "bob", "to_mud": OUR_MUD, "to_user": "alice",
+                    "message": "hello alice", "visname": "Bob"}
+        for session in (self.alice, self.teller):
+            [event] = session.named("tell_received")
+            self.assertEqual({k: event[k] for k in expected}, expected)
+            self.assertTrue(event["timestamp"].endswith("Z"))
+        self.assertEqual(self.info.events, [])
+        self.assertEqual(self.gw.link.written, [])
+
+    def test_emoteto_received(self):
+        self.receive("emoteto", 5, "OtherMud", "bob", OUR_MUD, "alice", "Bob", "$N smiles.")
+        [event] = self.teller.named("emoteto_received")
+        self.assertEqual(event["message"], "$N smiles.")
+
+    def test_tell_to_user_missing_from_snapshot_gets_unk_user(self):
+        self.gw.presence.users = {"carol"}
+        tell = ["tell", 5, "OtherMud", "bob", OUR_MUD, "alice", "Bob", "hello alice"]
+        self.receive(*tell)
+        self.assertEqual(self.gw.link.written, [
+            ["error", 5, OUR_MUD, 0, "OtherMud", "bob", "unk-user", "alice is not online.", tell]])
+        self.assertEqual(self.teller.events, [])
+
+    def test_tell_to_user_in_snapshot(self):
+        self.gw.presence.users = {"alice"}
+        self.receive("tell", 5, "OtherMud", "bob", OUR_MUD, "Alice", "Bob", "hi")
+        self.assertEqual(len(self.teller.named("tell_received")), 1)
+        self.assertEqual(self.gw.link.written, [])
+
+    def test_tell_without_snapshot_emits_and_answers_nothing(self):
+        self.gw.presence.users = None
+        self.receive("emoteto", 5, "OtherMud", "bob", OUR_MUD, "ghost", "Bob", "$N waves.")
+        self.assertEqual(len(self.teller.named("emoteto_received")), 1)
+        self.assertEqual(self.gw.link.written, [])
+
+    def test_malformed_tells_do_not_crash(self):
+        self.receive("tell", 5, "OtherMud", "bob", OUR_MUD, 0, "Bob", "hi")
+        self.receive("tell", 5, "OtherMud", "bob", OUR_MUD, "alice")
+        [event] = self.teller.named("tell_received")
+        self.assertEqual((event["message"], event["visname"]), ("", "bob"))
+
+    def test_channel_m_recorded_and_published_to_subscribers(self):
+        self.receive("channel-m", 5, "DSTest", "zed", 0, 0, "dchat", "Zed", "Hi \"all\"\nnew line")
+        [event] = self.info.named("channel_message")
+        self.assertEqual(self.alice.events, [])      # not joined
+        self.assertEqual(self.teller.events, [])
+        [entry] = self.gw.store.history("dchat")
+        self.assertEqual(event["history_id"], entry["id"])
+        self.assertEqual({k: event[k] for k in ("channel", "from_mud", "from_user", "visname", "message")},
+                         {"channel": "dchat", "from_mud": "DSTest", "from_user": "zed",
+                          "visname": "Zed", "message": "Hi \"all\"\nnew line"})
+        self.assertEqual(entry["type"], "message")
+        self.assertEqual(entry["from_mud"], "DSTest")
+        self.assertEqual(entry["message"], "Hi \"all\"\nnew line")
+        self.assertRegex(entry["timestamp"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+    def test_channel_e(self):
+        self.receive("channel-e", 5, "DSTest", "zed", 0, 0, "dchat", "Zed", "$N waves.")
+        [event] = self.info.named("channel_emote")
+        self.assertEqual(event["message"], "$N waves.")
+        self.assertEqual(self.gw.store.history("dchat")[0]["type"], "emote")
+
+    def test_channel_t(self):
+        self.receive("channel-t", 5, "DSTest", "zed", 0, 0, "dchat", OUR_MUD, "alice",
+                     "$N pokes $O.", "$N pokes you.", "Zed", "Alice")
+        [event] = self.info.named("channel_targeted")
+        self.assertEqual({k: v for k, v in event.items() if k != "timestamp"}, {
+            "channel": "dchat", "from_mud": "DSTest", "from_user": "zed", "visname": "Zed",
+            "target_mud": OUR_MUD, "target_user": "alice", "target_visname": "Alice",
+            "message_others": "$N pokes $O.", "message_target": "$N pokes you.",
+            "history_id": event["history_id"]})
+        [entry] = self.gw.store.history("dchat")
+        self.assertEqual(entry["type"], "targeted")
+        self.assertEqual(entry["target_user"], "alice")
+
+    def test_own_echo_dropped(self):
+        self.receive("channel-m", 5, OUR_MUD, "alice", 0, 0, "dchat", "Alice", "echo")
+        self.receive("channel-e", 5, OUR_MUD, "alice", 0, 0, "dchat", "Alice", "echo")
+        self.receive("channel-t", 5, OUR_MUD, "alice", 0, 0, "dchat", "X", "y", "a", "b", "c", "d")
+        self.assertEqual(self.info.events, [])
+        self.assertEqual(self.gw.store.history("dchat"), [])
+
+    def test_send_then_echo_gives_one_event_and_one_history_entry(self):
+        bob = self.session(self.gw, permissions=["channel"])
+        bob.channels.add("dchat")
+        self.call("channel_send", channel="dchat", message="Hi", from_user="Alice")
+        self.gw.inbound.dispatch(self.gw.link.written[0])   # the router's echo
+        self.assertEqual(len(bob.named("channel_message")), 1)
+        self.assertEqual(len(self.gw.store.history("dchat")), 1)
+
+    def test_channel_packet_without_channel_ignored(self):
+        self.receive("channel-m", 5, "DSTest", "zed", 0, 0, 0, "Zed", "hi")
+        self.receive("channel-m", 5, "DSTest", "zed", 0, 0)
+        self.assertEqual(self.info.events, [])
