@@ -106,11 +106,14 @@ def _write(value, out, depth):
 
 # The whole text is cut into tokens by one C-level findall; whitespace
 # between tokens is skipped and any other byte becomes a one-byte token the
-# parser rejects. A string token uses the unrolled form so a long string
-# costs one scan, not one Python step per character.
+# parser rejects. A string token uses the unrolled form, so a long string
+# costs one scan rather than a Python step per character; an unterminated
+# string runs to the end of the text as one token (and is then refused), so
+# no input makes the scan quadratic. Commas, the commonest token, go first.
 _TOKENS = re.compile(
     rb"""
-        "[^"\\]*(?:\\.[^"\\]*)*"
+        [,:]
+      | "[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)
       | [-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?
       | \(\{ | \}\) | \(\[ | \]\)
       | \S
@@ -118,19 +121,25 @@ _TOKENS = re.compile(
     re.VERBOSE | re.DOTALL,
 )
 _NUMBER_START = frozenset(b"-+.0123456789")
+_DIGITS = frozenset(b"0123456789")
+_FLOAT_MARKS = re.compile(rb"[.eE]")
 
 _UNESCAPE = re.compile(rb"\\(.)", re.DOTALL)
 
-# Container frames on the parse stack: [kind, container, state, key].
-_ARRAY, _MAPPING = 0, 1
-# Array state: whether a value is waiting for its comma (held in slot 3).
-# Mapping states:
+# What the parser is inside: the top level, an array or a mapping.
+_TOP, _ARRAY, _MAPPING = 0, 1, 2
+# Where a mapping is in its current pair.
 _WANT_KEY, _HAVE_KEY, _WANT_VALUE, _HAVE_VALUE = range(4)
-_NOTHING = object()
 
 
-def _read_string(raw):
-    if b"\\" in raw:
+def _string_token(token):
+    """The text of a string token, quotes included; LPCError if unterminated."""
+    if len(token) < 2 or token[-1] != 0x22:
+        raise LPCError("unterminated string")
+    raw = token[1:-1]
+    if 0x5C in raw:  # backslash
+        if raw.endswith(b"\\") and (len(raw) - len(raw.rstrip(b"\\"))) % 2:
+            raise LPCError("unterminated string")  # the last quote was escaped
         raw = _UNESCAPE.sub(rb"\1", raw)
     try:
         text = raw.decode("utf-8")
@@ -139,19 +148,17 @@ def _read_string(raw):
         # fall back for this string alone.
         text = raw.decode("latin-1")
     if "\r" in text:
+        # FluffOS writes a newline as a raw CR.
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text
 
 
-def _read_number(raw):
-    if len(raw) > _MAX_NUMBER_CHARS:
-        raise LPCError(f"number of {len(raw)} characters is too long")
-    try:
-        if b"." in raw or b"e" in raw or b"E" in raw:
-            return float(raw)
-        return int(raw)
-    except ValueError as exc:  # pragma: no cover - the regex admits only valid forms
-        raise LPCError(f"bad number {raw[:40]!r}") from exc
+def _number_token(token):
+    if len(token) > _MAX_NUMBER_CHARS:
+        raise LPCError(f"number of {len(token)} characters is too long")
+    if _FLOAT_MARKS.search(token):
+        return float(token)
+    return int(token)
 
 
 def _hashable(value):
@@ -193,92 +200,92 @@ def decode(data, *, max_depth=DEFAULT_MAX_DEPTH, max_length=None):
 
 
 def _parse(data, max_depth):
+    # One loop over the tokens with the innermost container in locals;
+    # enclosing ones wait on an explicit stack, so depth never recurses.
+    #   kind:      _TOP, _ARRAY or _MAPPING
+    #   container: the list or dict being filled
+    #   state:     array: 1 while an element waits for its comma;
+    #              mapping: where the current pair is (_WANT_KEY...)
+    #   held:      array: that waiting element; mapping: the current key
     stack = []
-    nothing = _NOTHING
+    kind, container, state, held = _TOP, None, 0, None
+    number_start = _NUMBER_START
     for token in _TOKENS.findall(data):
+        if token == b",":
+            if kind == _ARRAY:
+                # An empty slot, as in ({1,,2,}) or ({,}), reads as 0.
+                container.append(held if state else 0)
+                state, held = 0, None
+            elif kind == _MAPPING:
+                state = _end_pair(container, state, held)
+            else:
+                raise LPCError("',' outside any container")
+            continue
+
         first = token[0]
         if first == 0x22:  # '"'
-            if len(token) < 2 or token[-1] != 0x22:
-                raise LPCError("unterminated string")
-            value = _read_string(token[1:-1])
-        elif first == 0x2C:  # ','
-            if not stack:
-                raise LPCError("',' outside any container")
-            top = stack[-1]
-            if top[0] == _ARRAY:
-                held = top[3]
-                # An empty slot, as in ({1,,2,}) or ({,}), reads as 0.
-                top[1].append(0 if held is nothing else held)
-                top[3] = nothing
-            else:
-                _close_pair(top)
-            continue
-        elif first in _NUMBER_START and (len(token) > 1 or 0x30 <= first <= 0x39):
-            value = _read_number(token)
+            value = _string_token(token)
+        elif first in number_start and (len(token) > 1 or first in _DIGITS):
+            value = _number_token(token)
         elif token == b"({" or token == b"([":
             if len(stack) >= max_depth:
                 raise LPCError(f"nesting deeper than {max_depth}")
+            stack.append((kind, container, state, held))
             if token == b"({":
-                stack.append([_ARRAY, [], None, nothing])
+                kind, container, state, held = _ARRAY, [], 0, None
             else:
-                stack.append([_MAPPING, {}, _WANT_KEY, None])
+                kind, container, state, held = _MAPPING, {}, _WANT_KEY, None
             continue
         elif token == b"})":
-            if not stack or stack[-1][0] != _ARRAY:
+            if kind != _ARRAY:
                 raise LPCError("unbalanced '})'")
-            top = stack.pop()
-            if top[3] is not nothing:  # the trailing comma is optional
-                top[1].append(top[3])
-            value = top[1]
+            if state:  # the trailing comma is optional
+                container.append(held)
+            value = container
+            kind, container, state, held = stack.pop()
         elif token == b"])":
-            if not stack or stack[-1][0] != _MAPPING:
+            if kind != _MAPPING:
                 raise LPCError("unbalanced '])'")
-            top = stack.pop()
-            _close_pair(top)
-            value = top[1]
+            _end_pair(container, state, held)
+            value = container
+            kind, container, state, held = stack.pop()
         elif token == b":":
-            if not stack or stack[-1][0] != _MAPPING or stack[-1][2] != _HAVE_KEY:
+            if kind != _MAPPING or state != _HAVE_KEY:
                 raise LPCError("unexpected ':'")
-            stack[-1][2] = _WANT_VALUE
+            state = _WANT_VALUE
             continue
         else:
             raise LPCError(f"unexpected {token[:20]!r}")
 
         # A complete value: hand it to the enclosing container, or finish.
-        if not stack:
-            return value  # bytes after the top-level value are ignored
-        top = stack[-1]
-        if top[0] == _ARRAY:
-            if top[3] is not nothing:
+        if kind == _ARRAY:
+            if state:
                 raise LPCError("missing ',' between array elements")
-            top[3] = value
-        else:
-            state = top[2]
-            if state == _WANT_KEY:
+            state, held = 1, value
+        elif kind == _MAPPING:
+            if state == _WANT_VALUE:
+                container[held] = value
+                state = _HAVE_VALUE
+            elif state == _WANT_KEY:
                 try:
                     hash(value)
                 except TypeError:
                     value = _hashable(value)
-                top[3] = value
-                top[2] = _HAVE_KEY
-            elif state == _WANT_VALUE:
-                top[1][top[3]] = value
-                top[2] = _HAVE_VALUE
+                state, held = _HAVE_KEY, value
             else:
                 raise LPCError("missing ',' or ':' in mapping")
+        else:
+            return value  # bytes after the top-level value are ignored
     raise LPCError("LPC text ended before the value was complete")
 
 
-def _close_pair(top):
-    # Ends the pair being read in a mapping at ',' or '])'. An empty pair
-    # (([,]) or a doubled comma) is skipped; a key with ':' but no value
-    # reads as 0, like an empty array slot; a key with no ':' is an error.
-    state = top[2]
-    if state == _HAVE_VALUE or state == _WANT_KEY:
-        pass
-    elif state == _WANT_VALUE:
-        top[1][top[3]] = 0
-    else:
+def _end_pair(mapping, state, key):
+    # Ends the pair being read at ',' or '])' and returns the next state.
+    # An empty pair (([,]) or a doubled comma) is skipped; a key with ':'
+    # but no value reads as 0, like an empty array slot; a key with no ':'
+    # is an error.
+    if state == _WANT_VALUE:
+        mapping[key] = 0
+    elif state == _HAVE_KEY:
         raise LPCError("mapping key without ':'")
-    top[2] = _WANT_KEY
-    top[3] = None
+    return _WANT_KEY

@@ -59,6 +59,10 @@ class MudModeProtocol(Int32StringReceiver):
     bytes_sent = 0
     decode_failures = 0
     _overflowed = False
+    # A partial frame held as chunks: bytes needed in all, chunks, their size.
+    _awaiting = 0
+    _parts = ()
+    _parts_size = 0
 
     @property
     def MAX_LENGTH(self):
@@ -82,11 +86,29 @@ class MudModeProtocol(Int32StringReceiver):
         if self._overflowed:
             return  # the link is closing; keep nothing more
         self.bytes_received += len(data)
+        # Int32StringReceiver joins its whole buffer to every new chunk,
+        # which is quadratic for a big frame arriving in small reads. While
+        # the rest of a frame of known length is awaited, collect the chunks
+        # in a list and hand them over joined once the frame is complete.
+        if self._awaiting:
+            self._parts.append(data)
+            self._parts_size += len(data)
+            if self._parts_size < self._awaiting:
+                return
+            data = b"".join(self._parts)
+            self._parts, self._parts_size, self._awaiting = [], 0, 0
         super().dataReceived(data)
+        buffered = self._unprocessed
+        if len(buffered) >= _PREFIX.size and not self.paused and not self._overflowed:
+            needed = _PREFIX.size + _PREFIX.unpack_from(buffered)[0]
+            if len(buffered) < needed:
+                self._unprocessed = b""
+                self._parts, self._parts_size, self._awaiting = [buffered], len(buffered), needed
 
     def lengthLimitExceeded(self, length):
         self._overflowed = True
         self._unprocessed = b""
+        self._parts, self._parts_size, self._awaiting = [], 0, 0
         _log.warn(
             "Peer announced a frame of {length} bytes, over the limit of {limit}; dropping the link",
             length=length, limit=self.max_frame_bytes)

@@ -2,6 +2,7 @@
 
 import math
 import re
+import time
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -219,6 +220,25 @@ def test_decode_accepts_bytearray_and_memoryview():
 def test_decode_rejects_malformed_text_with_lpcerror(text):
     with pytest.raises(LPCError):
         decode(text)
+
+
+def test_an_escaped_final_quote_leaves_the_string_open():
+    with pytest.raises(LPCError, match="unterminated"):
+        decode(b'"abc\\"')
+    with pytest.raises(LPCError, match="unterminated"):
+        decode(b'({"abc\\\\\\"')
+    assert decode(b'"abc\\\\"') == "abc\\"
+
+
+def test_unterminated_strings_cannot_make_the_scan_quadratic():
+    # Each '"' would rescan to the end if a failed string match were
+    # retried from every quote; 400 KB of them would then take minutes.
+    started = time.monotonic()
+    with pytest.raises(LPCError):
+        decode(b'"' + b'\\"' * 200000)
+    with pytest.raises(LPCError):
+        decode(b'({"' + b'\\"' * 200000 + b"\\")
+    assert time.monotonic() - started < 5
 
 
 def test_decode_rejects_non_bytes():

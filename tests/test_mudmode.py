@@ -3,6 +3,8 @@
 import struct
 import tracemalloc
 
+from hypothesis import given, settings, strategies as st
+
 from twisted.internet.testing import StringTransport
 from twisted.logger import Logger
 from twisted.trial.unittest import SynchronousTestCase
@@ -234,3 +236,42 @@ class ConnectionTests(SynchronousTestCase):
         protocol, transport = connected(transport=OptionTransport(fail=True))
         protocol.dataReceived(frame(1))
         self.assertEqual(protocol.packets, [1])
+
+
+@settings(deadline=None, max_examples=100)
+@given(st.lists(st.integers(1, 400), max_size=40), st.integers(0, 2))
+def test_any_chunking_delivers_the_same_packets(cuts, pause_every):
+    values = [["tell", 5, "A", "a", "B", "b", "A", "x" * 300], 7, {"k": [1, 2.5]}, ["y" * 900], []]
+    stream = b"".join(frame(v) for v in values) + raw_frame(b"({bad\x00") + frame("last")
+    protocol, transport = connected()
+    at = 0
+    for i, size in enumerate(cuts + [len(stream)]):
+        chunk = stream[at:at + size]
+        at += size
+        protocol.dataReceived(chunk)
+        if pause_every and i % pause_every == 0:
+            # A paused protocol holds what arrives and resumes where it was.
+            protocol.pauseProducing()
+            protocol.dataReceived(b"")
+            protocol.resumeProducing()
+    assert protocol.packets == values + ["last"]
+    assert protocol.decode_failures == 1
+    assert protocol.bytes_received == len(stream)
+    assert not transport.disconnecting
+    assert protocol._unprocessed == b"" and protocol._awaiting == 0
+
+
+class LargeFrameTests(SynchronousTestCase):
+    def test_large_frame_in_small_reads_is_held_as_chunks(self):
+        protocol, _ = connected()
+        value = ["mudlist", 5, "*r", 0, "A", 0, 1, {f"Mud{i}": [-1, "127.0.0.1", i] for i in range(3000)}]
+        data = frame(value)
+        self.assertGreater(len(data), 60000)
+        for i in range(0, len(data) - 1, 1460):
+            protocol.dataReceived(data[i:min(i + 1460, len(data) - 1)])
+            # The partial frame waits in a list, not in one growing buffer.
+            self.assertEqual(protocol._unprocessed, b"")
+        self.assertEqual(protocol.packets, [])
+        protocol.dataReceived(data[-1:])
+        self.assertEqual(protocol.packets, [value])
+        self.assertEqual(protocol._awaiting, 0)
