@@ -1,0 +1,329 @@
+"""services/channels.py: join/leave and the router listen set, defaults,
+re-listen after a handshake, session end, channel_list, history paging,
+channel_admin mapping."""
+
+import copy
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from intermud3.api.errors import INVALID_PARAMS, RPCError
+from intermud3.services.channels import ChannelService
+from intermud3.services.messages import MessageService
+from intermud3.services.outbox import Outbox
+from tests.test_outbox import OUR_MUD, ROUTER, GatewayTestMixin, make_config
+
+
+class Call:
+    def __init__(self, session):
+        self.session = session
+
+
+def listen(channel, flag):
+    return ["channel-listen", 5, OUR_MUD, 0, ROUTER, 0, channel, flag]
+
+
+class ChannelsTestBase(GatewayTestMixin):
+    defaults = ()
+
+    def setUp(self):
+        config = make_config()
+        config["channels"]["default"] = list(self.defaults)
+        self.gw = self.make_gateway(config=config)
+        self.outbox = Outbox(self.gw)
+        self.addCleanup(self.outbox.stop)
+        self.service = ChannelService(self.gw, self.outbox)
+        self.methods = self.service.handlers()
+        self.alice = self.session(self.gw)
+        self.bob = self.session(self.gw)
+
+    def call(self, method, session=None, **params):
+        return self.methods[method](Call(session or self.alice), params)
+
+    def assertInvalid(self, field, method, **params):
+        with self.assertRaises(RPCError) as caught:
+            self.call(method, **params)
+        self.assertEqual(caught.exception.code, INVALID_PARAMS)
+        self.assertEqual(caught.exception.data["field"], field)
+        return caught.exception
+
+    @property
+    def written(self):
+        return self.gw.link.written
+
+
+class JoinLeaveTests(ChannelsTestBase, SynchronousTestCase):
+    def test_first_join_listens_with_integer_flag(self):
+        result = self.call("channel_join", channel="dchat")
+        self.assertEqual(result, {"status": "joined", "channel": "dchat"})
+        self.assertEqual(self.written, [listen("dchat", 1)])
+        self.assertIs(type(self.written[0][-1]), int)
+        self.assertEqual(self.alice.channels, {"dchat"})
+
+    def test_second_subscriber_sends_nothing(self):
+        self.call("channel_join", channel="dchat")
+        self.call("channel_join", session=self.bob, channel="dchat")
+        self.call("channel_join", channel="dchat")       # again: idempotent
+        self.assertEqual(self.written, [listen("dchat", 1)])
+
+    def test_listen_only_accepted(self):
+        self.call("channel_join", channel="dchat", listen_only=True)
+        self.assertEqual(self.alice.channels, {"dchat"})
+
+    def test_case_kept(self):
+        self.call("channel_join", channel="Imud_Gossip")
+        self.assertEqual(self.written, [listen("Imud_Gossip", 1)])
+
+    def test_last_leave_unlistens(self):
+        self.call("channel_join", channel="dchat")
+        self.call("channel_join", session=self.bob, channel="dchat")
+        self.assertEqual(self.call("channel_leave", channel="dchat"),
+                         {"status": "left", "channel": "dchat"})
+        self.assertEqual(self.written, [listen("dchat", 1)])
+        self.call("channel_leave", session=self.bob, channel="dchat")
+        self.assertEqual(self.written, [listen("dchat", 1), listen("dchat", 0)])
+        self.assertEqual(self.alice.channels, set())
+
+    def test_leave_of_unjoined_channel_sends_nothing(self):
+        self.assertEqual(self.call("channel_leave", channel="dchat")["status"], "left")
+        self.assertEqual(self.written, [])
+
+    def test_join_while_link_down_listens_at_ready(self):
+        self.gw.link.ready = False
+        self.call("channel_join", channel="dchat")
+        self.assertEqual(self.written, [])
+        self.gw.link.go_ready()
+        self.assertEqual(self.written, [listen("dchat", 1)])
+
+    def test_relisten_after_every_handshake(self):
+        self.call("channel_join", channel="dchat")
+        self.call("channel_join", session=self.bob, channel="alpha")
+        del self.written[:]
+        self.gw.link.ready = False
+        self.gw.link.go_ready()
+        self.gw.link.ready = False
+        self.gw.link.go_ready()
+        self.assertEqual(self.written, [listen("alpha", 1), listen("dchat", 1)] * 2)
+
+    def test_session_end_releases_subscriptions(self):
+        self.call("channel_join", channel="dchat")
+        self.call("channel_join", channel="solo")
+        self.call("channel_join", session=self.bob, channel="dchat")
+        del self.written[:]
+        self.gw.sessions.end(self.alice)
+        self.assertEqual(self.written, [listen("solo", 0)])
+        self.assertEqual(self.alice.channels, set())
+        self.gw.sessions.end(self.bob)
+        self.assertEqual(self.written, [listen("solo", 0), listen("dchat", 0)])
+        self.gw.link.ready = False
+        self.gw.link.go_ready()
+        self.assertEqual(self.written, [listen("solo", 0), listen("dchat", 0)])
+
+    def test_bad_names(self):
+        self.assertInvalid("channel", "channel_join")
+        self.assertInvalid("channel", "channel_join", channel="")
+        self.assertInvalid("channel", "channel_join", channel="   ")
+        self.assertInvalid("channel", "channel_join", channel="a\nb")
+        self.assertInvalid("channel", "channel_join", channel="x" * 65)
+        self.assertInvalid("channel", "channel_join", channel=7)
+        self.assertInvalid("listen_only", "channel_join", channel="ok", listen_only="yes")
+        self.assertEqual(self.written, [])
+        self.assertEqual(self.alice.channels, set())
+
+
+class DefaultChannelTests(ChannelsTestBase, SynchronousTestCase):
+    defaults = ("dead_test4", "imud_code")
+
+    def test_defaults_listened_at_every_ready(self):
+        self.gw.link.ready = False
+        self.gw.link.go_ready()
+        self.assertEqual(self.written, [listen("dead_test4", 1), listen("imud_code", 1)])
+        self.gw.link.ready = False
+        self.gw.link.go_ready()
+        self.assertEqual(len(self.written), 4)
+
+    def test_join_of_default_sends_nothing_and_leave_keeps_listening(self):
+        self.call("channel_join", channel="dead_test4")
+        self.call("channel_leave", channel="dead_test4")
+        self.gw.sessions.end(self.alice)
+        self.assertEqual(self.written, [])
+
+    def test_reconfigure_listens_and_unlistens_the_difference(self):
+        self.call("channel_join", channel="imud_code")       # stays: subscribed
+        new = copy.deepcopy(self.gw.config)
+        new["channels"]["default"] = ["dead_test4", "fresh"]
+        self.service.reconfigure(new)
+        self.assertEqual(self.written, [listen("fresh", 1)])
+        new = copy.deepcopy(new)
+        new["channels"]["default"] = []
+        self.service.reconfigure(new)
+        self.assertEqual(self.written, [listen("fresh", 1), listen("dead_test4", 0), listen("fresh", 0)])
+        self.call("channel_leave", channel="imud_code")
+        self.assertEqual(self.written[-1], listen("imud_code", 0))
+
+
+class ListTests(ChannelsTestBase, SynchronousTestCase):
+    def setUp(self):
+        super().setUp()
+        self.gw.lists.channels.update({
+            "dchat": ("DSTest", 0),
+            "imud_gossip": ("*i4", 0),
+            "secret": ("OtherMud", 1),
+            "filtered": ("DSTest", 2),
+        })
+        self.call("channel_join", channel="dchat")
+        self.call("channel_join", session=self.bob, channel="dchat")
+        self.call("channel_join", session=self.bob, channel="secret")
+
+    def test_list_all(self):
+        result = self.call("channel_list")
+        self.assertEqual(result["status"], "success")
+        self.assertEqual(result["count"], 4)
+        self.assertEqual(result["channels"][0], {"name": "dchat", "owner": "DSTest", "type": 0,
+                                                 "member_count": 2})
+        counts = {c["name"]: c["member_count"] for c in result["channels"]}
+        self.assertEqual(counts, {"dchat": 2, "imud_gossip": 0, "secret": 1, "filtered": 0})
+        self.assertEqual(result["subscribed_channels"], ["dchat"])
+        self.assertEqual(self.call("channel_list", session=self.bob)["subscribed_channels"],
+                         ["dchat", "secret"])
+
+    def test_filters(self):
+        by_type = self.call("channel_list", filter={"type": 0})
+        self.assertEqual(sorted(c["name"] for c in by_type["channels"]), ["dchat", "imud_gossip"])
+        by_owner = self.call("channel_list", filter={"owner": "dstest"})
+        self.assertEqual(sorted(c["name"] for c in by_owner["channels"]), ["dchat", "filtered"])
+        both = self.call("channel_list", filter={"owner": "DSTest", "type": 2})
+        self.assertEqual([c["name"] for c in both["channels"]], ["filtered"])
+        self.assertEqual(both["count"], 1)
+
+    def test_bad_filter(self):
+        self.assertInvalid("filter", "channel_list", filter="x")
+        self.assertInvalid("type", "channel_list", filter={"type": "0"})
+        self.assertInvalid("type", "channel_list", filter={"type": 7})
+
+
+class HistoryTests(ChannelsTestBase, SynchronousTestCase):
+    def setUp(self):
+        super().setUp()
+        self.messages = MessageService(self.gw, self.outbox)
+        for n in range(10):
+            self.gw.inbound.dispatch(
+                ["channel-m", 5, "DSTest", "zed", 0, 0, "dchat", "Zed", f"message {n}"])
+        self.gw.inbound.dispatch(["channel-e", 5, "DSTest", "amy", 0, 0, "dchat", "Amy", "$N SHOUTS"])
+        self.gw.inbound.dispatch(["channel-m", 5, "DSTest", "zed", 0, 0, "other", "Zed", "elsewhere"])
+
+    def history(self, **params):
+        return self.call("channel_history", channel="dchat", **params)
+
+    def test_default_is_newest_oldest_first(self):
+        result = self.history()
+        self.assertEqual(result["status"], "success")
+        self.assertEqual(result["channel"], "dchat")
+        self.assertEqual(result["count"], 11)
+        self.assertEqual(result["messages"][0]["message"], "message 0")
+        self.assertEqual(result["messages"][-1]["type"], "emote")
+        ids = [m["id"] for m in result["messages"]]
+        self.assertEqual(ids, sorted(ids))
+        first = result["messages"][0]
+        self.assertEqual({k: first[k] for k in ("channel", "type", "from_mud", "from_user", "visname")},
+                         {"channel": "dchat", "type": "message", "from_mud": "DSTest",
+                          "from_user": "zed", "visname": "Zed"})
+        self.assertIn("timestamp", first)
+
+    def test_limit_and_paging(self):
+        newest = self.history(limit=3)
+        self.assertEqual([m["message"] for m in newest["messages"]],
+                         ["message 8", "message 9", "$N SHOUTS"])
+        older = self.history(limit=3, before=newest["messages"][0]["id"])
+        self.assertEqual([m["message"] for m in older["messages"]],
+                         ["message 5", "message 6", "message 7"])
+        later = self.history(limit=2, after=older["messages"][0]["id"])
+        self.assertEqual([m["message"] for m in later["messages"]], ["message 6", "message 7"])
+
+    def test_query_case_insensitive(self):
+        result = self.history(query="shouts")
+        self.assertEqual([m["message"] for m in result["messages"]], ["$N SHOUTS"])
+        self.assertEqual(self.history(query="MESSAGE 3")["count"], 1)
+
+    def test_bad_params(self):
+        self.assertInvalid("limit", "channel_history", channel="dchat", limit=0)
+        self.assertInvalid("limit", "channel_history", channel="dchat", limit=1001)
+        self.assertInvalid("limit", "channel_history", channel="dchat", limit="5")
+        self.assertInvalid("before", "channel_history", channel="dchat", before="x")
+        self.assertInvalid("after", "channel_history", channel="dchat", after=-1)
+        self.assertInvalid("query", "channel_history", channel="dchat", query=5)
+        self.assertEqual(self.history(limit=1000)["count"], 11)
+
+    def test_unknown_channel_is_empty(self):
+        result = self.call("channel_history", channel="nothing")
+        self.assertEqual((result["messages"], result["count"]), ([], 0))
+
+
+class AdminTests(ChannelsTestBase, SynchronousTestCase):
+    def setUp(self):
+        super().setUp()
+        self.gw.lists.channels.update({
+            "open": ("OurMud", 0), "closed": ("OurMud", 1), "filtered": ("OurMud", 2)})
+
+    def header(self, ptype):
+        return [ptype, 5, OUR_MUD, 0, ROUTER, 0]
+
+    def test_add(self):
+        result = self.call("channel_admin", channel="newchan", action="add", type=1)
+        self.assertEqual(result["status"], "sent")
+        self.assertEqual(self.written, [self.header("channel-add") + ["newchan", 1]])
+
+    def test_add_needs_type(self):
+        self.assertInvalid("type", "channel_admin", channel="newchan", action="add")
+        self.assertInvalid("type", "channel_admin", channel="newchan", action="add", type=3)
+
+    def test_remove(self):
+        self.call("channel_admin", channel="open", action="remove")
+        self.assertEqual(self.written, [self.header("channel-remove") + ["open"]])
+
+    def test_ban_unban_on_type_0(self):
+        self.call("channel_admin", channel="open", action="ban", muds=["othermud", "Strangers"])
+        self.call("channel_admin", channel="open", action="unban", muds=["dstest"])
+        self.assertEqual(self.written, [
+            self.header("channel-admin") + ["open", ["OtherMud", "Strangers"], []],
+            self.header("channel-admin") + ["open", [], ["DSTest"]]])
+
+    def test_admit_unadmit_on_type_1_and_2(self):
+        self.call("channel_admin", channel="closed", action="admit", muds=["OtherMud"])
+        self.call("channel_admin", channel="filtered", action="unadmit", muds="OtherMud")
+        self.assertEqual(self.written, [
+            self.header("channel-admin") + ["closed", ["OtherMud"], []],
+            self.header("channel-admin") + ["filtered", [], ["OtherMud"]]])
+
+    def test_type_mismatch(self):
+        error = self.assertInvalid("action", "channel_admin", channel="closed", action="ban",
+                                   muds=["OtherMud"])
+        self.assertEqual(error.data["channel_type"], 1)
+        self.assertInvalid("action", "channel_admin", channel="filtered", action="unban", muds=["X"])
+        self.assertInvalid("action", "channel_admin", channel="open", action="admit", muds=["X"])
+        self.assertInvalid("action", "channel_admin", channel="open", action="unadmit", muds=["X"])
+        self.assertEqual(self.written, [])
+
+    def test_unknown_channel_for_list_actions(self):
+        self.assertInvalid("channel", "channel_admin", channel="nothing", action="ban", muds=["X"])
+
+    def test_bad_action_and_muds(self):
+        self.assertInvalid("action", "channel_admin", channel="open", action="destroy")
+        self.assertInvalid("action", "channel_admin", channel="open")
+        self.assertInvalid("muds", "channel_admin", channel="open", action="ban")
+        self.assertInvalid("muds", "channel_admin", channel="open", action="ban", muds=[])
+        self.assertInvalid("muds", "channel_admin", channel="open", action="ban", muds=[1])
+        self.assertInvalid("muds", "channel_admin", channel="open", action="ban",
+                           muds=["m"] * 101)
+
+    def test_queued_when_link_down_and_sent_later(self):
+        self.gw.link.ready = False
+        result = self.call("channel_admin", channel="open", action="ban", muds=["OtherMud"])
+        self.assertEqual(result["status"], "queued")
+        self.gw.link.go_ready()
+        self.assertEqual(self.written, [self.header("channel-admin") + ["open", ["OtherMud"], []]])
+        [event] = self.alice.named("message_sent")
+        self.assertEqual((event["message_id"], event["method"]), (result["message_id"], "channel_admin"))
+
+    def test_errors_remembered(self):
+        self.call("channel_admin", channel="open", action="remove")
+        self.assertEqual(self.gw.errors.remembered, [(self.written[0], self.alice)])
