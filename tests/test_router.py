@@ -10,9 +10,12 @@ import os
 import struct
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet import defer, reactor, task
+from twisted.internet.address import IPv4Address
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
-from twisted.internet.testing import MemoryReactor
+from twisted.internet.testing import MemoryReactor, StringTransport
 from twisted.protocols.basic import Int32StringReceiver
 from twisted.trial import unittest
 
@@ -605,6 +608,44 @@ class FloodTests(RouterTestCase):
         for _ in range(30):
             client.send(self.auth())
         yield client.got("auth-mud-req", 30)
+
+
+class FuzzTests(unittest.SynchronousTestCase):
+    """Whatever arrives, the router neither raises nor writes garbage."""
+
+    def connected(self, router):
+        conn = router.buildProtocol(IPv4Address("TCP", "127.0.0.1", 4000))
+        transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 4000))
+        conn.makeConnection(transport)
+        return conn, transport
+
+    @settings(deadline=None, max_examples=200)
+    @given(st.lists(st.binary(max_size=80), max_size=6))
+    def test_random_frames(self, bodies):
+        router = I3Router(clock=task.Clock())
+        conn, transport = self.connected(router)
+        conn.dataReceived(frame(startup("Fuzz")))
+        transport.clear()
+        for body in bodies:
+            conn.dataReceived(struct.pack("!I", len(body)) + body)
+        self.assertEqual(router.connections, {"Fuzz": conn})
+        # Whatever it answered is strict LPC a FluffOS peer reads.
+        written = transport.value()
+        while written:
+            (size,) = struct.unpack("!I", written[:4])
+            self.assertTrue(is_strict_lpc(written[4:4 + size]))
+            written = written[4 + size:]
+
+    @settings(deadline=None, max_examples=200)
+    @given(st.lists(st.one_of(st.integers(-3, 3), st.text(max_size=8), st.just({}), st.just([])),
+                    min_size=0, max_size=22))
+    def test_random_packets_before_and_after_startup(self, packet):
+        router = I3Router(clock=task.Clock())
+        conn, transport = self.connected(router)
+        conn.dataReceived(frame(packet))
+        conn.dataReceived(frame(startup("Fuzz")))
+        conn.dataReceived(frame(["x", 5, "Fuzz", 0] + packet))
+        self.assertIn("Fuzz", router.connections)
 
 
 class WaitForTests(unittest.SynchronousTestCase):

@@ -104,6 +104,7 @@ class _RouterConnection(MudModeProtocol):
         super().lengthLimitExceeded(length)
 
     def connectionLost(self, reason):
+        super().connectionLost(reason)
         self.factory._connectionLost(self, reason)
         self.closed.callback(None)
 
@@ -253,7 +254,8 @@ class I3Router(ServerFactory):
         """A Deferred firing with predicate(self) once it is true.
 
         Checked now and after every packet and state change; fails with
-        ``defer.TimeoutError`` after ``timeout`` seconds of ``clock``.
+        ``defer.TimeoutError`` after ``timeout`` seconds of ``clock`` (with
+        a ``task.Clock``, only when the test advances it).
         """
         d = defer.Deferred(lambda _: self._forget(entry))
         result = predicate(self)
@@ -299,6 +301,14 @@ class I3Router(ServerFactory):
         self._changed()
 
     def _frameReceived(self, conn, raw):
+        try:
+            self._handle(conn, raw)
+        except Exception:
+            # A router bug must not take the test's reactor down with it.
+            _log.failure("Router failed on a frame from {who}", who=conn.mud or conn.peer)
+            self._reject(conn, "router error (see log)", raw)
+
+    def _handle(self, conn, raw):
         # FluffOS reads strictly and drops an unreadable packet silently.
         problem = strict_problem(raw)
         if problem is not None:
@@ -335,11 +345,7 @@ class I3Router(ServerFactory):
             self._changed()
             return
         self.received.append((conn.mud, packet))
-        try:
-            self._dispatch(conn, packet, raw)
-        except Exception:
-            # A router bug must not take the test's reactor down with it.
-            _log.failure("Router failed on a {type} packet", type=packet[0])
+        self._dispatch(conn, packet, raw)
         self._changed()
 
     @staticmethod
