@@ -327,3 +327,27 @@ class AdminTests(ChannelsTestBase, SynchronousTestCase):
     def test_errors_remembered(self):
         self.call("channel_admin", channel="open", action="remove")
         self.assertEqual(self.gw.errors.remembered, [(self.written[0], self.alice)])
+
+
+class WiringTests(GatewayTestMixin, SynchronousTestCase):
+    """The gateway builds each service once from itself alone."""
+
+    def test_built_from_gateway_alone_and_handlers_reuse_them(self):
+        from intermud3.services import channels, messages
+
+        gw = self.make_gateway()
+        gw.outbox = Outbox(gw)
+        self.addCleanup(gw.outbox.stop)
+        gw.messages = messages.Messages(gw)
+        gw.channels = channels.Channels(gw)
+        self.assertIs(gw.messages.outbox, gw.outbox)
+        self.assertIs(gw.channels.outbox, gw.outbox)
+        registered = dict(gw.inbound.handlers)
+        table = {**messages.handlers(gw), **channels.handlers(gw)}
+        self.assertEqual(gw.inbound.handlers, registered)     # not registered twice
+        self.assertEqual(set(table), {
+            "tell", "emoteto", "channel_send", "channel_emote", "channel_target",
+            "channel_join", "channel_leave", "channel_list", "channel_history", "channel_admin"})
+        self.assertEqual(table["channel_join"].__self__, gw.channels)
+        self.assertEqual(table["tell"].__self__, gw.messages)
+        self.assertEqual(set(registered), {"tell", "emoteto", "channel-m", "channel-e", "channel-t"})

@@ -17,7 +17,7 @@ from intermud3.mudmode import FrameTooLarge
 from intermud3.services.outbox import ensure_fits
 from intermud3.services.text import clean
 
-__all__ = ["ChannelService", "handlers", "channel_name", "MAX_CHANNEL_NAME",
+__all__ = ["ChannelService", "Channels", "handlers", "channel_name", "MAX_CHANNEL_NAME",
            "MAX_ADMIN_MUDS", "MAX_HISTORY_LIMIT"]
 
 _log = Logger()
@@ -58,9 +58,12 @@ def client_msg_id(params):
 
 
 class ChannelService:
-    def __init__(self, gateway, outbox):
+    """Built once per gateway (it hooks link.on_ready and
+    sessions.on_session_end); ``outbox`` defaults to ``gateway.outbox``."""
+
+    def __init__(self, gateway, outbox=None):
         self.gateway = gateway
-        self.outbox = outbox
+        self.outbox = outbox if outbox is not None else gateway.outbox
         self._defaults = _default_channels(gateway.config)
         gateway.link.on_ready.append(self._relisten)
         gateway.sessions.on_session_end.append(self._session_ended)
@@ -241,6 +244,14 @@ def _default_channels(config):
     return set(config.get("channels", {}).get("default", []) or [])
 
 
-def handlers(gateway, outbox):
-    """The channel methods' handlers (channel_who lives in queries)."""
-    return ChannelService(gateway, outbox).handlers()
+# The name the gateway wiring uses.
+Channels = ChannelService
+
+
+def handlers(gateway, outbox=None):
+    """The channel methods' handlers (channel_who lives in queries): those
+    of ``gateway.channels`` when built, else of a new ChannelService."""
+    service = getattr(gateway, "channels", None)
+    if not isinstance(service, ChannelService):
+        service = ChannelService(gateway, outbox)
+    return service.handlers()

@@ -19,7 +19,7 @@ from intermud3.services.channels import channel_name, client_msg_id
 from intermud3.services.outbox import ensure_fits
 from intermud3.services.text import clean, username
 
-__all__ = ["MessageService", "handlers", "MAX_NAME", "MAX_VISNAME"]
+__all__ = ["MessageService", "Messages", "handlers", "MAX_NAME", "MAX_VISNAME"]
 
 _log = Logger()
 
@@ -37,9 +37,12 @@ _CHANNEL_EVENTS = {
 
 
 class MessageService:
-    def __init__(self, gateway, outbox):
+    """Built once per gateway (it registers the inbound packet handlers);
+    ``outbox`` defaults to ``gateway.outbox``."""
+
+    def __init__(self, gateway, outbox=None):
         self.gateway = gateway
-        self.outbox = outbox
+        self.outbox = outbox if outbox is not None else gateway.outbox
         register = gateway.inbound.register
         register("tell", self._tell_received)
         register("emoteto", self._tell_received)
@@ -262,6 +265,15 @@ def _text(value):
     return ""
 
 
-def handlers(gateway, outbox):
-    """The message methods' handlers; registers the inbound packet handlers."""
-    return MessageService(gateway, outbox).handlers()
+# The name the gateway wiring uses.
+Messages = MessageService
+
+
+def handlers(gateway, outbox=None):
+    """The message methods' handlers: those of ``gateway.messages`` when the
+    gateway has built the service (inbound handlers are registered once),
+    else of a new MessageService."""
+    service = getattr(gateway, "messages", None)
+    if not isinstance(service, MessageService):
+        service = MessageService(gateway, outbox)
+    return service.handlers()
