@@ -173,6 +173,7 @@ class RouterLink(Service):
         self._redirect_allowed = True
         self._generation = 0         # stale connect results and protocols are ignored
         self._protocol = None
+        self._closing = None         # the connection stopService is closing
         self._connecting = None
         self._inbound = 0            # grows with every byte batch received: "life"
 
@@ -243,24 +244,30 @@ class RouterLink(Service):
         self._generation += 1
         self._cancel_backoff()
         self._cancel_connecting()
-        protocol = self._protocol
-        was_ready = self.ready
-        if protocol is not None and was_ready:
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None and self.ready:
             shutdown = make("shutdown", self.mud_name, 0, protocol.router["name"], 0, 0)
             try:
-                self._write("shutdown", frame(shutdown))
+                self._write_to(protocol, "shutdown", frame(shutdown))
             except Exception:
                 _log.failure("Could not send shutdown to the router")
         self._teardown("service stopped")
         self.router = None
         self._set_state("stopped", "service stopped")
-        if protocol is None:
+        if protocol is None and self._closing is None:
             return succeed(None)
-        protocol.close_action = "stop"
         waiter = Deferred()
         self._close_waiters.append(waiter)
-        self._close_call = self._clock.callLater(self.close_timeout, self._force_close, protocol)
-        protocol.transport.loseConnection()
+        if protocol is not None:
+            # A connection still closing from an earlier stop is left to its timer.
+            if self._closing is not None:
+                self._closing.transport.abortConnection()
+            protocol.close_action = "stop"
+            self._closing = protocol
+            if self._close_call is not None and self._close_call.active():
+                self._close_call.cancel()
+            self._close_call = self._clock.callLater(self.close_timeout, self._force_close, protocol)
+            protocol.transport.loseConnection()
         return waiter
 
     def _force_close(self, protocol):
@@ -268,7 +275,7 @@ class RouterLink(Service):
         _log.warn("The router connection did not close in {seconds}s; aborting it",
                   seconds=self.close_timeout)
         protocol.transport.abortConnection()
-        self._protocol = None
+        self._closing = None
         self._release_close_waiters()
 
     def _release_close_waiters(self):
@@ -309,8 +316,11 @@ class RouterLink(Service):
     # -- connecting -------------------------------------------------------
 
     def _default_connector(self, router):
-        from twisted.internet import reactor
         from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+        from twisted.internet.interfaces import IReactorTCP
+        reactor = self._clock
+        if not IReactorTCP.providedBy(reactor):
+            from twisted.internet import reactor
         endpoint = HostnameEndpoint(reactor, str(router["host"]), int(router["port"]),
                                     timeout=float(self._timing("connect_timeout")))
         if router.get("tls"):
@@ -442,6 +452,10 @@ class RouterLink(Service):
     # -- the connection ends ------------------------------------------------
 
     def _lost(self, protocol, reason):
+        if protocol is self._closing:
+            self._closing = None
+            self._release_close_waiters()
+            return
         if protocol is not self._protocol:
             return  # a stale attempt, or one _force_close already gave up on
         self._protocol = None
@@ -449,7 +463,6 @@ class RouterLink(Service):
         action = protocol.close_action
         self._teardown(why)
         if action == "stop" or not self.running:
-            self._release_close_waiters()
             return
         if isinstance(action, tuple) and action[0] == "connect":
             self._connect(action[1], why)
@@ -675,7 +688,9 @@ class RouterLink(Service):
         return False
 
     def _write(self, ptype, data):
-        protocol = self._protocol
+        self._write_to(self._protocol, ptype, data)
+
+    def _write_to(self, protocol, ptype, data):
         protocol.transport.write(data)
         protocol.bytes_sent += len(data)
         self.pacer.charge(ptype)

@@ -678,3 +678,59 @@ class LifecycleTests(LinkCase):
         link.reconnect("again")
         stale.deferred.errback(ConnectionRefusedError("late"))   # cancelled attempt
         self.assertEqual(link.state, "connecting")
+
+    def test_stop_twice_and_restart_while_closing(self):
+        link, attempt = self.ready_link()
+        first = link.stopService()
+        second = link.stopService()
+        self.assertEqual([v[0] for v in attempt.sent()].count("shutdown"), 1)
+        link.startService()
+        fresh = self.connector.last.accept()
+        self.assertFalse(fresh.transport.aborted)
+        self.assertEqual(link.state, "handshaking")
+        self.clock.advance(0)   # the old socket closes now
+        self.successResultOf(first)
+        self.successResultOf(second)
+        self.assertEqual(link.state, "handshaking")
+        fresh.receive(startup_reply())
+        self.assertTrue(link.ready)
+
+    def test_byte_and_packet_metrics(self):
+        link, attempt = self.ready_link()
+        link.send(["who-req", 5, "ProbeA", "a", "X", 0])
+        self.assertEqual(self.metric("intermud3_router_bytes_sent_total"), len(attempt.transport.value()))
+        self.assertEqual(self.metric("intermud3_packets_sent_total", type="startup-req-3"), 1.0)
+        self.assertEqual(self.metric("intermud3_packets_sent_total", type="who-req"), 1.0)
+        self.assertEqual(link.packets_sent, 2)
+        self.assertEqual(self.metric("intermud3_router_bytes_received_total"),
+                         len(frame(startup_reply())))
+
+
+class DefaultConnectorTests(SynchronousTestCase):
+    def make(self):
+        from twisted.internet.testing import MemoryReactorClock
+        self.reactor = MemoryReactorClock()
+        return RouterLink(make_config(), FakeStore(), FakeLists(), clock=self.reactor)
+
+    def test_plain_tcp_with_connect_timeout(self):
+        from twisted.internet.endpoints import HostnameEndpoint
+        link = self.make()
+        endpoint = link._default_connector({"name": "*a", "host": "127.0.0.1", "port": 8080, "tls": False})
+        self.assertIsInstance(endpoint, HostnameEndpoint)
+
+    def test_tls_wraps_the_endpoint(self):
+        from twisted.internet.endpoints import HostnameEndpoint
+        link = self.make()
+        endpoint = link._default_connector({"name": "*a", "host": "router.example", "port": 8443, "tls": True})
+        self.assertNotIsInstance(endpoint, HostnameEndpoint)
+        self.assertTrue(hasattr(endpoint, "connect"))
+
+    def test_start_connects_through_the_reactor(self):
+        link = self.make()
+        link.startService()
+        self.assertEqual(link.state, "connecting")
+        self.reactor.advance(0.5)   # HostnameEndpoint resolves, then connects
+        hosts = [(c[0], c[1], c[3]) for c in self.reactor.tcpClients]
+        self.assertEqual(hosts, [("127.0.0.1", 8080, 10.0)])
+        link.stopService()
+        self.assertEqual(link.state, "stopped")
