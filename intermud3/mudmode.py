@@ -48,7 +48,9 @@ class MudModeProtocol(Int32StringReceiver):
     protocol error and drops the link before anything is allocated.
     ``max_send_bytes`` bounds what we write, prefix included.
     ``bytes_received`` / ``bytes_sent`` count raw bytes on this connection;
-    ``decode_failures`` counts frames skipped as undecodable.
+    ``decode_failures`` counts frames skipped as undecodable and
+    ``handler_failures`` packets whose ``packetReceived`` raised (logged;
+    the link stays up).
     """
 
     max_frame_bytes = DEFAULT_MAX_FRAME_BYTES
@@ -58,6 +60,7 @@ class MudModeProtocol(Int32StringReceiver):
     bytes_received = 0
     bytes_sent = 0
     decode_failures = 0
+    handler_failures = 0
     _overflowed = False
     # A partial frame held as chunks: bytes needed in all, chunks, their size.
     _awaiting = 0
@@ -122,7 +125,13 @@ class MudModeProtocol(Int32StringReceiver):
             self.decode_failures += 1
             self.decodeFailed(error, string)
             return
-        self.packetReceived(value)
+        try:
+            self.packetReceived(value)
+        except Exception:
+            # A handler's bug on one odd packet must not cost the link and
+            # the frames already buffered behind it.
+            self.handler_failures += 1
+            _log.failure("Handling a received packet failed")
 
     def packetReceived(self, value):
         """Called with each decoded LPC value. Override."""

@@ -1,13 +1,15 @@
 """MudMode framing over StringTransport (I3-PROTOCOL.md section 1)."""
 
+import socket
 import struct
 import tracemalloc
 
 from hypothesis import given, settings, strategies as st
 
+from twisted.internet import defer, protocol as twisted_protocol, reactor
 from twisted.internet.testing import StringTransport
 from twisted.logger import Logger
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from intermud3 import lpc, mudmode
 from intermud3.mudmode import FrameTooLarge, MudModeProtocol, frame
@@ -146,6 +148,20 @@ class ReceiveTests(SynchronousTestCase):
         self.assertIn("unbalanced", events[0]["error"])
         self.assertFalse(transport.disconnecting)
 
+    def test_a_failing_handler_is_logged_and_the_link_stays_up(self):
+        class Fragile(RecordingProtocol):
+            def packetReceived(self, value):
+                if value == "boom":
+                    raise KeyError(value)
+                super().packetReceived(value)
+
+        protocol, transport = connected(Fragile())
+        protocol.dataReceived(frame("boom") + frame("next"))
+        self.assertEqual(protocol.packets, ["next"])
+        self.assertEqual(protocol.handler_failures, 1)
+        self.assertFalse(transport.disconnecting)
+        self.assertEqual(len(self.flushLoggedErrors(KeyError)), 1)
+
     def test_max_frame_bytes_sets_the_receive_bound(self):
         protocol = RecordingProtocol()
         self.assertEqual(protocol.MAX_LENGTH, 2 * 1024 * 1024)
@@ -275,3 +291,48 @@ class LargeFrameTests(SynchronousTestCase):
         protocol.dataReceived(data[-1:])
         self.assertEqual(protocol.packets, [value])
         self.assertEqual(protocol._awaiting, 0)
+
+
+class LoopbackTests(TestCase):
+    """One real TCP connection on 127.0.0.1: socket options and a round trip."""
+
+    def setUp(self):
+        self.server_lost = defer.Deferred()
+        self.client_lost = defer.Deferred()
+        self.received = defer.Deferred()
+        test = self
+
+        class Server(MudModeProtocol):
+            def packetReceived(self, value):
+                test.received.callback(value)
+
+            def connectionLost(self, reason):
+                test.server_lost.callback(None)
+
+        class Client(MudModeProtocol):
+            def connectionLost(self, reason):
+                test.client_lost.callback(None)
+
+        factory = twisted_protocol.Factory.forProtocol(Server)
+        self.port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        self.addCleanup(self.port.stopListening)
+        self.Client = Client
+
+    @defer.inlineCallbacks
+    def test_socket_options_and_a_frame_over_tcp(self):
+        creator = twisted_protocol.ClientCreator(reactor, self.Client)
+        client = yield creator.connectTCP("127.0.0.1", self.port.getHost().port)
+        self.addCleanup(self.close, client)
+        handle = client.transport.getHandle()
+        self.assertTrue(handle.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        self.assertTrue(handle.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE))
+        packet = ["tell", 5, "A", "alice", "B", "bob", "Alice", "caf\u00e9\r\nok"]
+        size = client.sendPacket(packet)
+        value = yield self.received
+        self.assertEqual(value, packet[:-1] + ["caf\u00e9\nok"])
+        self.assertEqual(size, client.bytes_sent)
+
+    def close(self, client):
+        # Wait for both ends to go, pass or fail, so the reactor stays clean.
+        client.transport.loseConnection()
+        return defer.gatherResults([self.client_lost, self.server_lost])
