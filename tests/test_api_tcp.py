@@ -119,6 +119,27 @@ class LineClient(Protocol):
         self.closed.callback(None)
 
 
+class RawClient(Protocol):
+    """Sends bytes, collects everything until the server closes."""
+
+    def __init__(self, data, close_after=None):
+        self.data = data
+        self.close_after = close_after
+        self.received = b""
+        self.closed = defer.Deferred()
+
+    def connectionMade(self):
+        self.transport.write(self.data)
+
+    def dataReceived(self, data):
+        self.received += data
+        if self.close_after is not None and self.close_after in self.received:
+            self.transport.loseConnection()
+
+    def connectionLost(self, reason):
+        self.closed.callback(self.received)
+
+
 def track_protocols(factory):
     """Record every protocol the factory builds, each with a `lost` Deferred
     fired after its connectionLost, so tests wait for the server side too."""
@@ -156,6 +177,16 @@ class LoopbackMixin:
         yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), client)
         self.addCleanup(self.disconnect, client)
         return client
+
+    @defer.inlineCallbacks
+    def raw_exchange(self, port, data, close_after=None):
+        """Write `data`, return every byte the server sent before closing
+        (or before we close, once `close_after` was received)."""
+        client = RawClient(data, close_after)
+        yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), client)
+        self.addCleanup(self.disconnect, client)
+        received = yield client.closed
+        return received
 
     def disconnect(self, client):
         if client.transport.connected:

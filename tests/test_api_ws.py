@@ -1,0 +1,295 @@
+"""The WebSocket transport over real loopback sockets, with Autobahn's own
+client (a real WebSocket library) on the other end."""
+
+import json
+
+from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
+from twisted.internet import defer, reactor
+from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.trial import unittest
+
+from intermud3.api.connection import registry_for
+from intermud3.api.tcp import APILineFactory
+from intermud3.api.web import make_site
+from intermud3.api.ws import origin_allowed
+from tests.test_api_tcp import API_KEY, LoopbackMixin, LoopGateway, request, track_protocols
+
+UPGRADE = (
+    b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n")
+
+
+class WSClient(WebSocketClientProtocol):
+    """Autobahn client collecting text messages; `closed` fires with
+    (wasClean, code, reason), `lost` after the socket is gone."""
+
+    def __init__(self):
+        super().__init__()
+        self.opened = defer.Deferred()
+        self.closed = defer.Deferred()
+        self.lost = defer.Deferred()
+        self.messages = []
+        self._waiters = []
+
+    def onOpen(self):
+        self.opened.callback(self)
+
+    def onMessage(self, payload, isBinary):
+        self.messages.append(json.loads(payload))
+        while self._waiters and self.messages:
+            self._waiters.pop(0).callback(self.messages.pop(0))
+
+    def next_message(self):
+        d = defer.Deferred()
+        self._waiters.append(d)
+        while self._waiters and self.messages:
+            self._waiters.pop(0).callback(self.messages.pop(0))
+        return d
+
+    def onClose(self, wasClean, code, reason):
+        if not self.opened.called:
+            self.opened.errback(ConnectionError(f"handshake failed: {reason}"))
+        if not self.closed.called:
+            self.closed.callback((wasClean, code, reason))
+
+    def connectionLost(self, reason):
+        super().connectionLost(reason)
+        self.lost.callback(None)
+
+
+class WSTestBase(LoopbackMixin, unittest.TestCase):
+
+    overrides = {}
+
+    def setUp(self):
+        self.gateway = LoopGateway(dict(self.overrides))
+        self.site = make_site(self.gateway)
+        self.servers = track_protocols(self.site.ws_factory)
+        self.port = self.listen(self.site)
+        self.addCleanup(lambda: self.wait_server_side(self.servers))
+
+    @defer.inlineCallbacks
+    def connect_ws(self, headers=None, expect_open=True):
+        factory = WebSocketClientFactory(f"ws://127.0.0.1:{self.port}/ws", headers=headers or {})
+        factory.protocol = WSClient
+        endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", self.port)
+        client = yield endpoint.connect(factory)
+        self.addCleanup(self.close_ws, client)
+        if expect_open:
+            yield client.opened
+        return client
+
+    def close_ws(self, client):
+        if client.state == WSClient.STATE_OPEN:
+            client.sendClose(1000)
+        elif client.transport.connected and client.state != WSClient.STATE_CLOSED:
+            client.transport.loseConnection()
+        return client.lost
+
+    @defer.inlineCallbacks
+    def call(self, client, method, request_id, **params):
+        client.sendMessage(request(method, request_id, **params))
+        reply = yield client.next_message()
+        return reply
+
+
+class WebSocketTests(WSTestBase):
+
+    @defer.inlineCallbacks
+    def test_api_key_header_authenticates_and_string_ids_echo(self):
+        client = yield self.connect_ws({"X-API-Key": API_KEY})
+        # No authenticate call: the header did it, before this first message.
+        reply = yield self.call(client, "heartbeat", "req-1")
+        self.assertEqual(reply["id"], "req-1")
+        self.assertEqual(reply["result"]["status"], "ok")
+        reply = yield self.call(client, "authenticate", "req-2", api_key=API_KEY)
+        self.assertEqual(reply["id"], "req-2")
+        self.assertEqual(reply["result"]["status"], "success")
+        self.assertEqual(reply["result"]["session_id"], self.servers[0].connection.session.id)
+        self.assertEqual(self.servers[0].connection.transport_name, "websocket")
+        self.assertTrue(self.servers[0].connection.peer.startswith("127.0.0.1:"))
+
+    @defer.inlineCallbacks
+    def test_without_header_authenticate_call_is_needed(self):
+        client = yield self.connect_ws()
+        reply = yield self.call(client, "heartbeat", 1)
+        self.assertEqual(reply["error"]["code"], -32000)
+        reply = yield self.call(client, "authenticate", 2, api_key=API_KEY)
+        self.assertEqual(reply["result"]["status"], "authenticated")
+        reply = yield self.call(client, "heartbeat", 3)
+        self.assertEqual(reply["result"]["status"], "ok")
+
+    @defer.inlineCallbacks
+    def test_batch_in_one_frame(self):
+        client = yield self.connect_ws({"X-API-Key": API_KEY})
+        client.sendMessage(b"[" + request("ping", 1) + b"," + request("ping", 2) + b"]")
+        reply = yield client.next_message()
+        self.assertEqual(sorted(r["id"] for r in reply), [1, 2])
+
+    @defer.inlineCallbacks
+    def test_bad_api_key_header_is_http_401_without_upgrade(self):
+        response = yield self.raw_exchange(self.port, UPGRADE + b"X-API-Key: wrong\r\n\r\n")
+        self.assertTrue(response.startswith(b"HTTP/1.1 401"), response[:80])
+        self.assertNotIn(b"101", response.split(b"\r\n")[0])
+        self.assertEqual(registry_for(self.gateway).count(), 0)
+        self.assertEqual(self.gateway.sessions.count(), 0)
+
+    @defer.inlineCallbacks
+    def test_bad_api_key_header_fails_the_client_handshake(self):
+        client = yield self.connect_ws({"X-API-Key": "wrong"}, expect_open=False)
+        yield self.assertFailure(client.opened, ConnectionError)
+        yield client.lost
+        yield self.servers[0].lost
+
+    @defer.inlineCallbacks
+    def test_good_key_raw_upgrade_is_101(self):
+        response = yield self.raw_exchange(
+            self.port, UPGRADE + b"X-API-Key: " + API_KEY.encode() + b"\r\n\r\n",
+            close_after=b"\r\n\r\n")
+        self.assertTrue(response.startswith(b"HTTP/1.1 101"), response[:80])
+        yield self.servers[0].lost
+
+    @defer.inlineCallbacks
+    def test_binary_frame_closes_1003(self):
+        client = yield self.connect_ws({"X-API-Key": API_KEY})
+        client.sendMessage(b"\x00\x01", isBinary=True)
+        was_clean, code, reason = yield client.closed
+        self.assertEqual(code, 1003)
+
+    @defer.inlineCallbacks
+    def test_oversized_message_closes_1009(self):
+        self.site.ws_factory.setProtocolOptions(maxMessagePayloadSize=1000, maxFramePayloadSize=1000)
+        client = yield self.connect_ws({"X-API-Key": API_KEY})
+        client.sendMessage(b'{"jsonrpc":"2.0","method":"ping","id":"' + b"x" * 2000 + b'"}')
+        was_clean, code, reason = yield client.closed
+        self.assertEqual(code, 1009)
+
+    @defer.inlineCallbacks
+    def test_large_outgoing_message_is_not_limited_by_the_receive_bound(self):
+        self.site.ws_factory.setProtocolOptions(maxMessagePayloadSize=1000, maxFramePayloadSize=1000)
+        client = yield self.connect_ws({"X-API-Key": API_KEY})
+        session = self.servers[0].connection.session
+        self.gateway.hub.publish("tell_received", {"message": "y" * 5000}, session=session)
+        event = yield client.next_message()
+        self.assertEqual(len(event["params"]["message"]), 5000)
+
+    @defer.inlineCallbacks
+    def test_events_reach_the_client(self):
+        client = yield self.connect_ws({"X-API-Key": API_KEY})
+        self.gateway.hub.publish("channel_message", {"channel": "chat"}, permission="channel")
+        event = yield client.next_message()
+        self.assertEqual(event["method"], "channel_message")
+        self.assertTrue(event["params"]["timestamp"].endswith("Z"))
+
+    @defer.inlineCallbacks
+    def test_disconnect_detaches_session(self):
+        client = yield self.connect_ws({"X-API-Key": API_KEY})
+        session = self.servers[0].connection.session
+        yield self.close_ws(client)
+        yield self.servers[0].lost
+        self.assertFalse(session.attached)
+        self.assertTrue(self.gateway.sessions.is_live(session))
+        self.assertEqual(registry_for(self.gateway).count(), 0)
+
+    @defer.inlineCallbacks
+    def test_close_all_sends_1001(self):
+        client = yield self.connect_ws({"X-API-Key": API_KEY})
+        self.site.close_all(1001)
+        was_clean, code, reason = yield client.closed
+        self.assertEqual(code, 1001)
+        yield self.servers[0].lost
+
+    @defer.inlineCallbacks
+    def test_max_connections_is_shared_with_tcp(self):
+        self.gateway.config["api"]["max_connections"] = 1
+        tcp_port = self.listen(APILineFactory(self.gateway))
+        line_client = yield self.connect_lines(tcp_port)
+        yield line_client.next_line()
+        response = yield self.raw_exchange(self.port, UPGRADE + b"\r\n")
+        self.assertTrue(response.startswith(b"HTTP/1.1 503"), response[:80])
+        yield self.disconnect(line_client)
+
+    @defer.inlineCallbacks
+    def test_connection_gauge(self):
+        yield self.connect_ws()
+        self.assertEqual(self.gateway.metrics.registry.get_sample_value(
+            "intermud3_api_connections", {"transport": "websocket"}), 1.0)
+
+    @defer.inlineCallbacks
+    def test_tcp_nodelay_and_producer(self):
+        yield self.connect_ws()
+        server = self.servers[0]
+        self.assertTrue(server.transport.getTcpNoDelay())
+        self.assertIs(server.transport.producer, server.connection)
+        self.assertTrue(server.transport.streamingProducer)
+
+    def test_protocol_options_come_from_config(self):
+        factory = self.site.ws_factory
+        self.assertEqual(factory.maxMessagePayloadSize, 65536)
+        self.assertEqual(factory.maxFramePayloadSize, 65536)
+        self.assertEqual(factory.autoPingInterval, 30.0)
+        self.assertEqual(factory.autoPingTimeout, 10.0)
+        self.assertFalse(factory.failByDrop)
+        self.assertIsNot(getattr(factory, "server", None), self.gateway)
+
+    @defer.inlineCallbacks
+    def test_slow_client_does_not_delay_others_and_is_dropped_over_the_bound(self):
+        self.gateway.config["api"]["max_send_buffer_bytes"] = 4096
+        slow = yield self.connect_ws({"X-API-Key": API_KEY})
+        fast = yield self.connect_ws({"X-API-Key": API_KEY})
+        slow_connection = self.servers[0].connection
+        session = slow_connection.session
+        slow_connection.pauseProducing()
+        self.gateway.hub.publish("tell_received", {"n": 0}, permission="tell")
+        event = yield fast.next_message()
+        self.assertEqual(event["params"]["n"], 0)
+        self.assertEqual(slow.messages, [])
+        for n in range(1, 6):
+            self.gateway.hub.publish("tell_received", {"n": n, "message": "x" * 1000}, permission="tell")
+        yield slow.lost
+        yield self.servers[0].lost
+        self.assertFalse(session.attached)
+        kept = [json.loads(data)["params"]["n"] for _, _, data in session.queue]
+        self.assertEqual(kept, list(range(6)))
+        for n in range(1, 6):
+            event = yield fast.next_message()
+            self.assertEqual(event["params"]["n"], n)
+
+
+class OriginTests(WSTestBase):
+
+    overrides = {"api.websocket.allowed_origins": ["https://mud.example"]}
+
+    @defer.inlineCallbacks
+    def test_foreign_origin_is_403(self):
+        response = yield self.raw_exchange(
+            self.port, UPGRADE + b"Origin: https://evil.example\r\n\r\n")
+        self.assertTrue(response.startswith(b"HTTP/1.1 403"), response[:80])
+
+    @defer.inlineCallbacks
+    def test_listed_origin_is_accepted(self):
+        client = yield self.connect_ws({"Origin": "https://mud.example"})
+        reply = yield self.call(client, "ping", 1)
+        self.assertIn("result", reply)
+
+    def test_origin_rules(self):
+        self.assertTrue(origin_allowed(None, ["https://a"]))
+        self.assertTrue(origin_allowed("https://x", ["*"]))
+        self.assertTrue(origin_allowed("HTTPS://A/", ["https://a"]))
+        self.assertFalse(origin_allowed("https://b", ["https://a"]))
+        self.assertFalse(origin_allowed("null", ["https://a"]))
+
+
+class AuthDisabledTests(WSTestBase):
+
+    overrides = {"api.auth.enabled": False}
+
+    def setUp(self):
+        super().setUp()
+        self.gateway.sessions.reconfigure(self.gateway.config)
+
+    @defer.inlineCallbacks
+    def test_connection_is_authenticated_on_open_whatever_header(self):
+        client = yield self.connect_ws({"X-API-Key": "anything"})
+        reply = yield self.call(client, "heartbeat", 1)
+        self.assertEqual(reply["result"]["status"], "ok")
