@@ -286,6 +286,20 @@ class InboundTests(MessagesTestBase, SynchronousTestCase):
             ["error", 5, OUR_MUD, 0, "OtherMud", "bob", "unk-user", "alice is not online.", tell]])
         self.assertEqual(self.teller.events, [])
 
+    def test_unknown_user_tell_from_a_router_is_not_answered(self):
+        self.gw.presence.users = set()
+        self.receive("tell", 5, "*test", 0, OUR_MUD, "alice", "Router", "hi")
+        self.assertEqual(self.gw.link.written, [])
+        self.assertEqual(self.teller.events, [])
+
+    def test_unk_user_answer_without_room_for_the_packet(self):
+        self.gw.presence.users = set()
+        self.gw.config["router"]["max_send_bytes"] = 200
+        tell = ["tell", 5, "OtherMud", "bob", OUR_MUD, "alice", "Bob", "x" * 300]
+        self.receive(*tell)
+        self.assertEqual(self.gw.link.written, [
+            ["error", 5, OUR_MUD, 0, "OtherMud", "bob", "unk-user", "alice is not online.", 0]])
+
     def test_tell_to_user_in_snapshot(self):
         self.gw.presence.users = {"alice"}
         self.receive("tell", 5, "OtherMud", "bob", OUR_MUD, "Alice", "Bob", "hi")

@@ -170,8 +170,9 @@ class MessageService:
         }, permission="tell")
 
     def _answer_unknown_user(self, packet, target):
-        if not isinstance(packet.o_mud, str) or not packet.o_mud:
-            return  # nowhere to answer
+        if not isinstance(packet.o_mud, str) or not packet.o_mud or packet.o_mud.startswith("*"):
+            # Nowhere to answer, or a router: answering routers risks error loops.
+            return
         reply = packets.make("error", self.gateway.mud_name, 0, packet.o_mud, packet.o_user,
                              "unk-user", f"{target} is not online.", packet.value)
         try:
