@@ -456,6 +456,22 @@ class OutboxTests(GatewayTestMixin, SynchronousTestCase):
         self.assertEqual([p["message_id"] for p in tells.named("message_sent")], ids)
         self.assertEqual(gw2.store.queue_depth(), 0)
 
+    def test_client_msg_id_of_queued_row_survives_restart(self):
+        self.gw.link.ready = False
+        first = self.outbox.submit("tell", tell_packet(), self.alice, client_msg_id="keep-me")
+        self.outbox.stop()
+        self.gw.store.close()
+        gw2 = self.make_gateway(directory=self.gw.store.directory)
+        outbox2 = Outbox(gw2)
+        self.addCleanup(outbox2.stop)
+        alice_again = self.session(gw2, key_id="key0")
+        self.assertEqual(outbox2.submit("tell", tell_packet(), alice_again, client_msg_id="keep-me"), first)
+        self.assertEqual(gw2.store.queue_depth(), 1)
+        gw2.link.go_ready()
+        self.assertEqual(gw2.link.written, [tell_packet()])
+        self.assertEqual(outbox2.submit("tell", tell_packet(), alice_again, client_msg_id="other")["status"],
+                         "sent")
+
     def test_new_queued_ids_never_reuse_old_ones(self):
         self.gw.link.ready = False
         first = self.outbox.submit("tell", tell_packet(1), self.alice)["message_id"]

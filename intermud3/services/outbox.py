@@ -66,6 +66,7 @@ class Outbox:
         gateway.link.on_writable.append(self._link_writable)
         # Rows left by an earlier process: their expiry timer starts now and
         # they go out after the first handshake.
+        self._restore_results()
         self._refresh()
 
     # -- accepting messages ------------------------------------------------
@@ -129,7 +130,24 @@ class Outbox:
     def _recall(self, key):
         self._forget_old()
         entry = self._results.get(key)
+        if entry is None:
+            entry = self._results.get((_ANY_KEY, key[1]))
         return None if entry is None else entry[1]
+
+    def _restore_results(self):
+        """Remember the queued rows of an earlier process by client_msg_id,
+        so a MUD retrying across a gateway restart does not send twice.
+        The store does not keep the API key, so these match any key (every
+        key of a gateway speaks for the same MUD)."""
+        timeout = self.gateway.config["api"]["session"]["timeout"]
+        for row in self.gateway.store.pending():
+            if row.client_msg_id is None:
+                continue
+            self._results[(_ANY_KEY, row.client_msg_id)] = (
+                row.created + timeout, {"status": "queued", "message_id": _queued_id(row.id)})
+        while len(self._results) > self.max_remembered:
+            self._results.popitem(last=False)
+        self._forget_old()
 
     def _remember(self, key, result):
         timeout = self.gateway.config["api"]["session"]["timeout"]
@@ -259,6 +277,9 @@ class Outbox:
             event, {"message_id": _queued_id(row.id), "method": row.kind},
             permission=permission_for(row.kind), session=session)
 
+
+# The key of a client_msg_id restored from the store (see _restore_results).
+_ANY_KEY = None
 
 _REFUSED = {
     "queue_full": "The outbound queue is full",
