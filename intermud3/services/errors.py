@@ -1,0 +1,145 @@
+"""Inbound I3 ``error`` packets: who asked, and who hears about it.
+
+An error carries the packet it answers. When that packet was one of our
+pending queries, the query fails with it (services/queries.py); either way
+an ``error_occurred`` event goes to the session whose request it concerns
+while that session exists, else to every session holding the permission
+of the packet's kind (API.md "Authentication, permissions, sessions").
+
+Messages are sent through the durable outbox and complete long before any
+error arrives, so their senders call ``remember(packet, session)``: a
+bounded, expiring map from the packet's identity to the session.
+"""
+
+from collections import OrderedDict
+
+from twisted.logger import Logger
+
+from intermud3 import packets
+from intermud3.services.inbound import fold
+
+__all__ = ["ErrorRouter", "permission_for", "carried_packet", "handlers"]
+
+_log = Logger()
+
+# How many sent packets we remember for routing their errors.
+DEFAULT_MAX_REMEMBERED = 1000
+
+# Codes that tell us about the network rather than answer a request.
+_NOTICES = ("warning", "bad-mojo")
+
+
+def permission_for(ptype):
+    """The permission whose holders hear about an error on a ``ptype`` packet."""
+    if ptype in ("tell", "emoteto"):
+        return "tell"
+    if ptype in ("channel-add", "channel-remove", "channel-admin"):
+        return "admin"
+    if isinstance(ptype, str) and ptype.startswith("channel-"):
+        return "channel"
+    return "info"
+
+
+def carried_packet(value):
+    """The offending packet an error carries, as a Packet, or None (0 or junk)."""
+    try:
+        return packets.parse(value)
+    except packets.PacketError:
+        return None
+
+
+def _text(value):
+    if isinstance(value, str):
+        return value
+    if value is None or value == 0 or isinstance(value, bool):
+        return None
+    return str(value)
+
+
+def _user_key(user):
+    return user.lower() if isinstance(user, str) and user else None
+
+
+def packet_key(value):
+    """(type, target mud, target user, originator user), case-folded; None
+    when ``value`` is not a packet."""
+    packet = value if isinstance(value, packets.Packet) else carried_packet(value)
+    if packet is None:
+        return None
+    return (packet.type, fold(packet.t_mud), _user_key(packet.t_user), _user_key(packet.o_user))
+
+
+class ErrorRouter:
+    def __init__(self, gateway, *, max_remembered=DEFAULT_MAX_REMEMBERED):
+        self.gateway = gateway
+        self.max_remembered = max_remembered
+        # packet_key -> (session, expires at); oldest first.
+        self._remembered = OrderedDict()
+        gateway.inbound.register("error", self.error_received)
+
+    # -- remembering who sent what -------------------------------------------
+
+    def _ttl(self):
+        return float(self.gateway.config["api"]["session"]["timeout"])
+
+    def remember(self, packet, session):
+        """Route a later error carrying ``packet`` to ``session``."""
+        key = packet_key(packet)
+        if key is None or session is None:
+            return
+        now = self.gateway.clock.seconds()
+        self._remembered.pop(key, None)
+        self._remembered[key] = (session, now + self._ttl())
+        self._prune(now)
+
+    def _prune(self, now):
+        while self._remembered:
+            key, (_, expires) = next(iter(self._remembered.items()))
+            if len(self._remembered) <= self.max_remembered and expires > now:
+                break
+            del self._remembered[key]
+
+    def remembered_session(self, carried):
+        if carried is None:
+            return None
+        self._prune(self.gateway.clock.seconds())
+        entry = self._remembered.get(packet_key(carried))
+        return entry[0] if entry is not None else None
+
+    # -- inbound errors --------------------------------------------------------
+
+    def error_received(self, packet):
+        code = _text(packet.get("error_code")) or "unknown"
+        message = _text(packet.get("error_message")) or ""
+        carried = carried_packet(packet.get("error_packet"))
+        if code in _NOTICES:
+            _log.warn("Router notice {code} from {mud}: {text}",
+                      code=code, mud=packet.o_mud, text=message)
+        else:
+            _log.info("I3 error {code} from {mud}: {text}", code=code, mud=packet.o_mud, text=message)
+
+        session = None
+        queries = getattr(self.gateway, "queries", None)
+        if queries is not None and carried is not None:
+            session = queries.error_received(carried, code, message)
+        if session is None:
+            session = self.remembered_session(carried)
+
+        ptype = carried.type if carried is not None else None
+        self.gateway.hub.publish("error_occurred", {
+            "error_code": code,
+            "error_message": message,
+            "from_mud": _text(packet.o_mud),
+            "to_mud": _text(packet.t_mud),
+            "to_user": _text(packet.t_user),
+            "context": {
+                "packet_type": ptype,
+                "target_mud": _text(carried.t_mud) if carried is not None else None,
+                "target_user": _text(carried.t_user) if carried is not None else None,
+            },
+        }, session=session, permission=permission_for(ptype))
+
+
+def handlers(gateway):
+    """No JSON-RPC methods: errors arrive only as events."""
+    return {}

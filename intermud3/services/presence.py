@@ -1,0 +1,296 @@
+"""Presence: the MUD's player snapshot, and the network's questions
+answered from it (API.md "Presence", I3-PROTOCOL.md section 4).
+
+The MUD calls ``presence_sync`` with a full list of its players; for
+``presence.ttl`` seconds after that the snapshot is current, and the
+gateway answers who-req, finger-req, locate-req, chan-who-req and
+chan-user-req by itself, so the MUD need not be fast or even connected.
+The ttl is read from the configuration at each check, so a reload applies.
+
+``ucache-update`` broadcasts (and chan-user-reply answers) feed a small
+LRU cache of other MUDs' users: ``lookup(mud, user)``.
+"""
+
+from collections import OrderedDict
+
+from twisted.logger import Logger
+
+from intermud3 import lpc, packets
+from intermud3.api.errors import invalid_params
+from intermud3.mudmode import FrameTooLarge
+from intermud3.services.inbound import fold, same_mud, send_error
+
+__all__ = ["Presence", "handlers", "MAX_UCACHE"]
+
+_log = Logger()
+
+MAX_UCACHE = 1000
+MAX_NAME = 64
+MAX_TEXT = 1024
+MAX_CHANNELS = 256
+
+# Bytes of a frame besides the LPC text: 4-byte length, trailing NUL.
+_FRAME_OVERHEAD = 5
+
+_TEXT_FIELDS = ("visname", "title", "race", "guild", "location", "status")
+_INT_FIELDS = ("idle", "login_time")
+
+
+class Presence:
+    def __init__(self, gateway, *, max_ucache=MAX_UCACHE):
+        self.gateway = gateway
+        self._users = {}            # I3 user name (lower case) -> user dict
+        self._order = []            # user names in the order the MUD gave them
+        self._synced_at = None
+        self._ucache = OrderedDict()
+        self.max_ucache = max_ucache
+        register = gateway.inbound.register
+        register("who-req", self._who_req)
+        register("finger-req", self._finger_req)
+        register("locate-req", self._locate_req)
+        register("chan-who-req", self._chan_who_req)
+        register("chan-user-req", self._chan_user_req)
+        register("ucache-update", self._ucache_update)
+        register("chan-user-reply", self._ucache_update)
+
+    def handlers(self):
+        return {"presence_sync": self.presence_sync}
+
+    # -- the snapshot ---------------------------------------------------------------
+
+    def presence_sync(self, call, params):
+        limit = int(self.gateway.config["presence"]["max_users"])
+        users = params.get("users")
+        if not isinstance(users, list):
+            raise invalid_params("users", "users must be a list of player objects")
+        if len(users) > limit:
+            raise invalid_params("users", f"users holds at most {limit} players", max=limit)
+        snapshot = {}
+        order = []
+        for index, raw in enumerate(users):
+            user = _read_user(raw, f"users[{index}]")
+            key = user["name"].lower()
+            if key not in snapshot:
+                order.append(key)
+            snapshot[key] = user
+        self._users = snapshot
+        self._order = order
+        self._synced_at = self.gateway.clock.seconds()
+        _log.debug("Presence snapshot: {count} players", count=len(snapshot))
+        return {"status": "synchronized", "mud_name": self.gateway.mud_name, "count": len(snapshot)}
+
+    def current(self):
+        """Whether the snapshot is younger than presence.ttl (read now)."""
+        if self._synced_at is None:
+            return False
+        ttl = float(self.gateway.config["presence"]["ttl"])
+        return self.gateway.clock.seconds() - self._synced_at <= ttl
+
+    def knows_user(self, name):
+        """True/False for a current snapshot; None when there is none."""
+        if not self.current():
+            return None
+        return isinstance(name, str) and name.lower() in self._users
+
+    def user(self, name):
+        """The snapshot entry of ``name`` (any case) while current, else None."""
+        if not self.current() or not isinstance(name, str):
+            return None
+        return self._users.get(name.lower())
+
+    def players(self):
+        return [self._users[k] for k in self._order] if self.current() else []
+
+    # -- answering the network --------------------------------------------------------
+
+    def _reply(self, packet, ptype, *fields):
+        reply = packets.make(ptype, self.gateway.mud_name, 0, packet.o_mud, packet.o_user, *fields)
+        try:
+            self.gateway.link.send(reply)
+        except FrameTooLarge:
+            _log.warn("{type} to {mud} does not fit in a frame; not sent",
+                      type=ptype, mud=packet.o_mud)
+
+    def _answerable(self, packet):
+        origin = packet.o_mud
+        if not isinstance(origin, str) or not origin:
+            return False  # nowhere to answer
+        # Our own broadcast coming back (a locate-req we sent) is not a question.
+        return not (fold(packet.t_mud) is None and same_mud(origin, self.gateway.mud_name))
+
+    def _who_req(self, packet):
+        if not self._answerable(packet):
+            return
+        entries = [[u["visname"], u["idle"], u["title"] or ""] for u in self.players()]
+        self._reply(packet, "who-reply", self._fit(packet, "who-reply", entries))
+
+    def _finger_req(self, packet):
+        if not self._answerable(packet):
+            return
+        name = packet.get("username")
+        user = self.user(name)
+        if user is None:
+            send_error(self.gateway, packet, "unk-user", f"{name} is not online.")
+            return
+        self._reply(packet, "finger-reply",
+                    user["visname"], user["title"] or 0, 0, 0,
+                    user["login_time"], user["idle"], 0, user["level"] or 0, _extra(user))
+
+    def _locate_req(self, packet):
+        if not self._answerable(packet):
+            return
+        user = self.user(packet.get("username"))
+        if user is None:
+            return  # only our own players are answered, and only when found
+        self._reply(packet, "locate-reply", self.gateway.mud_name, user["visname"],
+                    user["idle"], user["status"] or 0)
+
+    def _chan_who_req(self, packet):
+        if not self._answerable(packet):
+            return
+        channel = packet.get("channel")
+        names = [u["visname"] for u in self.players()
+                 if isinstance(channel, str) and channel in u["channels"]]
+        self._reply(packet, "chan-who-reply", channel,
+                    self._fit(packet, "chan-who-reply", names, channel))
+
+    def _chan_user_req(self, packet):
+        if not self._answerable(packet):
+            return
+        name = packet.get("username")
+        user = self.user(name)
+        if user is None:
+            send_error(self.gateway, packet, "unk-user", f"{name} is not a valid player.")
+            return
+        self._reply(packet, "chan-user-reply", name.lower(), user["visname"], user["gender"])
+
+    def _fit(self, packet, ptype, items, *leading):
+        """The longest prefix of ``items`` whose reply frame fits in
+        router.max_send_bytes: sizes are added up once (each array element
+        costs its LPC text plus a comma), then the result is verified with
+        the link's own frame_size and shortened if the estimate was short."""
+        limit = int(self.gateway.config["router"]["max_send_bytes"])
+
+        def build(chosen):
+            return packets.make(ptype, self.gateway.mud_name, 0, packet.o_mud, packet.o_user,
+                                *leading, chosen)
+
+        size = _FRAME_OVERHEAD + len(lpc.encode(build([])))
+        count = 0
+        for item in items:
+            size += len(lpc.encode(item)) + 1
+            if size > limit:
+                break
+            count += 1
+        while count and self.gateway.link.frame_size(build(items[:count])) > limit:
+            count -= max(1, count // 16)
+        if count < len(items):
+            _log.info("{type} to {mud} trimmed to {count} of {total} entries to fit {limit} bytes",
+                      type=ptype, mud=packet.o_mud, count=count, total=len(items), limit=limit)
+        return items[:count]
+
+    # -- other MUDs' users ---------------------------------------------------------------
+
+    def _ucache_update(self, packet):
+        mud, name = packet.o_mud, packet.get("username")
+        if fold(mud) is None or not isinstance(name, str) or not name:
+            return
+        gender = packet.get("gender")
+        key = (fold(mud), name.lower())
+        self._ucache.pop(key, None)
+        self._ucache[key] = {
+            "mud": mud,
+            "user": name.lower(),
+            "visname": packet.get("visname") if isinstance(packet.get("visname"), str) else name,
+            "gender": gender if gender in (0, 1, 2) and not isinstance(gender, bool) else 2,
+        }
+        while len(self._ucache) > self.max_ucache:
+            self._ucache.popitem(last=False)
+
+    def lookup(self, mud, user):
+        """What the network told us of ``user`` at ``mud`` (any case):
+        {"mud","user","visname","gender"}, or None."""
+        if fold(mud) is None or not isinstance(user, str):
+            return None
+        key = (fold(mud), user.lower())
+        entry = self._ucache.get(key)
+        if entry is not None:
+            self._ucache.move_to_end(key)
+            return dict(entry)
+        return None
+
+
+def _extra(user):
+    """Race, guild, location and status as one line for finger's ``extra``."""
+    parts = [f"{label}: {user[key]}" for key, label in
+             (("race", "Race"), ("guild", "Guild"), ("location", "Location"), ("status", "Status"))
+             if user[key]]
+    return ", ".join(parts) if parts else 0
+
+
+def _read_user(raw, where):
+    """One player of presence_sync, checked; fields not given are 0/None."""
+    if not isinstance(raw, dict):
+        raise invalid_params(where, f"{where} must be an object")
+
+    def field(name):
+        return f"{where}.{name}"
+
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise invalid_params(field("name"), f"{field('name')} must be a non-empty string")
+    name = name.strip()
+    if len(name) > MAX_NAME:
+        raise invalid_params(field("name"), f"{field('name')} is longer than {MAX_NAME} characters",
+                             max_len=MAX_NAME)
+    user = {"name": name}
+    for key in _TEXT_FIELDS:
+        value = raw.get(key)
+        if value is not None and not isinstance(value, str):
+            raise invalid_params(field(key), f"{field(key)} must be a string")
+        if value is not None and len(value) > MAX_TEXT:
+            raise invalid_params(field(key), f"{field(key)} is longer than {MAX_TEXT} characters",
+                                 max_len=MAX_TEXT)
+        user[key] = value or None
+    user["visname"] = user["visname"] or name
+    for key in _INT_FIELDS:
+        value = raw.get(key)
+        if value is None:
+            user[key] = 0
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise invalid_params(field(key), f"{field(key)} must be a number of at least 0")
+        # LPC ints are 32-bit on some peers.
+        user[key] = min(int(value), 2**31 - 1)
+    level = raw.get("level")
+    if level is not None and (isinstance(level, bool) or not isinstance(level, (int, str))):
+        raise invalid_params(field("level"), f"{field('level')} must be an integer or a string")
+    if isinstance(level, int) and not -2**31 <= level < 2**31:
+        raise invalid_params(field("level"), f"{field('level')} is out of range")
+    user["level"] = level if level not in (None, "") else None
+    gender = raw.get("gender", 2)
+    if gender is None:
+        gender = 2
+    if isinstance(gender, bool) or gender not in (0, 1, 2):
+        raise invalid_params(field("gender"), f"{field('gender')} must be 0, 1 or 2")
+    user["gender"] = gender
+    channels = raw.get("channels")
+    if channels is None:
+        channels = []
+    if not isinstance(channels, list) or len(channels) > MAX_CHANNELS:
+        raise invalid_params(field("channels"),
+                             f"{field('channels')} must be a list of at most {MAX_CHANNELS} names")
+    for index, channel in enumerate(channels):
+        if not isinstance(channel, str) or not channel:
+            raise invalid_params(f"{field('channels')}[{index}]",
+                                 f"{field('channels')}[{index}] must be a non-empty string")
+    user["channels"] = frozenset(channels)
+    return user
+
+
+def handlers(gateway):
+    """presence_sync, on the gateway's Presence."""
+    presence = getattr(gateway, "presence", None)
+    if not isinstance(presence, Presence):
+        presence = Presence(gateway)
+    return presence.handlers()

@@ -1,0 +1,499 @@
+"""who, finger, locate and channel_who: requests to the network, paired
+with their answers (API.md "Queries", channel_who).
+
+Each call sends one I3 request packet (channel_who: one per target MUD) and
+keeps a pending entry with a Deferred, like txtorcon's command queue. A
+reply completes the OLDEST pending request with the same type, MUD
+(case-insensitive), asking user and channel; an ``error`` completes the
+request whose packet it carries (services/errors.py hands it over). Routers
+drop packets to a MUD that is down without a word, so every request has a
+timeout on the injected clock.
+
+Failures are -32004 (``gateway_error``) with ``data``:
+
+* ``{"i3_error": CODE, "i3_message": TEXT}``: a remote ``error`` answered;
+* ``{"reason": "timeout"}``: no answer in time (locate and channel_who
+  succeed with what arrived instead, when anything did);
+* ``{"reason": "link_down"}``: the link was not ready, or left "ready"
+  while we waited;
+* ``{"reason": "too_many_pending"}``: the session already has
+  ``api.session.max_pending_queries`` calls waiting (``wait: false`` calls
+  count until their answer or timeout);
+* ``{"reason": "cancelled"}``: the session ended for good while waiting.
+"""
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from intermud3 import packets
+from intermud3.api import params as p
+from intermud3.api.errors import gateway_error, invalid_params
+from intermud3.mudmode import FrameTooLarge
+from intermud3.services.inbound import fold
+
+__all__ = ["Queries", "handlers", "MAX_TIMEOUT", "MAX_CHANNEL_WHO_TARGETS"]
+
+_log = Logger()
+
+MAX_TIMEOUT = 60.0
+MAX_CHANNEL_WHO_TARGETS = 10
+MAX_NAME = 64
+
+# request kind -> (request type, reply type, default timeout)
+_KINDS = {
+    "who": ("who-req", "who-reply", 5.0),
+    "finger": ("finger-req", "finger-reply", 5.0),
+    "locate": ("locate-req", "locate-reply", 3.0),
+    "chan-who": ("chan-who-req", "chan-who-reply", 5.0),
+}
+_REPLY_KIND = {reply: kind for kind, (_, reply, _) in _KINDS.items()}
+_REQUEST_KIND = {request: kind for kind, (request, _, _) in _KINDS.items()}
+
+
+def _user(value):
+    """An asking/answering user normalised: lower-case name, or None for 0."""
+    return value.lower() if isinstance(value, str) and value else None
+
+
+def _text(value):
+    """A text field from the network: a string, or None for 0."""
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, bool) or value == 0:
+        return None
+    return str(value)
+
+
+def _number(value):
+    """An int field from the network; 0 for anything malformed."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value)
+    return 0
+
+
+def _level(value):
+    # Levels are ints on most MUDs, text ("Wizard") on some.
+    return value if isinstance(value, (int, str)) and not isinstance(value, bool) else 0
+
+
+class _Call:
+    """One API call: one or more requests sharing a Deferred and a timer."""
+
+    def __init__(self, queries, kind, session, wait, finish):
+        self.queries = queries
+        self.kind = kind
+        self.session = session
+        self.wait = wait
+        self.finish = finish        # callable(call) -> result, at the end
+        self.requests = []
+        self.deferred = defer.Deferred()
+        self.timer = None
+        self.done = False
+        self.replies = []           # (request, value) as they arrive
+        self.errors = []            # (request, code, message)
+
+    def outstanding(self):
+        return [r for r in self.requests if not r.answered]
+
+
+class _Request:
+    """One request packet we sent and wait to hear about."""
+
+    def __init__(self, call, kind, packet, mud, user, subject):
+        self.call = call
+        self.kind = kind
+        self.packet = packet
+        self.mud = fold(mud)        # None for a broadcast (locate)
+        self.user = _user(user)     # our originator user
+        self.subject = subject      # target user (finger/locate) or channel
+        self.answered = False
+        self.answered_by = mud      # the replying MUD's name, once known
+
+
+class Queries:
+    def __init__(self, gateway):
+        self.gateway = gateway
+        self._pending = []          # _Request, oldest first
+        self._calls_by_session = {}  # session id -> set of _Call
+        for reply in _REPLY_KIND:
+            gateway.inbound.register(reply, self.reply_received)
+        gateway.link.on_state.append(self._link_state)
+        gateway.sessions.on_session_end.append(self._session_ended)
+
+    def handlers(self):
+        return {
+            "who": self.who,
+            "finger": self.finger,
+            "locate": self.locate,
+            "channel_who": self.channel_who,
+        }
+
+    # -- methods ---------------------------------------------------------------
+
+    def who(self, call, params):
+        target = self._target_mud(params, "target_mud")
+        from_user = _from_user(params)
+        packet = packets.make("who-req", self.gateway.mud_name, from_user, target, 0)
+
+        def finish(c):
+            _, users = c.replies[0]
+            return {"status": "success", "mud_name": c.requests[0].answered_by, "users": users}
+
+        return self._start(call.session, params, "who", [(packet, target, from_user, None)],
+                           finish, {"mud_name": target})
+
+    def finger(self, call, params):
+        target = self._target_mud(params, "target_mud")
+        target_user = _name(params, "target_user")
+        from_user = _from_user(params)
+        packet = packets.make("finger-req", self.gateway.mud_name, from_user, target, 0,
+                              target_user.lower())
+
+        def finish(c):
+            _, info = c.replies[0]
+            return {"status": "success", "mud_name": c.requests[0].answered_by,
+                    "user_name": target_user, "user_info": info}
+
+        return self._start(call.session, params, "finger",
+                           [(packet, target, from_user, target_user.lower())],
+                           finish, {"mud_name": target, "user_name": target_user})
+
+    def locate(self, call, params):
+        target_user = _name(params, "target_user")
+        from_user = _from_user(params)
+        packet = packets.make("locate-req", self.gateway.mud_name, from_user, 0, 0,
+                              target_user.lower())
+
+        def finish(c):
+            return {"status": "success", "user_name": target_user,
+                    "locations": [value for _, value in c.replies]}
+
+        return self._start(call.session, params, "locate",
+                           [(packet, None, from_user, target_user.lower())],
+                           finish, {"user_name": target_user})
+
+    def channel_who(self, call, params):
+        channel = _name(params, "channel")
+        targets = self._channel_who_targets(params)
+        from_user = _from_user(params)
+        sends = [(packets.make("chan-who-req", self.gateway.mud_name, from_user, mud, 0, channel),
+                  mud, from_user, channel) for mud in targets]
+
+        def finish(c):
+            return {"status": "success", "channel": channel,
+                    "members": [{"mud": request.answered_by, "users": users}
+                                for request, users in c.replies]}
+
+        return self._start(call.session, params, "chan-who", sends, finish,
+                           {"channel": channel, "target_muds": targets})
+
+    # -- parameters --------------------------------------------------------------
+
+    def _target_mud(self, params, field, value=None):
+        given = p.text(params, field, max_len=MAX_NAME) if value is None else value
+        given = given.strip()
+        if not given:
+            raise invalid_params(field, f"{field} must not be empty")
+        return self.gateway.lists.exact_mud(given) or given
+
+    def _channel_who_targets(self, params):
+        value = params.get("target_mud")
+        if isinstance(value, list):
+            if not value:
+                raise invalid_params("target_mud", "target_mud must name at least one MUD")
+            if len(value) > MAX_CHANNEL_WHO_TARGETS:
+                raise invalid_params("target_mud",
+                                     f"target_mud lists at most {MAX_CHANNEL_WHO_TARGETS} MUDs",
+                                     max=MAX_CHANNEL_WHO_TARGETS)
+            targets = []
+            for index, item in enumerate(value):
+                field = f"target_mud[{index}]"
+                if not isinstance(item, str) or not item.strip():
+                    raise invalid_params(field, f"{field} must be a non-empty string")
+                if len(item) > MAX_NAME:
+                    raise invalid_params(field, f"{field} is longer than {MAX_NAME} characters",
+                                         max_len=MAX_NAME)
+                mud = self._target_mud(params, field, item)
+                if fold(mud) not in {fold(t) for t in targets}:
+                    targets.append(mud)
+            return targets
+        return [self._target_mud(params, "target_mud")]
+
+    # -- sending and waiting -------------------------------------------------------
+
+    def _start(self, session, params, kind, sends, finish, requested):
+        timeout = _timeout(params, _KINDS[kind][2])
+        wait = p.boolean(params, "wait", default=True)
+        if not self.gateway.link.ready:
+            raise gateway_error("The router link is down", reason="link_down")
+        limit = int(self.gateway.config["api"]["session"]["max_pending_queries"])
+        mine = self._calls_by_session.setdefault(session.id, set()) if session is not None else set()
+        if len(mine) >= limit:
+            raise gateway_error(f"Too many queries pending (at most {limit})",
+                                reason="too_many_pending")
+        call = _Call(self, kind, session, wait, finish)
+        for packet, mud, user, subject in sends:
+            request = _Request(call, kind, packet, mud, user, subject)
+            call.requests.append(request)
+            self._pending.append(request)
+        mine.add(call)
+        call.timer = self.gateway.clock.callLater(timeout, self._timed_out, call)
+        for packet, _, _, _ in sends:
+            try:
+                self.gateway.link.send(packet)
+            except FrameTooLarge:
+                # Names are bounded, so only a tiny router.max_send_bytes gets here.
+                self._fail(call, invalid_params("target_mud", "the request does not fit in one I3 packet"))
+                return call.deferred
+        if not wait:
+            call.deferred.addErrback(lambda failure: None)
+            return {"status": "requested", **requested}
+        return call.deferred
+
+    def _end(self, call):
+        """Forget a call: its requests, its timer, its place in the session."""
+        call.done = True
+        if call.timer is not None and call.timer.active():
+            call.timer.cancel()
+        self._pending = [r for r in self._pending if r.call is not call]
+        if call.session is not None:
+            mine = self._calls_by_session.get(call.session.id)
+            if mine is not None:
+                mine.discard(call)
+                if not mine:
+                    del self._calls_by_session[call.session.id]
+
+    def _succeed(self, call):
+        if call.done:
+            return
+        self._end(call)
+        try:
+            result = call.finish(call)
+        except Exception:
+            _log.failure("Building the {kind} result failed", kind=call.kind)
+            call.deferred.errback()
+            return
+        call.deferred.callback(result)
+
+    def _fail(self, call, error):
+        if call.done:
+            return
+        self._end(call)
+        call.deferred.errback(error)
+
+    def _settle(self, call):
+        """After an answer: finish when nothing is outstanding."""
+        if call.kind == "locate" or call.outstanding():
+            return  # locate gathers until the timeout
+        if call.replies:
+            self._succeed(call)
+        else:
+            _, code, message = call.errors[0]
+            self._fail(call, _i3_error(code, message))
+
+    def _timed_out(self, call):
+        call.timer = None
+        if call.done:
+            return
+        if call.replies or call.kind == "locate":
+            self._succeed(call)
+        elif call.errors:
+            _, code, message = call.errors[0]
+            self._fail(call, _i3_error(code, message))
+        else:
+            self._fail(call, gateway_error(f"No answer to {call.kind} in time", reason="timeout"))
+
+    def _link_state(self, state, reason):
+        if state == "ready":
+            return
+        calls = []
+        for request in self._pending:
+            if request.call not in calls:
+                calls.append(request.call)
+        for call in calls:
+            self._fail(call, gateway_error(f"The router link went down: {reason}", reason="link_down"))
+
+    def _session_ended(self, session):
+        for call in list(self._calls_by_session.get(session.id, ())):
+            self._fail(call, gateway_error("The session ended", reason="cancelled"))
+
+    def pending_count(self, session=None):
+        """Calls waiting, for one session or all (for tests and stats)."""
+        if session is not None:
+            return len(self._calls_by_session.get(session.id, ()))
+        return sum(len(c) for c in self._calls_by_session.values())
+
+    # -- answers -------------------------------------------------------------
+
+    def _oldest(self, kind, mud, user, subject):
+        for request in self._pending:
+            if request.kind != kind or request.answered or request.user != user:
+                continue
+            if kind != "locate" and request.mud != mud:
+                continue
+            if kind == "chan-who" and fold(request.subject) != fold(subject):
+                continue
+            return request
+        return None
+
+    def _match_locate(self, user, located):
+        """A locate-reply belongs to the oldest locate for that user asked by
+        `user`; failing a name match (visnames may differ), the oldest."""
+        candidates = [r for r in self._pending
+                      if r.kind == "locate" and r.user == user and not r.call.done]
+        for request in candidates:
+            if request.subject == _user(located):
+                return request
+        return candidates[0] if candidates else None
+
+    def reply_received(self, packet):
+        kind = _REPLY_KIND[packet.type]
+        asker = _user(packet.t_user)
+        if kind == "who":
+            value = _who_users(packet.get("who_data"))
+            event = {"users": value}
+            request = self._oldest(kind, fold(packet.o_mud), asker, None)
+        elif kind == "finger":
+            value = _finger_info(packet)
+            event = {"user_info": value}
+            request = self._oldest(kind, fold(packet.o_mud), asker, None)
+        elif kind == "locate":
+            value = {
+                "mud": _text(packet.get("located_mud")),
+                "user": _text(packet.get("located_visname")),
+                "idle": _number(packet.get("idle")),
+                "status": _text(packet.get("status")),
+            }
+            event = {"located_mud": value["mud"], "located_user": value["user"],
+                     "idle": value["idle"], "status": value["status"]}
+            request = self._match_locate(asker, value["user"])
+        else:
+            channel = _text(packet.get("channel"))
+            value = _visnames(packet.get("user_list"))
+            request = self._oldest(kind, fold(packet.o_mud), asker, channel)
+            params = {"from_mud": _text(packet.o_mud), "channel": channel, "users": value}
+        if kind != "chan-who":
+            params = {"from_mud": _text(packet.o_mud), "to_mud": _text(packet.t_mud),
+                      "to_user": _text(packet.t_user), **event}
+        session = request.call.session if request is not None else None
+        event_name = "chan_who_reply" if kind == "chan-who" else f"{kind}_reply"
+        self.gateway.hub.publish(event_name, params, session=session, permission="info")
+        if request is None:
+            _log.debug("{type} from {mud} matched no pending request",
+                       type=packet.type, mud=packet.o_mud)
+            return
+        request.answered_by = _text(packet.o_mud)
+        request.call.replies.append((request, value))
+        if kind != "locate":
+            request.answered = True
+            self._pending.remove(request)
+        self._settle(request.call)
+
+    def error_received(self, carried, code, message):
+        """An ``error`` carrying ``carried`` (a Packet): fail the pending
+        request that sent it. Returns the asking session, or None when no
+        pending request matches."""
+        kind = _REQUEST_KIND.get(carried.type)
+        if kind is None:
+            return None
+        user = _user(carried.o_user)
+        subject = carried.fields[0] if carried.fields else None
+        for request in self._pending:
+            if request.kind != kind or request.answered or request.user != user:
+                continue
+            if kind != "locate" and request.mud != fold(carried.t_mud):
+                continue
+            if kind in ("finger", "locate") and request.subject != _user(subject):
+                continue
+            if kind == "chan-who" and fold(request.subject) != fold(subject):
+                continue
+            break
+        else:
+            return None
+        call = request.call
+        call.errors.append((request, code, message))
+        if kind == "locate":
+            # A locate is a broadcast: one MUD's error does not end it.
+            return call.session
+        request.answered = True
+        self._pending.remove(request)
+        self._settle(call)
+        return call.session
+
+
+def _i3_error(code, message):
+    return gateway_error(f"I3 error {code}: {message}", i3_error=code, i3_message=message)
+
+
+def _timeout(params, default):
+    value = p.number(params, "timeout", default=default)
+    if value <= 0:
+        raise invalid_params("timeout", "timeout must be greater than 0", minimum=0)
+    return min(float(value), MAX_TIMEOUT)
+
+
+def _name(params, field):
+    value = p.text(params, field, max_len=MAX_NAME).strip()
+    if not value:
+        raise invalid_params(field, f"{field} must not be empty")
+    return value
+
+
+def _from_user(params):
+    """The asking player's I3 name, or 0 (the MUD itself)."""
+    value = p.text(params, "from_user", default=None, max_len=MAX_NAME)
+    value = value.strip().lower() if value else ""
+    return value or 0
+
+
+def _who_users(data):
+    users = []
+    if not isinstance(data, (list, tuple)):
+        return users
+    for entry in data:
+        if not isinstance(entry, (list, tuple)) or not entry:
+            continue
+        users.append({
+            "name": _text(entry[0]) or "",
+            "idle": _number(entry[1]) if len(entry) > 1 else 0,
+            "level": _level(entry[3]) if len(entry) > 3 else 0,
+            "extra": (_text(entry[2]) or "") if len(entry) > 2 else "",
+        })
+    return users
+
+
+def _finger_info(packet):
+    return {
+        "name": _text(packet.get("visname")),
+        "title": _text(packet.get("title")),
+        "real_name": _text(packet.get("real_name")),
+        "email": _text(packet.get("email")),
+        "login_time": _login_time(packet.get("loginout_time")),
+        "idle_time": _number(packet.get("idle_time")),
+        "ip_address": _text(packet.get("ip_name")),
+        "level": _level(packet.get("level")),
+        "extra": _text(packet.get("extra")),
+    }
+
+
+def _login_time(value):
+    # Some MUDs send a number, others a date string.
+    return value if isinstance(value, str) else _number(value)
+
+
+def _visnames(data):
+    if not isinstance(data, (list, tuple)):
+        return []
+    return [name for name in (_text(v) for v in data) if name]
+
+
+def handlers(gateway):
+    """who, finger, locate and channel_who, on the gateway's Queries."""
+    queries = getattr(gateway, "queries", None)
+    if not isinstance(queries, Queries):
+        queries = Queries(gateway)
+    return queries.handlers()
