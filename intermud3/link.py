@@ -346,6 +346,8 @@ class RouterLink(Service):
                 self.metrics.router_reconnects.labels(router=router["name"]).inc()
         self.router = router
         self._set_state("connecting", reason)
+        if attempt != self._generation:
+            return  # an on_state observer stopped or re-opened the link
         try:
             connecting = self._connector(router).connect(_RouterFactory(self, router, attempt))
         except Exception as error:
@@ -379,6 +381,8 @@ class RouterLink(Service):
             return
         self._protocol = protocol
         self._set_state("handshaking", "connected")
+        if protocol is not self._protocol:
+            return
         startup = self._startup_packet(protocol.router)
         self._write("startup-req-3", frame(startup))
         self._handshake_call = self._clock.callLater(
@@ -412,6 +416,8 @@ class RouterLink(Service):
         self._redirect_allowed = True
         self.router = None
         self._set_state("backoff", reason)
+        if self.state != "backoff" or not self.running:
+            return  # an on_state observer stopped or re-opened the link
         _log.info("Next router {router} in {delay:.2f}s (failure {count} in a row)",
                   router=self._routers[self._index]["name"], delay=delay, count=self._failures)
         self._backoff_call = self._clock.callLater(delay, self._retry)
@@ -582,6 +588,8 @@ class RouterLink(Service):
         if self.metrics is not None:
             self.metrics.router_connected.labels(router=router["name"]).set(1)
         self._set_state("ready", "startup-reply")
+        if protocol is not self._protocol:
+            return  # an on_state observer stopped or re-opened the link
         if self._ping_call is None:
             self._ping_call = self._clock.callLater(
                 float(self._timing("keepalive_interval")), self._ping, protocol)

@@ -734,3 +734,37 @@ class DefaultConnectorTests(SynchronousTestCase):
         self.assertEqual(hosts, [("127.0.0.1", 8080, 10.0)])
         link.stopService()
         self.assertEqual(link.state, "stopped")
+
+
+class ReentrancyTests(LinkCase):
+    """Observers may stop or re-open the link from inside a notification."""
+
+    def test_stop_from_the_ready_notification(self):
+        link = self.make_link()
+        link.on_state.append(lambda state, reason: state == "ready" and link.stopService())
+        link.startService()
+        attempt = self.connector.last.accept()
+        attempt.receive(startup_reply())
+        self.assertEqual(link.state, "stopped")
+        self.clock.advance(0)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_stop_from_each_state(self):
+        for stop_in in ("connecting", "handshaking", "backoff"):
+            link = self.make_link()
+            link.on_state.append(lambda state, reason, s=stop_in: state == s and link.stopService())
+            link.startService()
+            if stop_in != "connecting":
+                self.connector.last.accept() if stop_in == "handshaking" else self.connector.last.refuse()
+            self.clock.advance(0)
+            self.assertEqual(link.state, "stopped", stop_in)
+            self.assertEqual(self.clock.getDelayedCalls(), [], stop_in)
+
+    def test_reconnect_from_the_backoff_notification(self):
+        link = self.make_link()
+        link.on_state.append(lambda state, reason: state == "backoff" and link.reconnect("at once"))
+        link.startService()
+        self.connector.last.refuse()
+        self.assertEqual(link.state, "connecting")
+        self.assertEqual(len(self.connector.attempts), 2)
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)   # the connect timeout only

@@ -1,6 +1,8 @@
 """RouterLink against the in-repo I3Router over loopback TCP, real StateStore."""
 
+import shutil
 import struct
+import tempfile
 
 import yaml
 
@@ -53,6 +55,12 @@ def wait_state(link, state, timeout=TIMEOUT, count=1):
 
 
 class LinkRouterTests(TestCase):
+    def tempdir(self):
+        # Private and removed afterwards: nothing is left in the work tree.
+        directory = tempfile.mkdtemp(prefix="i3link-test-")
+        self.addCleanup(shutil.rmtree, directory, ignore_errors=True)
+        return directory
+
     def router(self, name="*test", **kwargs):
         router = I3Router(name, **kwargs)
         router.listen(reactor, 0, "127.0.0.1")
@@ -60,13 +68,13 @@ class LinkRouterTests(TestCase):
         return router
 
     def store(self, directory=None):
-        store = StateStore(directory or self.mktemp())
+        store = StateStore(directory or self.tempdir())
         self.addCleanup(store.close)
         return store
 
     def link(self, routers, store=None, **router_section):
         store = store or self.store()
-        config = link_config(routers, self.mktemp(), **router_section)
+        config = link_config(routers, self.tempdir(), **router_section)
         link = RouterLink(config, store, NetworkLists(store), clock=reactor, metrics=Metrics())
         self.addCleanup(self._stop, link)
         return link
@@ -105,7 +113,7 @@ class LinkRouterTests(TestCase):
     @defer.inlineCallbacks
     def test_password_resent_after_restart(self):
         router = self.router()
-        directory = self.mktemp()
+        directory = self.tempdir()
         first_store = StateStore(directory)
         link = self.link([router], first_store)
         yield self.start_ready(link)
