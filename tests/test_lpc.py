@@ -382,3 +382,49 @@ def test_encoded_text_is_strict(value):
             assert skeleton[at - 1:at] == b"," or skeleton[at - 2:at] == opener, skeleton
     assert b"({," not in skeleton and b"([," not in skeleton
     assert b",," not in skeleton
+
+
+# An independent cut of strict encoder output into its tokens.
+_STRICT_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|-?[0-9]+(?:\.[0-9]+)?|\(\{|\}\)|\(\[|\]\)|[,:]', re.DOTALL)
+
+
+@settings(deadline=None, max_examples=200)
+@given(_values, st.data())
+def test_reader_tolerates_whitespace_and_missing_trailing_commas(value, data):
+    tokens = _STRICT_TOKENS.findall(encode(value))
+    assert b"".join(tokens) == encode(value)
+    loose = []
+    for i, token in enumerate(tokens):
+        following = tokens[i + 1] if i + 1 < len(tokens) else b""
+        if token == b"," and following in (b"})", b"])") and data.draw(st.booleans()):
+            continue  # the trailing comma is optional
+        loose.append(data.draw(st.sampled_from([b"", b" ", b"\n", b"\t ", b"\r\n"])))
+        loose.append(token)
+    assert same(decode(b"".join(loose)), _as_sent(value))
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.data())
+def test_mutated_router_frames_raise_only_lpcerror(data):
+    vectors = load_vectors()
+    text = bytearray(data.draw(st.sampled_from(vectors)).text)
+    for _ in range(data.draw(st.integers(1, 6))):
+        at = data.draw(st.integers(0, len(text) - 1))
+        if data.draw(st.booleans()):
+            text[at:at + data.draw(st.integers(1, 8))] = b""
+        else:
+            text[at:at] = data.draw(st.sampled_from([b"({", b"})", b"([", b"])", b",", b":", b'"', b"\\", b"\xff", b"9" * 30]))
+    try:
+        decode(bytes(text))
+    except LPCError:
+        pass
+
+
+def test_array_and_mapping_keys_survive_a_round_trip():
+    value = {(1, "a"): 2, ((1,), ()): 3, 4: {"x": (5,)}}
+    assert decode(encode(value)) == {(1, "a"): 2, ((1,), ()): 3, 4: {"x": [5]}}
+
+
+def test_trailing_bytes_after_the_value_are_never_read():
+    assert decode(b'({1,}) "unterminated \\') == [1]
+    assert decode(b"7 " + b"({" * 10000) == 7
