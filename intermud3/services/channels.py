@@ -129,7 +129,8 @@ class ChannelService:
 
     def join(self, call, params):
         channel = channel_name(params)
-        p.boolean(params, "listen_only", default=False)   # accepted, ignored
+        # listen_only is accepted, whatever its value, and ignored: I3 has
+        # no listen-only membership.
         new = channel not in self.wanted()
         call.session.channels.add(channel)
         if new:
