@@ -12,7 +12,8 @@ reactor and use a thread pool).
 import json
 
 from autobahn.twisted.resource import WebSocketResource
-from OpenSSL import crypto
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from twisted.internet import ssl
 from twisted.logger import Logger
@@ -98,16 +99,12 @@ class Health(_JSONNode):
 
 
 class Live(_JSONNode):
-    isLeaf = True
-
     def answer(self, request):
         return 200, {"status": "alive"}
 
 
 class Ready(_JSONNode):
     """200 only once the router's startup-reply arrived."""
-
-    isLeaf = True
 
     def __init__(self, gateway):
         super().__init__()
@@ -122,8 +119,6 @@ class Ready(_JSONNode):
 
 
 class APIInfo(_JSONNode):
-    isLeaf = True
-
     def answer(self, request):
         return 200, {
             "version": intermud3.__version__,
@@ -135,19 +130,19 @@ class APIInfo(_JSONNode):
         }
 
 
-class MetricsPage(Resource):
-    isLeaf = True
+class MetricsPage(_JSONNode):
+    """Prometheus text exposition, rendered synchronously."""
 
     def __init__(self, registry):
         super().__init__()
         self.registry = registry
 
-    def render_GET(self, request):
+    def render(self, request):
+        if request.method not in (b"GET", b"HEAD"):
+            return super().render(request)
         request.setHeader(b"content-type", CONTENT_TYPE_LATEST.encode("ascii"))
         request.setHeader(b"cache-control", b"no-store")
         return generate_latest(self.registry)
-
-    render_HEAD = render_GET
 
 
 class GatewaySite(Site):
@@ -183,37 +178,21 @@ def make_site(gateway):
     return site
 
 
-def _pem_blocks(text, kind):
-    marker = f"-----BEGIN {kind}-----"
-    end = f"-----END {kind}-----"
-    blocks = []
-    start = text.find(marker)
-    while start != -1:
-        stop = text.find(end, start)
-        if stop == -1:
-            break
-        blocks.append(text[start:stop + len(end)] + "\n")
-        start = text.find(marker, stop)
-    return blocks
-
-
 def make_tls_context(config):
     """A server TLS context factory when api.tls names cert and key, else None.
 
     The certificate file may hold the chain after the server certificate;
-    it is sent to clients too.
+    it is sent to clients too. Keys and certificates are handed over as
+    `cryptography` objects (pyOpenSSL's own types are deprecated there).
     """
     tls = config["api"].get("tls") or {}
     cert_path, key_path = tls.get("cert"), tls.get("key")
     if not cert_path or not key_path:
         return None
-    with open(cert_path, encoding="ascii") as f:
-        certs = _pem_blocks(f.read(), "CERTIFICATE")
+    with open(cert_path, "rb") as f:
+        certificates = x509.load_pem_x509_certificates(f.read())
     with open(key_path, "rb") as f:
-        key = ssl.KeyPair.load(f.read(), crypto.FILETYPE_PEM)
-    if not certs:
-        raise ValueError(f"{cert_path}: no PEM certificate found")
-    leaf = ssl.Certificate.loadPEM(certs[0])
-    chain = [ssl.Certificate.loadPEM(block).original for block in certs[1:]]
+        key = serialization.load_pem_private_key(f.read(), password=None)
     return ssl.CertificateOptions(
-        privateKey=key.original, certificate=leaf.original, extraCertChain=chain or None)
+        privateKey=key, certificate=certificates[0],
+        extraCertChain=certificates[1:] or None)

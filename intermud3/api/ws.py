@@ -169,6 +169,8 @@ class APIWebSocketFactory(WebSocketServerFactory):
             # Send the close frame (1009, ...) instead of dropping the socket.
             failByDrop=False,
             tcpNoDelay=True,
+            # A plain GET on /ws gets an HTTP error, not Autobahn's HTML page.
+            webStatus=False,
         )
 
     def close_all(self, code=CLOSE_GOING_AWAY, reason="server shutting down"):

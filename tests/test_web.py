@@ -1,0 +1,207 @@
+"""The HTTP endpoints of the API port, over a real loopback socket, and
+the TLS context."""
+
+import datetime
+import json
+
+from twisted.internet import defer, reactor, ssl
+from twisted.internet.endpoints import SSL4ClientEndpoint, connectProtocol
+from twisted.trial import unittest
+
+from intermud3.api import methods
+from intermud3.api.tcp import APILineFactory, make_tcp_factory
+from intermud3.api.web import make_site, make_tls_context
+from tests.test_api_tcp import LineClient, LoopbackMixin, LoopGateway, track_protocols
+
+
+def parse_response(raw):
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        headers[name.strip().lower().decode()] = value.strip().decode()
+    return status, headers, body
+
+
+class HTTPTests(LoopbackMixin, unittest.TestCase):
+
+    def setUp(self):
+        self.gateway = LoopGateway()
+        self.site = make_site(self.gateway)
+        self.port = self.listen(self.site)
+
+    @defer.inlineCallbacks
+    def get(self, path, method=b"GET"):
+        # HTTP/1.0: the server closes after the answer, so both sides are
+        # done when the client sees the end.
+        raw = yield self.raw_exchange(
+            self.port, method + b" " + path + b" HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        return parse_response(raw)
+
+    @defer.inlineCallbacks
+    def get_json(self, path):
+        status, headers, body = yield self.get(path)
+        self.assertEqual(headers["content-type"], "application/json; charset=utf-8")
+        return status, json.loads(body)
+
+    @defer.inlineCallbacks
+    def test_health(self):
+        self.gateway.sessions.connection_opened  # the real manager
+        status, body = yield self.get_json(b"/health")
+        self.assertEqual(status, 200)
+        self.assertEqual(body, {
+            "status": "healthy", "service": "i3-gateway", "version": "0.1.0",
+            "websocket_connections": 0, "tcp_connections": 0, "active_sessions": 0,
+            "router": {"state": "connecting", "name": "*test", "address": "127.0.0.1:9999",
+                       "connected_since": None}})
+
+    @defer.inlineCallbacks
+    def test_health_counts_connections_and_sessions(self):
+        tcp_port = self.listen(APILineFactory(self.gateway))
+        client = LineClient()
+        from twisted.internet.endpoints import TCP4ClientEndpoint
+        yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", tcp_port), client)
+        self.addCleanup(self.disconnect, client)
+        yield client.next_line()
+        client.send(b'{"jsonrpc":"2.0","method":"authenticate","params":{"api_key":"test-key-0123456789"},"id":1}\n')
+        yield client.next_line()
+        self.gateway.link.state = "ready"
+        self.gateway.link.connected_since = 1714564800.0
+        status, body = yield self.get_json(b"/health")
+        self.assertEqual(body["tcp_connections"], 1)
+        self.assertEqual(body["active_sessions"], 1)
+        self.assertEqual(body["router"]["state"], "ready")
+        self.assertEqual(body["router"]["connected_since"], "2024-05-01T12:00:00.000Z")
+
+    @defer.inlineCallbacks
+    def test_live(self):
+        status, body = yield self.get_json(b"/health/live")
+        self.assertEqual((status, body), (200, {"status": "alive"}))
+
+    @defer.inlineCallbacks
+    def test_ready_is_503_until_the_link_is_ready(self):
+        status, body = yield self.get_json(b"/health/ready")
+        self.assertEqual(status, 503)
+        self.assertEqual(body["status"], "not_ready")
+        self.assertIn("connecting", body["reason"])
+        self.gateway.link.ready = True
+        self.gateway.link.state = "ready"
+        status, body = yield self.get_json(b"/health/ready")
+        self.assertEqual((status, body), (200, {"status": "ready"}))
+
+    @defer.inlineCallbacks
+    def test_metrics(self):
+        self.gateway.metrics.api_connections.labels("tcp").set(0)
+        status, headers, body = yield self.get(b"/metrics")
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["content-type"].startswith("text/plain"))
+        text = body.decode()
+        self.assertIn("intermud3_api_connections{transport=\"tcp\"} 0.0", text)
+        self.assertIn("# TYPE intermud3_api_requests_total counter", text)
+
+    @defer.inlineCallbacks
+    def test_api_info(self):
+        status, body = yield self.get_json(b"/api/info")
+        self.assertEqual(status, 200)
+        self.assertEqual(body["protocol"], "JSON-RPC 2.0")
+        self.assertEqual(body["transports"], ["websocket", "tcp"])
+        self.assertEqual(body["authentication"], "api_key")
+        self.assertEqual(body["methods"], sorted(methods.PERMISSIONS))
+        self.assertIn("tell", body["methods"])
+        self.assertEqual(body["events"], methods.EVENTS)
+        self.assertEqual(body["version"], "0.1.0")
+
+    @defer.inlineCallbacks
+    def test_unknown_paths_are_404_json(self):
+        for path in (b"/", b"/nope", b"/health/nope", b"/api", b"/api/info/x", b"/health/live/x"):
+            status, body = yield self.get_json(path)
+            self.assertEqual(status, 404, path)
+            self.assertEqual(body["error"], "not found")
+
+    @defer.inlineCallbacks
+    def test_post_is_405_json(self):
+        status, headers, body = yield self.get(b"/health", method=b"POST")
+        self.assertEqual(status, 405)
+        self.assertEqual(json.loads(body)["error"], "method not allowed")
+
+    @defer.inlineCallbacks
+    def test_plain_get_on_ws_path_is_refused(self):
+        status, headers, body = yield self.get(b"/ws")
+        self.assertGreaterEqual(status, 400)
+
+
+def _self_signed(directory):
+    """A throwaway certificate and key for 127.0.0.1."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    san = x509.SubjectAlternativeName([x509.DNSName("localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(san, critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path = directory + "/cert.pem"
+    key_path = directory + "/key.pem"
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+class TLSTests(LoopbackMixin, unittest.TestCase):
+
+    def test_no_certificate_means_no_tls(self):
+        self.assertIsNone(make_tls_context(LoopGateway().config))
+
+    @defer.inlineCallbacks
+    def test_tls_tcp_round_trip(self):
+        import os
+        directory = self.mktemp()
+        os.makedirs(directory)
+        cert_path, key_path = _self_signed(directory)
+        gateway = LoopGateway({"api.tls": {"cert": cert_path, "key": key_path}})
+        context = make_tls_context(gateway.config)
+        self.assertIsNotNone(context)
+        factory = make_tcp_factory(gateway)
+        servers = track_protocols(factory)
+        port = reactor.listenSSL(0, factory, context, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        with open(cert_path, "rb") as f:
+            trusted = ssl.Certificate.loadPEM(f.read())
+        client_context = ssl.optionsForClientTLS("localhost", trustRoot=trusted)
+        client = LineClient()
+        endpoint = SSL4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port, client_context)
+        yield connectProtocol(endpoint, client)
+        welcome = yield client.next_json()
+        self.assertEqual(welcome["method"], "welcome")
+        client.send(b'{"jsonrpc":"2.0","method":"ping","id":1}\n')
+        reply = yield client.next_json()
+        self.assertEqual(reply["id"], 1)
+        client.transport.loseConnection()
+        yield client.closed
+        yield servers[0].lost
+
+    def test_certificate_file_may_carry_the_chain(self):
+        import os
+        first, second = self.mktemp(), self.mktemp()
+        os.makedirs(first)
+        os.makedirs(second)
+        cert_path, key_path = _self_signed(first)
+        other_cert, _ = _self_signed(second)
+        with open(cert_path, "ab") as out, open(other_cert, "rb") as extra:
+            out.write(extra.read())
+        gateway = LoopGateway({"api.tls": {"cert": cert_path, "key": key_path}})
+        context = make_tls_context(gateway.config)
+        self.assertEqual(len(context.extraCertChain), 1)
+        context.getContext()  # builds, and the key matches the certificate
