@@ -601,6 +601,25 @@ class SendBufferUnitTests(unittest.SynchronousTestCase):
         self.assertEqual(self.sink.closed, ("bye", 1001))
         self.assertFalse(self.connection.send_message(b"more"))
 
+    def test_inbound_waits_for_a_pending_authentication_in_order(self):
+        seen = []
+
+        class Recorder:
+            def handle(self, connection, data):
+                seen.append(data)
+                return defer.succeed(None)
+
+        self.gateway.dispatcher = Recorder()
+        gate = defer.Deferred()
+        self.connection.hold_inbound_until(gate)
+        self.connection.message_received(b"1")
+        self.connection.message_received(b"2")
+        self.assertEqual(seen, [])
+        gate.callback(None)
+        self.assertEqual(seen, [b"1", b"2"])
+        self.connection.message_received(b"3")
+        self.assertEqual(seen, [b"1", b"2", b"3"])
+
     def test_dispatcher_failure_is_logged_and_connection_kept(self):
         class Broken:
             def handle(self, connection, data):

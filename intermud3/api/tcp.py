@@ -126,12 +126,13 @@ class APILineProtocol(LineReceiver, TimeoutMixin):
         self.connection.message_received(line)
 
     def lineLengthExceeded(self, line):
-        # Written past the send buffer: it is the last thing this client gets.
         _log.info("TCP API client {peer} sent a line over {limit} bytes; closing",
                   peer=self.connection.peer, limit=self.max_line_bytes)
-        self.transport.write(_error_line(
-            INVALID_REQUEST, "line too long", {"max_bytes": self.max_line_bytes}))
         self.clearLineBuffer()
+        # Through the send buffer, so it follows any reply still held there;
+        # close() writes what is held before closing.
+        self.connection.send_message(_error_line(
+            INVALID_REQUEST, "line too long", {"max_bytes": self.max_line_bytes})[:-1])
         self.connection.close("line too long")
 
     def timeoutConnection(self):
