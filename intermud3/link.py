@@ -215,6 +215,9 @@ class RouterLink(Service):
         self.pacer.set_rate(self._timing("send_rate"))
         if self._ping_call is not None and self._ping_call.active():
             self._ping_call.reset(float(self._timing("keepalive_interval")))
+        if self._protocol is not None:
+            self._protocol.max_frame_bytes = int(self._timing("max_frame_bytes"))
+            self._protocol.max_send_bytes = int(self._timing("max_send_bytes"))
         if (old["mud"]["name"] != config["mud"]["name"]
                 or old["routers"] != config["routers"]):
             self._routers = [dict(r) for r in config["routers"]]
@@ -664,7 +667,8 @@ class RouterLink(Service):
         Held packets are discarded when the link drops: callers that must
         not lose a message check ``.ready`` and use ``try_send`` plus the
         durable outbox. Raises FrameTooLarge over ``router.max_send_bytes``
-        before anything is held.
+        (or lpc.LPCError for a value with no LPC form) before anything is
+        held, whatever the link's state.
         """
         ptype, data = self._prepare(packet)
         if not self.ready:

@@ -768,3 +768,14 @@ class ReentrancyTests(LinkCase):
         self.assertEqual(link.state, "connecting")
         self.assertEqual(len(self.connector.attempts), 2)
         self.assertEqual(len(self.clock.getDelayedCalls()), 1)   # the connect timeout only
+
+    def test_reconfigure_frame_bounds_apply_to_the_live_connection(self):
+        link, attempt = self.ready_link()
+        new = make_config()
+        new["router"]["max_frame_bytes"] = 1000
+        new["router"]["max_send_bytes"] = 100
+        link.reconfigure(new)
+        self.assertEqual(attempt.protocol.max_frame_bytes, 1000)
+        self.assertRaises(FrameTooLarge, link.send, ["tell", 5, "ProbeA", "a", "X", "b", "A", "x" * 100])
+        attempt.protocol.dataReceived(struct.pack("!I", 2000))
+        self.assertTrue(attempt.transport.disconnecting)
