@@ -393,6 +393,13 @@ class SessionManager:
             return
         self._expiry[session.id] = self.clock.callLater(self.timeout, self._expire, session.id)
 
+    def stop(self):
+        """The gateway is stopping: cancel the expiry timers of detached sessions."""
+        for timer in self._expiry.values():
+            if timer.active():
+                timer.cancel()
+        self._expiry.clear()
+
     def _expire(self, session_id):
         self._expiry.pop(session_id, None)
         session = self._sessions.get(session_id)

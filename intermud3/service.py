@@ -1,0 +1,211 @@
+"""The gateway as a twistd service: wiring, listening, reload and stop.
+
+`Gateway` builds every part from one configuration and holds them; it has
+no sockets of its own, so integration tests can build one around a
+`Clock`. `GatewayService` adds what a process needs: the router link as a
+child service, the API listeners, SIGHUP reload and the ordered stop.
+"""
+
+import signal
+
+from twisted.application import service
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from intermud3 import config as configuration
+from intermud3.api import housekeeping
+from intermud3.api.methods import MethodTable
+from intermud3.api.rpc import Dispatcher
+from intermud3.api.sessions import SessionManager
+from intermud3.events import EventHub
+from intermud3.link import RouterLink
+from intermud3.lists import NetworkLists
+from intermud3.metrics import Metrics
+from intermud3.services import rpc as service_rpc
+from intermud3.services.channels import Channels
+from intermud3.services.errors import ErrorRouter
+from intermud3.services.inbound import InboundDispatcher
+from intermud3.services.messages import Messages
+from intermud3.services.network import Network
+from intermud3.services.outbox import Outbox
+from intermud3.services.presence import Presence
+from intermud3.services.queries import Queries
+from intermud3.state import StateStore
+
+_log = Logger()
+
+
+class Gateway:
+    """Every part of the gateway, built from one configuration."""
+
+    def __init__(self, config, *, clock, connector=None, metrics=None, config_path=None):
+        self.config = config
+        self.config_path = config_path
+        self.clock = clock
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.started_at = clock.seconds()
+        self.store = StateStore(config["state"]["directory"], clock=clock)
+        self.lists = NetworkLists(self.store)
+        self.link = RouterLink(
+            config, self.store, self.lists, clock=clock, connector=connector, metrics=self.metrics)
+        self.sessions = SessionManager(config, clock, metrics=self.metrics)
+        self.hub = EventHub(self.sessions, clock=clock, metrics=self.metrics)
+        # Order matters only in that each service registers its inbound
+        # handlers with `inbound` and may use the ones built before it.
+        self.inbound = InboundDispatcher(self)
+        self.presence = Presence(self)
+        self.queries = Queries(self)
+        self.errors = ErrorRouter(self)
+        self.outbox = Outbox(self)
+        self.messages = Messages(self)
+        self.channels = Channels(self)
+        self.network = Network(self)
+        table = MethodTable()
+        for handlers in (housekeeping.handlers(self), service_rpc.handlers(self)):
+            for name, handler in handlers.items():
+                table.add(name, handler)
+        self.dispatcher = Dispatcher(
+            table, self.sessions, max_batch=config["api"]["max_batch"],
+            metrics=self.metrics, clock=clock)
+        self._reloading = None
+
+    @property
+    def mud_name(self):
+        return self.config["mud"]["name"]
+
+    def reload(self):
+        """Re-read the config file and apply it; one reload at a time.
+
+        Returns a Deferred firing with the `reload_config` result shape.
+        """
+        if self._reloading is None:
+            self._reloading = defer.maybeDeferred(self._reload)
+            self._reloading.addBoth(self._reload_done)
+        # Every caller gets its own view of the one reload in progress.
+        result = defer.Deferred()
+        self._reloading.addBoth(lambda r: (result.callback(r), r)[1])
+        return result
+
+    def _reload_done(self, result):
+        self._reloading = None
+        return result
+
+    def _reload(self):
+        if not self.config_path:
+            return {"status": "rejected", "errors": ["no configuration file to reload"]}
+        try:
+            new = configuration.load(self.config_path)
+        except configuration.ConfigError as e:
+            _log.error("Reload rejected, old configuration kept: {errors}", errors=e.errors)
+            return {"status": "rejected", "errors": list(e.errors)}
+        changed = configuration.diff(self.config, new)
+        refused = [path for path in changed if _under(path, configuration.RESTART_REQUIRED)]
+        for path in refused:
+            _log.warn("Reload: {key} changed but needs a restart; the old value stays", key=path)
+            _copy_path(self.config, new, path)
+        self.apply(new)
+        applied = [p for p in changed if p not in refused]
+        _log.info("Configuration reloaded; changed: {changed}", changed=applied)
+        result = {"status": "reloaded", "changed": applied}
+        if refused:
+            result["restart_required"] = refused
+        return result
+
+    def apply(self, new):
+        """Hand a validated configuration to every part that keeps copies."""
+        self.config = new
+        self.sessions.reconfigure(new)
+        self.channels.reconfigure(new)
+        self.link.reconfigure(new)
+
+
+def _under(path, prefixes):
+    return any(path == p or path.startswith(p + ".") for p in prefixes)
+
+
+def _copy_path(source, target, path):
+    """Put source's value at a dotted key path into target (restart-only keys)."""
+    keys = path.split(".")
+    for key in keys[:-1]:
+        source, target = source[key], target[key]
+    target[keys[-1]] = source[keys[-1]]
+
+
+class GatewayService(service.MultiService):
+    """The process: the gateway, its listeners, SIGHUP reload, ordered stop."""
+
+    def __init__(self, config, *, config_path=None, reactor=None, connector=None, metrics=None):
+        super().__init__()
+        if reactor is None:
+            from twisted.internet import reactor
+        self.reactor = reactor
+        self.config = config
+        self.config_path = config_path
+        self._connector = connector
+        self._metrics = metrics
+        self.gateway = None
+        self.tcp_listener = None
+        self.web_listener = None
+        self._previous_sighup = None
+
+    def startService(self):
+        from intermud3.api import tcp, web
+
+        for warning in configuration.warnings(self.config):
+            _log.warn("Configuration: {warning}", warning=warning)
+        self.gateway = Gateway(
+            self.config, clock=self.reactor, connector=self._connector,
+            metrics=self._metrics, config_path=self.config_path)
+        self.gateway.link.setServiceParent(self)
+        api = self.config["api"]
+        tls = web.make_tls_context(self.config)
+        if api["tcp"]["enabled"]:
+            factory = tcp.make_tcp_factory(self.gateway)
+            self.gateway.tcp_factory = factory
+            self.tcp_listener = self._listen(api["tcp"]["port"], factory, api["host"], tls)
+        if api["websocket"]["enabled"]:
+            site = web.make_site(self.gateway)
+            self.gateway.site = site
+            self.web_listener = self._listen(api["port"], site, api["host"], tls)
+        self._install_sighup()
+        super().startService()
+        _log.info("Gateway started for {mud}", mud=self.config["mud"]["name"])
+
+    def _listen(self, port, factory, host, tls):
+        if tls is not None:
+            return self.reactor.listenSSL(port, factory, tls, interface=host)
+        return self.reactor.listenTCP(port, factory, interface=host)
+
+    def _install_sighup(self):
+        # Only schedule the reload from the handler: the reactor may be in
+        # the middle of anything when the signal arrives.
+        def on_sighup(signum, frame):
+            self.reactor.callFromThread(self._reload_from_signal)
+
+        try:
+            self._previous_sighup = signal.signal(signal.SIGHUP, on_sighup)
+        except ValueError:
+            self._previous_sighup = None  # not the main thread (some tests)
+
+    def _reload_from_signal(self):
+        _log.info("SIGHUP: reloading the configuration")
+        self.gateway.reload().addErrback(
+            lambda f: _log.failure("Reload failed", failure=f))
+
+    @defer.inlineCallbacks
+    def stopService(self):
+        if self._previous_sighup is not None:
+            signal.signal(signal.SIGHUP, self._previous_sighup)
+            self._previous_sighup = None
+        gateway = self.gateway
+        listeners = [p for p in (self.tcp_listener, self.web_listener) if p is not None]
+        yield defer.DeferredList([defer.maybeDeferred(p.stopListening) for p in listeners])
+        for factory in (getattr(gateway, "tcp_factory", None), getattr(gateway, "site", None)):
+            if factory is not None:
+                yield defer.maybeDeferred(factory.close_all, 1001)
+        # The link's stopService sends `shutdown` to the router and closes.
+        yield defer.maybeDeferred(super().stopService)
+        gateway.outbox.stop()
+        gateway.sessions.stop()
+        gateway.store.close()
+        _log.info("Gateway stopped")
