@@ -205,3 +205,47 @@ class TLSTests(LoopbackMixin, unittest.TestCase):
         context = make_tls_context(gateway.config)
         self.assertEqual(len(context.extraCertChain), 1)
         context.getContext()  # builds, and the key matches the certificate
+
+
+class SecureWebSocketTests(LoopbackMixin, unittest.TestCase):
+
+    @defer.inlineCallbacks
+    def test_wss_round_trip_with_api_key_header(self):
+        import os
+        from autobahn.twisted.websocket import WebSocketClientFactory
+        from tests.test_api_tcp import API_KEY, request
+        from tests.test_api_ws import WSClient
+
+        directory = self.mktemp()
+        os.makedirs(directory)
+        cert_path, key_path = _self_signed(directory)
+        gateway = LoopGateway({"api.tls": {"cert": cert_path, "key": key_path}})
+        site = make_site(gateway)
+        servers = track_protocols(site.ws_factory)
+        port = reactor.listenSSL(0, site, make_tls_context(gateway.config), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        with open(cert_path, "rb") as f:
+            trusted = ssl.Certificate.loadPEM(f.read())
+        number = port.getHost().port
+        factory = WebSocketClientFactory(f"wss://localhost:{number}/ws", headers={"X-API-Key": API_KEY})
+        factory.protocol = WSClient
+        endpoint = SSL4ClientEndpoint(reactor, "127.0.0.1", number,
+                                      ssl.optionsForClientTLS("localhost", trustRoot=trusted))
+        client = yield endpoint.connect(factory)
+        yield client.opened
+        server = servers[0]
+        self.assertIs(server.transport._producer._producer, server.connection)
+        client.sendMessage(request("heartbeat", "s-1"))
+        reply = yield client.next_message()
+        self.assertEqual(reply["result"]["status"], "ok")
+        # Pausing and resuming through the TLS layer keeps the order.
+        server.connection.pauseProducing()
+        for n in range(3):
+            gateway.hub.publish("tell_received", {"n": n}, session=server.connection.session)
+        server.connection.resumeProducing()
+        for n in range(3):
+            event = yield client.next_message()
+            self.assertEqual(event["params"]["n"], n)
+        client.sendClose(1000)
+        yield client.lost
+        yield server.lost

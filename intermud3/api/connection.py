@@ -163,8 +163,9 @@ class APIConnection:
         HTTP channel is still registered on it; it has no use for the
         transport any more, so it is unregistered first.
         """
-        if getattr(transport, "producer", None) is not None:
-            transport.unregisterProducer()
+        # Unregistering when nothing is registered is a no-op for TCP and TLS
+        # transports alike (TLS keeps its producer in a private attribute).
+        transport.unregisterProducer()
         transport.registerProducer(self, True)
 
     def pauseProducing(self):
