@@ -24,6 +24,7 @@ missing) the loopback part prints "skipped: <reason>".
 
 import itertools
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -187,6 +188,8 @@ class Loopback:
     def gateway(self, mud_name, router):
         from intermud3.service import GatewayService
         state_dir = tempfile.mkdtemp(prefix="i3gw-bench-")
+        # Pushed first, so it runs after the gateway's stop has closed the store.
+        self._stoppers.append(lambda: shutil.rmtree(state_dir, ignore_errors=True))
         svc = GatewayService(gateway_config(mud_name, router, state_dir), reactor=self.reactor)
         svc.startService()
         self._stoppers.append(lambda: svc.stopService() if svc.running else None)

@@ -78,11 +78,8 @@ class GatewaySmokeTests(TestCase):
         def check(rows):
             values = figures(rows)
             self.assertGreater(values["RSS after sessions"], 0)
-            loopback = [r for r in rows if r["name"] == "loopback"]
-            if loopback:
-                # Allowed only while the services are landing, and it must say why.
-                self.assertTrue(loopback[0]["detail"].startswith("skipped: "), loopback)
-                return
+            # The services have landed: a "skipped" loopback row is now a failure.
+            self.assertNotIn("loopback", values, rows)
             for name in ("tell latency median", "tell latency p99", "tell throughput",
                          "channel fan-out to 2 median", "channel fan-out to 2 p99"):
                 self.assertGreater(values[name], 0, name)
