@@ -202,12 +202,15 @@ class WebSocketTests(WSTestBase):
     @defer.inlineCallbacks
     def test_max_connections_is_shared_with_tcp(self):
         self.gateway.config["api"]["max_connections"] = 1
-        tcp_port = self.listen(APILineFactory(self.gateway))
+        tcp_factory = APILineFactory(self.gateway)
+        tcp_servers = track_protocols(tcp_factory)
+        tcp_port = self.listen(tcp_factory)
         line_client = yield self.connect_lines(tcp_port)
         yield line_client.next_line()
         response = yield self.raw_exchange(self.port, UPGRADE + b"\r\n")
         self.assertTrue(response.startswith(b"HTTP/1.1 503"), response[:80])
         yield self.disconnect(line_client)
+        yield tcp_servers[0].lost
 
     @defer.inlineCallbacks
     def test_connection_gauge(self):

@@ -48,7 +48,6 @@ class HTTPTests(LoopbackMixin, unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_health(self):
-        self.gateway.sessions.connection_opened  # the real manager
         status, body = yield self.get_json(b"/health")
         self.assertEqual(status, 200)
         self.assertEqual(body, {
@@ -59,11 +58,11 @@ class HTTPTests(LoopbackMixin, unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_health_counts_connections_and_sessions(self):
-        tcp_port = self.listen(APILineFactory(self.gateway))
-        client = LineClient()
-        from twisted.internet.endpoints import TCP4ClientEndpoint
-        yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", tcp_port), client)
-        self.addCleanup(self.disconnect, client)
+        factory = APILineFactory(self.gateway)
+        servers = track_protocols(factory)
+        tcp_port = self.listen(factory)
+        self.addCleanup(lambda: self.wait_server_side(servers))
+        client = yield self.connect_lines(tcp_port)
         yield client.next_line()
         client.send(b'{"jsonrpc":"2.0","method":"authenticate","params":{"api_key":"test-key-0123456789"},"id":1}\n')
         yield client.next_line()

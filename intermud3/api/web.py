@@ -16,7 +16,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from twisted.internet import ssl
-from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
@@ -26,8 +25,6 @@ from intermud3.api.connection import registry_for
 from intermud3.api.tcp import make_tcp_factory  # noqa: F401  (service.py builds both here)
 from intermud3.api.ws import CLOSE_GOING_AWAY, make_ws_factory
 from intermud3.events import iso_timestamp
-
-_log = Logger()
 
 JSON_TYPE = b"application/json; charset=utf-8"
 
