@@ -67,28 +67,18 @@ class Gateway:
         self.dispatcher = Dispatcher(
             table, self.sessions, max_batch=config["api"]["max_batch"],
             metrics=self.metrics, clock=clock)
-        self._reloading = None
 
     @property
     def mud_name(self):
         return self.config["mud"]["name"]
 
     def reload(self):
-        """Re-read the config file and apply it; one reload at a time.
+        """Re-read the config file and apply it.
 
-        Returns a Deferred firing with the `reload_config` result shape.
+        Returns a Deferred firing with the `reload_config` result shape. The
+        whole reload runs in one reactor turn, so two never overlap.
         """
-        if self._reloading is None:
-            self._reloading = defer.maybeDeferred(self._reload)
-            self._reloading.addBoth(self._reload_done)
-        # Every caller gets its own view of the one reload in progress.
-        result = defer.Deferred()
-        self._reloading.addBoth(lambda r: (result.callback(r), r)[1])
-        return result
-
-    def _reload_done(self, result):
-        self._reloading = None
-        return result
+        return defer.maybeDeferred(self._reload)
 
     def _reload(self):
         if not self.config_path:
@@ -146,7 +136,7 @@ class GatewayService(service.MultiService):
         self.gateway = None
         self.tcp_listener = None
         self.web_listener = None
-        self._previous_sighup = None
+        self._previous_handlers = {}
 
     def startService(self):
         from intermud3.api import tcp, web
@@ -167,7 +157,8 @@ class GatewayService(service.MultiService):
             site = web.make_site(self.gateway)
             self.gateway.site = site
             self.web_listener = self._listen(api["port"], site, api["host"], tls)
-        self._install_sighup()
+        # After the reactor's own handlers, which it installs at startup.
+        self.reactor.callWhenRunning(self._install_signal_handlers)
         super().startService()
         _log.info("Gateway started for {mud}", mud=self.config["mud"]["name"])
 
@@ -176,16 +167,30 @@ class GatewayService(service.MultiService):
             return self.reactor.listenSSL(port, factory, tls, interface=host)
         return self.reactor.listenTCP(port, factory, interface=host)
 
-    def _install_sighup(self):
-        # Only schedule the reload from the handler: the reactor may be in
-        # the middle of anything when the signal arrives.
+    def _install_signal_handlers(self):
+        # Handlers only schedule work: the reactor may be in the middle of
+        # anything when a signal arrives. SIGTERM/SIGINT are ours too
+        # because twistd's own handlers make the process die by the signal
+        # after stopping, and an admin's graceful stop must exit 0.
         def on_sighup(signum, frame):
             self.reactor.callFromThread(self._reload_from_signal)
 
+        def on_stop_signal(signum, frame):
+            _log.info("Signal {signal}: stopping", signal=signal.Signals(signum).name)
+            self.reactor.callFromThread(self.reactor.stop)
+
+        wanted = {signal.SIGHUP: on_sighup, signal.SIGTERM: on_stop_signal,
+                  signal.SIGINT: on_stop_signal}
         try:
-            self._previous_sighup = signal.signal(signal.SIGHUP, on_sighup)
+            for signum, handler in wanted.items():
+                self._previous_handlers[signum] = signal.signal(signum, handler)
         except ValueError:
-            self._previous_sighup = None  # not the main thread (some tests)
+            pass  # not the main thread (some tests): leave signals alone
+
+    def _restore_signal_handlers(self):
+        for signum, handler in self._previous_handlers.items():
+            signal.signal(signum, handler)
+        self._previous_handlers.clear()
 
     def _reload_from_signal(self):
         _log.info("SIGHUP: reloading the configuration")
@@ -194,9 +199,7 @@ class GatewayService(service.MultiService):
 
     @defer.inlineCallbacks
     def stopService(self):
-        if self._previous_sighup is not None:
-            signal.signal(signal.SIGHUP, self._previous_sighup)
-            self._previous_sighup = None
+        self._restore_signal_handlers()
         gateway = self.gateway
         listeners = [p for p in (self.tcp_listener, self.web_listener) if p is not None]
         yield defer.DeferredList([defer.maybeDeferred(p.stopListening) for p in listeners])

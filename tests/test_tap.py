@@ -8,13 +8,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import types
 
 from twisted.application.service import IServiceMaker
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3 import cli, tap
+from intermud3.service import GatewayService
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "etc" / "intermud3.yaml"
@@ -139,19 +139,7 @@ class OptionsTests(SynchronousTestCase):
         self.assertRaises(usage.UsageError, self.parse, "extra")
 
 
-class FakeGatewayService:
-    def __init__(self, config, config_path):
-        self.config = config
-        self.config_path = config_path
-
-
 class MakeServiceTests(FilesMixin, SynchronousTestCase):
-    def setUp(self):
-        # service.py belongs to another module; stand in for it.
-        fake = types.ModuleType("intermud3.service")
-        fake.GatewayService = FakeGatewayService
-        self.patch(sys, "modules", dict(sys.modules, **{"intermud3.service": fake}))
-
     def options(self, *argv):
         options = tap.Options()
         options.parseOptions(list(argv))
@@ -160,7 +148,8 @@ class MakeServiceTests(FilesMixin, SynchronousTestCase):
     def test_builds_the_gateway_service(self):
         path = self.write(GOOD)
         service = tap.makeService(self.options("--config", path), environ={"I3_API_KEY": "k"})
-        self.assertIsInstance(service, FakeGatewayService)
+        self.assertIsInstance(service, GatewayService)
+        self.assertFalse(service.running)  # built, not started: no sockets yet
         self.assertEqual(service.config_path, path)
         self.assertEqual(service.config["mud"]["name"], "TestMud")
 
@@ -184,7 +173,7 @@ class MakeServiceTests(FilesMixin, SynchronousTestCase):
     def test_check_config_good_exits_0_without_building(self):
         stdout = self.capture("stdout")
         built = []
-        self.patch(FakeGatewayService, "__init__", lambda *a, **k: built.append(a))
+        self.patch(GatewayService, "__init__", lambda *a, **k: built.append(a))
         path = self.write(GOOD)
         with self.assertRaises(SystemExit) as caught:
             tap.makeService(self.options("-c", path, "--check-config"), environ={"I3_API_KEY": "k"})
