@@ -225,3 +225,8 @@ class UserCacheTests(PresenceTestCase):
         self.assertIsNone(self.presence.lookup("M", "b"))
         self.assertIsNotNone(self.presence.lookup("M", "a"))
         self.assertIsNotNone(self.presence.lookup("M", "d"))
+
+    def test_our_own_addressed_ucache_update_is_ignored_too(self):
+        self.link.receive(["ucache-update", 5, OUR_MUD, 0, OUR_MUD, 0, "alice", "Alice", 1])
+        self.assertIsNone(self.presence.lookup(OUR_MUD, "alice"))
+        self.assertEqual(self.link.sent, [])

@@ -228,6 +228,28 @@ class WhoTests(QueryTestCase):
         self.link.receive(["who-reply", 5, "ProbeB", 0, PROBE_A, 0, []])
         self.assertTrue(self.outcome(theirs)[0])
 
+    def test_error_fails_who_with_i3_error(self):
+        result = self.ask("who", target_mud="Down", from_user="alice")
+        self.link.receive(["error", 5, "*test", 0, PROBE_A, "alice", "unk-dst", "destination unknown",
+                           ["who-req", 5, PROBE_A, "alice", "Down", 0]])
+        self.assertGatewayError(result, i3_error="unk-dst", i3_message="destination unknown")
+        self.assertEqual(self.queries.pending_count(), 0)
+
+    def test_error_for_a_wait_false_query_is_only_an_event(self):
+        self.assertEqual(self.ask("who", target_mud="Down", wait=False)["status"], "requested")
+        self.link.receive(["error", 5, "*test", 0, PROBE_A, 0, "unk-dst", "?", self.link.sent[0]])
+        self.assertEqual(len(self.alice.events("error_occurred")), 1)
+        self.assertEqual(self.bob.events(), [])
+        self.assertEqual(self.queries.pending_count(), 0)
+        self.assertEqual(self.flushLoggedErrors(), [])
+
+    def test_zero_pending_bound_refuses_and_leaks_nothing(self):
+        self.gateway.config["api"]["session"]["max_pending_queries"] = 0
+        with self.assertRaises(RPCError):
+            self.ask("who", target_mud="A")
+        self.assertEqual(self.queries._calls_by_session, {})
+        self.assertEqual(self.link.sent, [])
+
     def test_malformed_reply_is_read_leniently(self):
         result = self.ask("who", target_mud="ProbeB")
         self.link.receive(["who-reply", 5, "ProbeB", 0, PROBE_A, 0,

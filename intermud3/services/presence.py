@@ -195,6 +195,8 @@ class Presence:
         mud, name = packet.o_mud, packet.get("username")
         if fold(mud) is None or not isinstance(name, str) or not name:
             return
+        if same_mud(mud, self.gateway.mud_name):
+            return  # what we said of our own players; the snapshot knows better
         gender = packet.get("gender")
         key = (fold(mud), name.lower())
         self._ucache.pop(key, None)

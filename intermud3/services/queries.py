@@ -231,8 +231,8 @@ class Queries:
         if not self.gateway.link.ready:
             raise gateway_error("The router link is down", reason="link_down")
         limit = int(self.gateway.config["api"]["session"]["max_pending_queries"])
-        mine = self._calls_by_session.setdefault(session.id, set()) if session is not None else set()
-        if len(mine) >= limit:
+        sid = session.id if session is not None else None
+        if len(self._calls_by_session.get(sid, ())) >= limit:
             raise gateway_error(f"Too many queries pending (at most {limit})",
                                 reason="too_many_pending")
         call = _Call(self, kind, session, wait, finish)
@@ -240,7 +240,7 @@ class Queries:
             request = _Request(call, kind, packet, mud, user, subject)
             call.requests.append(request)
             self._pending.append(request)
-        mine.add(call)
+        self._calls_by_session.setdefault(sid, set()).add(call)
         call.timer = self.gateway.clock.callLater(timeout, self._timed_out, call)
         for packet, _, _, _ in sends:
             try:
@@ -260,12 +260,12 @@ class Queries:
         if call.timer is not None and call.timer.active():
             call.timer.cancel()
         self._pending = [r for r in self._pending if r.call is not call]
-        if call.session is not None:
-            mine = self._calls_by_session.get(call.session.id)
-            if mine is not None:
-                mine.discard(call)
-                if not mine:
-                    del self._calls_by_session[call.session.id]
+        sid = call.session.id if call.session is not None else None
+        mine = self._calls_by_session.get(sid)
+        if mine is not None:
+            mine.discard(call)
+            if not mine:
+                del self._calls_by_session[sid]
 
     def _succeed(self, call):
         if call.done:
