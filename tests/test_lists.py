@@ -1,30 +1,18 @@
 """Tests for intermud3.lists: the mudlist and chanlist."""
 
-import json
 import os
 
 from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3.lists import MudChange, NetworkLists
 from intermud3.state import StateError, StateStore
-
-# The shared captures live next to the work tree.
-VECTORS = os.path.normpath(os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir,
-    "shared", "i3-vectors", "dead-souls-router.jsonl"))
-
+from tests.vectors import load_vectors
 
 def vector_packets(kind, conn):
     """Decoded `kind` packets the router sent to `conn`, in capture order."""
-    out = []
-    with open(VECTORS, encoding="utf-8") as f:
-        for line in f:
-            record = json.loads(line)
-            value = record["decoded"]
-            if (record["conn"] == conn and record["dir"] == "from-router"
-                    and isinstance(value, list) and value and value[0] == kind):
-                out.append(value)
-    return out
+    return [v.decoded for v in load_vectors()
+            if v.conn == conn and v.dir == "from-router"
+            and isinstance(v.decoded, list) and v.decoded and v.decoded[0] == kind]
 
 
 def info(state=-1, driver="FluffOS v2019", services=None):
