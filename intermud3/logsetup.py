@@ -58,6 +58,45 @@ class GatewayLogObserver:
         self._observer(event)
 
 
+class InstalledFilter:
+    """Our filter put in front of a publisher's existing observers.
+
+    twistd begins logging before the gateway starts; its observers (stdout,
+    or the --logfile) are taken off the publisher and fed through one
+    GatewayLogObserver, so the `logging` section filters everything.
+    `format: json` writes JSON lines to stdout instead of them.
+    """
+
+    def __init__(self, logging_config, publisher, out=None):
+        self._publisher = publisher
+        # LogPublisher has no public way to list its observers.
+        self._wrapped = list(getattr(publisher, "_observers", []))
+        for observer in self._wrapped:
+            publisher.removeObserver(observer)
+        self.observer = GatewayLogObserver(logging_config, out=out, inner=self._fan_out)
+        self._json = GatewayLogObserver(logging_config, out=out)
+        self._format = logging_config["format"]
+        publisher.addObserver(self)
+
+    def _fan_out(self, event):
+        for observer in self._wrapped:
+            observer(event)
+
+    def __call__(self, event):
+        (self._json if self._format == "json" else self.observer)(event)
+
+    def reconfigure(self, logging_config):
+        self._format = logging_config["format"]
+        self.observer.reconfigure(logging_config)
+        self._json.reconfigure(logging_config)
+
+    def uninstall(self):
+        self._publisher.removeObserver(self)
+        for observer in self._wrapped:
+            self._publisher.addObserver(observer)
+        self._wrapped = []
+
+
 def make_observer(logging_config, out=None, inner=None):
     """The observer for `logging_config` (config["logging"]), writing to stdout by default."""
     return GatewayLogObserver(logging_config, out=out, inner=inner)

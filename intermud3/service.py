@@ -13,6 +13,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from intermud3 import config as configuration
+from intermud3 import logsetup
 from intermud3.api import housekeeping
 from intermud3.api.methods import MethodTable
 from intermud3.api.rpc import Dispatcher
@@ -67,6 +68,7 @@ class Gateway:
         self.dispatcher = Dispatcher(
             table, self.sessions, max_batch=config["api"]["max_batch"],
             metrics=self.metrics, clock=clock)
+        self.on_apply = []  # callables(new_config) run after each reload
 
     @property
     def mud_name(self):
@@ -107,6 +109,8 @@ class Gateway:
         self.sessions.reconfigure(new)
         self.channels.reconfigure(new)
         self.link.reconfigure(new)
+        for hook in self.on_apply:
+            hook(new)
 
 
 def _under(path, prefixes):
@@ -124,7 +128,10 @@ def _copy_path(source, target, path):
 class GatewayService(service.MultiService):
     """The process: the gateway, its listeners, SIGHUP reload, ordered stop."""
 
-    def __init__(self, config, *, config_path=None, reactor=None, connector=None, metrics=None):
+    def __init__(self, config, *, config_path=None, reactor=None, connector=None, metrics=None,
+                 log_publisher=None):
+        """`log_publisher`, when given (twistd's global one), gets the
+        `logging` section's filter in front of its observers while running."""
         super().__init__()
         if reactor is None:
             from twisted.internet import reactor
@@ -133,6 +140,8 @@ class GatewayService(service.MultiService):
         self.config_path = config_path
         self._connector = connector
         self._metrics = metrics
+        self._log_publisher = log_publisher
+        self._log_filter = None
         self.gateway = None
         self.tcp_listener = None
         self.web_listener = None
@@ -141,11 +150,15 @@ class GatewayService(service.MultiService):
     def startService(self):
         from intermud3.api import tcp, web
 
+        if self._log_publisher is not None:
+            self._log_filter = logsetup.InstalledFilter(self.config["logging"], self._log_publisher)
         for warning in configuration.warnings(self.config):
             _log.warn("Configuration: {warning}", warning=warning)
         self.gateway = Gateway(
             self.config, clock=self.reactor, connector=self._connector,
             metrics=self._metrics, config_path=self.config_path)
+        if self._log_filter is not None:
+            self.gateway.on_apply.append(lambda new: self._log_filter.reconfigure(new["logging"]))
         self.gateway.link.setServiceParent(self)
         api = self.config["api"]
         tls = web.make_tls_context(self.config)
@@ -212,3 +225,6 @@ class GatewayService(service.MultiService):
         gateway.sessions.stop()
         gateway.store.close()
         _log.info("Gateway stopped")
+        if self._log_filter is not None:
+            self._log_filter.uninstall()
+            self._log_filter = None

@@ -31,5 +31,7 @@ def makeService(options, environ=None):
         raise SystemExit(1) from None
     # Imported here: twistd imports this module while choosing a plugin,
     # before the reactor is installed.
+    from twisted.logger import globalLogPublisher
+
     from intermud3.service import GatewayService
-    return GatewayService(loaded, config_path=path)
+    return GatewayService(loaded, config_path=path, log_publisher=globalLogPublisher)

@@ -68,6 +68,7 @@ class TwistdProcessTests(unittest.TestCase):
                 "auth": {"api_keys": [{"key": "process-test-key", "permissions": ["*"]}]},
             },
             "state": {"directory": str(self.dir / "state")},
+            "logging": {"level": "warn"},
         }
         self.config_path = self.dir / "gateway.yaml"
         self.config_path.write_text(yaml.safe_dump(self.config))
@@ -103,8 +104,12 @@ class TwistdProcessTests(unittest.TestCase):
             self.assertEqual((code, body["status"]), (200, "ready"))
             link = self.router.connections["ProcMUD"]
 
+            # The logging section filters twistd's own observer.
+            self.assertNotIn("Router link ready", proc.text())
+
             # SIGHUP with a changed file: reloaded in place, link kept.
             self.config["channels"] = {"default": ["dead_test4"]}
+            self.config["logging"] = {"level": "info"}
             self.config_path.write_text(yaml.safe_dump(self.config))
             self.transport.signalProcess("HUP")
             yield self.router.wait_for(
@@ -112,6 +117,7 @@ class TwistdProcessTests(unittest.TestCase):
                               for m, p in r.received if m == "ProcMUD"), timeout=10)
             self.assertFalse(proc.ended.called)
             self.assertIs(self.router.connections.get("ProcMUD"), link)
+            yield wait_until(lambda: "Configuration reloaded" in proc.text())
 
             # SIGTERM: shutdown packet to the router, then exit 0.
             self.transport.signalProcess("TERM")
