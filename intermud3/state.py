@@ -4,13 +4,13 @@ It holds the router passwords and list ids, the mudlist and chanlist, the
 outbound message queue and the channel history, so that a restart (a kill
 included) loses neither the router's trust nor a message we said we queued.
 
-Durability: the database runs in WAL mode with synchronous=FULL. Once a
-write call returns, its COMMIT has been written to the WAL and fsync'ed:
-a kill -9 of the gateway cannot lose it (that would hold with any
-synchronous level, the data being in the OS already), and neither can a
-power cut or an OS crash, which is what FULL adds over NORMAL in WAL mode.
-The price is one fsync per write; writes come at message rate, which the
-router's flood control keeps low.
+Durability: the database runs in WAL mode with synchronous=NORMAL. Once a
+write call returns, its COMMIT is in the WAL file, in the operating
+system's hands: a kill -9 or crash of the gateway cannot lose it, and the
+file stays consistent whatever happens. A power cut or OS crash may lose
+the last commits before the next checkpoint; FULL would close that gap
+with one fsync per write, which on a shared disk cost several
+milliseconds per channel message (history is written for every one).
 
 Every call runs on the reactor thread and is short (indexed lookups and
 small transactions); nothing here blocks on the network.
@@ -194,11 +194,11 @@ class StateStore:
     def _configure(self):
         mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if mode.lower() != "wal":
-            # Some file systems cannot share memory; the rollback journal with
-            # synchronous=FULL is just as durable, only slower.
+            # Some file systems cannot share memory; the rollback journal is
+            # just as safe against a crash of the process, only slower.
             _log.warn("State database {path}: WAL unavailable, journal mode {mode}",
                       path=self.path, mode=mode)
-        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
 
     def _migrate(self):
         with self._transaction():
