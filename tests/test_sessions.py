@@ -399,6 +399,13 @@ class DetachReplayTests(SynchronousTestCase):
         self.assertEqual(self.ended, [])
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
+    def test_detach_after_stop_starts_no_timer(self):
+        # A connection whose close was in flight when the gateway stopped.
+        self.manager.stop()
+        self.manager.detach(self.connection)
+        self.assertFalse(self.session.attached)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
     def test_attach_while_attached_elsewhere_closes_old(self):
         new = FakeConnection()
         result = self.manager.authenticate(new, "secret-one", self.session_id)

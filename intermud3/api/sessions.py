@@ -230,6 +230,7 @@ class SessionManager:
         self.metrics = metrics
         self._sessions = {}
         self._expiry = {}
+        self._stopped = False
         # callable(session): a session ended for good (expired, key removed).
         self.on_session_end = []
         self._configure(config)
@@ -391,10 +392,16 @@ class SessionManager:
         if self.timeout <= 0:
             self._end(session, "session timeout is 0")
             return
+        if self._stopped:
+            # A connection whose close was still in flight when the gateway
+            # stopped: no timer may outlive the stop.
+            return
         self._expiry[session.id] = self.clock.callLater(self.timeout, self._expire, session.id)
 
     def stop(self):
-        """The gateway is stopping: cancel the expiry timers of detached sessions."""
+        """The gateway is stopping: cancel the expiry timers of detached
+        sessions; connections lost from now on start none."""
+        self._stopped = True
         for timer in self._expiry.values():
             if timer.active():
                 timer.cancel()
