@@ -127,6 +127,17 @@ class WebSocketTests(WSTestBase):
         self.assertEqual(sorted(r["id"] for r in reply), [1, 2])
 
     @defer.inlineCallbacks
+    def test_text_frame_not_utf8_is_parse_error_like_tcp(self):
+        client = yield self.connect_ws({"X-API-Key": API_KEY})
+        client.sendMessage(b'{"jsonrpc":"2.0","method":"ping","id":"\xff"}')
+        reply = yield client.next_message()
+        self.assertEqual(reply["error"]["code"], -32700)
+        self.assertIsNone(reply["id"])
+        # Not a WebSocket protocol error (1007): the connection stays open.
+        reply = yield self.call(client, "ping", 2)
+        self.assertIs(reply["result"]["pong"], True)
+
+    @defer.inlineCallbacks
     def test_bad_api_key_header_is_http_401_without_upgrade(self):
         response = yield self.raw_exchange(self.port, UPGRADE + b"X-API-Key: wrong\r\n\r\n")
         self.assertTrue(response.startswith(b"HTTP/1.1 401"), response[:80])

@@ -11,6 +11,8 @@ a port.
 * `Origin`, when sent, must be in `api.websocket.allowed_origins` (`"*"`
   allows any); else HTTP 403.
 * Over `api.max_connections` (shared with TCP): HTTP 503.
+* A text frame that is not UTF-8 gets -32700 like a TCP line (the same
+  fault gives the same code on both transports), not close code 1007.
 * Binary frames close the connection with 1003. A message over
   `api.websocket.max_message_bytes` closes it with 1009 (Autobahn does this
   itself; `failByDrop` is off so the close frame is really sent).
@@ -171,6 +173,9 @@ class APIWebSocketFactory(WebSocketServerFactory):
             tcpNoDelay=True,
             # A plain GET on /ws gets an HTTP error, not Autobahn's HTML page.
             webStatus=False,
+            # Text that is not UTF-8 is a JSON-RPC parse error (-32700), as on
+            # TCP, answered by the dispatcher; Autobahn would close with 1007.
+            utf8validateIncoming=False,
         )
 
     def close_all(self, code=CLOSE_GOING_AWAY, reason="server shutting down"):
