@@ -15,7 +15,7 @@ from intermud3 import packets
 from intermud3.events import EventHub
 from intermud3.lists import NetworkLists
 from intermud3.mudmode import FrameTooLarge, frame
-from intermud3.services.inbound import InboundDispatcher
+from intermud3.services.inbound import InboundDispatcher, send_error
 
 OUR_MUD = "OurMud"
 
@@ -200,6 +200,20 @@ class DispatchTests(SynchronousTestCase):
         ):
             self.link.receive(value)
         self.assertEqual(self.link.sent, [])
+
+    def test_send_error_refuses_broadcasts_errors_and_routers(self):
+        # The rule holds for every service's error answers (unk-user too).
+        for value in (
+            ["finger-req", 5, "ProbeA", "alice", 0, 0, "nobody"],
+            ["error", 5, "ProbeA", 0, OUR_MUD, 0, "x", "y", 0],
+            ["finger-req", 5, "*test", 0, OUR_MUD, 0, "nobody"],
+            ["finger-req", 5, "ProbeA", 0, "SomeoneElse", 0, "nobody"],
+        ):
+            self.assertFalse(send_error(self.gateway, packets.parse(value), "unk-user", "no"))
+        self.assertEqual(self.link.sent, [])
+        value = ["finger-req", 5, "ProbeA", "alice", OUR_MUD, 0, "nobody"]
+        self.assertTrue(send_error(self.gateway, packets.parse(value), "unk-user", "no"))
+        self.assertEqual(self.link.sent, [["error", 5, OUR_MUD, 0, "ProbeA", "alice", "unk-user", "no", value]])
 
     def test_unregistered_error_is_not_answered(self):
         gateway = FakeGateway()  # nobody registered "error"

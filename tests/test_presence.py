@@ -189,6 +189,12 @@ class AnswerTests(PresenceTestCase):
         self.assertEqual(sent, [["error", 5, OUR_MUD, 0, "ProbeA", 0, "unk-user",
                                  "nobody is not a valid player.", request]])
 
+    def test_unknown_user_asked_by_broadcast_or_router_gets_no_error(self):
+        # I3-PROTOCOL.md 4: never an error answer to a broadcast or a router.
+        for ptype in ("finger-req", "chan-user-req"):
+            self.assertEqual(self.ask([ptype, 5, "ProbeA", "carl", 0, 0, "nobody"]), [])
+            self.assertEqual(self.ask([ptype, 5, "*test", 0, OUR_MUD, 0, "nobody"]), [])
+
     def test_malformed_requests_never_crash(self):
         for value in (["finger-req", 5, "ProbeA", 0, OUR_MUD, 0],
                       ["finger-req", 5, "ProbeA", 0, OUR_MUD, 0, ["x"]],

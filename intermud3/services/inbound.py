@@ -102,7 +102,13 @@ def may_answer(packet, our_mud):
 
 def send_error(gateway, packet, code, message):
     """Send ``error`` back to the originator of ``packet``, carrying it when
-    it fits in a frame (the offending packet is optional: "or 0")."""
+    it fits in a frame (the offending packet is optional: "or 0").
+    Nothing is sent where I3 forbids an error answer (``may_answer``): to
+    a broadcast, an error or a router; False then."""
+    if not may_answer(packet, gateway.mud_name):
+        _log.debug("No {code} answer to a {type} from {mud}: a broadcast, an error or a router",
+                   code=code, type=packet.type, mud=packet.o_mud)
+        return False
     reply = packets.make("error", gateway.mud_name, 0, packet.o_mud, packet.o_user,
                          code, message, packet.value)
     try:
