@@ -149,6 +149,10 @@ class RouterLink(Service):
         self.store = store
         self.lists = lists
         self.metrics = metrics
+        if metrics is not None:
+            # Read at each scrape, so lists loaded from the store count too.
+            metrics.mudlist_size.set_function(lambda: len(self.lists.muds))
+            metrics.chanlist_size.set_function(lambda: len(self.lists.channels))
 
         self.state = "stopped"
         self.router = None

@@ -66,12 +66,24 @@ class FakeStore:
 class FakeLists:
     def __init__(self):
         self.calls = []
+        self.muds = {}
+        self.channels = {}
 
     def apply_mudlist(self, router, list_id, delta):
         self.calls.append(("mudlist", router, list_id, delta))
+        for name, info in delta.items():
+            if info:
+                self.muds[name] = info
+            else:
+                self.muds.pop(name, None)
 
     def apply_chanlist(self, router, list_id, delta):
         self.calls.append(("chanlist", router, list_id, delta))
+        for name, entry in delta.items():
+            if entry:
+                self.channels[name] = entry
+            else:
+                self.channels.pop(name, None)
 
 
 class FakeTransport(StringTransport):
@@ -694,6 +706,16 @@ class LifecycleTests(LinkCase):
         self.assertEqual(link.packets_sent, 2)
         self.assertEqual(self.metric("intermud3_router_bytes_received_total"),
                          len(frame(startup_reply())))
+
+    def test_list_size_gauges_follow_the_lists(self):
+        link, attempt = self.ready_link()
+        self.assertEqual(self.metric("intermud3_mudlist_size"), 0)
+        attempt.receive(["mudlist", 5, "*test", 0, "ProbeA", 0, 6, {"X": [-1], "Y": [0]}])
+        attempt.receive(["chanlist-reply", 5, "*test", 0, "ProbeA", 0, 3, {"chat": ["X", 0]}])
+        self.assertEqual(self.metric("intermud3_mudlist_size"), 2)
+        self.assertEqual(self.metric("intermud3_chanlist_size"), 1)
+        attempt.receive(["mudlist", 5, "*test", 0, "ProbeA", 0, 7, {"Y": 0}])
+        self.assertEqual(self.metric("intermud3_mudlist_size"), 1)
 
 
 class DefaultConnectorTests(SynchronousTestCase):
