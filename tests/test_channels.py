@@ -6,6 +6,7 @@ import copy
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from intermud3 import packets
 from intermud3.api.errors import INVALID_PARAMS, RPCError
 from intermud3.services.channels import ChannelService
 from intermud3.services.messages import MessageService
@@ -94,6 +95,18 @@ class JoinLeaveTests(ChannelsTestBase, SynchronousTestCase):
         self.assertEqual(self.written, [])
         self.gw.link.go_ready()
         self.assertEqual(self.written, [listen("dchat", 1)])
+
+    def test_listen_goes_before_queued_channel_messages_at_ready(self):
+        # A router drops a channel message from a MUD that does not listen
+        # to the channel, and it forgets the listening with each connection.
+        self.call("channel_join", channel="dchat")
+        self.gw.link.ready = False
+        message = packets.make("channel-m", OUR_MUD, "alice", 0, 0, "dchat", "Alice", "hi")
+        self.assertEqual(self.outbox.submit("channel_send", message, self.alice)["status"],
+                         "queued")
+        del self.written[:]
+        self.gw.link.go_ready()
+        self.assertEqual(self.written, [listen("dchat", 1), message])
 
     def test_relisten_after_every_handshake(self):
         self.call("channel_join", channel="dchat")

@@ -61,9 +61,14 @@ class FakeLink:
         return False
 
     def go_ready(self):
+        # As RouterLink after a startup-reply: on_ready observers, then
+        # on_writable ones.
         self.ready = True
         for callback in list(self.on_ready):
             callback()
+        if self.room and not self.held:
+            for callback in list(self.on_writable):
+                callback()
 
     def go_writable(self):
         self.room = True

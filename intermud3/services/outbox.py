@@ -3,8 +3,9 @@
 ``Outbox.submit`` writes a message packet at once when the link is ready,
 the pacer has room and nothing older is waiting; otherwise it stores the
 packet in the SQLite queue (before answering, so "queued" survives a kill)
-and pushes it, oldest first, whenever the link reports it is ready or
-writable. Each stored message leaves the queue exactly once: written (then
+and pushes it, oldest first, whenever the link reports it is writable
+(after each handshake, once the link's on_ready observers have run). Each
+stored message leaves the queue exactly once: written (then
 ``message_sent``) or past its TTL (then ``message_expired``).
 """
 
@@ -62,7 +63,10 @@ class Outbox:
         self._expiry_call = None
         self._draining = False
         self._stopped = False
-        gateway.link.on_ready.append(self._link_ready)
+        # Not on_ready: the link calls on_writable after every on_ready
+        # observer, so what those send on a new connection (channel-listen
+        # above all: a router drops a channel message from a MUD that is not
+        # listening) goes before the queued messages.
         gateway.link.on_writable.append(self._link_writable)
         # Rows left by an earlier process: their expiry timer starts now and
         # they go out after the first handshake.
@@ -165,9 +169,6 @@ class Outbox:
             del self._results[key]
 
     # -- pushing the queue -------------------------------------------------
-
-    def _link_ready(self, *args):
-        self.drain()
 
     def _link_writable(self, *args):
         self.drain()
