@@ -85,6 +85,18 @@ class SyncTests(PresenceTestCase):
         # Nothing of a refused sync was kept.
         self.assertIsNone(self.presence.knows_user("alice"))
 
+    def test_text_is_cleaned_for_the_network(self):
+        # API.md: Pinkfish kept, ANSI escapes removed whole, control characters
+        # dropped; player fields are one line.
+        self.do_sync([{"name": " \x1b[1mEve\x1b[0m\x00", "title": "the\x07 %^RED%^Red%^RESET%^\r\n",
+                       "status": "a\nb", "race": "\x1b[31m"}])
+        eve = self.presence.user("eve")
+        self.assertEqual((eve["name"], eve["visname"], eve["title"], eve["status"], eve["race"]),
+                         ("Eve", "Eve", "the %^RED%^Red%^RESET%^", "a b", None))
+        self.assertEqual(self.ask(["who-req", 5, "ProbeA", 0, OUR_MUD, 0]), [
+            ["who-reply", 5, OUR_MUD, 0, "ProbeA", 0, [["Eve", 0, "the %^RED%^Red%^RESET%^"]]]])
+        self.assertInvalid("users[0].name", [{"name": "\x1b[0m\r\n"}])
+
     def test_too_many_users(self):
         self.gateway.config["presence"]["max_users"] = 2
         error = self.assertInvalid("users", [{"name": f"u{i}"} for i in range(3)])

@@ -19,6 +19,7 @@ from intermud3 import lpc, packets
 from intermud3.api.errors import invalid_params
 from intermud3.mudmode import FrameTooLarge
 from intermud3.services.inbound import fold, same_mud, send_error
+from intermud3.services.text import clean
 
 __all__ = ["Presence", "handlers", "MAX_UCACHE"]
 
@@ -230,6 +231,12 @@ def _extra(user):
     return ", ".join(parts) if parts else 0
 
 
+def _line(text):
+    """A player field as it may go to the network: ANSI escapes and control
+    characters removed (services/text.py), on one line, trimmed."""
+    return clean(text).replace("\n", " ").strip()
+
+
 def _read_user(raw, where):
     """One player of presence_sync, checked; fields not given are 0/None."""
     if not isinstance(raw, dict):
@@ -239,9 +246,9 @@ def _read_user(raw, where):
         return f"{where}.{name}"
 
     name = raw.get("name")
-    if not isinstance(name, str) or not name.strip():
+    if not isinstance(name, str) or not _line(name):
         raise invalid_params(field("name"), f"{field('name')} must be a non-empty string")
-    name = name.strip()
+    name = _line(name)
     if len(name) > MAX_NAME:
         raise invalid_params(field("name"), f"{field('name')} is longer than {MAX_NAME} characters",
                              max_len=MAX_NAME)
@@ -253,7 +260,7 @@ def _read_user(raw, where):
         if value is not None and len(value) > MAX_TEXT:
             raise invalid_params(field(key), f"{field(key)} is longer than {MAX_TEXT} characters",
                                  max_len=MAX_TEXT)
-        user[key] = value or None
+        user[key] = (_line(value) if value is not None else None) or None
     user["visname"] = user["visname"] or name
     for key in _INT_FIELDS:
         value = raw.get(key)
