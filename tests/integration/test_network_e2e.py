@@ -5,23 +5,16 @@ Two real gateways ("MudA", "MudB") on one in-repo router; the router's
 mudlist packets are the cause, A's API sessions the effect.
 """
 
+import json
+
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from tests.integration.harness import API_KEY, RPCFailure, wait_until
+from tests.integration.harness import RPCFailure, wait_until
 from tests.integration.two_muds import A, B, TwoMuds, http_get, mud_info, same_shape, vector
-
-TELL_ONLY_KEY = "tell-only-key-0123456789"
 
 ENTRY_KEYS = {"name", "host", "port", "tcp_port", "udp_port", "driver", "mudlib", "base_mudlib",
               "mud_type", "status", "restart_in", "services", "open_status", "admin_email"}
-
-
-def keys(mud):
-    """Two API keys for ``mud``: everything, and tell only (no info)."""
-    return {"auth": {"api_keys": [
-        {"key": API_KEY, "mud_name": mud, "permissions": ["*"]},
-        {"key": TELL_ONLY_KEY, "mud_name": mud, "permissions": ["tell"]}]}}
 
 
 class NetworkEndToEnd(unittest.TestCase):
@@ -31,10 +24,9 @@ class NetworkEndToEnd(unittest.TestCase):
     def setUp(self):
         self.muds = TwoMuds(self)
         # A short handshake timeout, so that a refused startup retries soon.
-        yield self.muds.start(a_sections={"api": keys(A), "router": {"handshake_timeout": 0.3}})
+        yield self.muds.start(a_sections={"router": {"handshake_timeout": 0.3}})
         self.router = self.muds.router
-        self.tell_only = yield self.muds.loop.tcp_client(self.muds.a, authenticate=False)
-        yield self.tell_only.call("authenticate", {"api_key": TELL_ONLY_KEY})
+        self.tell_only = self.muds.tell_only
 
     @defer.inlineCallbacks
     def assertFails(self, deferred, code):
@@ -103,7 +95,7 @@ class NetworkEndToEnd(unittest.TestCase):
         self.assertEqual(stats["mudlist_id"], self.router.mudlist_id)
         self.assertEqual(stats["chanlist_id"], self.router.chanlist_id)
         self.assertEqual(stats["channel_count"], len(self.router.channels))
-        self.assertEqual(stats["session_count"], 2)
+        self.assertEqual(stats["session_count"], 2)   # client_a and tell_only
         self.assertEqual(stats["packets_received"], m.a.gateway.link.packets_received)
         self.assertEqual(stats["packets_sent"], len(m.received_from(A)))
 
@@ -200,6 +192,11 @@ class NetworkEndToEnd(unittest.TestCase):
         # The whole list came, in several packets, some addressed to 0.
         self.assertGreaterEqual(len(m.sent_to("MudC", "mudlist")), len(self.router.muds))
         yield self.no_more_events(client, "mud_online", "mud_offline")
+        # The first handshake: connected, but not "reconnected"; the refused
+        # attempt before it was never up, so nothing was "disconnected".
+        event = yield client.event("gateway_connected")
+        self.assertEqual(event["router"], "*test")
+        yield self.no_more_events(client, "gateway_reconnected", "gateway_disconnected")
         names = [e["name"] for e in (yield client.call("mudlist"))["muds"]]
         self.assertEqual(sorted(names), sorted([A, B, "MudC", "Up1", "Down1", "Later"]))
 
@@ -233,7 +230,9 @@ class NetworkEndToEnd(unittest.TestCase):
         self.assertIn(b'"not_ready"', body)
         code, body = yield http_get(m.a, "/health")
         self.assertEqual(code, 200)
-        self.assertNotIn(b'"ready"', body)
+        router = json.loads(body)["router"]
+        self.assertIn(router["state"], ("connecting", "handshaking", "backoff"))
+        self.assertIsNone(router["connected_since"])
         self.assertNotIn("gateway_connected", client.event_names())
 
         self.router.refuse_startups = False
@@ -249,6 +248,9 @@ class NetworkEndToEnd(unittest.TestCase):
         self.assertTrue(stats["gateway_connected"])
         self.assertGreater(stats["reconnects"], reconnects)
         self.assertEqual((yield http_get(m.a, "/health/ready"))[0], 200)
+        router = json.loads((yield http_get(m.a, "/health"))[1])["router"]
+        self.assertEqual((router["state"], router["name"]), ("ready", "*test"))
+        self.assertTrue(router["connected_since"].endswith("Z"))
         # The second startup resent the router's password.
         startups = m.received_from(A, "startup-req-3")
         self.assertEqual(startups[-1][6], self.router.passwords[A])

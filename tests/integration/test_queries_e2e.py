@@ -34,7 +34,8 @@ class QueriesEndToEnd(unittest.TestCase):
         self.router = self.muds.router
 
     def start(self):
-        return self.muds.start()
+        # A short handshake timeout: a refused startup is retried soon.
+        return self.muds.start(a_sections={"router": {"handshake_timeout": 0.3}})
 
     @defer.inlineCallbacks
     def sync(self, client, users):
@@ -108,6 +109,31 @@ class QueriesEndToEnd(unittest.TestCase):
         self.assertNotIn("who_reply", bystander.event_names())
 
     @defer.inlineCallbacks
+    def test_replies_matching_no_request_go_to_every_info_session(self):
+        m = self.muds
+        bystander = yield m.loop.tcp_client(m.a)
+        m.router.send_packet(A, ["who-reply", 5, B, 0, A, "nobody", [["Ghost", 1, ""]]])
+        m.router.send_packet(A, ["locate-reply", 5, B, 0, A, 0, B, "Ghost", 9, "sleeping"])
+        m.router.send_packet(A, ["chan-who-reply", 5, B, 0, A, 0, "dchat", ["Ghost"]])
+        m.router.send_packet(A, ["error", 5, B, 0, A, 0, "unk-user", "who?", ["finger-req", 5, A, 0, B, 0, "x"]])
+        for client in (m.client_a, bystander):
+            event = yield client.event("who_reply")
+            self.assertEqual(event["users"], [{"name": "Ghost", "idle": 1, "level": 0, "extra": ""}])
+            self.assertEqual(event["to_user"], "nobody")
+            event = yield client.event("locate_reply")
+            self.assertEqual((event["located_mud"], event["located_user"], event["idle"], event["status"]),
+                             (B, "Ghost", 9, "sleeping"))
+            event = yield client.event("chan_who_reply")
+            self.assertEqual(event["from_mud"], B)
+            self.assertEqual((event["channel"], event["users"]), ("dchat", ["Ghost"]))
+            event = yield client.event("error_occurred")
+            self.assertEqual(event["error_code"], "unk-user")
+        yield m.tell_only.call("ping")
+        self.assertEqual(m.tell_only.event_names(), [])
+        # None of them is answered.
+        self.assertEqual((yield m.flush(A)), [])
+
+    @defer.inlineCallbacks
     def test_who_to_a_mud_that_is_down_times_out(self):
         m = self.muds
         m.router.set_mud("Sleepy", mud_info(state=0))
@@ -136,6 +162,27 @@ class QueriesEndToEnd(unittest.TestCase):
                          ("unk-dst", "*test", "alice"))
         self.assertEqual(event["context"], {"packet_type": "who-req", "target_mud": "NoSuchMud",
                                             "target_user": None})
+
+    @defer.inlineCallbacks
+    def test_snapshot_text_is_cleaned_before_it_goes_to_the_network(self):
+        # API.md: text sent to the network keeps Pinkfish markup; ANSI
+        # escapes and control characters (but LF) are removed.
+        m = self.muds
+        eve = player("Eve", visname="\x1b[1;31mEve\x1b[0m", title="the\x00 %^RED%^Red%^RESET%^\x07",
+                     status="away\r\n", channels=["dchat"])
+        yield self.sync(m.client_b, [eve])
+        result = yield m.client_a.call("who", {"target_mud": B, "timeout": 2})
+        self.assertEqual(result["users"], [{"name": "Eve", "idle": 7, "level": 0,
+                                            "extra": "the %^RED%^Red%^RESET%^"}])
+        self.assertEqual(m.received_from(B, "who-reply")[-1][6], [["Eve", 7, "the %^RED%^Red%^RESET%^"]])
+        result = yield m.client_a.call("finger", {"target_mud": B, "target_user": "eve", "timeout": 2})
+        self.assertEqual(result["user_info"]["name"], "Eve")
+        self.assertEqual(result["user_info"]["title"], "the %^RED%^Red%^RESET%^")
+        result = yield m.client_a.call("locate", {"target_user": "eve", "timeout": 0.3})
+        self.assertEqual(result["locations"], [{"mud": B, "user": "Eve", "idle": 7, "status": "away"}])
+        result = yield m.client_a.call("channel_who", {"channel": "dchat", "target_mud": B, "timeout": 2})
+        self.assertEqual(result["members"], [{"mud": B, "users": ["Eve"]}])
+        self.assertEqual(m.router.rejected, [])
 
     @defer.inlineCallbacks
     def test_long_who_list_is_trimmed_to_fit_a_frame(self):
@@ -405,13 +452,19 @@ class QueriesEndToEnd(unittest.TestCase):
         yield wait_until(lambda: m.a.gateway.lists.mud_entry("Sleepy") is not None)
         pending = m.client_a.call("finger", {"target_mud": "Sleepy", "target_user": "x", "timeout": 10})
         yield m.wait_received(A, "finger-req")
+        m.router.refuse_startups = True      # A stays down until we allow it back
         yield m.router.drop(A)
         yield self.assertFails(pending, -32004, reason="link_down")
         self.assertEqual(m.a.gateway.queries.pending_count(), 0)
-        # While down, a new query fails at once the same way.
-        if not m.a.gateway.link.ready:
-            yield self.assertFails(m.client_a.call("who", {"target_mud": B}), -32004, reason="link_down")
+        # While down, a new query fails at once the same way, and sends nothing.
+        sent = len(m.received_from(A))
+        yield self.assertFails(m.client_a.call("who", {"target_mud": B}), -32004, reason="link_down")
+        m.router.refuse_startups = False
         yield wait_until(lambda: m.a.gateway.link.ready)
+        self.assertEqual([p[0] for p in m.received_from(A)[sent:]], ["startup-req-3"] * (len(m.received_from(A)) - sent))
+        # And after the reconnect queries work again.
+        result = yield m.client_a.call("who", {"target_mud": B, "timeout": 2})
+        self.assertEqual(result["status"], "success")
 
 
 class PresenceSettings(unittest.TestCase):

@@ -10,10 +10,19 @@ import tempfile
 
 from twisted.internet import defer, protocol, reactor
 
-from tests.integration.harness import Loopback, wait_until
+from tests.integration.harness import API_KEY, Loopback, wait_until
 from tests.vectors import load_vectors
 
 A, B = "MudA", "MudB"
+
+TELL_ONLY_KEY = "tell-only-key-0123456789"
+
+
+def two_keys(mud):
+    """api.auth for ``mud`` with two keys: everything, and tell only (no info)."""
+    return {"auth": {"api_keys": [
+        {"key": API_KEY, "mud_name": mud, "permissions": ["*"]},
+        {"key": TELL_ONLY_KEY, "mud_name": mud, "permissions": ["tell"]}]}}
 
 
 def mud_info(state=-1, driver="FluffOS v2017", services=None, port=5000):
@@ -43,6 +52,7 @@ class TwoMuds:
         self.router = None
         self.a = self.b = None            # GatewayService
         self.client_a = self.client_b = None
+        self.tell_only = None             # a session on A without "info"
         self.dirs = {}
 
     def state_dir(self, mud):
@@ -53,12 +63,16 @@ class TwoMuds:
     @defer.inlineCallbacks
     def start(self, a_sections=None, b_sections=None):
         self.router = self.loop.router()
-        self.a = yield self.start_gateway(A, **(a_sections or {}))
+        a_sections = dict(a_sections or {})
+        a_sections.setdefault("api", two_keys(A))
+        self.a = yield self.start_gateway(A, **a_sections)
         self.b = yield self.start_gateway(B, **(b_sections or {}))
         yield self.synced(self.a, B)
         yield self.synced(self.b, A)
         self.client_a = yield self.loop.tcp_client(self.a)
         self.client_b = yield self.loop.tcp_client(self.b)
+        self.tell_only = yield self.loop.tcp_client(self.a, authenticate=False)
+        yield self.tell_only.call("authenticate", {"api_key": TELL_ONLY_KEY})
 
     def start_gateway(self, mud, **sections):
         return self.loop.ready_gateway(mud, [self.router], state_dir=self.state_dir(mud), **sections)
