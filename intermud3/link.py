@@ -182,6 +182,7 @@ class RouterLink(Service):
         self._inbound = 0            # grows with every byte batch received: "life"
 
         self._backoff_call = None
+        self._startup_call = None
         self._handshake_call = None
         self._ping_call = None
         self._alive_checks = []
@@ -390,6 +391,20 @@ class RouterLink(Service):
         self._set_state("handshaking", "connected")
         if protocol is not self._protocol:
             return
+        self._send_startup(protocol)
+
+    def _send_startup(self, protocol):
+        """Write startup-req-3 once the pacer allows it (a router counts it
+        as 6 of the 10 packets a MUD may send in one second: reconnecting
+        right after a busy second would get us blocked), then time the
+        handshake."""
+        self._startup_call = None
+        if protocol is not self._protocol:
+            return
+        wait = self.pacer.next_opening("startup-req-3")
+        if wait > 0:
+            self._startup_call = self._clock.callLater(wait, self._send_startup, protocol)
+            return
         startup = self._startup_packet(protocol.router)
         self._write("startup-req-3", frame(startup))
         self._handshake_call = self._clock.callLater(
@@ -484,10 +499,11 @@ class RouterLink(Service):
 
     def _teardown(self, why):
         """Forget the connection's timers, held packets and ready state."""
-        for call in (self._handshake_call, self._ping_call, self._kick_call, *self._alive_checks):
+        for call in (self._startup_call, self._handshake_call, self._ping_call, self._kick_call,
+                     *self._alive_checks):
             if call is not None and call.active():
                 call.cancel()
-        self._handshake_call = self._ping_call = self._kick_call = None
+        self._startup_call = self._handshake_call = self._ping_call = self._kick_call = None
         self._alive_checks = []
         self._want_writable = False
         if self._held:
@@ -538,8 +554,8 @@ class RouterLink(Service):
         elif ptype == "auth-mud-req":
             if packet.o_mud == self.mud_name:
                 return  # our own keepalive coming back: life, nothing more
-            if packet.t_mud == self.mud_name:
-                self._answer_auth(packet)
+            if packet.t_mud == self.mud_name and isinstance(packet.o_mud, str) and packet.o_mud:
+                self._answer_auth(packet)   # (an originator that is no name has no answer)
         for observer in list(self.on_packet):
             try:
                 observer(packet)

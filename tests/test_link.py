@@ -556,6 +556,43 @@ class PacingTests(LinkCase):
         for _ in range(100):
             self.assertTrue(link.try_send(["who-req", 5, "ProbeA", "a", "X", 0]))
 
+    def test_reconnect_startup_waits_for_the_pacer(self):
+        # A router blocks a MUD over 10 weighted packets in one second and
+        # counts startup-req-3 as 6: a quick reconnect must not send it on
+        # top of a busy second.
+        link, first = self.ready_link(rate=5)
+        self.clock.advance(1.2)                 # 1001.2: the bucket is full again
+        for i in range(5):
+            self.assertTrue(link.send(["tell", 5, "ProbeA", "a", "X", "b", "A", f"m{i}"]))
+        link.reconnect("operator asked")        # at once, same router
+        self.clock.advance(0)
+        attempt = self.connector.last
+        self.assertIsNot(attempt, first)
+        attempt.accept()
+        self.assertEqual(attempt.sent(), [])    # 5 + 6 would be 11 this second
+        self.assertEqual(link.state, "handshaking")
+        self.clock.advance(0.9)                 # 1002.1: a new second, 4.5 tokens
+        self.assertEqual(attempt.sent(), [])
+        self.clock.advance(0.1)                 # 1002.2: the bucket is full
+        self.assertEqual([v[0] for v in attempt.sent()], ["startup-req-3"])
+        # The handshake is timed from the write.
+        self.clock.advance(19.9)
+        self.assertFalse(attempt.transport.aborted)
+        self.clock.advance(0.1)
+        self.assertTrue(attempt.transport.aborted)
+
+    def test_stop_while_the_startup_waits_leaves_no_timer(self):
+        link, first = self.ready_link(rate=5)
+        for i in range(5):
+            link.send(["tell", 5, "ProbeA", "a", "X", "b", "A", f"m{i}"])
+        link.reconnect("operator asked")
+        self.clock.advance(0)
+        self.connector.last.accept()
+        self.assertEqual(self.connector.last.sent(), [])
+        link.stopService()
+        self.clock.advance(0)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
     def test_held_packets_dropped_when_the_link_drops(self):
         link, attempt = self.ready_link(rate=5)
         link.send(["tell", 5, "ProbeA", "a", "X", "b", "A", "lost"])
