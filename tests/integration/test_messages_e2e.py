@@ -365,6 +365,33 @@ class PacingTests(TestCase):
         self.assertEqual(pair.a.gateway.store.queue_depth(), 0)
 
 
+    @defer.inlineCallbacks
+    def test_queue_built_while_down_drains_paced_after_the_handshake(self):
+        loop = make_loop(self)
+        paced = {"router": {"send_rate": 5, **FAST_LINK}}
+        pair = yield start_pair(loop, a=paced, b=paced, flood_control=True)
+        yield pair.cb.call("channel_join", {"channel": "dchat"})
+        yield pair.ca.call("channel_join", {"channel": "dchat"})
+        pair.router.refuse_startups = True
+        yield pair.router.drop(A)
+        yield wait_until(lambda: not pair.a.gateway.link.ready)
+        texts = [f"backlog {n:02d}" for n in range(8)]
+        for text in texts:
+            result = yield pair.ca.call("tell", {"target_mud": B, "target_user": "bob",
+                                                 "message": text})
+            self.assertEqual(result["status"], "queued")
+        pair.router.refuse_startups = False
+        yield wait_until(lambda: len([e for e in pair.cb.events
+                                      if e["method"] == "tell_received"]) == len(texts), timeout=10)
+        self.assertEqual([e["params"]["message"] for e in pair.cb.events
+                          if e["method"] == "tell_received"], texts)
+        self.assertEqual(pair.router.flood_blocked, {})
+        self.assertLessEqual({reason for _, reason, _ in pair.router.rejected},
+                             {"refusing every startup"})
+        self.assertEqual([p for m, p in pair.router.sent if m == A and p[0] == "error"], [])
+        self.assertIn(A, pair.router.listening["dchat"])
+
+
 class _Process(protocol.ProcessProtocol):
     """A child process: its output, and a Deferred firing with its exit status."""
 
