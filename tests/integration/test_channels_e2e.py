@@ -137,6 +137,30 @@ class ChannelTests(TestCase):
         self.assertEqual(pair.router.rejected, [])
 
     @defer.inlineCallbacks
+    def test_retry_with_client_msg_id_and_too_large(self):
+        pair = self.pair
+        yield self.join_all()
+        params = {"channel": CHANNEL, "message": "only once", "client_msg_id": "chan-1"}
+        first = yield pair.ca.call("channel_send", params)
+        again = yield pair.ca.call("channel_send", params)
+        self.assertEqual(again, first)
+        limit = pair.a.gateway.config["router"]["max_send_bytes"]
+        for method, field in (("channel_send", "message"), ("channel_emote", "emote")):
+            with self.assertRaises(RPCFailure) as caught:
+                yield pair.ca.call(method, {"channel": CHANNEL, field: "x" * limit})
+            self.assertEqual(caught.exception.code, -32602)
+            self.assertEqual(caught.exception.data, {"field": field, "max_bytes": limit})
+        marker = self.ca2.event("channel_message", lambda e: e["message"] == "marker")
+        yield pair.cb.call("channel_send", {"channel": CHANNEL, "message": "marker"})
+        yield marker
+        self.assertEqual([p[8] for p in pair.received(A, "channel-m")], ["only once"])
+        self.assertEqual([p[0] for p in pair.received(A, "channel-e")], [])
+        self.assertEqual([e["params"]["message"] for e in self.ca2.events], ["only once"])
+        for client in (pair.ca, pair.cb):
+            history = yield client.call("channel_history", {"channel": CHANNEL})
+            self.assertEqual([m["message"] for m in history["messages"]], ["only once", "marker"])
+
+    @defer.inlineCallbacks
     def test_history_on_both_sides(self):
         pair = self.pair
         yield self.join_all()
