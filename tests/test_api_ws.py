@@ -19,6 +19,23 @@ UPGRADE = (
     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n")
 
 
+def wait_for(predicate, timeout=5.0):
+    """Fire once predicate() holds, polling the real reactor."""
+    d = defer.Deferred()
+    deadline = reactor.seconds() + timeout
+
+    def check():
+        if predicate():
+            d.callback(None)
+        elif reactor.seconds() > deadline:
+            d.errback(AssertionError(f"not true within {timeout}s"))
+        else:
+            reactor.callLater(0.005, check)
+
+    check()
+    return d
+
+
 class WSClient(WebSocketClientProtocol):
     """Autobahn client collecting text messages; `closed` fires with
     (wasClean, code, reason), `lost` after the socket is gone."""
@@ -241,10 +258,41 @@ class WebSocketTests(WSTestBase):
         factory = self.site.ws_factory
         self.assertEqual(factory.maxMessagePayloadSize, 65536)
         self.assertEqual(factory.maxFramePayloadSize, 65536)
-        self.assertEqual(factory.autoPingInterval, 30.0)
-        self.assertEqual(factory.autoPingTimeout, 10.0)
+        # Pings are the protocol's own, on the gateway's clock.
+        self.assertEqual(factory.autoPingInterval, 0)
         self.assertFalse(factory.failByDrop)
         self.assertIsNot(getattr(factory, "server", None), self.gateway)
+
+    @defer.inlineCallbacks
+    def test_pings_on_the_gateway_clock_keep_an_answering_peer(self):
+        client = yield self.connect_ws({"X-API-Key": API_KEY})
+        server = self.servers[0]
+        clock = self.gateway.clock
+        for _ in range(3):
+            clock.advance(30)                     # ping_interval: a ping goes out
+            self.assertIsNotNone(server._pong_deadline)
+            # Autobahn's client answers; wait for the pong to come back.
+            yield wait_for(lambda: server._pong_deadline is None)
+        clock.advance(10)                         # past ping_timeout: nothing pending
+        self.assertEqual(server.state, server.STATE_OPEN)
+        reply = yield self.call(client, "ping", 1)
+        self.assertIs(reply["result"]["pong"], True)
+
+    @defer.inlineCallbacks
+    def test_peer_that_does_not_answer_a_ping_is_dropped_after_ping_timeout(self):
+        client = yield self.connect_ws({"X-API-Key": API_KEY})
+        server = self.servers[0]
+        session = server.connection.session
+        clock = self.gateway.clock
+        client.transport.pauseProducing()         # reads nothing: no pong
+        clock.advance(30)
+        clock.advance(9.9)
+        self.assertEqual(server.state, server.STATE_OPEN)
+        clock.advance(0.1)
+        yield server.lost
+        self.assertFalse(session.attached)
+        client.transport.resumeProducing()
+        yield client.lost
 
     @defer.inlineCallbacks
     def test_slow_client_does_not_delay_others_and_is_dropped_over_the_bound(self):

@@ -17,7 +17,10 @@ a port.
   `api.websocket.max_message_bytes` closes it with 1009 (Autobahn does this
   itself; `failByDrop` is off so the close frame is really sent).
 * The server pings every `ping_interval` seconds and drops a peer whose pong
-  does not come within `ping_timeout`.
+  does not come within `ping_timeout` (any frame from the peer will do as
+  well). The timers run on the gateway's clock: Autobahn's own auto-ping
+  rounds its timers down to whole seconds, so it could drop a healthy peer
+  before `ping_timeout` had passed.
 
 Autobahn uses `self.log` and `factory.server` itself: our logger is `_log`
 and the factory keeps the gateway as `factory.gateway`.
@@ -56,6 +59,8 @@ class APIWebSocketProtocol(WebSocketServerProtocol):
 
     connection = None
     _header_key = None
+    _ping_call = None       # the next ping
+    _pong_deadline = None   # drops the peer unless it answers first
 
     def onConnect(self, request):
         try:
@@ -107,6 +112,46 @@ class APIWebSocketProtocol(WebSocketServerProtocol):
         key, self._header_key = self._header_key, None
         if key is not None and connection.session is None:
             self._authenticate_with_header(key)
+        self._schedule_ping()
+
+    # -- keepalive: ping every ping_interval, drop after ping_timeout --------
+
+    @property
+    def _clock(self):
+        return self.factory.gateway.clock
+
+    def _schedule_ping(self):
+        interval = self.factory.gateway.config["api"]["websocket"]["ping_interval"]
+        self._ping_call = self._clock.callLater(interval, self._send_ping)
+
+    def _send_ping(self):
+        self._ping_call = None
+        if self.state != WebSocketProtocol.STATE_OPEN:
+            return
+        timeout = self.factory.gateway.config["api"]["websocket"]["ping_timeout"]
+        self.sendPing()
+        self._pong_deadline = self._clock.callLater(timeout, self._ping_timed_out, timeout)
+
+    def _peer_alive(self):
+        if self._pong_deadline is not None:
+            self._pong_deadline.cancel()
+            self._pong_deadline = None
+            self._schedule_ping()
+
+    def onPong(self, payload):
+        self._peer_alive()
+
+    def _ping_timed_out(self, timeout):
+        self._pong_deadline = None
+        _log.info("WebSocket client {peer} did not answer a ping within {seconds}s; dropping",
+                  peer=self.connection.peer, seconds=timeout)
+        self.dropConnection(abort=True)
+
+    def _stop_keepalive(self):
+        for call in (self._ping_call, self._pong_deadline):
+            if call is not None and call.active():
+                call.cancel()
+        self._ping_call = self._pong_deadline = None
 
     def _authenticate_with_header(self, key):
         connection = self.connection
@@ -125,6 +170,7 @@ class APIWebSocketProtocol(WebSocketServerProtocol):
     def onMessage(self, payload, isBinary):
         if self.connection is None:
             return
+        self._peer_alive()
         if isBinary:
             _log.info("WebSocket client {peer} sent a binary frame; closing",
                       peer=self.connection.peer)
@@ -150,6 +196,7 @@ class APIWebSocketProtocol(WebSocketServerProtocol):
         self.dropConnection(abort=True)
 
     def connectionLost(self, reason):
+        self._stop_keepalive()
         super().connectionLost(reason)
         if self.connection is not None:
             _log.info("WebSocket API connection from {peer} closed", peer=self.connection.peer)
@@ -166,8 +213,9 @@ class APIWebSocketFactory(WebSocketServerFactory):
         self.setProtocolOptions(
             maxMessagePayloadSize=ws["max_message_bytes"],
             maxFramePayloadSize=ws["max_message_bytes"],
-            autoPingInterval=ws["ping_interval"],
-            autoPingTimeout=ws["ping_timeout"],
+            # Pings are ours (see the protocol): Autobahn's are off.
+            autoPingInterval=0,
+            autoPingTimeout=0,
             # Send the close frame (1009, ...) instead of dropping the socket.
             failByDrop=False,
             tcpNoDelay=True,
