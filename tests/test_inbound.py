@@ -236,6 +236,19 @@ class DispatchTests(SynchronousTestCase):
         self.link.receive(["locate-req", 5, "ProbeA", "alice", 0, 0, "bob"])
         self.assertEqual(len(locates), 1)
 
+    def test_unwritable_offending_packet_is_replaced_by_zero(self):
+        # A lenient reader takes ints beyond 32 bits and 1e999; the strict
+        # writer refuses them, so the error goes out without the packet,
+        # and a junk originator user is answered as the MUD itself (0).
+        for value in (["odd", 5, "ProbeA", "alice", OUR_MUD, 0, 2 ** 40],
+                      ["odd", 5, "ProbeA", float("inf"), OUR_MUD, 0]):
+            self.link.sent.clear()
+            self.link.receive(value)
+            self.assertEqual(self.link.sent, [
+                ["error", 5, OUR_MUD, 0, "ProbeA", value[3] if value[3] == "alice" else 0,
+                 "unk-type", "Unknown packet type: odd", 0]])
+        self.assertEqual(self.flushLoggedErrors(), [])
+
     def test_oversized_offending_packet_is_replaced_by_zero(self):
         self.link.max_send_bytes = 200
         value = ["odd", 5, "ProbeA", 0, OUR_MUD, 0, "x" * 500]

@@ -300,6 +300,15 @@ class InboundTests(MessagesTestBase, SynchronousTestCase):
         self.assertEqual(self.gw.link.written, [
             ["error", 5, OUR_MUD, 0, "OtherMud", "bob", "unk-user", "alice is not online.", 0]])
 
+    def test_unk_user_answer_to_a_tell_no_lpc_writer_takes(self):
+        # A lenient reader hands over ints beyond 32 bits: the answer goes
+        # without the packet rather than failing in the handler.
+        self.gw.presence.users = set()
+        self.receive("tell", 5, "OtherMud", "bob", OUR_MUD, "alice", "Bob", 2 ** 40)
+        self.assertEqual(self.gw.link.written, [
+            ["error", 5, OUR_MUD, 0, "OtherMud", "bob", "unk-user", "alice is not online.", 0]])
+        self.assertEqual(self.flushLoggedErrors(), [])
+
     def test_tell_to_user_in_snapshot(self):
         self.gw.presence.users = {"alice"}
         self.receive("tell", 5, "OtherMud", "bob", OUR_MUD, "Alice", "Bob", "hi")

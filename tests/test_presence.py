@@ -211,10 +211,24 @@ class AnswerTests(PresenceTestCase):
         for value in (["finger-req", 5, "ProbeA", 0, OUR_MUD, 0],
                       ["finger-req", 5, "ProbeA", 0, OUR_MUD, 0, ["x"]],
                       ["chan-who-req", 5, "ProbeA", 0, OUR_MUD, 0, 7],
+                      ["chan-user-req", 5, "ProbeA", 0, OUR_MUD, 0, 0],
                       ["who-req", 5, 0, 0, OUR_MUD, 0]):
             self.link.receive(value)
         self.assertEqual(self.flushLoggedErrors(), [])
-        self.assertEqual([p[0] for p in self.link.sent], ["error", "error", "chan-who-reply"])
+        self.assertEqual([(p[0], p[6]) for p in self.link.sent], [("error", "bad-pkt")] * 4)
+
+    def test_fields_no_lpc_writer_takes_never_crash_an_answer(self):
+        # A lenient reader hands over what the strict writer refuses: the
+        # answer goes to the MUD itself and carries 0 instead of the packet.
+        request = ["chan-who-req", 5, "ProbeA", 2 ** 40, OUR_MUD, 0, float("inf")]
+        self.assertEqual(self.ask(request), [
+            ["error", 5, OUR_MUD, 0, "ProbeA", 0, "bad-pkt", "chan-who-req needs a channel", 0]])
+        request = ["who-req", 5, "ProbeA", [1], OUR_MUD, float("-inf")]
+        self.assertEqual(self.ask(request)[0][:6], ["who-reply", 5, OUR_MUD, 0, "ProbeA", 0])
+        request = ["finger-req", 5, "ProbeA", "carl", OUR_MUD, 0, "nobody", 2 ** 40]
+        self.assertEqual(self.ask(request), [
+            ["error", 5, OUR_MUD, 0, "ProbeA", "carl", "unk-user", "nobody is not online.", 0]])
+        self.assertEqual(self.flushLoggedErrors(), [])
 
 
 class UserCacheTests(PresenceTestCase):

@@ -9,10 +9,11 @@ addressed to us by a MUD, and never when it is itself an ``error``.
 
 from twisted.logger import Logger
 
-from intermud3 import packets
+from intermud3 import lpc, packets
 from intermud3.mudmode import FrameTooLarge
 
-__all__ = ["InboundDispatcher", "LINK_HANDLED", "fold", "same_mud", "handlers"]
+__all__ = ["InboundDispatcher", "LINK_HANDLED", "fold", "same_mud", "reply_user", "send_error", "may_answer",
+           "handlers"]
 
 _log = Logger()
 
@@ -100,24 +101,33 @@ def may_answer(packet, our_mud):
             and isinstance(origin, str) and origin and not origin.startswith("*"))
 
 
+def reply_user(packet):
+    """The user to address an answer to: the originator user when it is a
+    name, else 0 (the MUD itself). Junk there (a number no LPC writer
+    takes, an array) must not keep the answer from being written."""
+    user = packet.o_user
+    return user if isinstance(user, str) and user else 0
+
+
 def send_error(gateway, packet, code, message):
     """Send ``error`` back to the originator of ``packet``, carrying it when
-    it fits in a frame (the offending packet is optional: "or 0").
-    Nothing is sent where I3 forbids an error answer (``may_answer``): to
-    a broadcast, an error or a router; False then."""
+    it can be written and fits in a frame (the offending packet is
+    optional: "or 0"). Nothing is sent where I3 forbids an error answer
+    (``may_answer``): to a broadcast, an error or a router; False then."""
     if not may_answer(packet, gateway.mud_name):
         _log.debug("No {code} answer to a {type} from {mud}: a broadcast, an error or a router",
                    code=code, type=packet.type, mud=packet.o_mud)
         return False
-    reply = packets.make("error", gateway.mud_name, 0, packet.o_mud, packet.o_user,
+    reply = packets.make("error", gateway.mud_name, 0, packet.o_mud, reply_user(packet),
                          code, message, packet.value)
     try:
         return gateway.link.send(reply)
-    except FrameTooLarge:
+    except (FrameTooLarge, lpc.LPCError):
+        # Too big, or holding what LPC cannot write (a huge int, infinity).
         reply[-1] = 0
         try:
             return gateway.link.send(reply)
-        except FrameTooLarge:
+        except (FrameTooLarge, lpc.LPCError):
             _log.warn("Could not answer {code} to {mud}: the error does not fit a frame",
                       code=code, mud=packet.o_mud)
             return False

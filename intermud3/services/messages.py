@@ -14,8 +14,8 @@ from intermud3 import packets
 from intermud3.api import params as p
 from intermud3.api.errors import invalid_params
 from intermud3.events import iso_timestamp
-from intermud3.mudmode import FrameTooLarge
 from intermud3.services.channels import channel_name, client_msg_id
+from intermud3.services.inbound import send_error
 from intermud3.services.outbox import ensure_fits
 from intermud3.services.text import clean, username
 
@@ -170,17 +170,8 @@ class MessageService:
         }, permission="tell")
 
     def _answer_unknown_user(self, packet, target):
-        if not isinstance(packet.o_mud, str) or not packet.o_mud or packet.o_mud.startswith("*"):
-            # Nowhere to answer, or a router: answering routers risks error loops.
-            return
-        reply = packets.make("error", self.gateway.mud_name, 0, packet.o_mud, packet.o_user,
-                             "unk-user", f"{target} is not online.", packet.value)
-        try:
-            self.gateway.link.send(reply)
-        except FrameTooLarge:
-            # The offending packet is optional ("or 0"); the error is not.
-            reply[-1] = 0
-            self.gateway.link.send(reply)
+        # send_error keeps the I3 rules: no answer to a router, a broadcast or an error.
+        send_error(self.gateway, packet, "unk-user", f"{target} is not online.")
 
     def _channel_received(self, packet):
         if packet.o_mud == self.gateway.mud_name:

@@ -18,7 +18,7 @@ from twisted.logger import Logger
 from intermud3 import lpc, packets
 from intermud3.api.errors import invalid_params
 from intermud3.mudmode import FrameTooLarge
-from intermud3.services.inbound import fold, same_mud, send_error
+from intermud3.services.inbound import fold, reply_user, same_mud, send_error
 from intermud3.services.text import clean
 
 __all__ = ["Presence", "handlers", "MAX_UCACHE"]
@@ -105,7 +105,7 @@ class Presence:
     # -- answering the network --------------------------------------------------------
 
     def _reply(self, packet, ptype, *fields):
-        reply = packets.make(ptype, self.gateway.mud_name, 0, packet.o_mud, packet.o_user, *fields)
+        reply = packets.make(ptype, self.gateway.mud_name, 0, packet.o_mud, reply_user(packet), *fields)
         try:
             self.gateway.link.send(reply)
         except FrameTooLarge:
@@ -119,6 +119,16 @@ class Presence:
         # Our own broadcast coming back (a locate-req we sent) is not a question.
         return not (fold(packet.t_mud) is None and same_mud(origin, self.gateway.mud_name))
 
+    def _named(self, packet, field):
+        """The name a request asks about; None, after answering ``bad-pkt``
+        (send_error keeps the I3 rules on answering), when it is missing
+        or not a string."""
+        name = packet.get(field)
+        if isinstance(name, str) and name:
+            return name
+        send_error(self.gateway, packet, "bad-pkt", f"{packet.type} needs a {field}")
+        return None
+
     def _who_req(self, packet):
         if not self._answerable(packet):
             return
@@ -128,7 +138,9 @@ class Presence:
     def _finger_req(self, packet):
         if not self._answerable(packet):
             return
-        name = packet.get("username")
+        name = self._named(packet, "username")
+        if name is None:
+            return
         user = self.user(name)
         if user is None:
             send_error(self.gateway, packet, "unk-user", f"{name} is not online.")
@@ -149,16 +161,19 @@ class Presence:
     def _chan_who_req(self, packet):
         if not self._answerable(packet):
             return
-        channel = packet.get("channel")
-        names = [u["visname"] for u in self.players()
-                 if isinstance(channel, str) and channel in u["channels"]]
+        channel = self._named(packet, "channel")
+        if channel is None:
+            return
+        names = [u["visname"] for u in self.players() if channel in u["channels"]]
         self._reply(packet, "chan-who-reply", channel,
                     self._fit(packet, "chan-who-reply", names, channel))
 
     def _chan_user_req(self, packet):
         if not self._answerable(packet):
             return
-        name = packet.get("username")
+        name = self._named(packet, "username")
+        if name is None:
+            return
         user = self.user(name)
         if user is None:
             send_error(self.gateway, packet, "unk-user", f"{name} is not a valid player.")
@@ -173,7 +188,7 @@ class Presence:
         limit = int(self.gateway.config["router"]["max_send_bytes"])
 
         def build(chosen):
-            return packets.make(ptype, self.gateway.mud_name, 0, packet.o_mud, packet.o_user,
+            return packets.make(ptype, self.gateway.mud_name, 0, packet.o_mud, reply_user(packet),
                                 *leading, chosen)
 
         size = _FRAME_OVERHEAD + len(lpc.encode(build([])))
