@@ -35,6 +35,14 @@ def is_up(info) -> bool:
     return _int(_field(info, STATE)) == -1
 
 
+def _services(value):
+    """A mudlist services mapping as {name: int}; other keys and values
+    (junk from the network) are left out."""
+    if not isinstance(value, dict):
+        return {}
+    return {k: v for k, v in value.items() if isinstance(k, str) and _int(v) is not None}
+
+
 def _fold(text) -> str:
     return text.casefold() if isinstance(text, str) else str(text).casefold()
 
@@ -181,23 +189,34 @@ class NetworkLists:
 
     @staticmethod
     def _entry(name, info):
+        """API.md's mudlist entry. Entries are kept as the router sent them,
+        so each field is read here into its API type: text fields are
+        strings ("" for 0 or junk), ports ints (0 for junk), services a
+        mapping of names to ints."""
         state = _int(_field(info, STATE))
-        services = _field(info, SERVICES)
+
+        def text(index):
+            value = _field(info, index)
+            return value if isinstance(value, str) else ""
+
+        def port(index):
+            return _int(_field(info, index)) or 0
+
         return {
             "name": name,
-            "host": _field(info, HOST),
-            "port": _field(info, PLAYER_PORT),
-            "tcp_port": _field(info, TCP_PORT),
-            "udp_port": _field(info, UDP_PORT),
-            "driver": _field(info, DRIVER),
-            "mudlib": _field(info, MUDLIB),
-            "base_mudlib": _field(info, BASE_MUDLIB),
-            "mud_type": _field(info, MUD_TYPE),
+            "host": text(HOST),
+            "port": port(PLAYER_PORT),
+            "tcp_port": port(TCP_PORT),
+            "udp_port": port(UDP_PORT),
+            "driver": text(DRIVER),
+            "mudlib": text(MUDLIB),
+            "base_mudlib": text(BASE_MUDLIB),
+            "mud_type": text(MUD_TYPE),
             "status": "up" if state == -1 else "down",
             "restart_in": state if state is not None and state > 0 else None,
-            "services": dict(services) if isinstance(services, dict) else {},
-            "open_status": _field(info, OPEN_STATUS),
-            "admin_email": _field(info, ADMIN_EMAIL),
+            "services": _services(_field(info, SERVICES)),
+            "open_status": text(OPEN_STATUS),
+            "admin_email": text(ADMIN_EMAIL),
         }
 
     def filtered(self, status=None, driver=None, has_service=None, name=None):

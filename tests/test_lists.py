@@ -162,6 +162,17 @@ class LookupTests(ListsTestCase):
         self.lists.apply_mudlist("*i4", 4, {"Frontiers": 0})
         self.assertIsNone(self.lists.exact_mud("frontiers"))
 
+    def test_entry_fields_have_their_api_types_whatever_the_router_sent(self):
+        self.lists.apply_mudlist("*i4", 9, {"Junk": [
+            -1, ["1.2.3.4"], float("inf"), "4001", 2 ** 40, 0, {"x": 1}, 7, 0, [0], 0,
+            {"tell": 1, ("who",): 1, "finger": "yes", "emoteto": 0}, 0]})
+        entry = self.lists.mud_entry("junk")
+        self.assertEqual(entry, {
+            "name": "Junk", "host": "", "port": 0, "tcp_port": 0, "udp_port": 2 ** 40,
+            "driver": "", "mudlib": "", "base_mudlib": "", "mud_type": "",
+            "status": "up", "restart_in": None, "services": {"tell": 1, "emoteto": 0},
+            "open_status": "", "admin_email": ""})
+
     def test_mud_entry_shape(self):
         entry = self.lists.mud_entry("élanmud")
         self.assertEqual(set(entry), ENTRY_KEYS)
