@@ -260,6 +260,17 @@ class WhoTests(QueryTestCase):
             {"name": "B", "idle": 4, "level": "Wizard", "extra": "e"}])
 
 
+    def test_junk_numbers_and_containers_read_as_nothing(self):
+        # What a lenient reader hands over for 1e999, or an array where text belongs.
+        result = self.ask("who", target_mud="ProbeB")
+        self.link.receive(["who-reply", 5, "ProbeB", 0, PROBE_A, 0,
+                           [[["A"], float("inf"), {"x": 1}], ["B", float("-inf"), 3.5]]])
+        self.assertEqual(self.outcome(result)[1]["users"], [
+            {"name": "", "idle": 0, "level": 0, "extra": ""},
+            {"name": "B", "idle": 0, "level": 0, "extra": "3.5"}])
+        self.assertEqual(self.flushLoggedErrors(), [])
+
+
 class FingerTests(QueryTestCase):
     def test_request_and_reply(self):
         result = self.ask("finger", target_mud="ProbeB", target_user="Bob", from_user="Alice")
@@ -461,6 +472,12 @@ class ErrorRouterTests(QueryTestCase):
                          {"packet_type": None, "target_mud": None, "target_user": None})
         self.assertEqual(events[0]["to_user"], None)
         self.assertEqual(self.teller.events(), [])
+
+    def test_junk_error_fields_read_as_text_or_nothing(self):
+        self.link.receive(["error", 5, ["*x"], 0, PROBE_A, {"a": 1}, [1], 2 ** 40, 0])
+        event = self.bob.events("error_occurred")[0]
+        self.assertEqual((event["error_code"], event["error_message"], event["from_mud"],
+                          event["to_user"]), ("unknown", str(2 ** 40), None, None))
 
     def test_chan_user_error_vector_goes_to_info(self):
         error = [e for e in from_router("error", "DSTest") if e[8][0] == "chan-user-req"][0]

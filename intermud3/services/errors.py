@@ -49,9 +49,10 @@ def carried_packet(value):
 
 
 def _text(value):
+    """A string, a number written out, or None (0, or junk such as an array)."""
     if isinstance(value, str):
         return value
-    if value is None or value == 0 or isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value == 0:
         return None
     return str(value)
 

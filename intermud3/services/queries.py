@@ -22,6 +22,8 @@ Failures are -32004 (``gateway_error``) with ``data``:
 * ``{"reason": "cancelled"}``: the session ended for good while waiting.
 """
 
+import math
+
 from twisted.internet import defer
 from twisted.logger import Logger
 
@@ -56,21 +58,23 @@ def _user(value):
 
 
 def _text(value):
-    """A text field from the network: a string, or None for 0."""
+    """A text field from the network: a string, a number written out, or
+    None for 0 and for anything else (an array or mapping is junk here)."""
     if isinstance(value, str):
         return value
-    if value is None or isinstance(value, bool) or value == 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value == 0:
         return None
     return str(value)
 
 
 def _number(value):
-    """An int field from the network; 0 for anything malformed."""
+    """An int field from the network; 0 for anything malformed (infinity
+    included: a lenient reader hands over whatever ``1e999`` reads as)."""
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int):
         return value
-    if isinstance(value, float):
+    if isinstance(value, float) and math.isfinite(value):
         return int(value)
     return 0
 
