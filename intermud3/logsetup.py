@@ -64,7 +64,7 @@ class InstalledFilter:
     twistd begins logging before the gateway starts; its observers (stdout,
     or the --logfile) are taken off the publisher and fed through one
     GatewayLogObserver, so the `logging` section filters everything.
-    `format: json` writes JSON lines to stdout instead of them.
+    `format: json` writes JSON lines to the file twistd writes to instead.
     """
 
     def __init__(self, logging_config, publisher, out=None):
@@ -74,9 +74,21 @@ class InstalledFilter:
         for observer in self._wrapped:
             publisher.removeObserver(observer)
         self.observer = GatewayLogObserver(logging_config, out=out, inner=self._fan_out)
-        self._json = GatewayLogObserver(logging_config, out=out)
+        self._json = GatewayLogObserver(logging_config, out=out or self._output_file())
         self._format = logging_config["format"]
         publisher.addObserver(self)
+
+    def _output_file(self):
+        """Where twistd writes: its file observer's file (stdout or --logfile).
+
+        Never sys.stdout itself: twistd redirects it into the log system,
+        so a line written there would be logged again, forever.
+        """
+        for observer in self._wrapped:
+            out = getattr(observer, "_outFile", None)  # FileLogObserver's file
+            if out is not None:
+                return out
+        return sys.__stdout__
 
     def _fan_out(self, event):
         for observer in self._wrapped:

@@ -109,6 +109,7 @@ class Gateway:
         self.sessions.reconfigure(new)
         self.channels.reconfigure(new)
         self.link.reconfigure(new)
+        self.dispatcher.max_batch = new["api"]["max_batch"]
         for hook in self.on_apply:
             hook(new)
 
@@ -169,6 +170,7 @@ class GatewayService(service.MultiService):
         if api["websocket"]["enabled"]:
             site = web.make_site(self.gateway)
             self.gateway.site = site
+            self.gateway.on_apply.append(site.ws_factory.reconfigure)
             self.web_listener = self._listen(api["port"], site, api["host"], tls)
         # After the reactor's own handlers, which it installs at startup.
         self.reactor.callWhenRunning(self._install_signal_handlers)

@@ -50,3 +50,26 @@ class InstalledFilterTests(SynchronousTestCase):
         self.assertEqual(self.seen, [])
         line = json.loads(out.getvalue().strip())
         self.assertEqual(line["log_namespace"], "intermud3.link")
+
+
+class FakeFileObserver:
+    """Stands in for twistd's FileLogObserver: it has the file it writes to."""
+
+    def __init__(self):
+        self._outFile = io.StringIO()
+        self.events = []
+
+    def __call__(self, event):
+        self.events.append(event)
+
+
+class JSONUnderTwistdTests(SynchronousTestCase):
+    def test_json_lines_go_to_the_file_twistd_writes_to(self):
+        publisher = LogPublisher()
+        twistd_observer = FakeFileObserver()
+        publisher.addObserver(twistd_observer)
+        InstalledFilter(logging_config("info", "json"), publisher)
+        Logger(namespace="intermud3.link", observer=publisher).info("hello")
+        self.assertEqual(twistd_observer.events, [])
+        line = json.loads(twistd_observer._outFile.getvalue().strip())
+        self.assertEqual(line["log_format"], "hello")

@@ -209,10 +209,8 @@ class APIWebSocketFactory(WebSocketServerFactory):
     def __init__(self, gateway):
         super().__init__()
         self.gateway = gateway
-        ws = gateway.config["api"]["websocket"]
+        self.reconfigure(gateway.config)
         self.setProtocolOptions(
-            maxMessagePayloadSize=ws["max_message_bytes"],
-            maxFramePayloadSize=ws["max_message_bytes"],
             # Pings are ours (see the protocol): Autobahn's are off.
             autoPingInterval=0,
             autoPingTimeout=0,
@@ -225,6 +223,11 @@ class APIWebSocketFactory(WebSocketServerFactory):
             # TCP, answered by the dispatcher; Autobahn would close with 1007.
             utf8validateIncoming=False,
         )
+
+    def reconfigure(self, config):
+        """The message bound, for connections opened from now on."""
+        limit = config["api"]["websocket"]["max_message_bytes"]
+        self.setProtocolOptions(maxMessagePayloadSize=limit, maxFramePayloadSize=limit)
 
     def close_all(self, code=CLOSE_GOING_AWAY, reason="server shutting down"):
         registry_for(self.gateway).close_all(code, reason, transport_name=TRANSPORT)

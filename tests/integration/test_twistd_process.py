@@ -129,6 +129,23 @@ class TwistdProcessTests(unittest.TestCase):
             raise
 
     @defer.inlineCallbacks
+    def test_json_logs(self):
+        self.config["logging"] = {"level": "info", "format": "json"}
+        self.config_path.write_text(yaml.safe_dump(self.config))
+        proc = self.start()
+        try:
+            code, body = yield self._ready()
+            self.assertEqual(code, 200)
+            self.transport.signalProcess("TERM")
+            self.assertEqual((yield proc.ended), 0)
+            records = [json.loads(line) for line in proc.text().splitlines()
+                       if line.startswith("{")]
+            self.assertIn("intermud3.link", {r.get("log_namespace") for r in records})
+        except Exception:
+            print(proc.text()[-3000:])
+            raise
+
+    @defer.inlineCallbacks
     def _ready(self):
         result = {}
 
