@@ -10,13 +10,16 @@ fault is shown to give the same code on TCP and on WebSocket.
 import json
 import os
 import random
+import shutil
 import socket
 import tempfile
 
 import yaml
+from autobahn.twisted.websocket import WebSocketClientFactory
 from twisted.internet import defer, protocol, reactor
 from twisted.trial.unittest import TestCase
 
+from intermud3 import __version__
 from intermud3 import config as configuration
 from intermud3.api.connection import registry_for
 from intermud3.service import GatewayService
@@ -25,10 +28,8 @@ from tests.integration.harness import (
     JSONLineClient,
     Loopback,
     RPCFailure,
-    gateway_config,
     wait_until,
 )
-from autobahn.twisted.websocket import WebSocketClientFactory
 from tests.integration.wsclient import WSClosed, WSJSONClient, connect_ws
 
 MUD = "E2EMud"
@@ -166,16 +167,20 @@ class GatewayTestCase(TestCase):
     disconnect before the harness stops the gateway."""
 
     def setUp(self):
+        # Removed last, after the harness has stopped every gateway.
+        self.scratch = tempfile.mkdtemp(prefix="i3gw-e2e-")
+        self.addCleanup(shutil.rmtree, self.scratch, ignore_errors=True)
         self.loop = Loopback(self)
 
     @defer.inlineCallbacks
-    def start(self, router=None, ready=True, **sections):
-        router = router or self.loop.router()
+    def start(self, i3router=None, ready=True, **sections):
+        router = i3router or self.loop.router()
         sections["api"] = merged(API, sections.get("api", {}))
+        state_dir = tempfile.mkdtemp(dir=self.scratch)
         if ready:
-            svc = yield self.loop.ready_gateway(MUD, [router], **sections)
+            svc = yield self.loop.ready_gateway(MUD, [router], state_dir, **sections)
         else:
-            svc = self.loop.gateway(MUD, [router], **sections)
+            svc = self.loop.gateway(MUD, [router], state_dir, **sections)
         self.addCleanup(self.all_closed, svc)
         return router, svc
 
@@ -298,6 +303,18 @@ class RulesMixin:
             self.assertError(reply, -32600)
 
     @defer.inlineCallbacks
+    def test_deeply_nested_json_is_refused_and_harmless(self):
+        router, svc = yield self.start()
+        client = yield self.connect(svc)
+        depth = (MAX_BYTES - 100) // 2
+        reply = yield self.exchange(client, b"[" * depth + b"]" * depth)
+        self.assertIn(reply["error"]["code"], (-32700, -32600))
+        self.assertIsNone(reply["id"])
+        reply = yield self.exchange(client, b'{"a":' * (depth // 3) + b"1" + b"}" * (depth // 3))
+        self.assertIn(reply["error"]["code"], (-32700, -32600))
+        yield self.assertNothingUnmatched(client)
+
+    @defer.inlineCallbacks
     def test_missing_or_wrong_jsonrpc_keeps_the_id(self):
         router, svc = yield self.start()
         client = yield self.connect(svc)
@@ -315,6 +332,17 @@ class RulesMixin:
         for bad in (True, False, 1.5, 2.0, {"n": 1}, [1]):
             reply = yield self.exchange(client, encode({"jsonrpc": "2.0", "id": bad, "method": "ping"}))
             self.assertError(reply, -32600)
+
+    @defer.inlineCallbacks
+    def test_params_neither_object_nor_array_is_invalid_request(self):
+        router, svc = yield self.start()
+        client = yield self.connect(svc)
+        for params in (None, "x", 3, True):
+            message = dict(request("ping", "p"), params=params)
+            reply = yield self.exchange(client, encode(message))
+            self.assertError(reply, -32600, "p")
+        reply = yield self.exchange(client, encode({"jsonrpc": "2.0", "id": "m"}))
+        self.assertError(reply, -32600, "m")
 
     @defer.inlineCallbacks
     def test_params_as_array_is_invalid_params(self):
@@ -371,6 +399,11 @@ class RulesMixin:
         client.send_raw(encode(request("heartbeat", notification=True)))       # -32000
         client.send_raw(encode(request("authenticate", params={"api_key": "wrong"}, notification=True)))
         yield self.assertNothingUnmatched(client)
+        # A good authenticate sent as a notification still runs.
+        client.send_raw(encode(request("authenticate", params={"api_key": API_KEY}, notification=True)))
+        result = yield client.call("heartbeat")
+        self.assertEqual(result["status"], "ok")
+        self.assertEqual(client.unmatched, [])
 
     @defer.inlineCallbacks
     def test_batch_members_run_in_order_and_only_ids_are_answered(self):
@@ -395,6 +428,19 @@ class RulesMixin:
         self.assertIn("dchat", by_id[3]["result"]["subscribed_channels"])
         self.assertNotIn("dchat", by_id[4]["result"]["subscribed_channels"])
         self.assertError(by_id[5], -32601, 5)
+
+    @defer.inlineCallbacks
+    def test_invalid_batch_members_each_get_an_error(self):
+        router, svc = yield self.start()
+        client = yield self.connect(svc)
+        replies = yield self.exchange(client, encode([1, request("ping", "ok"), {"id": "no-version"}]))
+        self.assertEqual(len(replies), 3)
+        by_id = {}
+        for reply in replies:
+            by_id.setdefault(reply["id"], []).append(reply)
+        self.assertError(by_id[None][0], -32600)
+        self.assertError(by_id["no-version"][0], -32600, "no-version")
+        self.assertIs(by_id["ok"][0]["result"]["pong"], True)
 
     @defer.inlineCallbacks
     def test_batch_of_notifications_gets_no_reply(self):
@@ -524,6 +570,11 @@ class RulesMixin:
         yield client.call("heartbeat")
         for _ in range(30):
             yield client.call("ping")
+        # authenticate is never limited either, even for a key of burst 3.
+        limited = yield self.connect(svc, key=LIMITED_KEY)
+        for _ in range(6):
+            result = yield limited.call("authenticate", {"api_key": LIMITED_KEY})
+            self.assertEqual(result["status"], "success")
 
     @defer.inlineCallbacks
     def test_unknown_session_is_expired(self):
@@ -581,6 +632,8 @@ class RulesMixin:
         router.send_packet(MUD, channel_packet("after restore"))
         event = yield back.event("channel_message", lambda p: p["message"] == "after restore")
         self.assertEqual(event["channel"], "dchat")
+        self.assertEqual((event["from_mud"], event["from_user"], event["visname"]), ("OtherMud", "bob", "Bob"))
+        self.assertRegex(event["timestamp"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
         self.assertEqual([e["params"]["message"] for e in back.events[:QUEUE_SIZE]], texts[2:])
 
     @defer.inlineCallbacks
@@ -754,6 +807,20 @@ class WebSocketTests(GatewayTestCase):
         self.assertIs(result["pong"], True)
 
     @defer.inlineCallbacks
+    def test_peer_that_stops_answering_pings_is_dropped(self):
+        router, svc = yield self.start(api={"websocket": {"ping_interval": 0.05, "ping_timeout": 0.1}})
+        client = yield self.ws(svc)
+        lively = yield self.ws(svc)
+        client.transport.pauseProducing()      # reads nothing, so answers no ping
+        yield wait_until(lambda: svc.gateway.sessions.attached_count() == 1)
+        self.assertFalse(svc.gateway.sessions.get(client.session_id).attached)
+        client.transport.resumeProducing()
+        yield client.lost
+        # A peer that answers its pings stays.
+        result = yield lively.call("ping")
+        self.assertIs(result["pong"], True)
+
+    @defer.inlineCallbacks
     def test_oversized_message_closes_1009(self):
         router, svc = yield self.start()
         client = yield self.ws(svc)
@@ -768,6 +835,47 @@ class WebSocketTests(GatewayTestCase):
         self.assertEqual(code, 1009)
 
 
+# -- both transports at once: auth disabled, idle timeout, stop ------------------------
+
+class LifecycleTests(GatewayTestCase):
+
+    @defer.inlineCallbacks
+    def test_auth_disabled_authenticates_on_connect(self):
+        router, svc = yield self.start(api={"auth": {"enabled": False}})
+        tcp = yield self.tcp(svc, key=None)
+        self.assertEqual(json.loads(tcp.payloads[0])["params"]["authentication"], "none")
+        ws = yield self.ws(svc, key=None)
+        for client in (tcp, ws):
+            result = yield client.call("heartbeat")
+            self.assertEqual(result["status"], "ok")
+            result = yield client.call("authenticate", {"api_key": "anything at all"})
+            self.assertEqual(result["mud_name"], MUD)
+            self.assertTrue(result["session_id"])
+            status = yield client.call("status")
+            self.assertEqual(status["session_id"], result["session_id"])
+
+    @defer.inlineCallbacks
+    def test_tcp_idle_timeout_closes(self):
+        router, svc = yield self.start(api={"tcp": {"idle_timeout": 0.1}})
+        client = yield self.tcp(svc)
+        yield client.closed
+        self.assertFalse(svc.gateway.sessions.get(client.session_id).attached)
+
+    @defer.inlineCallbacks
+    def test_stopping_the_gateway_closes_clients_1001(self):
+        router, svc = yield self.start()
+        tcp = yield self.tcp(svc)
+        ws = yield self.ws(svc)
+        stopped = self.loop.stop_gateway(svc)
+        was_clean, code, reason = yield ws.closed
+        self.assertEqual(code, 1001)
+        yield tcp.closed
+        yield ws.lost
+        yield stopped
+        yield router.wait_for(lambda r: MUD not in r.connections)
+        self.assertTrue(any(mud == MUD and p[0] == "shutdown" for mud, p in router.received))
+
+
 # -- TCP specifics ----------------------------------------------------------------
 
 class TCPTests(GatewayTestCase):
@@ -776,10 +884,9 @@ class TCPTests(GatewayTestCase):
     def test_welcome_line_is_exact(self):
         router, svc = yield self.start()
         client = yield self.tcp(svc, key=None)
-        import intermud3
         self.assertEqual(json.loads(client.payloads[0]), {
             "jsonrpc": "2.0", "method": "welcome",
-            "params": {"service": "i3-gateway", "version": intermud3.__version__,
+            "params": {"service": "i3-gateway", "version": __version__,
                        "protocol": "JSON-RPC 2.0", "authentication": "required"}})
         self.assertEqual(client.payloads[0], json.dumps(
             json.loads(client.payloads[0]), separators=(",", ":")).encode())
@@ -868,3 +975,335 @@ class TCPTests(GatewayTestCase):
         result = yield third.call("ping")
         self.assertIs(result["pong"], True)
         yield second.call("ping")
+
+
+# -- link and housekeeping on a live gateway --------------------------------------
+
+MUD_INFO_UP = [-1, "127.0.0.1", 5000, 0, 0, "Lib", "Lib", "Driver", "LP", "open", "a@b.c", {"tell": 1}, 0]
+
+
+def file_config(router, state_dir, keys=KEYS, presence_ttl=120):
+    """The raw YAML mapping of a gateway config file (reload tests)."""
+    return {
+        "mud": {"name": MUD, "port": 4000},
+        "routers": [{"name": router.name, "host": "127.0.0.1", "port": router.port}],
+        "router": {"connect_timeout": 2, "handshake_timeout": 2, "send_rate": 0,
+                   "backoff": {"initial": 0.05, "max": 0.2, "factor": 2, "jitter": False}},
+        "api": {"host": "127.0.0.1", "port": 0, "tcp": {"port": 0},
+                "auth": {"api_keys": keys},
+                "rate_limits": {"default": {"per_minute": 6000, "burst": 1000}, "by_method": {}}},
+        "presence": {"ttl": presence_ttl},
+        "state": {"directory": state_dir},
+        "logging": {"level": "warn"},
+    }
+
+
+class HousekeepingTests(GatewayTestCase):
+
+    def assertTimestamp(self, value):
+        self.assertRegex(value, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+
+    @defer.inlineCallbacks
+    def test_ping_and_heartbeat(self):
+        router, svc = yield self.start()
+        client = yield self.tcp(svc)
+        pong = yield client.call("ping")
+        self.assertEqual(set(pong), {"pong", "timestamp"})
+        self.assertIs(pong["pong"], True)
+        self.assertTimestamp(pong["timestamp"])
+        beat = yield client.call("heartbeat")
+        self.assertEqual(set(beat), {"status", "timestamp"})
+        self.assertEqual(beat["status"], "ok")
+        self.assertTimestamp(beat["timestamp"])
+
+    @defer.inlineCallbacks
+    def test_status_of_a_ready_link(self):
+        router = self.loop.router()
+        before_start = reactor.seconds()
+        router, svc = yield self.start(router)
+        after_start = reactor.seconds()
+        client = yield self.tcp(svc, key=None)
+        before_auth = reactor.seconds()
+        auth = yield client.call("authenticate", {"api_key": API_KEY})
+        after_auth = reactor.seconds()
+        asked = reactor.seconds()
+        status = yield client.call("status")
+        answered = reactor.seconds()
+        self.assertEqual(set(status), {"connected", "router", "router_address", "mud_name", "session_id",
+                                       "uptime", "session_uptime", "state"})
+        self.assertIs(status["connected"], True)
+        self.assertEqual(status["state"], "ready")
+        self.assertEqual(status["router"], "*test")
+        self.assertEqual(status["router_address"], f"127.0.0.1:{router.port}")
+        self.assertEqual(status["mud_name"], MUD)
+        self.assertEqual(status["session_id"], auth["session_id"])
+        slack = 0.002   # rounding to milliseconds
+        # uptime is the gateway's, session_uptime the session's.
+        self.assertGreaterEqual(status["uptime"], asked - after_start - slack)
+        self.assertLessEqual(status["uptime"], answered - before_start + slack)
+        self.assertGreaterEqual(status["session_uptime"], asked - after_auth - slack)
+        self.assertLessEqual(status["session_uptime"], answered - before_auth + slack)
+
+    @defer.inlineCallbacks
+    def test_status_while_the_link_is_down(self):
+        router = self.loop.router()
+        router.refuse_startups = True
+        router, svc = yield self.start(router, ready=False)
+        client = yield self.tcp(svc)
+        yield router.wait_for(lambda r: r.rejected)     # the startup it stayed silent on
+        status = yield client.call("status")
+        self.assertIs(status["connected"], False)
+        self.assertIn(status["state"], ("connecting", "handshaking", "backoff"))
+        stats = yield client.call("stats")
+        self.assertIs(stats["gateway_connected"], False)
+
+    @defer.inlineCallbacks
+    def test_stats_count_for_real(self):
+        router, svc = yield self.start()
+        client = yield self.tcp(svc)
+        first = yield client.call("stats")
+        self.assertEqual(set(first), {
+            "mud_count", "online_muds", "channel_count", "session_count", "mudlist_id", "chanlist_id",
+            "gateway_connected", "packets_sent", "packets_received", "reconnects", "queued_outbound"})
+        self.assertIs(first["gateway_connected"], True)
+        self.assertEqual(first["channel_count"], len(router.channels))
+        self.assertEqual(first["session_count"], 1)
+        self.assertEqual(first["reconnects"], 0)
+        self.assertEqual(first["queued_outbound"], 0)
+        self.assertGreaterEqual(first["packets_sent"], 1)          # startup-req-3
+        self.assertGreaterEqual(first["packets_received"], 2)      # startup-reply, mudlist...
+        self.assertEqual(first["mud_count"], len(router.muds))
+        # Another MUD comes up; we send and receive on a channel.
+        router.set_mud("OtherMud", MUD_INFO_UP)
+        yield client.call("channel_join", {"channel": "dchat"})
+        yield client.call("channel_send", {"channel": "dchat", "message": "hello"})
+        router.send_packet(MUD, channel_packet("hi back"))
+        yield client.event("channel_message", lambda p: p["message"] == "hi back")
+        yield self.tcp(svc)
+        second = yield client.call("stats")
+        self.assertEqual(second["mud_count"], first["mud_count"] + 1)
+        self.assertEqual(second["online_muds"], first["online_muds"] + 1)
+        self.assertEqual(second["mudlist_id"], router.mudlist_id)
+        self.assertEqual(second["chanlist_id"], router.chanlist_id)
+        self.assertEqual(second["session_count"], 2)
+        self.assertGreaterEqual(second["packets_sent"], first["packets_sent"] + 2)     # listen + message
+        self.assertGreaterEqual(second["packets_received"], first["packets_received"] + 2)
+        sent = sum(1 for mud, _ in router.received if mud == MUD)
+        self.assertEqual(second["packets_sent"], sent)
+
+    @defer.inlineCallbacks
+    def test_reconnect_reopens_the_link(self):
+        router, svc = yield self.start()
+        client = yield self.tcp(svc)
+        startups = lambda r: sum(1 for mud, p in r.received if mud == MUD and p[0] == "startup-req-3")
+        self.assertEqual(startups(router), 1)
+        result = yield client.call("reconnect")
+        self.assertEqual(result, {"status": "reconnecting"})
+        event = yield client.event("gateway_disconnected")
+        self.assertEqual(event["router"], "*test")
+        self.assertIsInstance(event["reason"], str)
+        yield router.wait_for(lambda r: startups(r) == 2)
+        event = yield client.event("gateway_reconnected")
+        self.assertEqual(event["status"], "connected")
+        yield wait_until(lambda: svc.gateway.link.ready)
+        stats = yield client.call("stats")
+        self.assertEqual(stats["reconnects"], 1)
+        self.assertIs(stats["gateway_connected"], True)
+
+    # -- reload_config ------------------------------------------------------------
+
+    @defer.inlineCallbacks
+    def file_gateway(self, router):
+        directory = tempfile.mkdtemp(dir=self.scratch)
+        path = os.path.join(directory, "gateway.yaml")
+        self.write(path, file_config(router, os.path.join(directory, "state")))
+        svc = GatewayService(configuration.load(path, environ={}), config_path=path, reactor=reactor)
+        svc.startService()
+        self.addCleanup(lambda: svc.stopService() if svc.running else None)
+        self.addCleanup(self.all_closed, svc)
+        yield wait_until(lambda: svc.gateway.link.ready)
+        return svc, path, directory
+
+    @staticmethod
+    def write(path, raw):
+        with open(path, "w") as f:
+            f.write(raw if isinstance(raw, str) else yaml.safe_dump(raw))
+
+    @defer.inlineCallbacks
+    def test_reload_config_applies_rejects_and_removes_keys(self):
+        router = self.loop.router()
+        svc, path, directory = yield self.file_gateway(router)
+        state = os.path.join(directory, "state")
+        admin = yield self.tcp(svc)
+        info = yield self.ws(svc, key=INFO_KEY)
+        # A changed file applies.
+        self.write(path, file_config(router, state, presence_ttl=30))
+        result = yield admin.call("reload_config")
+        self.assertEqual(result, {"status": "reloaded", "changed": ["presence.ttl"]})
+        self.assertEqual(svc.gateway.config["presence"]["ttl"], 30)
+        # A broken file is rejected and the config in force stays.
+        broken = file_config(router, state, presence_ttl=-5)
+        broken["api"]["no_such_key"] = 1
+        self.write(path, broken)
+        result = yield admin.call("reload_config")
+        self.assertEqual(result["status"], "rejected")
+        self.assertEqual(set(result), {"status", "errors"})
+        self.assertTrue(any("no_such_key" in error for error in result["errors"]), result)
+        self.assertTrue(any("presence.ttl" in error for error in result["errors"]), result)
+        self.assertEqual(svc.gateway.config["presence"]["ttl"], 30)
+        self.write(path, "mud: [unclosed\n")
+        result = yield admin.call("reload_config")
+        self.assertEqual(result["status"], "rejected")
+        self.assertTrue(result["errors"])
+        # A listening port cannot change live: the rest still applies.
+        moved = file_config(router, state, presence_ttl=45)
+        moved["api"]["tcp"]["port"] = svc.tcp_listener.getHost().port + 1
+        self.write(path, moved)
+        result = yield admin.call("reload_config")
+        self.assertEqual(result["status"], "reloaded")
+        self.assertEqual(result["changed"], ["presence.ttl"])
+        self.assertEqual(result["restart_required"], ["api.tcp.port"])
+        self.assertEqual(svc.gateway.config["presence"]["ttl"], 45)
+        self.assertEqual(svc.gateway.config["api"]["tcp"]["port"], 0)
+        # Removing a key ends its sessions; the others stay.
+        self.write(path, file_config(router, state, keys=[KEYS[0]], presence_ttl=45))
+        result = yield admin.call("reload_config")
+        self.assertEqual(result, {"status": "reloaded", "changed": ["api.auth.api_keys"]})
+        yield info.lost
+        self.assertIsNone(svc.gateway.sessions.get(info.session_id))
+        again = yield self.ws(svc, key=None)
+        yield RulesMixin.assertCallFails(self, again, "authenticate", {"api_key": INFO_KEY}, -32000)
+        status = yield admin.call("status")
+        self.assertEqual(status["session_id"], admin.session_id)
+
+
+# -- HTTP on the WebSocket's port ---------------------------------------------------
+
+class HTTPTests(GatewayTestCase):
+
+    @defer.inlineCallbacks
+    def get_json(self, svc, path):
+        code, headers, body = yield self.http(svc, path)
+        self.assertTrue(headers["content-type"].startswith("application/json"), headers)
+        return code, json.loads(body)
+
+    @defer.inlineCallbacks
+    def test_health_live_and_info(self):
+        router, svc = yield self.start()
+        yield self.tcp(svc)
+        yield self.ws(svc)
+        yield self.ws(svc, key=None)
+        code, health = yield self.get_json(svc, "/health")
+        self.assertEqual(code, 200)
+        self.assertEqual(set(health), {"status", "service", "version", "websocket_connections",
+                                       "tcp_connections", "active_sessions", "router"})
+        self.assertEqual((health["status"], health["service"]), ("healthy", "i3-gateway"))
+        self.assertEqual((health["websocket_connections"], health["tcp_connections"]), (2, 1))
+        self.assertEqual(health["active_sessions"], 2)
+        self.assertEqual(set(health["router"]), {"state", "name", "address", "connected_since"})
+        self.assertEqual(health["router"]["state"], "ready")
+        self.assertEqual(health["router"]["name"], "*test")
+        self.assertEqual(health["router"]["address"], f"127.0.0.1:{router.port}")
+        self.assertTrue(health["router"]["connected_since"].endswith("Z"))
+        code, live = yield self.get_json(svc, "/health/live")
+        self.assertEqual((code, live), (200, {"status": "alive"}))
+        code, info = yield self.get_json(svc, "/api/info")
+        self.assertEqual(code, 200)
+        self.assertEqual(info["protocol"], "JSON-RPC 2.0")
+        self.assertEqual(info["transports"], ["websocket", "tcp"])
+        self.assertEqual(info["authentication"], "api_key")
+        self.assertEqual(info["version"], health["version"])
+        for method in ("authenticate", "restore_session", "ping", "heartbeat", "status", "stats",
+                       "reconnect", "reload_config", "tell", "emoteto", "channel_send", "channel_emote",
+                       "channel_target", "channel_join", "channel_leave", "channel_list", "channel_who",
+                       "channel_history", "channel_admin", "who", "finger", "locate", "mudlist",
+                       "mud_info", "presence_sync"):
+            self.assertIn(method, info["methods"])
+        for event in ("tell_received", "emoteto_received", "channel_message", "channel_emote",
+                      "channel_targeted", "who_reply", "finger_reply", "locate_reply", "chan_who_reply",
+                      "error_occurred", "mud_online", "mud_offline", "gateway_connected",
+                      "gateway_disconnected", "gateway_reconnected", "message_sent", "message_expired"):
+            self.assertIn(event, info["events"])
+
+    @defer.inlineCallbacks
+    def test_unknown_path_is_json_404(self):
+        router, svc = yield self.start()
+        for path in ("/nope", "/health/nope", "/api", "/api/info/more"):
+            code, body = yield self.get_json(svc, path)
+            self.assertEqual(code, 404, path)
+            self.assertIsInstance(body, dict)
+
+    @defer.inlineCallbacks
+    def test_ready_only_after_the_startup_reply(self):
+        router = self.loop.router()
+        router.refuse_startups = True
+        router, svc = yield self.start(router, ready=False, router={"handshake_timeout": 0.2})
+        yield router.wait_for(lambda r: r.rejected)     # the startup it stayed silent on
+        code, body = yield self.get_json(svc, "/health/ready")
+        self.assertEqual(code, 503)
+        self.assertEqual(body["status"], "not_ready")
+        self.assertIsInstance(body["reason"], str)
+        code, health = yield self.get_json(svc, "/health")
+        self.assertEqual(code, 200)
+        self.assertNotEqual(health["router"]["state"], "ready")
+        router.refuse_startups = False
+        yield wait_until(lambda: svc.gateway.link.ready)
+        code, body = yield self.get_json(svc, "/health/ready")
+        self.assertEqual((code, body), (200, {"status": "ready"}))
+
+    @defer.inlineCallbacks
+    def test_metrics_exposition(self):
+        from prometheus_client.parser import text_string_to_metric_families
+
+        router, svc = yield self.start()
+        client = yield self.tcp(svc)
+        stranger = yield self.ws(svc, key=None)
+        yield client.call("ping")
+        yield client.call("channel_join", {"channel": "dchat"})
+        yield RulesMixin.assertCallFails(self, client, "no_such_method", None, -32601)
+        yield RulesMixin.assertCallFails(self, stranger, "heartbeat", None, -32000)
+        router.send_packet(MUD, channel_packet("counted"))
+        yield client.event("channel_message")
+        code, headers, body = yield self.http(svc, "/metrics")
+        self.assertEqual(code, 200)
+        self.assertTrue(headers["content-type"].startswith("text/plain"), headers)
+        kinds = {}
+        samples = {}
+        for family in text_string_to_metric_families(body.decode("utf-8")):
+            kinds[family.name] = family.type
+            for sample in family.samples:
+                samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+
+        def value(name, **labels):
+            return samples.get((name, tuple(sorted(labels.items()))))
+
+        for name, kind in (
+            ("intermud3_router_connected", "gauge"), ("intermud3_router_reconnects", "counter"),
+            ("intermud3_packets_received", "counter"), ("intermud3_packets_sent", "counter"),
+            ("intermud3_packet_decode_errors", "counter"),
+            ("intermud3_router_bytes_received", "counter"), ("intermud3_router_bytes_sent", "counter"),
+            ("intermud3_outbound_queue_depth", "gauge"), ("intermud3_mudlist_size", "gauge"),
+            ("intermud3_chanlist_size", "gauge"), ("intermud3_api_connections", "gauge"),
+            ("intermud3_api_requests", "counter"), ("intermud3_api_request_duration_seconds", "histogram"),
+            ("intermud3_events_delivered", "counter"), ("intermud3_events_dropped", "counter"),
+        ):
+            self.assertEqual(kinds.get(name), kind, name)
+        self.assertEqual(value("intermud3_router_connected", router="*test"), 1.0)
+        self.assertEqual(value("intermud3_packets_sent_total", type="startup-req-3"), 1.0)
+        self.assertGreaterEqual(value("intermud3_packets_received_total", type="startup-reply"), 1.0)
+        self.assertGreater(value("intermud3_router_bytes_received_total"), 0)
+        self.assertGreater(value("intermud3_router_bytes_sent_total"), 0)
+        self.assertEqual(value("intermud3_packet_decode_errors_total"), 0)
+        self.assertEqual(value("intermud3_outbound_queue_depth"), 0)
+        self.assertEqual(value("intermud3_chanlist_size"), len(router.channels))
+        self.assertEqual(value("intermud3_mudlist_size"), len(router.muds))
+        self.assertEqual(value("intermud3_api_connections", transport="tcp"), 1)
+        self.assertEqual(value("intermud3_api_connections", transport="websocket"), 1)
+        self.assertEqual(value("intermud3_api_requests_total", method="ping", outcome="ok"), 1)
+        self.assertEqual(value("intermud3_api_requests_total", method="authenticate", outcome="ok"), 1)
+        self.assertEqual(value("intermud3_api_requests_total", method="heartbeat",
+                               outcome="not_authenticated"), 1)
+        self.assertEqual(value("intermud3_api_requests_total", method="unknown",
+                               outcome="method_not_found"), 1)
+        self.assertEqual(value("intermud3_api_request_duration_seconds_count", method="ping"), 1)
+        self.assertEqual(value("intermud3_events_delivered_total", event="channel_message"), 1)
