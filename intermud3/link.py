@@ -24,6 +24,7 @@ from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
+from intermud3 import lpc
 from intermud3.mudmode import FrameTooLarge, MudModeProtocol, frame
 from intermud3.packets import FIELDS, Packet, PacketError, make, parse
 from intermud3.pacer import Pacer
@@ -45,6 +46,15 @@ _OTHER_TYPE = "other"
 
 def _type_label(ptype):
     return ptype if ptype in FIELDS else _OTHER_TYPE
+
+
+def _lpc_int(value):
+    """``value`` when it is an int an LPC peer can take (signed 32 bits),
+    else 0. A router's password or list id outside that range could be
+    stored but never sent back: the next startup-req-3 would not encode."""
+    if isinstance(value, int) and not isinstance(value, bool) and lpc.INT_MIN <= value <= lpc.INT_MAX:
+        return value
+    return 0
 
 
 def parse_router_list(value):
@@ -419,7 +429,8 @@ class RouterLink(Service):
             record = {"password": 0, "mudlist_id": 0, "chanlist_id": 0}
         return make(
             "startup-req-3", self.mud_name, 0, router["name"], 0,
-            record["password"], record["mudlist_id"], record["chanlist_id"],
+            _lpc_int(record["password"]), _lpc_int(record["mudlist_id"]),
+            _lpc_int(record["chanlist_id"]),
             int(mud["port"]), 0, 0,
             mud["mudlib"], mud["base_mudlib"], mud["driver"], mud["mud_type"],
             mud["open_status"], mud["admin_email"], dict(mud["services"]), 0)
@@ -588,7 +599,7 @@ class RouterLink(Service):
         self._failures = 0   # the only proof a router works: the backoff starts over
         router = protocol.router
         password = packet.get("password")
-        if isinstance(password, int) and not isinstance(password, bool) and password != 0:
+        if _lpc_int(password):
             try:
                 self.store.save_password(router["name"], password)
             except Exception:

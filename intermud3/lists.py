@@ -10,6 +10,7 @@ from collections import namedtuple
 
 from twisted.logger import Logger
 
+from intermud3 import lpc
 from intermud3.state import StateError
 
 _log = Logger()
@@ -28,6 +29,12 @@ def _field(info, index):
 def _int(value):
     # bool is an int to Python, never to LPC.
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _list_id(value):
+    # Ids go back to the router in startup-req-3: only what LPC can write.
+    value = _int(value)
+    return value if value is not None and lpc.INT_MIN <= value <= lpc.INT_MAX else 0
 
 
 def is_up(info) -> bool:
@@ -108,7 +115,7 @@ class NetworkLists:
                 persist[name] = info
             else:
                 _log.warn("Mudlist entry {name} is malformed and ignored", name=name)
-        self.mudlist_id = _int(list_id) or 0
+        self.mudlist_id = _list_id(list_id)
         # The id only after its delta: a crash between the two makes the
         # router resend a delta we merge again, never skip one.
         if not persist or self._persist(self._store.apply_mudlist, persist):
@@ -143,7 +150,7 @@ class NetworkLists:
                 persist[name] = entry
             else:
                 _log.warn("Chanlist entry {name} is malformed and ignored", name=name)
-        self.chanlist_id = _int(list_id) or 0
+        self.chanlist_id = _list_id(list_id)
         # The id only after its delta: a crash between the two makes the
         # router resend a delta we merge again, never skip one.
         if not persist or self._persist(self._store.apply_chanlist, persist):

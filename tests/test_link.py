@@ -225,6 +225,21 @@ class HandshakeTests(LinkCase):
         self.assertEqual(value[:6], ["startup-req-3", 5, "ProbeA", 0, "*test", 0])
         self.assertEqual(value[6:9], [123456789, 17, 4])
 
+    def test_a_password_or_list_id_lpc_cannot_write_is_never_used(self):
+        # Stored (by an older version) or sent by a router: beyond 32 bits
+        # it cannot go back in startup-req-3, so it counts as none (0).
+        link = self.make_link()
+        self.store.records["*test"] = {"password": 2 ** 40, "mudlist_id": 2 ** 33,
+                                       "chanlist_id": 2 ** 63 - 1}
+        link.startService()
+        attempt = self.connector.last.accept()
+        self.assertEqual(attempt.sent()[0][6:9], [0, 0, 0])
+        # A lenient reader takes what the strict writer refuses: raw bytes.
+        text = lpc.encode(startup_reply(password=7)).replace(b",7,})", b",%d,})" % 2 ** 40)
+        attempt.protocol.dataReceived(struct.pack("!I", len(text) + 1) + text + b"\0")
+        self.assertTrue(link.ready)
+        self.assertEqual(self.store.saved, [])
+
     def test_startup_reply_makes_the_link_ready(self):
         link = self.make_link()
         ready = []

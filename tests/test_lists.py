@@ -162,6 +162,12 @@ class LookupTests(ListsTestCase):
         self.lists.apply_mudlist("*i4", 4, {"Frontiers": 0})
         self.assertIsNone(self.lists.exact_mud("frontiers"))
 
+    def test_list_ids_lpc_cannot_write_count_as_zero(self):
+        # They go back to the router in startup-req-3.
+        self.lists.apply_mudlist("*i4", 2 ** 40, {})
+        self.lists.apply_chanlist("*i4", -(2 ** 31) - 1, {})
+        self.assertEqual((self.lists.mudlist_id, self.lists.chanlist_id), (0, 0))
+
     def test_entry_fields_have_their_api_types_whatever_the_router_sent(self):
         self.lists.apply_mudlist("*i4", 9, {"Junk": [
             -1, ["1.2.3.4"], float("inf"), "4001", 2 ** 40, 0, {"x": 1}, 7, 0, [0], 0,
