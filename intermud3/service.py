@@ -15,6 +15,7 @@ from twisted.logger import Logger
 from intermud3 import config as configuration
 from intermud3 import logsetup
 from intermud3.api import housekeeping
+from intermud3.api.connection import registry_for
 from intermud3.api.methods import MethodTable
 from intermud3.api.rpc import Dispatcher
 from intermud3.api.sessions import SessionManager
@@ -129,6 +130,9 @@ def _copy_path(source, target, path):
 class GatewayService(service.MultiService):
     """The process: the gateway, its listeners, SIGHUP reload, ordered stop."""
 
+    # Seconds API clients get to close politely at stop before being dropped.
+    client_close_timeout = 3.0
+
     def __init__(self, config, *, config_path=None, reactor=None, connector=None, metrics=None,
                  log_publisher=None):
         """`log_publisher`, when given (twistd's global one), gets the
@@ -218,9 +222,16 @@ class GatewayService(service.MultiService):
         gateway = self.gateway
         listeners = [p for p in (self.tcp_listener, self.web_listener) if p is not None]
         yield defer.DeferredList([defer.maybeDeferred(p.stopListening) for p in listeners])
-        for factory in (getattr(gateway, "tcp_factory", None), getattr(gateway, "site", None)):
-            if factory is not None:
-                yield defer.maybeDeferred(factory.close_all, 1001)
+        # API clients get close code 1001; wait (boundedly) for them to go,
+        # so no session detaches after the sessions are stopped.
+        clients = registry_for(gateway)
+        clients.close_all(1001)
+        try:
+            yield clients.when_empty().addTimeout(self.client_close_timeout, self.reactor)
+        except defer.TimeoutError:
+            _log.warn("API clients still open after {seconds}s; dropping them",
+                      seconds=self.client_close_timeout)
+            clients.abort_all()
         # The link's stopService sends `shutdown` to the router and closes.
         yield defer.maybeDeferred(super().stopService)
         gateway.outbox.stop()

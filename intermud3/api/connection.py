@@ -61,6 +61,7 @@ class ConnectionRegistry:
         self._limit = max_connections if callable(max_connections) else (lambda: max_connections)
         self._metrics = metrics
         self._open = set()
+        self._empty_waiters = []
 
     @property
     def max_connections(self):
@@ -82,6 +83,18 @@ class ConnectionRegistry:
         self._open.discard(connection)
         if self._metrics is not None:
             self._metrics.api_connections.labels(connection.transport_name).dec()
+        if not self._open:
+            waiters, self._empty_waiters = self._empty_waiters, []
+            for waiter in waiters:
+                waiter.callback(None)
+
+    def when_empty(self):
+        """A Deferred firing once no connection is open (now, if none is)."""
+        if not self._open:
+            return defer.succeed(None)
+        waiter = defer.Deferred()
+        self._empty_waiters.append(waiter)
+        return waiter
 
     def count(self, transport_name=None):
         if transport_name is None:
@@ -96,6 +109,11 @@ class ConnectionRegistry:
         """Close every connection (the service's graceful stop)."""
         for connection in self.connections(transport_name):
             connection.close(reason, code=code)
+
+    def abort_all(self):
+        """Drop every connection at once (a graceful close that took too long)."""
+        for connection in self.connections():
+            connection.abort()
 
 
 def registry_for(gateway):
@@ -237,6 +255,10 @@ class APIConnection:
         while self._held:
             self._write_message(self._held.popleft())
         self._held_bytes = 0
+
+    def abort(self):
+        self.open = False
+        self._abort_transport()
 
     def _overflow(self):
         _log.warn(
