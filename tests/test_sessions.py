@@ -422,6 +422,27 @@ class DetachReplayTests(SynchronousTestCase):
         self.manager.detach(FakeConnection())
         self.assertEqual(self.manager.count(), 1)
 
+    def test_detached_sessions_bounded_by_max_connections(self):
+        # A MUD reconnecting in a loop without its session_id: the sessions
+        # detached longest end first, and a reload applies a smaller bound.
+        config = make_config(session={"timeout": 600, "max_queue_size": 3, "queue_ttl": 100})
+        config["api"]["max_connections"] = 2
+        self.manager.reconfigure(config)
+        left = []
+        for _ in range(4):
+            connection = FakeConnection()
+            self.manager.authenticate(connection, "secret-one")
+            left.append(connection.session)
+            self.clock.advance(1)
+            self.manager.detach(connection)
+        self.assertEqual(self.manager.detached_count(), 2)
+        self.assertEqual([s for s in left if self.manager.is_live(s)], left[2:])
+        self.assertEqual(self.ended, left[:2])
+        config["api"]["max_connections"] = 1
+        self.manager.reconfigure(config)
+        self.assertEqual([s for s in left if self.manager.is_live(s)], left[3:])
+        self.assertTrue(self.manager.is_live(self.session))   # attached: never ended
+
     def test_counts(self):
         other = FakeConnection()
         self.manager.authenticate(other, "secret-one")

@@ -243,6 +243,10 @@ class SessionManager:
         self.open_key = KeyInfo(OPEN_KEY_ID, b"", _mud_name(config), ["*"])
         session = {**DEFAULT_SESSION, **(api.get("session") or {})}
         self.timeout = float(session["timeout"])
+        # Detached sessions keep queues for an hour: a MUD that reconnects
+        # in a loop without its session_id must not pile them up. As many
+        # may wait as connections may be open.
+        self.max_detached = int(api.get("max_connections", 1000))
         self.max_queue_size = int(session["max_queue_size"])
         self.queue_ttl = float(session["queue_ttl"])
         limits = api.get("rate_limits") or {}
@@ -397,6 +401,16 @@ class SessionManager:
             # stopped: no timer may outlive the stop.
             return
         self._expiry[session.id] = self.clock.callLater(self.timeout, self._expire, session.id)
+        self._bound_detached()
+
+    def _bound_detached(self):
+        """End the longest-detached sessions beyond `max_detached`."""
+        detached = [s for s in self._sessions.values() if not s.attached]
+        if len(detached) <= self.max_detached:
+            return
+        detached.sort(key=lambda s: s.detached_at)
+        for session in detached[:len(detached) - self.max_detached]:
+            self._end(session, "too many detached sessions")
 
     def stop(self):
         """The gateway is stopping: cancel the expiry timers of detached
@@ -447,6 +461,7 @@ class SessionManager:
         """Apply a reloaded config: keys, permissions, limits, bounds.
         Sessions of a key that is gone end; the others get the new grants."""
         self._configure(config)
+        self._bound_detached()
         for session in self.sessions():
             key = self.open_key if (session.key_id == OPEN_KEY_ID and not self.auth_enabled) \
                 else self.keys.by_id(session.key_id)
