@@ -138,6 +138,49 @@ class RPCFailure(Exception):
         self.data = error.get("data")
 
 
+class EventInbox:
+    """Events a test client received, and the tests waiting for some."""
+
+    def __init__(self):
+        self.events = []
+        self._waiters = []
+
+    def add(self, event):
+        self.events.append(event)
+        self._wake()
+
+    def wait(self, name, predicate=lambda params: True, timeout=5.0):
+        """Fire with the params of the first event `name` matching predicate
+        (taking it out of `events`); fail after `timeout` seconds."""
+        d = defer.Deferred()
+        self._waiters.append((name, predicate, d))
+        self._wake()
+
+        def expire():
+            if not d.called:
+                d.errback(AssertionError(f"no {name} event within {timeout}s; got {self.names()}"))
+
+        call = reactor.callLater(timeout, expire)
+        d.addBoth(lambda r: (call.active() and call.cancel(), r)[1])
+        return d
+
+    def names(self):
+        return [e["method"] for e in self.events]
+
+    def _wake(self):
+        for waiter in list(self._waiters):
+            name, predicate, d = waiter
+            if d.called:
+                self._waiters.remove(waiter)
+                continue
+            for event in self.events:
+                if event["method"] == name and predicate(event["params"]):
+                    self._waiters.remove(waiter)
+                    self.events.remove(event)
+                    d.callback(event["params"])
+                    break
+
+
 class JSONLineClient(LineReceiver):
     """A MUD-side API client over TCP lines: calls, replies and events."""
 
@@ -147,8 +190,8 @@ class JSONLineClient(LineReceiver):
     def __init__(self):
         self._ids = itertools.count(1)
         self._pending = {}
-        self.events = []
-        self._event_waiters = []
+        self.inbox = EventInbox()
+        self.events = self.inbox.events
         self.welcomed = defer.Deferred()
         self.closed = defer.Deferred()
         self.raw = []
@@ -164,8 +207,7 @@ class JSONLineClient(LineReceiver):
             if message["method"] == "welcome" and not self.welcomed.called:
                 self.welcomed.callback(message)
                 return
-            self.events.append(message)
-            self._wake()
+            self.inbox.add(message)
         else:
             self._reply(message)
 
@@ -191,34 +233,10 @@ class JSONLineClient(LineReceiver):
         self.sendLine(line if isinstance(line, bytes) else line.encode())
 
     def event(self, name, predicate=lambda params: True, timeout=5.0):
-        """Fire with the params of the first event `name` matching predicate."""
-        d = defer.Deferred()
-        self._event_waiters.append((name, predicate, d))
-        self._wake()
-
-        def expire():
-            if not d.called:
-                d.errback(AssertionError(f"no {name} event within {timeout}s; got {self.event_names()}"))
-
-        call = reactor.callLater(timeout, expire)
-        d.addBoth(lambda r: (call.active() and call.cancel(), r)[1])
-        return d
+        return self.inbox.wait(name, predicate, timeout)
 
     def event_names(self):
-        return [e["method"] for e in self.events]
-
-    def _wake(self):
-        for waiter in list(self._event_waiters):
-            name, predicate, d = waiter
-            if d.called:
-                self._event_waiters.remove(waiter)
-                continue
-            for event in self.events:
-                if event["method"] == name and predicate(event["params"]):
-                    self._event_waiters.remove(waiter)
-                    self.events.remove(event)
-                    d.callback(event["params"])
-                    break
+        return self.inbox.names()
 
     def connectionLost(self, reason):
         for d in self._pending.values():

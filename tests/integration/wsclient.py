@@ -15,7 +15,7 @@ from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientPr
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint
 
-from tests.integration.harness import RPCFailure
+from tests.integration.harness import EventInbox, RPCFailure
 
 
 class WSClosed(ConnectionError):
@@ -30,8 +30,8 @@ class WSJSONClient(WebSocketClientProtocol):
         super().__init__()
         self._ids = itertools.count(1)
         self._pending = {}
-        self.events = []
-        self._event_waiters = []
+        self.inbox = EventInbox()
+        self.events = self.inbox.events
         self.payloads = []       # every received payload, bytes as sent
         self.unmatched = []      # parsed replies no call was waiting for
         self._unmatched_waiters = []
@@ -49,8 +49,7 @@ class WSJSONClient(WebSocketClientProtocol):
         self.payloads.append(payload)
         message = json.loads(payload)
         if isinstance(message, dict) and "method" in message:
-            self.events.append(message)
-            self._wake()
+            self.inbox.add(message)
             return
         if isinstance(message, dict) and message.get("id") in self._pending:
             d = self._pending.pop(message["id"])
@@ -112,26 +111,10 @@ class WSJSONClient(WebSocketClientProtocol):
 
     def event(self, name, predicate=lambda params: True, timeout=5.0):
         """Fire with the params of the first event `name` matching predicate."""
-        d = defer.Deferred()
-        self._event_waiters.append((name, predicate, d))
-        self._wake()
-        return _with_timeout(d, timeout, f"no {name} event")
+        return self.inbox.wait(name, predicate, timeout)
 
     def event_names(self):
-        return [e["method"] for e in self.events]
-
-    def _wake(self):
-        for waiter in list(self._event_waiters):
-            name, predicate, d = waiter
-            if d.called:
-                self._event_waiters.remove(waiter)
-                continue
-            for event in self.events:
-                if event["method"] == name and predicate(event["params"]):
-                    self._event_waiters.remove(waiter)
-                    self.events.remove(event)
-                    d.callback(event["params"])
-                    break
+        return self.inbox.names()
 
     # -- closing ----------------------------------------------------------
 
