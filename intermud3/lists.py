@@ -15,6 +15,12 @@ from intermud3.state import StateError
 
 _log = Logger()
 
+# The real network has about 160 MUDs and 170 channels; a router that
+# sends more than this many names is not describing it. New names beyond
+# the bound are ignored (updates and deletions of held ones still apply).
+MAX_MUDS = 10000
+MAX_CHANNELS = 10000
+
 # Positions in a 13-field mudlist info entry.
 STATE, HOST, PLAYER_PORT, TCP_PORT, UDP_PORT, MUDLIB, BASE_MUDLIB, DRIVER, \
     MUD_TYPE, OPEN_STATUS, ADMIN_EMAIL, SERVICES, OTHER_DATA = range(13)
@@ -61,8 +67,10 @@ def _is_deletion(value):
 class NetworkLists:
     """The mudlist and chanlist (docs/ARCHITECTURE.md, "intermud3/lists.py")."""
 
-    def __init__(self, store):
+    def __init__(self, store, *, max_muds=MAX_MUDS, max_channels=MAX_CHANNELS):
         self._store = store
+        self.max_muds = max_muds
+        self.max_channels = max_channels
         self.muds = {}
         for name, info in store.load_mudlist().items():
             if isinstance(name, str) and isinstance(info, list):
@@ -102,6 +110,9 @@ class NetworkLists:
                     changes.append(MudChange(name, True, False, entry))
                 self._forget(name)
                 persist[name] = None
+            elif old is None and len(self.muds) >= self.max_muds:
+                _log.warn("Mudlist entry {name} ignored: {count} MUDs already held",
+                          name=name, count=len(self.muds))
             elif isinstance(value, (list, tuple)):
                 info = list(value)
                 if len(info) != 13:
@@ -141,6 +152,9 @@ class NetworkLists:
             if _is_deletion(value):
                 if self.channels.pop(name, None) is not None:
                     persist[name] = None
+            elif name not in self.channels and len(self.channels) >= self.max_channels:
+                _log.warn("Chanlist entry {name} ignored: {count} channels already held",
+                          name=name, count=len(self.channels))
             elif isinstance(value, (list, tuple)):
                 host = value[0] if len(value) > 0 else 0
                 # A just-created channel's type shows as ({}): it counts as 0.

@@ -162,6 +162,20 @@ class LookupTests(ListsTestCase):
         self.lists.apply_mudlist("*i4", 4, {"Frontiers": 0})
         self.assertIsNone(self.lists.exact_mud("frontiers"))
 
+    def test_names_held_are_bounded(self):
+        store = StateStore(os.path.join(self.mktemp(), "state"))
+        self.addCleanup(store.close)
+        lists = NetworkLists(store, max_muds=2, max_channels=1)
+        lists.apply_mudlist("*i4", 1, {"A": [-1], "B": [-1], "C": [-1]})
+        self.assertEqual(sorted(lists.muds), ["A", "B"])
+        # Held names still change and go; then there is room again.
+        lists.apply_mudlist("*i4", 2, {"A": [0], "B": 0, "C": [-1]})
+        self.assertEqual(sorted(lists.muds), ["A", "C"])
+        self.assertEqual(lists.mud_entry("A")["status"], "down")
+        lists.apply_chanlist("*i4", 1, {"x": ["A", 0], "y": ["A", 0]})
+        lists.apply_chanlist("*i4", 2, {"x": ["B", 1]})
+        self.assertEqual(lists.channels, {"x": ("B", 1)})
+
     def test_list_ids_lpc_cannot_write_count_as_zero(self):
         # They go back to the router in startup-req-3.
         self.lists.apply_mudlist("*i4", 2 ** 40, {})
