@@ -318,6 +318,23 @@ class FingerTests(QueryTestCase):
     def test_missing_target_user(self):
         self.assertInvalid("target_user", "finger", target_mud="X")
 
+    def test_names_are_cleaned_and_lower_cased_for_the_network(self):
+        # API.md "Methods": ANSI escapes removed whole; user names lower-cased.
+        result = self.ask("finger", target_mud="\x1b[1mProbeB\x1b[0m",
+                          target_user="\x1b[1;31mBoB\x1b[0m", from_user="\x1b[32mAlIce\x1b[0m")
+        self.assertEqual(self.link.sent, [["finger-req", 5, PROBE_A, "alice", "ProbeB", 0, "bob"]])
+        self.link.receive(["finger-reply", 5, "ProbeB", 0, PROBE_A, "alice",
+                           "Bob", 0, 0, 0, 0, 0, 0, 0, 0])
+        self.assertEqual(self.outcome(result)[1]["user_name"], "BoB")
+        self.assertInvalid("target_user", "finger", target_mud="X", target_user="\x1b[0m")
+
+    def test_default_timeout_is_five(self):
+        result = self.ask("finger", target_mud="ProbeB", target_user="bob")
+        self.gateway.clock.advance(4.9)
+        self.assertPending(result)
+        self.gateway.clock.advance(0.2)
+        self.assertGatewayError(result, reason="timeout")
+
 
 class LocateTests(QueryTestCase):
     def test_gathers_every_reply_until_timeout(self):
@@ -363,6 +380,13 @@ class LocateTests(QueryTestCase):
 
 
 class ChannelWhoTests(QueryTestCase):
+    def test_default_timeout_is_five(self):
+        result = self.ask("channel_who", channel="dchat", target_mud=["A", "B"])
+        self.gateway.clock.advance(4.9)
+        self.assertPending(result)
+        self.gateway.clock.advance(0.2)
+        self.assertGatewayError(result, reason="timeout")
+
     def test_single_mud_with_vector_reply(self):
         result = self.ask("channel_who", channel="dchat", target_mud="DSTest", from_user="alice")
         self.assertEqual(self.link.sent, [["chan-who-req", 5, PROBE_A, "alice", "DSTest", 0, "dchat"]])

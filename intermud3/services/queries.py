@@ -32,6 +32,7 @@ from intermud3.api import params as p
 from intermud3.api.errors import gateway_error, invalid_params
 from intermud3.mudmode import FrameTooLarge
 from intermud3.services.inbound import fold
+from intermud3.services.text import clean, username
 
 __all__ = ["Queries", "handlers", "MAX_TIMEOUT", "MAX_CHANNEL_WHO_TARGETS"]
 
@@ -199,7 +200,7 @@ class Queries:
 
     def _target_mud(self, params, field, value=None):
         given = p.text(params, field, max_len=MAX_NAME) if value is None else value
-        given = given.strip()
+        given = _line(given)
         if not given:
             raise invalid_params(field, f"{field} must not be empty")
         return self.gateway.lists.exact_mud(given) or given
@@ -440,18 +441,24 @@ def _timeout(params, default):
     return min(float(value), MAX_TIMEOUT)
 
 
+def _line(text):
+    """A name given by the MUD, cleaned for the network like all text
+    (services/text.py: ANSI escapes and control characters removed), on
+    one line and trimmed."""
+    return clean(text).replace("\n", " ").strip()
+
+
 def _name(params, field):
-    value = p.text(params, field, max_len=MAX_NAME).strip()
+    value = _line(p.text(params, field, max_len=MAX_NAME))
     if not value:
         raise invalid_params(field, f"{field} must not be empty")
     return value
 
 
 def _from_user(params):
-    """The asking player's I3 name, or 0 (the MUD itself)."""
+    """The asking player's I3 name (cleaned, lower-cased), or 0 (the MUD itself)."""
     value = p.text(params, "from_user", default=None, max_len=MAX_NAME)
-    value = value.strip().lower() if value else ""
-    return value or 0
+    return (username(value) if value else "") or 0
 
 
 def _who_users(data):
