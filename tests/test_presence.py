@@ -123,7 +123,7 @@ class AnswerTests(PresenceTestCase):
     def test_who_reply(self):
         self.assertEqual(self.ask(["who-req", 5, "ProbeA", "carl", OUR_MUD, 0]), [
             ["who-reply", 5, OUR_MUD, 0, "ProbeA", "carl",
-             [["Alice the Bold", 30, "the Bold"], ["bob", 0, ""]]]])
+             [["Alice the Bold", 30, "the Bold"], ["bob", 0, 0]]]])
 
     def test_who_reply_without_snapshot_is_empty(self):
         self.gateway.clock.advance(121)

@@ -132,7 +132,8 @@ class Presence:
     def _who_req(self, packet):
         if not self._answerable(packet):
             return
-        entries = [[u["visname"], u["idle"], u["title"] or ""] for u in self.players()]
+        # API.md: fields the MUD did not give are sent as 0 (a missing title too).
+        entries = [[u["visname"], u["idle"], u["title"] or 0] for u in self.players()]
         self._reply(packet, "who-reply", self._fit(packet, "who-reply", entries))
 
     def _finger_req(self, packet):

@@ -77,7 +77,7 @@ class QueriesEndToEnd(unittest.TestCase):
         self.assertTrue(same_shape(request, vector("who-req")))
         reply = m.received_from(B, "who-reply")[-1]
         self.assertEqual(reply, ["who-reply", 5, B, 0, A, "alice",
-                                 [["Bob", 42, "the Brave"], ["Carl", 125, ""]]])
+                                 [["Bob", 42, "the Brave"], ["Carl", 125, 0]]])
         self.assertTrue(same_shape(reply, vector("who-reply", conn="ProbeB")))
         self.assertIn(reply, m.sent_to(A, "who-reply"))
 
