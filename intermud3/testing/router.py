@@ -24,6 +24,26 @@ it copies what the real router does (I3-PROTOCOL.md, and the frames in
 
 Test hooks are plain attributes; see ``I3Router``. Nothing here raises on
 bad input: what cannot be read is recorded in ``.rejected`` and logged.
+
+tests/integration/test_router_fidelity.py replays the captured conversation
+and compares every frame. Differences kept on purpose:
+
+* A MUD that disconnects or shuts down is announced down (state 0) at once.
+  The real router schedules that announcement and sends the MUD's state as
+  it is when the batch goes out, so a quick reconnect shows as two "up"
+  entries and no "down" (ProbeB in the capture).
+* Mapping keys go out in insertion order, the startup's one-MUD mudlist
+  packets too; FluffOS uses its hash order. Nobody may rely on either.
+* Mudlist ids count from 0 for each router object; the real one keeps a
+  persistent counter. Passwords are random unless ``rng`` is given.
+* The startup answer is written at once; the real router defers its tail,
+  so other traffic can land between its packets.
+* A new router already has ``DEFAULT_CHANNELS``, hosted by "Frontiers"
+  (pass ``channels=()`` for an empty chanlist); the chanlist id starts at
+  1 either way, as on the real router.
+* Every malformed or refused startup is met with silence, as
+  I3-PROTOCOL.md says; some Dead Souls versions answer a few of them with
+  ``bad-pkt``.
 """
 
 import random
@@ -163,7 +183,8 @@ class I3Router(ServerFactory):
         self.listening = {}
         self.flood_blocked = {}
         self.mudlist_id = 0
-        self.chanlist_id = 1 if self.channels else 0
+        # The real router's chanlist starts at id 1, even when empty.
+        self.chanlist_id = 1
 
         self._listening_port = None
         self._links = set()           # every open connection, started or not
@@ -245,10 +266,9 @@ class I3Router(ServerFactory):
         self._announce({name: 0})
 
     def add_channel(self, name, owner=DEFAULT_CHANNEL_HOST, type=0):
-        """Create a channel and tell every channel-capable MUD."""
-        self.channels[name] = Channel(owner, type)
-        self.chanlist_id += 1
-        self._broadcast_chanlist({name: [owner, type]})
+        """Create a channel and tell every channel-capable MUD, as a
+        ``channel-add`` from ``owner`` would."""
+        self._create_channel(name, owner, type)
 
     def wait_for(self, predicate, timeout=5):
         """A Deferred firing with predicate(self) once it is true.
@@ -622,11 +642,15 @@ class I3Router(ServerFactory):
         if name in self.channels:
             self._reject(conn, f"channel {name} already exists", raw)
             return
-        self.channels[name] = Channel(conn.mud, packet[7])
+        self._create_channel(name, conn.mud, packet[7])
+
+    def _create_channel(self, name, owner, type):
+        # The real router announces a new channel with the whole chanlist.
+        self.channels[name] = Channel(owner, type)
         self.chanlist_id += 1
         listing = self._chanlist()
         if self.new_channel_type_quirk:
-            listing[name] = [conn.mud, []]
+            listing[name] = [owner, []]
         self._broadcast_chanlist(listing)
 
     def _channel_remove(self, conn, packet, raw):
