@@ -24,10 +24,10 @@ from intermud3.link import RouterLink
 from intermud3.lists import NetworkLists
 from intermud3.metrics import Metrics
 from intermud3.services import rpc as service_rpc
-from intermud3.services.channels import Channels
+from intermud3.services.channels import ChannelService
 from intermud3.services.errors import ErrorRouter
 from intermud3.services.inbound import InboundDispatcher
-from intermud3.services.messages import Messages
+from intermud3.services.messages import MessageService
 from intermud3.services.network import Network
 from intermud3.services.outbox import Outbox
 from intermud3.services.presence import Presence
@@ -59,8 +59,8 @@ class Gateway:
         self.queries = Queries(self)
         self.errors = ErrorRouter(self)
         self.outbox = Outbox(self)
-        self.messages = Messages(self)
-        self.channels = Channels(self)
+        self.messages = MessageService(self)
+        self.channels = ChannelService(self)
         self.network = Network(self)
         table = MethodTable()
         for handlers in (housekeeping.handlers(self), service_rpc.handlers(self)):

@@ -351,12 +351,12 @@ class WiringTests(GatewayTestMixin, SynchronousTestCase):
         gw = self.make_gateway()
         gw.outbox = Outbox(gw)
         self.addCleanup(gw.outbox.stop)
-        gw.messages = messages.Messages(gw)
-        gw.channels = channels.Channels(gw)
+        gw.messages = messages.MessageService(gw)
+        gw.channels = channels.ChannelService(gw)
         self.assertIs(gw.messages.outbox, gw.outbox)
         self.assertIs(gw.channels.outbox, gw.outbox)
         registered = dict(gw.inbound.handlers)
-        table = {**messages.handlers(gw), **channels.handlers(gw)}
+        table = {**gw.messages.handlers(), **gw.channels.handlers()}
         self.assertEqual(gw.inbound.handlers, registered)     # not registered twice
         self.assertEqual(set(table), {
             "tell", "emoteto", "channel_send", "channel_emote", "channel_target",

@@ -4,7 +4,7 @@ the gateway_* link events."""
 from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3.api.errors import INVALID_PARAMS, RPCError
-from intermud3.services.network import Network, handlers
+from intermud3.services.network import Network
 from tests.test_inbound import FakeGateway
 
 
@@ -19,7 +19,7 @@ class NetworkTestCase(SynchronousTestCase):
         self.lists = self.gateway.lists
         self.network = Network(self.gateway)
         self.gateway.network = self.network
-        self.handlers = handlers(self.gateway)
+        self.handlers = self.network.handlers()
         sessions = self.gateway.sessions
         self.info_session = sessions.add("s-info", ["info"])
         self.tell_session = sessions.add("s-tell", ["tell"])

@@ -6,7 +6,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3.api.errors import INVALID_PARAMS, RPCError
 from intermud3.mudmode import frame
-from intermud3.services.presence import Presence, handlers
+from intermud3.services.presence import Presence
 from tests.test_inbound import OUR_MUD, FakeGateway
 
 ALICE = {"name": "Alice", "visname": "Alice the Bold", "title": "the Bold", "level": 20,
@@ -21,7 +21,7 @@ class PresenceTestCase(SynchronousTestCase):
         self.link = self.gateway.link
         self.presence = Presence(self.gateway)
         self.gateway.presence = self.presence
-        self.sync = handlers(self.gateway)["presence_sync"]
+        self.sync = self.presence.handlers()["presence_sync"]
         self.session = self.gateway.sessions.add("s1", ["presence"])
 
     def do_sync(self, users):

@@ -6,7 +6,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3.api.errors import GATEWAY_ERROR, INVALID_PARAMS, RPCError
 from intermud3.services.errors import ErrorRouter, permission_for
-from intermud3.services.queries import Queries, handlers
+from intermud3.services.queries import Queries
 from tests.test_inbound import FakeGateway
 from tests.vectors import load_vectors
 
@@ -30,7 +30,7 @@ class QueryTestCase(SynchronousTestCase):
         self.gateway.queries = self.queries
         self.errors = ErrorRouter(self.gateway)
         self.gateway.errors = self.errors
-        self.handlers = handlers(self.gateway)
+        self.handlers = self.queries.handlers()
         sessions = self.gateway.sessions
         self.alice = sessions.add("s-alice", ["info", "tell"])
         self.bob = sessions.add("s-bob", ["info"])

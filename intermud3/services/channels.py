@@ -243,16 +243,3 @@ class ChannelService:
 
 def _default_channels(config):
     return set(config.get("channels", {}).get("default", []) or [])
-
-
-# The name the gateway wiring uses.
-Channels = ChannelService
-
-
-def handlers(gateway, outbox=None):
-    """The channel methods' handlers (channel_who lives in queries): those
-    of ``gateway.channels`` when built, else of a new ChannelService."""
-    service = getattr(gateway, "channels", None)
-    if not isinstance(service, ChannelService):
-        service = ChannelService(gateway, outbox)
-    return service.handlers()

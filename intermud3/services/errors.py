@@ -139,8 +139,3 @@ class ErrorRouter:
                 "target_user": _text(carried.t_user) if carried is not None else None,
             },
         }, session=session, permission=permission_for(ptype))
-
-
-def handlers(gateway):
-    """No JSON-RPC methods: errors arrive only as events."""
-    return {}

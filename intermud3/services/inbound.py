@@ -131,8 +131,3 @@ def send_error(gateway, packet, code, message):
             _log.warn("Could not answer {code} to {mud}: the error does not fit a frame",
                       code=code, mud=packet.o_mud)
             return False
-
-
-def handlers(gateway):
-    """No JSON-RPC methods: inbound dispatch has none."""
-    return {}

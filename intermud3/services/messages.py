@@ -255,17 +255,3 @@ def _text(value):
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value:
         return str(value)
     return ""
-
-
-# The name the gateway wiring uses.
-Messages = MessageService
-
-
-def handlers(gateway, outbox=None):
-    """The message methods' handlers: those of ``gateway.messages`` when the
-    gateway has built the service (inbound handlers are registered once),
-    else of a new MessageService."""
-    service = getattr(gateway, "messages", None)
-    if not isinstance(service, MessageService):
-        service = MessageService(gateway, outbox)
-    return service.handlers()

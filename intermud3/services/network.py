@@ -90,11 +90,3 @@ def _filter_text(filters, key):
         raise invalid_params(field, f"{field} is longer than {MAX_FILTER_TEXT} characters",
                              max_len=MAX_FILTER_TEXT)
     return value
-
-
-def handlers(gateway):
-    """mudlist and mud_info, on the gateway's Network."""
-    network = getattr(gateway, "network", None)
-    if not isinstance(network, Network):
-        network = Network(gateway)
-    return network.handlers()

@@ -311,11 +311,3 @@ def _read_user(raw, where):
                                  f"{field('channels')}[{index}] must be a non-empty string")
     user["channels"] = frozenset(channels)
     return user
-
-
-def handlers(gateway):
-    """presence_sync, on the gateway's Presence."""
-    presence = getattr(gateway, "presence", None)
-    if not isinstance(presence, Presence):
-        presence = Presence(gateway)
-    return presence.handlers()

@@ -500,11 +500,3 @@ def _visnames(data):
     if not isinstance(data, (list, tuple)):
         return []
     return [name for name in (_text(v) for v in data) if name]
-
-
-def handlers(gateway):
-    """who, finger, locate and channel_who, on the gateway's Queries."""
-    queries = getattr(gateway, "queries", None)
-    if not isinstance(queries, Queries):
-        queries = Queries(gateway)
-    return queries.handlers()
