@@ -337,3 +337,244 @@ class ReplayTests(Fidelity):
 
         # Every frame of the capture was read; every frame written is strict.
         self.assertEqual(self.router.rejected, [])
+
+
+def startup(name, password=0, services=None):
+    if services is None:
+        services = {"tell": 1, "channel": 1, "who": 1, "locate": 1, "emoteto": 1}
+    return ["startup-req-3", 5, name, 0, "*test", 0, password, 0, 0, 4000, 0, 0,
+            "GatewayLib 0.1", "GatewayLib", "Twisted", "Other", "beta testing",
+            "admin@example.org", services, 0]
+
+
+def lpc_array(*encoded):
+    """An LPC array written from already encoded elements."""
+    return b"({" + b"".join(item + b"," for item in encoded) + b"})"
+
+
+class RawPair(Fidelity):
+    """Two raw clients, ProbeA and ProbeB, started up on one router."""
+
+    def make_router(self):
+        return self.start_router()
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.router = self.make_router()
+        self.a = yield self.started("ProbeA")
+        self.b = yield self.started("ProbeB")
+        yield self.barrier(self.a)
+        del self.a.bodies[:], self.b.bodies[:]
+
+    @defer.inlineCallbacks
+    def started(self, name):
+        client = yield self.connect(RawClient(name))
+        client.send(startup(name))
+        yield self.router.wait_for(lambda r: name in r.connections)
+        yield self.barrier(client)
+        return client
+
+    @defer.inlineCallbacks
+    def barrier(self, client):
+        """Every frame already on its way to ``client`` has arrived; the
+        barrier's own echo is taken out again."""
+        before = len(client.bodies)
+        marker = ["auth-mud-req", 5, client.name, "barrier", client.name, 0]
+        client.send(marker)
+        while True:
+            yield client.count(len(client.bodies) + 1)
+            if lpc.decode(client.bodies[-1]) == marker:
+                break
+        client.bodies.pop()
+        return client.bodies[before:]
+
+    @defer.inlineCallbacks
+    def assertDroppedSilently(self, sender, texts):
+        """Each of ``texts`` from ``sender`` is dropped whole: recorded as not
+        strict, nothing forwarded, nothing answered."""
+        rejected = len(self.router.rejected)
+        sent = len(self.router.sent)
+        for text in texts:
+            sender.send_text(text)
+        yield self.router.wait_for(lambda r: len(r.rejected) >= rejected + len(texts))
+        reasons = [reason for _, reason, _ in self.router.rejected[rejected:]]
+        self.assertEqual(len(reasons), len(texts), reasons)
+        for reason, text in zip(reasons, texts):
+            self.assertTrue(reason.startswith("not strict LPC"), (reason, text))
+        self.assertEqual(self.router.sent[sent:], [])
+        for client in (self.a, self.b):
+            got = yield self.barrier(client)
+            self.assertEqual(got, [])
+
+
+class StrictnessTests(RawPair):
+    """I3-PROTOCOL.md section 2: the router reads like FluffOS."""
+
+    TELL = [b'"tell"', b"5", b'"ProbeA"', b'"alice"', b'"ProbeB"', b'"bob"', b'"Alice"', b'"hi"']
+
+    def spaced_variants(self, elements):
+        """The array of ``elements`` with one whitespace byte put in each gap
+        between tokens, in turn."""
+        variants = []
+        for gap in range(len(elements) + 1):
+            for blank in (b" ", b"\t", b"\n", b"\r"):
+                items = [item + b"," for item in elements]
+                items.insert(gap, blank)
+                variants.append(b"({" + b"".join(items) + b"})")
+        return variants
+
+    @defer.inlineCallbacks
+    def test_whitespace_between_any_tokens_drops_the_packet(self):
+        yield self.assertDroppedSilently(self.a, self.spaced_variants(self.TELL))
+        # Around the separators of a nested array and a mapping too.
+        users = lpc_array(b'"Bob"', b"0", b'"x"')
+        reply = [b'"who-reply"', b"5", b'"ProbeA"', b"0", b'"ProbeB"', b'"bob"']
+        yield self.assertDroppedSilently(self.a, [
+            lpc_array(*reply, b"({ " + users[2:] + b",})"),
+            lpc_array(*reply, b"({" + users + b" ,})"),
+            lpc_array(*reply, b'({"Bob", 0,"x",})'),
+            lpc_array(*reply, b'([ "k":1,])'),
+            lpc_array(*reply, b'(["k" :1,])'),
+            lpc_array(*reply, b'(["k": 1,])'),
+        ])
+        # The clean packet goes through.
+        self.a.send_text(lpc_array(*self.TELL))
+        yield self.b.count(1)
+        yield self.barrier(self.b)
+        self.assertEqual(self.b.bodies, [lpc.encode(["tell", 5, "ProbeA", "alice", "ProbeB", "bob", "Alice", "hi"])])
+
+    @defer.inlineCallbacks
+    def test_a_missing_trailing_comma_drops_the_packet(self):
+        whole = lpc_array(*self.TELL)
+        reply = [b'"who-reply"', b"5", b'"ProbeA"', b"0", b'"ProbeB"', b'"bob"']
+        yield self.assertDroppedSilently(self.a, [
+            whole[:-3] + b"})",                                  # last element
+            lpc_array(*reply, b'({({"Bob",0,"x"}),})'),         # inner array
+            lpc_array(*reply, b'({({"Bob",0,"x",})})'),         # outer array
+            lpc_array(*reply, b'(["k":1])'),                     # mapping
+        ])
+
+    @defer.inlineCallbacks
+    def test_an_empty_array_slot_reads_as_zero(self):
+        self.a.send_text(b'({"who-reply",5,"ProbeA",0,"ProbeB","bob",({,}),})')
+        self.a.send_text(b'({"tell",5,"ProbeA","alice","ProbeB","bob",,"hi",})')
+        yield self.b.count(2)
+        self.assertEqual(self.b.bodies, [b'({"who-reply",5,"ProbeA",0,"ProbeB","bob",({0,}),})',
+                                         b'({"tell",5,"ProbeA","alice","ProbeB","bob",0,"hi",})'])
+        self.assertEqual(self.router.rejected, [])
+
+    @defer.inlineCallbacks
+    def test_an_empty_mapping_slot_makes_the_packet_unreadable(self):
+        yield self.assertDroppedSilently(self.a, [
+            b'({"tell",5,"ProbeA","alice","ProbeB","bob",([,]),"hi",})',
+            b'({"who-reply",5,"ProbeA",0,"ProbeB","bob",({([,]),}),})',
+        ])
+        text = lpc.encode(startup("Newcomer")).replace(b'(["tell":1,', b"([,")
+        self.assertIn(b"([,", text)
+        newcomer = yield self.connect(RawClient("Newcomer"))
+        sent = len(self.router.sent)
+        newcomer.send_text(text)
+        yield self.router.wait_for(lambda r: r.rejected and "not strict" in r.rejected[-1][1])
+        self.assertEqual(self.router.sent[sent:], [])
+        self.assertNotIn("Newcomer", self.router.connections)
+
+    @defer.inlineCallbacks
+    def test_a_malformed_startup_gets_no_answer_at_all(self):
+        variants = {"19 fields": startup("Newcomer")[:-1],
+                    "21 fields": startup("Newcomer") + [0],
+                    "services 0": startup("Newcomer", services=0),
+                    "services a string": startup("Newcomer", services="tell"),
+                    "services an array": startup("Newcomer", services=["tell"]),
+                    "other_data a string": startup("Newcomer")[:-1] + ["x"]}
+        for index in range(6, 12):                   # password .. imud_udp_port
+            packet = startup("Newcomer")
+            packet[index] = str(packet[index])
+            variants[f"string at {index}"] = packet
+        for index in range(12, 18):                  # mudlib .. admin_email
+            packet = startup("Newcomer")
+            packet[index] = 7
+            variants[f"int at {index}"] = packet
+        newcomer = yield self.connect(RawClient("Newcomer"))
+        sent = len(self.router.sent)
+        for label, packet in variants.items():
+            rejected = len(self.router.rejected)
+            newcomer.send(packet)
+            yield self.router.wait_for(lambda r: len(r.rejected) > rejected)
+            self.assertIn("startup-req-3", self.router.rejected[-1][1], label)
+        self.assertEqual(self.router.sent[sent:], [])
+        self.assertEqual(newcomer.bodies, [])
+        self.assertNotIn("Newcomer", self.router.muds)
+        # The link is still open: a good startup on it is answered.
+        newcomer.send(startup("Newcomer"))
+        yield newcomer.count(1)
+        self.assertEqual(lpc.decode(newcomer.bodies[0])[0], "startup-reply")
+
+    @defer.inlineCallbacks
+    def test_a_wrong_password_from_a_known_mud_gets_no_answer(self):
+        password = self.router.passwords["ProbeB"]
+        yield self.router.drop("ProbeB")
+        yield self.b.lost
+        impostor = yield self.connect(RawClient("ProbeB"))
+        sent = len(self.router.sent)
+        for wrong in (password + 1, -password, 999999999999 % 2 ** 31):
+            impostor.send(startup("ProbeB", password=wrong))
+        yield self.router.wait_for(lambda r: len([x for x in r.rejected if x[1] == "wrong password"]) == 3)
+        self.assertEqual(self.router.sent[sent:], [])
+        self.assertNotIn("ProbeB", self.router.connections)
+        self.assertEqual(self.router.passwords["ProbeB"], password)
+
+
+class FloodControlTests(RawPair):
+    """Weighted packets per wall-clock second, as the Dead Souls router counts."""
+
+    def make_router(self):
+        self.clock = task.Clock()
+        self.clock.advance(1000.5)
+        return self.start_router(clock=self.clock, flood_control=True)
+
+    def auth(self, client, user=0):
+        return ["auth-mud-req", 5, client.name, user, client.name, 0]
+
+    @defer.inlineCallbacks
+    def test_the_count_restarts_at_each_wall_clock_second(self):
+        # Late in one second, then early in the next: 20 packets within
+        # 0.2 s, yet never more than 10 in one wall-clock second.
+        self.clock.advance(1001.9 - self.clock.seconds())
+        for _ in range(10):
+            self.a.send(self.auth(self.a, "one"))
+        yield self.a.count(10)
+        self.clock.advance(0.2)
+        for _ in range(10):
+            self.a.send(self.auth(self.a, "two"))
+        yield self.a.count(20)
+        self.assertEqual(self.router.flood_blocked, {})
+        self.assertEqual(self.router.rejected, [])
+
+    @defer.inlineCallbacks
+    def test_a_second_startup_in_one_second_counts_six_more(self):
+        self.clock.advance(1003.0 - self.clock.seconds())
+        self.a.send(self.auth(self.a))                  # 1
+        self.a.send(startup("ProbeA", password=self.router.passwords["ProbeA"]))  # 7
+        yield self.a.count(1)
+        replies = yield self.a.count(4)                  # the startup's answer
+        self.assertIn("startup-reply", [lpc.decode(b)[0] for b in replies.bodies])
+        sent = len(self.router.sent)
+        self.a.send(startup("ProbeA", password=self.router.passwords["ProbeA"]))  # 13: blocked
+        yield self.router.wait_for(lambda r: "ProbeA" in r.flood_blocked)
+        yield self.a.count(len(self.a.bodies) + 1)
+        error = lpc.decode(self.a.bodies[-1])
+        self.assertEqual(error[6], "not-allowed")
+        self.assertEqual([p[0] for _, p in self.router.sent[sent:]], ["error"])
+
+    @defer.inlineCallbacks
+    def test_channel_listen_counts_nothing(self):
+        self.clock.advance(1005.0 - self.clock.seconds())
+        for _ in range(50):
+            self.a.send(["channel-listen", 5, "ProbeA", 0, "*test", 0, "dchat", 1])
+            self.a.send(["channel-listen", 5, "ProbeA", 0, "*test", 0, "dchat", 0])
+        for _ in range(10):
+            self.a.send(self.auth(self.a))
+        yield self.a.count(10)
+        self.assertEqual(self.router.flood_blocked, {})
+        self.a.send(self.auth(self.a))                  # the 11th counted
+        yield self.router.wait_for(lambda r: "ProbeA" in r.flood_blocked)
