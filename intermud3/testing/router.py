@@ -43,7 +43,10 @@ and compares every frame. Differences kept on purpose:
   1 either way, as on the real router.
 * Every malformed or refused startup is met with silence, as
   I3-PROTOCOL.md says; some Dead Souls versions answer a few of them with
-  ``bad-pkt``.
+  ``bad-pkt``. A wrong password is refused whatever address it comes from:
+  the real router lets one from the MUD's last address in with a
+  ``warning``, but on loopback every MUD shares one address, and the
+  gateway's password handling could not be tested.
 """
 
 import random

@@ -30,6 +30,9 @@ from twisted.trial import unittest
 from intermud3 import lpc
 from intermud3.mudmode import frame
 from intermud3.testing.router import I3Router
+from tests.integration.harness import RPCFailure, wait_until
+from tests.integration.mudpair import A, B, make_loop, start_pair
+from tests.integration.two_muds import player
 from tests.vectors import load_vectors
 
 WAIT = 5.0
@@ -578,3 +581,113 @@ class FloodControlTests(RawPair):
         self.assertEqual(self.router.flood_blocked, {})
         self.a.send(self.auth(self.a))                  # the 11th counted
         yield self.router.wait_for(lambda r: "ProbeA" in r.flood_blocked)
+
+
+# Text a MUD may well hand the gateway: quotes and backslashes, a newline,
+# non-ASCII, Pinkfish colour, the $N/$O markers, and nothing at all.
+AWKWARD = ['say "hi" \\o/ \\"q\\"', "line one\nline two", "café ☕ 日本語 Ærø",
+           "%^RED%^red%^RESET%^ %^B_BLUE%^%^BOLD%^x%^RESET%^", "$N waves at $O.", ""]
+
+# Every packet type the gateway writes, and what makes it write one below.
+GATEWAY_TYPES = {
+    "startup-req-3", "channel-listen", "tell", "emoteto", "channel-m", "channel-e", "channel-t",
+    "who-req", "who-reply", "finger-req", "finger-reply", "locate-req", "locate-reply",
+    "chan-who-req", "chan-who-reply", "chan-user-reply", "error", "auth-mud-req",
+    "auth-mud-reply", "channel-add", "channel-admin", "channel-remove", "shutdown"}
+
+
+class GatewayPacketTests(unittest.TestCase):
+    """Whatever the gateway writes, a strict FluffOS router reads."""
+
+    @defer.inlineCallbacks
+    def call_text(self, client, method, params):
+        """Calls ``method``; an empty text the API refuses is no failure
+        here (nothing reached the router), anything else must succeed."""
+        try:
+            result = yield client.call(method, params)
+        except RPCFailure as failure:
+            if failure.code == -32602 and "" in params.values():
+                return None
+            raise
+        return result
+
+    @defer.inlineCallbacks
+    def test_every_packet_the_gateway_sends_is_read_by_the_strict_router(self):
+        loop = make_loop(self)
+        awkward_mud = {"mudlib": AWKWARD[0], "base_mudlib": AWKWARD[2], "driver": AWKWARD[3],
+                       "mud_type": "", "open_status": AWKWARD[1], "admin_email": AWKWARD[4]}
+        fast_keepalive = {"router": {"keepalive_interval": 0.2, "keepalive_timeout": 5}}
+        pair = yield start_pair(loop, a=fast_keepalive, b=dict(fast_keepalive, mud=awkward_mud))
+        ca, cb, router = pair.ca, pair.cb, pair.router
+
+        bob = player("bob", visname=AWKWARD[2], title=AWKWARD[0], race=AWKWARD[1],
+                     guild=AWKWARD[3], location="", status="", level="", channels=["dchat"])
+        bare = {"name": "zed"}  # every optional field missing: sent as 0
+        yield cb.call("presence_sync", {"users": [bob, bare]})
+        for client in (ca, cb):
+            yield client.call("channel_join", {"channel": "dchat"})
+        yield router.wait_for(lambda r: r.listening.get("dchat") == {A, B})
+
+        for text in AWKWARD:
+            base = {"from_user": "alice", "visname": text}
+            yield self.call_text(ca, "tell", dict(base, target_mud=B, target_user="bob", message=text))
+            yield self.call_text(ca, "emoteto", dict(base, target_mud=B, target_user="bob", emote=text))
+            yield self.call_text(ca, "channel_send", dict(base, channel="dchat", message=text))
+            yield self.call_text(ca, "channel_emote", dict(base, channel="dchat", emote=text))
+            yield self.call_text(ca, "channel_target", dict(
+                base, channel="dchat", target_mud=B, target_user="bob", target_visname=text,
+                message_others=text, message_target=text))
+
+        # An empty visname with a message.
+        yield self.call_text(ca, "tell", {"target_mud": B, "target_user": "bob", "from_user": "alice",
+                                          "visname": "", "message": "x"})
+        yield self.call_text(ca, "channel_send", {"channel": "dchat", "from_user": "alice",
+                                                  "visname": "", "message": "x"})
+
+        # Queries one way, answers (from the presence snapshot) the other.
+        for target_user in ("bob", "zed", "nobody"):
+            try:
+                yield ca.call("finger", {"target_mud": B, "target_user": target_user,
+                                         "from_user": "alice", "timeout": 2})
+            except RPCFailure as failure:   # nobody: error unk-user from MudB
+                self.assertEqual(target_user, "nobody", failure.error)
+        yield ca.call("who", {"target_mud": B, "from_user": "alice", "timeout": 2})
+        yield ca.call("locate", {"target_user": "bob", "from_user": "alice", "timeout": 0.5})
+        yield ca.call("channel_who", {"channel": "dchat", "target_mud": B, "timeout": 2})
+        yield self.call_text(ca, "tell", {"target_mud": B, "target_user": "nobody", "from_user": "alice",
+                                          "visname": "Alice", "message": "hi"})
+
+        # Requests only other MUDs send: the router writes them to MudB.
+        for request in (["chan-user-req", 5, A, 0, B, 0, "bob"],
+                        ["chan-user-req", 5, A, 0, B, 0, "zed"],
+                        ["chan-user-req", 5, A, 0, B, 0, "nobody"],
+                        ["auth-mud-req", 5, A, 0, B, 0],
+                        ["no-such-type", 5, A, "alice", B, 0]):
+            router.send_packet(B, request)
+        yield pair.wait_received(B, "chan-user-reply", 2)
+        yield pair.wait_received(B, "auth-mud-reply")
+        yield router.wait_for(lambda r: len([p for m, p in r.received if m == B and p[0] == "error"]) >= 4)
+
+        # Channel administration, then leaving.
+        yield ca.call("channel_admin", {"channel": "awk_chan", "action": "add", "type": 0})
+        yield router.wait_for(lambda r: "awk_chan" in r.channels)
+        yield wait_until(lambda: "awk_chan" in pair.a.gateway.lists.channels)
+        yield ca.call("channel_admin", {"channel": "awk_chan", "action": "ban", "muds": [B]})
+        yield ca.call("channel_admin", {"channel": "awk_chan", "action": "unban", "muds": [B]})
+        yield ca.call("channel_admin", {"channel": "awk_chan", "action": "remove"})
+        yield ca.call("channel_leave", {"channel": "dchat"})
+        yield pair.wait_received(A, "channel-remove")
+        yield pair.wait_received(A, "channel-admin", 2)
+        yield router.wait_for(lambda r: r.listening.get("dchat") == {B})
+
+        # The keepalive to ourselves, then a graceful stop.
+        yield pair.wait_received(A, "auth-mud-req")
+        yield loop.stop_gateway(pair.b)
+        yield pair.wait_received(B, "shutdown")
+
+        self.assertEqual(router.rejected, [])
+        sent_types = {p[0] for mud, p in router.received if mud in (A, B)}
+        self.assertEqual(GATEWAY_TYPES - sent_types, set())
+        # Every awkward text reached the router, and MudB's listeners, intact.
+        messages = [p[8] for p in pair.received(A, "channel-m")]
+        self.assertEqual([m for m in AWKWARD if m] + ["x"], messages)
