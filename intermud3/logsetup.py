@@ -9,8 +9,10 @@ import sys
 
 from twisted.logger import (
     FilteringLogObserver,
+    LimitedHistoryLogObserver,
     LogLevel,
     LogLevelFilterPredicate,
+    LogPublisher,
     jsonFileLogObserver,
     textFileLogObserver,
 )
@@ -107,6 +109,19 @@ class InstalledFilter:
         for observer in self._wrapped:
             self._publisher.addObserver(observer)
         self._wrapped = []
+
+
+def logging_begun(publisher):
+    """False while `publisher` still feeds the log beginner's start-up buffer
+    (a LimitedHistoryLogObserver, inside a LogPublisher of its own): `twist`
+    starts services before it begins logging, and wrapping that buffer would
+    make the beginner replay it into itself."""
+    def buffers(observer):
+        if isinstance(observer, LimitedHistoryLogObserver):
+            return True
+        return isinstance(observer, LogPublisher) and any(
+            buffers(inner) for inner in getattr(observer, "_observers", []))
+    return not buffers(publisher)
 
 
 def make_observer(logging_config, out=None, inner=None):

@@ -156,14 +156,19 @@ class GatewayService(service.MultiService):
         from intermud3.api import tcp, web
 
         if self._log_publisher is not None:
-            self._log_filter = logsetup.InstalledFilter(self.config["logging"], self._log_publisher)
+            if logsetup.logging_begun(self._log_publisher):
+                self._install_log_filter()
+            else:
+                # `twist` starts the service before it begins logging; the
+                # beginner's start-up buffer must not be wrapped (it would be
+                # replayed into itself), so wait until the reactor runs.
+                self.reactor.callWhenRunning(lambda: self.running and self._install_log_filter())
         for warning in configuration.warnings(self.config):
             _log.warn("Configuration: {warning}", warning=warning)
         self.gateway = Gateway(
             self.config, clock=self.reactor, connector=self._connector,
             metrics=self._metrics, config_path=self.config_path)
-        if self._log_filter is not None:
-            self.gateway.on_apply.append(lambda new: self._log_filter.reconfigure(new["logging"]))
+        self.gateway.on_apply.append(self._reconfigure_log_filter)
         self.gateway.link.setServiceParent(self)
         api = self.config["api"]
         tls = web.make_tls_context(self.config)
@@ -180,6 +185,14 @@ class GatewayService(service.MultiService):
         self.reactor.callWhenRunning(self._install_signal_handlers)
         super().startService()
         _log.info("Gateway started for {mud}", mud=self.config["mud"]["name"])
+
+    def _install_log_filter(self):
+        config = self.gateway.config if self.gateway is not None else self.config
+        self._log_filter = logsetup.InstalledFilter(config["logging"], self._log_publisher)
+
+    def _reconfigure_log_filter(self, new):
+        if self._log_filter is not None:
+            self._log_filter.reconfigure(new["logging"])
 
     def _listen(self, port, factory, host, tls):
         if tls is not None:

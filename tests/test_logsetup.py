@@ -3,10 +3,10 @@
 import io
 import json
 
-from twisted.logger import LogLevel, LogPublisher, Logger
+from twisted.logger import LogBeginner, LogLevel, LogPublisher, Logger
 from twisted.trial.unittest import SynchronousTestCase
 
-from intermud3.logsetup import InstalledFilter
+from intermud3.logsetup import InstalledFilter, logging_begun
 
 
 def logging_config(level="info", fmt="text", components=None):
@@ -73,3 +73,22 @@ class JSONUnderTwistdTests(SynchronousTestCase):
         self.assertEqual(twistd_observer.events, [])
         line = json.loads(twistd_observer._outFile.getvalue().strip())
         self.assertEqual(line["log_format"], "hello")
+
+
+class LoggingBegunTests(SynchronousTestCase):
+    """`twist` starts services before it begins logging: the beginner's
+    start-up buffer must be recognised, not wrapped."""
+
+    def test_false_until_the_beginner_begins(self):
+        publisher = LogPublisher()
+        beginner = LogBeginner(publisher, io.StringIO(), type("Stdio", (), {})(),
+                               type("Warnings", (), {"showwarning": None})())
+        self.assertFalse(logging_begun(publisher))
+        lines = []
+        beginner.beginLoggingTo([lines.append], redirectStandardIO=False)
+        self.assertTrue(logging_begun(publisher))
+
+    def test_a_plain_publisher_has_begun(self):
+        publisher = LogPublisher()
+        publisher.addObserver(lambda event: None)
+        self.assertTrue(logging_begun(publisher))
