@@ -1,0 +1,308 @@
+"""CONFIG.md and I3-PROTOCOL.md sections 1-4, sentence by sentence, black box.
+
+Each test names the contract sentence it shows; docs/CONTRACT-CHECK-CONFIG-PROTOCOL.md
+maps every sentence to its test. Processes (`twist`, `twistd`) always point
+at the in-repo router on 127.0.0.1: the shipped etc/intermud3.yaml (public
+routers) is never run as it is.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+from twisted.internet import defer, protocol, reactor
+from twisted.logger import globalLogPublisher
+from twisted.trial import unittest
+
+from intermud3 import config as configuration
+from intermud3.packets import weight
+from intermud3.service import GatewayService
+from intermud3.testing.router import I3Router
+from tests.integration.harness import API_KEY, RPCFailure, wait_until
+from tests.integration.mudpair import A, B, make_loop, start_pair
+from tests.integration.wsclient import connect_ws
+
+REPO = Path(__file__).resolve().parents[2]
+PROCESS_DEADLINE = 20
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_is_free(port):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+# -- processes ------------------------------------------------------------------
+
+class _Process(protocol.ProcessProtocol):
+    def __init__(self):
+        self.output = []
+        self.ended = defer.Deferred()
+
+    def outReceived(self, data):
+        self.output.append(data)
+
+    errReceived = outReceived
+
+    def processEnded(self, reason):
+        self.ended.callback(reason.value.exitCode)
+
+    def text(self):
+        return b"".join(self.output).decode("utf-8", "replace")
+
+
+TWISTD = "from twisted.scripts.twistd import run; run()"
+TWIST = "from twisted.application.twist._twist import Twist; Twist.main()"
+
+
+class ProcessCase(unittest.TestCase):
+    """A private directory, a router on loopback and a config file pointing at it."""
+
+    timeout = 40
+
+    def setUp(self):
+        self.router = I3Router("*proc")
+        self.router.listen(reactor, 0, "127.0.0.1")
+        self.addCleanup(self.router.shutdown)
+        self.dir = Path(tempfile.mkdtemp(prefix="i3gw-contract-"))
+        self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
+        self.web_port = free_port()
+        self.tcp_port = free_port()
+        self.config = {
+            "mud": {"name": "ContractMUD"},
+            "routers": [{"name": "*proc", "host": "127.0.0.1", "port": self.router.port}],
+            "router": {"send_rate": 0, "backoff": {"initial": 0.1, "max": 1}},
+            "api": {
+                "host": "127.0.0.1", "port": self.web_port,
+                "tcp": {"port": self.tcp_port},
+                "auth": {"api_keys": [{"key": "contract-process-key", "permissions": ["*"]}]},
+            },
+            "state": {"directory": str(self.dir / "state")},
+            "logging": {"level": "info"},
+        }
+        self.config_path = self.dir / "gateway.yaml"
+        self.write_config()
+
+    def write_config(self, config=None, path=None):
+        (path or self.config_path).write_text(yaml.safe_dump(config or self.config))
+
+    def spawn(self, code, *args, env=None):
+        proc = _Process()
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("I3_")}
+        environ.update(PYTHONPATH=str(REPO), **(env or {}))
+        transport = reactor.spawnProcess(proc, sys.executable, [sys.executable, "-c", code, *args],
+                                         env=environ, path=str(self.dir))
+        proc.transport = transport
+
+        def kill_if_alive():
+            if not proc.ended.called:
+                transport.signalProcess("KILL")
+                return proc.ended
+
+        self.addCleanup(kill_if_alive)
+        deadline = reactor.callLater(PROCESS_DEADLINE, kill_if_alive)
+        proc.ended.addBoth(lambda r: (deadline.active() and deadline.cancel(), r)[1])
+        return proc
+
+    def connected(self, mud="ContractMUD"):
+        return self.router.wait_for(lambda r: mud in r.connections, timeout=PROCESS_DEADLINE)
+
+    def received(self, ptype, mud="ContractMUD"):
+        return [p for m, p in self.router.received if m == mud and p[0] == ptype]
+
+    @defer.inlineCallbacks
+    def run_to_end(self, proc):
+        code = yield proc.ended
+        return code, proc.text()
+
+
+class CommandLineTests(ProcessCase):
+
+    @defer.inlineCallbacks
+    def test_twist_runs_the_plugin_in_the_foreground_reloads_and_stops_with_0(self):
+        """`twist intermud3 --config ...` (same, foreground); SIGHUP with a
+        broken file keeps the old config and logs every error with its key
+        path; SIGTERM sends `shutdown` and exits 0."""
+        proc = self.spawn(TWIST, "intermud3", "--config", str(self.config_path))
+        try:
+            yield self.connected()
+            link = self.router.connections["ContractMUD"]
+            broken = dict(self.config, presence={"ttl": -1, "max_userz": 3})
+            self.write_config(broken)
+            proc.transport.signalProcess("HUP")
+            yield wait_until(lambda: "presence.max_userz" in proc.text(), timeout=10)
+            self.assertIn("presence.ttl", proc.text())
+            self.assertFalse(proc.ended.called)
+            self.assertIs(self.router.connections.get("ContractMUD"), link)
+            proc.transport.signalProcess("TERM")
+            code = yield proc.ended
+            self.assertEqual(code, 0, proc.text())
+            self.assertEqual(len(self.received("shutdown")), 1)
+        except Exception:
+            print(proc.text()[-4000:])
+            raise
+
+    @defer.inlineCallbacks
+    def test_config_defaults_to_etc_intermud3_yaml(self):
+        """`--config` defaults to etc/intermud3.yaml (relative to the working directory)."""
+        (self.dir / "etc").mkdir()
+        self.write_config(path=self.dir / "etc" / "intermud3.yaml")
+        code, out = yield self.run_to_end(self.spawn(TWISTD, "intermud3", "--check-config"))
+        self.assertEqual(code, 0, out)
+        self.assertIn("etc/intermud3.yaml: OK", out)
+
+    @defer.inlineCallbacks
+    def test_short_c_option_and_sigint_stop_gracefully(self):
+        """`-c PATH`; SIGINT: `shutdown` to the router, WebSocket clients get
+        1001, state flushed (the router password is in the store), exit 0."""
+        proc = self.spawn(TWISTD, "-n", "--pidfile=", "intermud3", "-c", str(self.config_path))
+        try:
+            yield self.connected()
+            client = yield self._ws_when_listening()
+            proc.transport.signalProcess("INT")
+            code = yield proc.ended
+            yield client.lost
+            self.assertEqual(code, 0, proc.text())
+            self.assertEqual(client.close_code, 1001)
+            self.assertEqual(len(self.received("shutdown")), 1)
+        except Exception:
+            print(proc.text()[-4000:])
+            raise
+        # Flushed: a restart sends the stored password.
+        from intermud3.state import StateStore
+        store = StateStore(str(self.dir / "state"))
+        try:
+            self.assertEqual(store.router_record("*proc")["password"],
+                             self.router.passwords["ContractMUD"])
+        finally:
+            store.close()
+
+    @defer.inlineCallbacks
+    def _ws_when_listening(self):
+        for _ in range(200):
+            try:
+                client = yield connect_ws(self.web_port,
+                                          headers={"X-API-Key": "contract-process-key"})
+                return client
+            except Exception:
+                yield deferLater(0.05)
+        raise AssertionError("the WebSocket port never opened")
+
+    @defer.inlineCallbacks
+    def test_sigusr1_keeps_twistds_meaning_rotating_the_logfile(self):
+        """SIGUSR1 rotates the --logfile (twistd's meaning); the gateway keeps running."""
+        logfile = self.dir / "gateway.log"
+        proc = self.spawn(TWISTD, "-n", "--pidfile=", f"--logfile={logfile}",
+                          "intermud3", "--config", str(self.config_path))
+        try:
+            yield self.connected()
+            yield wait_until(lambda: logfile.exists() and "Gateway started" in logfile.read_text())
+            proc.transport.signalProcess(signal.SIGUSR1)
+            rotated = self.dir / "gateway.log.1"
+            yield wait_until(rotated.exists, timeout=10)
+            self.assertIn("Gateway started", rotated.read_text())
+            self.assertFalse(proc.ended.called)
+            proc.transport.signalProcess("TERM")
+            self.assertEqual((yield proc.ended), 0)
+            self.assertNotIn("Gateway started", proc.text())   # the file, not stdout
+        except Exception:
+            print(proc.text()[-4000:])
+            raise
+
+    @defer.inlineCallbacks
+    def test_twistd_check_config_prints_every_error_opens_no_socket(self):
+        """`twistd intermud3 --config PATH --check-config` (no -n): every
+        error with its key path and a hint, exit 1; a valid file exits 0; no
+        socket is opened either way."""
+        bad = dict(self.config, api=dict(self.config["api"], max_batch=0, bogus=1),
+                   router={"send_rate": "fast"})
+        bad_path = self.dir / "bad.yaml"
+        self.write_config(bad, bad_path)
+        code, out = yield self.run_to_end(
+            self.spawn(TWISTD, "intermud3", "--config", str(bad_path), "--check-config"))
+        self.assertEqual(code, 1, out)
+        lines = [line for line in out.splitlines() if line.strip()]
+        errors = lines[:-1]
+        self.assertEqual(len(errors), 3, out)
+        for path in ("api.max_batch: ", "api.bogus: ", "router.send_rate: "):
+            (line,) = [e for e in errors if e.startswith(path)]
+            self.assertRegex(line, r"^[\w.\[\]]+: .+ \(.+\)$")   # key path: problem (hint)
+        self.assertIn("3 errors", lines[-1])
+
+        self.config["router"]["send_rate"] = 20
+        self.write_config()
+        code, out = yield self.run_to_end(
+            self.spawn(TWISTD, "intermud3", "--config", str(self.config_path), "--check-config"))
+        self.assertEqual(code, 0, out)
+        self.assertIn(f"{self.config_path}: OK", out)
+        self.assertIn("router.send_rate", out)      # accepted, with a warning
+        self.assertEqual(self.router.connections, {})
+        self.assertTrue(port_is_free(self.web_port) and port_is_free(self.tcp_port))
+        self.assertFalse((self.dir / "twistd.pid").exists())
+
+    @defer.inlineCallbacks
+    def test_demo_key_and_auth_off_refused_off_loopback(self):
+        """The demo key and `api.auth.enabled: false` are accepted on a
+        loopback address only; elsewhere the gateway refuses to start and
+        says why (and listens on nothing)."""
+        public = dict(self.config["api"], host="0.0.0.0")
+        demo = dict(self.config, api=dict(public, auth={"api_keys": [
+            {"key": "${I3_API_KEY:-demo-key-123}", "permissions": ["*"]}]}))
+        open_api = dict(self.config, api=dict(public, auth={"enabled": False}))
+        for config, why in ((demo, "demo key"), (open_api, "api.auth.enabled")):
+            self.write_config(config)
+            code, out = yield self.run_to_end(self.spawn(
+                TWISTD, "-n", "--pidfile=", "intermud3", "--config", str(self.config_path)))
+            self.assertEqual(code, 1, out)
+            self.assertIn(why, out)
+            self.assertIn("loopback", out)
+            self.assertIn("not started", out)
+            self.assertEqual(self.router.connections, {})
+            self.assertTrue(port_is_free(self.tcp_port))
+
+    @defer.inlineCallbacks
+    def test_send_rate_above_8_is_accepted_with_a_warning_in_the_log(self):
+        self.config["router"]["send_rate"] = 12
+        self.config["logging"] = {"level": "warn"}
+        self.write_config()
+        proc = self.spawn(TWISTD, "-n", "--pidfile=", "intermud3", "--config", str(self.config_path))
+        try:
+            yield self.connected()
+            yield wait_until(lambda: "router.send_rate" in proc.text())
+            proc.transport.signalProcess("TERM")
+            self.assertEqual((yield proc.ended), 0)
+        except Exception:
+            print(proc.text()[-4000:])
+            raise
+
+
+def deferLater(seconds):
+    from twisted.internet import task
+    return task.deferLater(reactor, seconds, lambda: None)
+
+
+# -- the console script ---------------------------------------------------------
+
+class ConsoleScriptTests(unittest.TestCase):
+    def test_intermud3_check_config_is_the_installed_command(self):
+        """`python -m intermud3 check-config PATH` is also installed as
+        `intermud3 check-config PATH`: the package declares the script."""
+        import tomllib
+        with open(REPO / "pyproject.toml", "rb") as f:
+            scripts = tomllib.load(f)["project"]["scripts"]
+        self.assertEqual(scripts["intermud3"], "intermud3.cli:main")
