@@ -94,7 +94,7 @@ class Gateway:
         changed = configuration.diff(self.config, new)
         refused = [path for path in changed if _under(path, configuration.RESTART_REQUIRED)]
         for path in refused:
-            _log.warn("Reload: {key} changed but needs a restart; the old value stays", key=path)
+            _log.warn("Reload: {key} changed: restart required; the old value stays", key=path)
             _copy_path(self.config, new, path)
         self.apply(new)
         applied = [p for p in changed if p not in refused]
