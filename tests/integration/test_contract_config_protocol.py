@@ -306,3 +306,208 @@ class ConsoleScriptTests(unittest.TestCase):
         with open(REPO / "pyproject.toml", "rb") as f:
             scripts = tomllib.load(f)["project"]["scripts"]
         self.assertEqual(scripts["intermud3"], "intermud3.cli:main")
+
+
+# -- reload (SIGHUP or reload_config) -------------------------------------------
+
+class _LogCapture:
+    """Every log event's text while installed on the global publisher."""
+
+    def __init__(self, testcase):
+        from twisted.logger import formatEvent
+        self._format = formatEvent
+        self.lines = []
+        globalLogPublisher.addObserver(self)
+        testcase.addCleanup(globalLogPublisher.removeObserver, self)
+
+    def __call__(self, event):
+        self.lines.append(self._format(event))
+
+    def text(self):
+        return "\n".join(self.lines)
+
+
+OTHER_KEY = "contract-other-key-42"
+
+
+class ReloadTests(unittest.TestCase):
+    """A gateway started from a file, changed and reloaded while a client stays connected."""
+
+    timeout = 20
+
+    def setUp(self):
+        self.loop = make_loop(self)
+        self.path = os.path.join(self.loop.root, "gateway.yaml")
+
+    def raw(self, routers, mud="ReloadMUD", **sections):
+        raw = {
+            "mud": {"name": mud},
+            "routers": [{"name": r.name, "host": "127.0.0.1", "port": r.port} for r in routers],
+            "router": {"send_rate": 0, "handshake_timeout": 2, "keepalive_interval": 60,
+                       "backoff": {"initial": 0.05, "max": 0.2, "jitter": False}},
+            "api": {
+                "host": "127.0.0.1", "port": 0, "tcp": {"port": 0},
+                # No mud_name: the keys follow mud.name.
+                "auth": {"api_keys": [{"key": API_KEY, "permissions": ["*"]},
+                                      {"key": OTHER_KEY, "permissions": ["info"]}]},
+            },
+            "state": {"directory": os.path.join(self.loop.root, "state")},
+            "logging": {"level": "info"},
+        }
+        for name, values in sections.items():
+            raw.setdefault(name, {}).update(values)
+        return raw
+
+    def write(self, raw):
+        with open(self.path, "w") as f:
+            yaml.safe_dump(raw, f)
+
+    @defer.inlineCallbacks
+    def start(self, raw):
+        self.write(raw)
+        svc = GatewayService(configuration.load(self.path, environ={}), config_path=self.path,
+                             reactor=reactor)
+        svc.startService()
+        self.loop._stoppers.append(lambda: svc.stopService() if svc.running else None)
+        yield wait_until(lambda: svc.gateway.link.ready)
+        client = yield self.loop.tcp_client(svc)
+        return svc, client
+
+    def reload(self, svc, raw):
+        self.write(raw)
+        return svc.gateway.reload()
+
+    @defer.inlineCallbacks
+    def test_live_keys_apply_at_once_without_dropping_clients(self):
+        """Keys, permissions, rate limits, session bounds, default channels
+        (listen/unlisten), presence TTL and router timing take effect at once;
+        the API client stays connected throughout."""
+        router = self.loop.router()
+        svc, client = yield self.start(self.raw([router]))
+        yield client.call("tell", {"target_mud": "Nowhere", "target_user": "x", "message": "hi"})\
+            .addErrback(lambda f: f.trap(RPCFailure))
+
+        changed = self.raw(
+            [router],
+            api=dict(self.raw([router])["api"],
+                     auth={"api_keys": [{"key": API_KEY, "permissions": ["info", "admin"]}]},
+                     rate_limits={"default": {"per_minute": 1, "burst": 3}},
+                     session={"max_pending_queries": 1, "timeout": 30}),
+            channels={"default": ["dchat"]},
+            presence={"ttl": 7},
+            router=dict(self.raw([router])["router"], keepalive_interval=0.2))
+        result = yield self.reload(svc, changed)
+        self.assertEqual(result["status"], "reloaded")
+        self.assertEqual(set(result["changed"]), {
+            "api.auth.api_keys", "api.rate_limits.default.per_minute",
+            "api.rate_limits.default.burst", "api.session.timeout",
+            "api.session.max_pending_queries", "channels.default", "presence.ttl",
+            "router.keepalive_interval"})
+        # Permissions: tell is now denied on the same connection.
+        with self.assertRaises(RPCFailure) as caught:
+            yield client.call("tell", {"target_mud": "X", "target_user": "y", "message": "m"})
+        self.assertEqual((caught.exception.code, caught.exception.data["permission"]), (-32002, "tell"))
+        # Rate limit: a bucket of at most 3 tokens, refilled at 1 a minute.
+        outcomes = []
+        for _ in range(4):
+            try:
+                yield client.call("status")
+                outcomes.append("ok")
+            except RPCFailure as failure:
+                outcomes.append(failure.code)
+        self.assertEqual(outcomes[-1], -32001, outcomes)
+        # Session bounds, presence TTL: in force.
+        session = svc.gateway.sessions.get(client_session(client))
+        self.assertIsNotNone(session)
+        self.assertEqual(svc.gateway.config["presence"]["ttl"], 7.0)
+        # Default channels: listened to on the router at once.
+        yield router.wait_for(lambda r: "ReloadMUD" in r.listening.get("dchat", ()))
+        # Router timing: the keepalive now comes within a fraction of a second.
+        yield router.wait_for(lambda r: any(m == "ReloadMUD" and p[0] == "auth-mud-req"
+                                            for m, p in r.received), timeout=3)
+        # A removed default channel is unlistened (flag 0).
+        yield self.reload(svc, self.raw([router]))
+        yield router.wait_for(lambda r: ("dchat", 0) in [
+            (p[6], p[7]) for m, p in r.received if m == "ReloadMUD" and p[0] == "channel-listen"])
+        self.assertTrue(client.transport.connected)
+
+    @defer.inlineCallbacks
+    def test_a_removed_key_ends_its_sessions(self):
+        router = self.loop.router()
+        svc, admin = yield self.start(self.raw([router]))
+        other = yield self.loop.tcp_client(svc, authenticate=False)
+        yield other.call("authenticate", {"api_key": OTHER_KEY})
+        raw = self.raw([router])
+        raw["api"]["auth"]["api_keys"] = raw["api"]["auth"]["api_keys"][:1]
+        result = yield self.reload(svc, raw)
+        self.assertEqual(result["changed"], ["api.auth.api_keys"])
+        yield other.closed
+        yield admin.call("status")
+
+    @defer.inlineCallbacks
+    def test_a_new_mud_name_reopens_the_router_link(self):
+        router = self.loop.router()
+        svc, client = yield self.start(self.raw([router]))
+        old_link = router.connections["ReloadMUD"]
+        result = yield self.reload(svc, self.raw([router], mud="RenamedMUD"))
+        # The keys follow mud.name, so they change too (and stay valid).
+        self.assertEqual(sorted(result["changed"]), ["api.auth.api_keys", "mud.name"])
+        yield router.wait_for(lambda r: "RenamedMUD" in r.connections)
+        yield old_link.closed
+        yield wait_until(lambda: svc.gateway.link.ready)
+        status = yield client.call("status")
+        self.assertEqual((status["mud_name"], status["connected"]), ("RenamedMUD", True))
+
+    @defer.inlineCallbacks
+    def test_a_new_router_list_reopens_the_link_on_its_first_router(self):
+        first, second = self.loop.router("*first"), self.loop.router("*second")
+        svc, client = yield self.start(self.raw([first]))
+        result = yield self.reload(svc, self.raw([second, first]))
+        self.assertEqual(result["changed"], ["routers"])
+        yield second.wait_for(lambda r: "ReloadMUD" in r.connections)
+        yield wait_until(lambda: "ReloadMUD" not in first.connections)
+        status = yield client.call("status")
+        self.assertEqual(status["router"], "*second")
+
+    @defer.inlineCallbacks
+    def test_ports_and_tls_refused_with_restart_required_the_rest_applies(self):
+        router = self.loop.router()
+        svc, client = yield self.start(self.raw([router]))
+        log = _LogCapture(self)
+        raw = self.raw([router], presence={"ttl": 9})
+        raw["api"]["tcp"]["port"] = free_port()
+        raw["api"]["port"] = free_port()
+        raw["api"]["tls"] = {"cert": "/nonexistent/cert.pem", "key": "/nonexistent/key.pem"}
+        result = yield self.reload(svc, raw)
+        self.assertEqual(result["changed"], ["presence.ttl"])
+        self.assertEqual(sorted(result["restart_required"]),
+                         ["api.port", "api.tcp.port", "api.tls.cert", "api.tls.key"])
+        self.assertEqual(svc.gateway.config["presence"]["ttl"], 9.0)
+        self.assertEqual(svc.gateway.config["api"]["tls"], {"cert": None, "key": None})
+        for key in ("api.port", "api.tcp.port", "api.tls.cert", "api.tls.key"):
+            self.assertTrue(any(key in line and "restart required" in line for line in log.lines),
+                            log.text())
+        yield client.call("status")
+
+    @defer.inlineCallbacks
+    def test_an_invalid_file_keeps_the_old_configuration_and_logs_the_errors(self):
+        router = self.loop.router()
+        svc, client = yield self.start(self.raw([router]))
+        log = _LogCapture(self)
+        old = svc.gateway.config
+        raw = self.raw([router], presence={"ttl": 0})
+        raw["router"]["keepalive_intervl"] = 5
+        result = yield self.reload(svc, raw)
+        self.assertEqual(result["status"], "rejected")
+        self.assertIs(svc.gateway.config, old)
+        self.assertIn("presence.ttl", log.text())
+        self.assertIn("router.keepalive_intervl", log.text())
+        yield client.call("status")
+
+
+def client_session(client):
+    for message in client.raw:
+        result = message.get("result") if isinstance(message, dict) else None
+        if isinstance(result, dict) and "session_id" in result:
+            return result["session_id"]
+    return None
