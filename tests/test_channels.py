@@ -342,6 +342,32 @@ class AdminTests(ChannelsTestBase, SynchronousTestCase):
         self.assertEqual(self.gw.errors.remembered, [(self.written[0], self.alice)])
 
 
+class FilterTests(ChannelsTestBase, SynchronousTestCase):
+    """A filtered channel we host: the router's chan-filter-req is passed."""
+
+    MESSAGE = ["channel-m", 5, "OtherMud", "bob", 0, 0, "filtered", "Bob", "hi\nthere"]
+
+    def request(self, origin=ROUTER, channel="filtered", message=None):
+        return ["chan-filter-req", 5, origin, 0, OUR_MUD, 0, channel,
+                copy.deepcopy(self.MESSAGE) if message is None else message]
+
+    def test_message_goes_back_unchanged(self):
+        self.gw.inbound.dispatch(self.request())
+        self.assertEqual(self.written, [
+            ["chan-filter-reply", 5, OUR_MUD, 0, ROUTER, 0, "filtered", self.MESSAGE]])
+
+    def test_only_the_router_we_are_on_is_answered(self):
+        self.gw.inbound.dispatch(self.request(origin="OtherMud"))
+        self.gw.inbound.dispatch(self.request(origin="*elsewhere"))
+        self.assertEqual(self.written, [])
+
+    def test_malformed_requests_are_ignored(self):
+        self.gw.inbound.dispatch(self.request(channel=0))
+        self.gw.inbound.dispatch(self.request(message="not a packet"))
+        self.gw.inbound.dispatch(["chan-filter-req", 5, ROUTER, 0, OUR_MUD, 0])
+        self.assertEqual(self.written, [])
+
+
 class WiringTests(GatewayTestMixin, SynchronousTestCase):
     """The gateway builds each service once from itself alone."""
 
@@ -363,4 +389,5 @@ class WiringTests(GatewayTestMixin, SynchronousTestCase):
             "channel_join", "channel_leave", "channel_list", "channel_history", "channel_admin"})
         self.assertEqual(table["channel_join"].__self__, gw.channels)
         self.assertEqual(table["tell"].__self__, gw.messages)
-        self.assertEqual(set(registered), {"tell", "emoteto", "channel-m", "channel-e", "channel-t"})
+        self.assertEqual(set(registered), {"tell", "emoteto", "channel-m", "channel-e", "channel-t",
+                                           "chan-filter-req"})

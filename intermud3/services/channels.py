@@ -67,6 +67,7 @@ class ChannelService:
         self._defaults = _default_channels(gateway.config)
         gateway.link.on_ready.append(self._relisten)
         gateway.sessions.on_session_end.append(self._session_ended)
+        gateway.inbound.register("chan-filter-req", self._filter_req)
 
     def handlers(self):
         return {
@@ -124,6 +125,24 @@ class ChannelService:
             self._listen(channel, True)
         for channel in sorted(before - after):
             self._listen(channel, False)
+
+    def _filter_req(self, packet):
+        """The router asks the host of a filtered channel (type 2) to pass
+        each message from another MUD. We filter nothing: the message goes
+        back unchanged (I3-PROTOCOL.md section 4), or the channel would
+        carry nothing but our own messages."""
+        link = self.gateway.link
+        channel, message = packet.get("channel"), packet.get("packet")
+        if not link.ready or not link.router or packet.o_mud != link.router["name"]:
+            return  # only the router we are on asks
+        if not isinstance(channel, str) or not channel or not isinstance(message, list):
+            return
+        reply = packets.make("chan-filter-reply", self.gateway.mud_name, 0,
+                             link.router["name"], 0, channel, message)
+        try:
+            link.send(reply)
+        except FrameTooLarge:
+            _log.warn("chan-filter-reply for {channel} is too large to send", channel=channel)
 
     # -- methods -------------------------------------------------------------
 
