@@ -691,3 +691,29 @@ class GatewayPacketTests(unittest.TestCase):
         # Every awkward text reached the router, and MudB's listeners, intact.
         messages = [p[8] for p in pair.received(A, "channel-m")]
         self.assertEqual([m for m in AWKWARD if m] + ["x"], messages)
+
+    @defer.inlineCallbacks
+    def test_a_filtered_channel_the_gateway_hosts_carries_other_muds_messages(self):
+        loop = make_loop(self)
+        pair = yield start_pair(loop)
+        ca, cb, router = pair.ca, pair.cb, pair.router
+        yield ca.call("channel_admin", {"channel": "hosted", "action": "add", "type": 2})
+        # The router announces a new channel with type ({}), read as 0; the
+        # next chanlist (here: another channel made) shows the real type.
+        yield ca.call("channel_admin", {"channel": "another", "action": "add", "type": 0})
+        yield wait_until(lambda: "another" in pair.a.gateway.lists.channels)
+        yield ca.call("channel_admin", {"channel": "hosted", "action": "admit", "muds": [B]})
+        yield pair.wait_received(A, "channel-admin")
+        for client in (ca, cb):
+            yield client.call("channel_join", {"channel": "hosted"})
+        yield router.wait_for(lambda r: r.listening.get("hosted") == {A, B})
+
+        # MudB speaks: the router asks MudA, the host, which passes it on.
+        yield cb.call("channel_send", {"channel": "hosted", "from_user": "bob", "visname": "Bob",
+                                       "message": 'filtered "text" \\ café'})
+        event = yield ca.inbox.wait("channel_message", lambda e: e["channel"] == "hosted")
+        self.assertEqual((event["from_mud"], event["message"]), (B, 'filtered "text" \\ café'))
+        [reply] = pair.received(A, "chan-filter-reply")
+        self.assertEqual(reply[:7], ["chan-filter-reply", 5, A, 0, router.name, 0, "hosted"])
+        self.assertEqual(reply[7], pair.received(B, "channel-m")[-1])
+        self.assertEqual(router.rejected, [])
