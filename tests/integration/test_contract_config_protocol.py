@@ -511,3 +511,198 @@ def client_session(client):
         if isinstance(result, dict) and "session_id" in result:
             return result["session_id"]
     return None
+
+
+# -- pacing ----------------------------------------------------------------------
+
+class _TimedRouter(I3Router):
+    """The in-repo router, also noting when (wall-clock second) each frame arrived."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.arrivals = []     # (second, packet type) of every readable packet
+
+    def _frameReceived(self, conn, raw):
+        from intermud3 import lpc
+        try:
+            value = lpc.decode(raw)
+        except lpc.LPCError:
+            value = None
+        if isinstance(value, list) and value and isinstance(value[0], str):
+            self.arrivals.append((int(self.clock.seconds()), value[0]))
+        super()._frameReceived(conn, raw)
+
+    def weighted_per_second(self):
+        seconds = {}
+        for second, ptype in self.arrivals:
+            seconds[second] = seconds.get(second, 0) + weight(ptype)
+        return seconds
+
+
+class PacingTests(unittest.TestCase):
+    timeout = 20
+
+    @defer.inlineCallbacks
+    def test_never_more_than_nine_weighted_packets_in_one_wall_clock_second(self):
+        """send_rate 40 (above 8): the pacer still charges startup-req-3 as 6
+        and channel-listen as 0 and never sends more than 9 weighted packets
+        in one wall-clock second; a flood-controlled router never blocks us."""
+        loop = make_loop(self)
+        router = _TimedRouter("*test", flood_control=True)
+        router.listen(reactor, 0, "127.0.0.1")
+        loop._stoppers.append(lambda: defer.maybeDeferred(router.shutdown))
+        svc = yield loop.ready_gateway("PacedMUD", [router], router={"send_rate": 40})
+        client = yield loop.tcp_client(svc)
+        for channel in ("dchat", "dead_test4", "imud_gossip"):
+            yield client.call("channel_join", {"channel": channel})
+        results = []
+        for i in range(14):
+            results.append((yield client.call(
+                "tell", {"target_mud": "PacedMUD", "target_user": "nobody", "message": f"m{i}"})))
+            if i == 6:
+                # A reconnect in the middle of the burst: startup-req-3 (6) must fit too.
+                yield client.call("reconnect")
+        self.assertIn("queued", {r["status"] for r in results})
+        yield router.wait_for(
+            lambda r: sum(1 for m, p in r.received if m == "PacedMUD" and p[0] == "tell") == 14,
+            timeout=10)
+        per_second = router.weighted_per_second()
+        self.assertLessEqual(max(per_second.values()), 9, per_second)
+        self.assertEqual(router.flood_blocked, {})
+        self.assertFalse([why for _, why, _ in router.rejected if why.startswith("flood")])
+        types = [t for _, t in router.arrivals]
+        self.assertEqual(types.count("startup-req-3"), 2)
+        # Three listens after each of the two handshakes: they cost nothing.
+        self.assertEqual(types.count("channel-listen"), 6)
+
+
+# -- I3-PROTOCOL.md section 4: behaviour ------------------------------------------
+
+def _down_mud_info():
+    return [0, "127.0.0.1", 4000, 0, 0, "Lib", "Lib", "Driver", "Other", "open",
+            "a@b.c", {"who": 1, "finger": 1, "channel": 1, "locate": 1}, 0]
+
+
+class BehaviourTests(unittest.TestCase):
+    timeout = 20
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.loop = make_loop(self)
+        self.pair = yield start_pair(self.loop)
+
+    @defer.inlineCallbacks
+    def assertTimesOut(self, call):
+        with self.assertRaises(RPCFailure) as caught:
+            yield call
+        self.assertEqual((caught.exception.code, caught.exception.data.get("reason")),
+                         (-32004, "timeout"))
+
+    @defer.inlineCallbacks
+    def test_every_request_to_a_silent_mud_has_a_timeout(self):
+        """Routers drop packets to a known MUD that is down without a word:
+        who, finger and chan-who fail with reason timeout; locate (a
+        broadcast) ends at its timeout with what came."""
+        pair = self.pair
+        pair.router.set_mud("Sleepy", _down_mud_info())
+        yield wait_until(lambda: pair.a.gateway.lists.mud_entry("Sleepy") is not None)
+        yield self.assertTimesOut(pair.ca.call("who", {"target_mud": "Sleepy", "timeout": 0.2}))
+        yield self.assertTimesOut(pair.ca.call(
+            "finger", {"target_mud": "Sleepy", "target_user": "bob", "timeout": 0.2}))
+        with self.assertRaises(RPCFailure) as caught:
+            yield pair.ca.call("channel_who", {"channel": "dchat", "target_mud": "Sleepy",
+                                               "timeout": 0.2})
+        self.assertEqual(caught.exception.data.get("reason"), "timeout")
+        located = yield pair.ca.call("locate", {"target_user": "nobody", "timeout": 0.2})
+        self.assertEqual((located["status"], located["locations"]), ("success", []))
+        for ptype in ("who-req", "finger-req", "chan-who-req"):
+            self.assertEqual(pair.received(A, ptype)[-1][4], "Sleepy")
+
+    @defer.inlineCallbacks
+    def test_filtered_channel_we_host_passes_messages_back_unchanged(self):
+        """`chan-filter-req` (we host a filtered channel) gets
+        `chan-filter-reply` carrying the packet unchanged, so the channel works."""
+        pair = self.pair
+        name = "muda_filtered"
+        # The real router first announces a new channel with type ({}), read
+        # as 0, and admit would then be refused: here the type is announced.
+        pair.router.new_channel_type_quirk = False
+        yield pair.ca.call("channel_admin", {"channel": name, "action": "add", "type": 2})
+        yield wait_until(lambda: name in pair.b.gateway.lists.channels)
+        yield pair.ca.call("channel_admin", {"channel": name, "action": "admit", "muds": [B]})
+        yield pair.wait_received(A, "channel-admin")
+        for client in (pair.ca, pair.cb):
+            yield client.call("channel_join", {"channel": name})
+        yield pair.router.wait_for(lambda r: r.listening.get(name, set()) >= {A, B})
+        yield pair.cb.call("channel_send", {"channel": name, "message": "through the filter",
+                                            "from_user": "bob"})
+        event = yield pair.ca.event("channel_message", lambda e: e["channel"] == name)
+        self.assertEqual(event["message"], "through the filter")
+        (reply,) = yield pair.wait_received(A, "chan-filter-reply")
+        (request,) = [p for m, p in pair.router.sent if m == A and p[0] == "chan-filter-req"]
+        self.assertEqual(reply, ["chan-filter-reply", 5, A, 0, "*test", 0, name, request[7]])
+
+    @defer.inlineCallbacks
+    def test_originator_is_not_trusted_for_a_filter_reply(self):
+        """A chan-filter-req that claims to come from another MUD (not the
+        router we are on) is not answered: originators are not authenticated."""
+        pair = self.pair
+        message = ["channel-m", 5, B, "bob", 0, 0, "muda_x", "Bob", "spoofed"]
+        pair.router.send_packet(A, ["chan-filter-req", 5, B, 0, A, 0, "muda_x", message])
+        pair.router.send_packet(A, ["chan-filter-req", 5, "*elsewhere", 0, A, 0, "muda_x", message])
+        yield pair.ca.call("ping")
+        # Both handled (a round trip through the router later): nothing sent back.
+        yield pair.ca.call("who", {"target_mud": B, "timeout": 2})
+        self.assertEqual(pair.received(A, "chan-filter-reply"), [])
+        self.assertEqual(pair.received(A, "error"), [])
+
+
+# -- routers over TLS ------------------------------------------------------------
+
+class RouterTLSTests(unittest.TestCase):
+    timeout = 20
+
+    @defer.inlineCallbacks
+    def test_tls_router_entry_verifies_the_certificate(self):
+        """`tls: true` on a router entry connects with TLS and verifies the
+        host name: a router whose certificate nobody vouches for is refused
+        before any packet, and the link keeps retrying."""
+        from twisted.internet import ssl
+        from tests.test_web import _self_signed
+
+        loop = make_loop(self)
+        cert_path, key_path = _self_signed(loop.root)
+        with open(cert_path) as c, open(key_path) as k:
+            server_tls = ssl.PrivateCertificate.loadPEM(c.read() + k.read()).options()
+        router = I3Router("*tls")
+        router._listening_port = reactor.listenSSL(0, router, server_tls, interface="127.0.0.1")
+        router.port = router._listening_port.getHost().port
+        loop._stoppers.append(lambda: defer.maybeDeferred(router.shutdown))
+        svc = loop.gateway("TLSMUD", [router])
+        # The harness writes plain entries: make this one TLS, by host name.
+        reasons = []
+        link = svc.gateway.link
+        link.on_state.append(lambda state, reason: reasons.append((state, reason)))
+        tls_entry = {"name": "*tls", "host": "localhost", "port": router.port, "tls": True}
+        new = dict(svc.gateway.config, routers=[tls_entry])
+        svc.gateway.apply(new)
+        yield wait_until(lambda: sum(1 for s, _ in reasons if s == "backoff") >= 2, timeout=10)
+        self.assertFalse(link.ready)
+        self.assertEqual(router.received, [])
+        self.assertTrue(any("certificate" in why.lower() or "verif" in why.lower()
+                            for state, why in reasons if state == "backoff"), reasons)
+
+
+class TwistedFactsTests(unittest.TestCase):
+    """DESIGN.md "Twisted facts that bite"."""
+
+    @defer.inlineCallbacks
+    def test_prometheus_client_twisted_is_never_imported(self):
+        code = ("import sys, intermud3.tap, intermud3.service, intermud3.api.web, intermud3.metrics;"
+                "print('prometheus_client.twisted' in sys.modules, 'twisted.internet.reactor' in sys.modules)")
+        proc = _Process()
+        env = dict(os.environ, PYTHONPATH=str(REPO))
+        reactor.spawnProcess(proc, sys.executable, [sys.executable, "-c", code], env=env)
+        self.assertEqual((yield proc.ended), 0, proc.text())
+        imported, _ = proc.text().split()
+        self.assertEqual(imported, "False")
