@@ -316,6 +316,18 @@ class AdminTests(ChannelsTestBase, SynchronousTestCase):
         self.assertInvalid("action", "channel_admin", channel="open", action="unadmit", muds=["X"])
         self.assertEqual(self.written, [])
 
+    def test_a_channel_we_just_created_is_checked_against_the_type_we_asked(self):
+        self.call("channel_admin", channel="newchan", action="add", type=1)
+        # The router announces a new channel's type as ({}), which reads as 0.
+        self.gw.lists.channels["newchan"] = (OUR_MUD, 0)
+        self.call("channel_admin", channel="newchan", action="admit", muds=["OtherMud"])
+        self.assertInvalid("action", "channel_admin", channel="newchan", action="ban", muds=["X"])
+        self.call("channel_admin", channel="newchan", action="remove")
+        self.assertInvalid("action", "channel_admin", channel="newchan", action="admit",
+                           muds=["X"])
+        self.assertEqual([packet[0] for packet in self.written],
+                         ["channel-add", "channel-admin", "channel-remove"])
+
     def test_unknown_channel_for_list_actions(self):
         self.assertInvalid("channel", "channel_admin", channel="nothing", action="ban", muds=["X"])
 

@@ -65,6 +65,9 @@ class ChannelService:
         self.gateway = gateway
         self.outbox = outbox if outbox is not None else gateway.outbox
         self._defaults = _default_channels(gateway.config)
+        # Types of the channels we asked the router to create: it announces
+        # a new channel's type as ({}) (read as 0) until a later chanlist.
+        self._created_types = {}
         gateway.link.on_ready.append(self._relisten)
         gateway.sessions.on_session_end.append(self._session_ended)
         gateway.inbound.register("chan-filter-req", self._filter_req)
@@ -212,11 +215,10 @@ class ChannelService:
         else:
             which, fits = _LIST_ACTIONS[action]
             muds = self._muds(params)
-            known = self.gateway.lists.channels.get(channel)
-            if known is None:
+            ctype = self._channel_type(channel)
+            if ctype is None:
                 raise invalid_params("channel", f"{channel} is not in the channel list, so "
                                      f"{action} cannot be checked against its type")
-            ctype = known[1]
             if ctype not in fits:
                 raise invalid_params(
                     "action", f"{action} needs a channel of type {' or '.join(map(str, fits))};"
@@ -227,9 +229,23 @@ class ChannelService:
             field = "muds"
         ensure_fits(self.gateway, packet, field)
         session = call.session
-        return self.outbox.submit(
+        result = self.outbox.submit(
             "channel_admin", packet, session, client_msg_id(params),
             accepted=lambda result: self.gateway.errors.remember(packet, session))
+        if action == "add":
+            self._created_types[channel] = ctype
+        elif action == "remove":
+            self._created_types.pop(channel, None)
+        return result
+
+    def _channel_type(self, channel):
+        """The type to check admin actions against, None when unknown: the
+        one we created it with while we host it, else the chanlist's."""
+        known = self.gateway.lists.channels.get(channel)
+        ours = known is None or known[0] == self.gateway.mud_name
+        if ours and channel in self._created_types:
+            return self._created_types[channel]
+        return None if known is None else known[1]
 
     def _muds(self, params):
         value = params.get("muds")
