@@ -1,4 +1,5 @@
-"""Keys, sessions, rate limits, detach/expiry/replay (intermud3.api.sessions)."""
+"""Keys, rate limits, sessions, detach/expiry/replay (intermud3.api.keys,
+ratelimit, sessions)."""
 
 import hashlib
 
@@ -6,9 +7,11 @@ from prometheus_client import CollectorRegistry
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from intermud3.api import sessions as sessions_module
+from intermud3.api import keys as keys_module
 from intermud3.api.errors import NOT_AUTHENTICATED, SESSION_EXPIRED, RPCError
-from intermud3.api.sessions import KeyRing, SessionManager, TokenBucket
+from intermud3.api.keys import KeyRing
+from intermud3.api.ratelimit import TokenBucket
+from intermud3.api.sessions import SessionManager
 from intermud3.metrics import Metrics
 
 START = 1_700_000_000.0
@@ -104,7 +107,7 @@ class KeyRingTests(SynchronousTestCase):
             calls.append((a, b))
             return a == b
 
-        self.patch(sessions_module, "compare_digest", spy)
+        self.patch(keys_module, "compare_digest", spy)
         keys = [{"key": f"key-{n}", "mud_name": "OurMud", "permissions": ["*"]} for n in range(3)]
         ring = KeyRing(make_config(keys))
         self.assertEqual(ring.match("key-0").key_id, hashlib.sha256(b"key-0").hexdigest()[:8])

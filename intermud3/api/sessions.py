@@ -1,29 +1,22 @@
-"""API keys, sessions, permissions, rate limits and event replay.
+"""Sessions: their lifecycle, permissions and event replay.
 
-A session belongs to the API key that created it and outlives its
+A session belongs to the API key that created it (keys.py) and outlives its
 connection for `api.session.timeout` seconds. While detached it keeps its
 channel subscriptions and queues its events (bounded by
 `api.session.max_queue_size` and `api.session.queue_ttl`); re-attaching
 replays them in order before any new event and reports how many the bounds
-dropped, so loss is never silent.
-
-Rate limits: every session has a default token bucket (`per_minute`,
-`burst`: the key's `rate_limit`, else `api.rate_limits.default`). A method
-named in `api.rate_limits.by_method` also has a bucket of its own in each
-session, and a call of it must find a token in BOTH buckets (taken from both
-only when both have one). So an override narrows one method, and the
-session's overall budget still bounds everything.
+dropped, so loss is never silent. Each session carries its rate limits
+(ratelimit.py).
 """
 
-import hashlib
-import math
 import secrets
 from collections import deque
-from hmac import compare_digest
 
 from twisted.logger import Logger
 
 from intermud3.api.errors import NOT_AUTHENTICATED, SESSION_EXPIRED, RPCError
+from intermud3.api.keys import KeyInfo, KeyRing
+from intermud3.api.ratelimit import RateLimits
 
 _log = Logger()
 
@@ -31,135 +24,6 @@ DEFAULT_RATE = {"per_minute": 100, "burst": 20}
 DEFAULT_SESSION = {"timeout": 3600, "max_queue_size": 1000, "queue_ttl": 300}
 # key_id of the single identity used when api.auth.enabled is false.
 OPEN_KEY_ID = "auth-disabled"
-
-
-def _api(config):
-    return config.get("api") or {}
-
-
-def _auth(config):
-    return _api(config).get("auth") or {}
-
-
-def auth_enabled(config):
-    return bool(_auth(config).get("enabled", True))
-
-
-def _mud_name(config):
-    return (config.get("mud") or {}).get("name")
-
-
-class KeyInfo:
-    """What a key grants. Holds the key's digest, never the key itself."""
-
-    def __init__(self, key_id, digest, mud_name, permissions, rate_limit=None):
-        self.key_id = key_id
-        self.digest = digest
-        self.mud_name = mud_name
-        self.permissions = frozenset(permissions)
-        self.rate_limit = rate_limit
-
-    def __repr__(self):
-        return f"<KeyInfo {self.key_id} mud={self.mud_name!r} permissions={sorted(self.permissions)}>"
-
-
-def key_digest(key):
-    """The sha256 digest a configured key stands for ("sha256:HEX" or plain)."""
-    if not isinstance(key, str) or not key:
-        raise ValueError("api key must be a non-empty string")
-    if key.startswith("sha256:"):
-        hexdigest = key[len("sha256:"):]
-        try:
-            digest = bytes.fromhex(hexdigest)
-        except ValueError:
-            raise ValueError("sha256: key must be followed by 64 hex digits") from None
-        if len(digest) != 32:
-            raise ValueError("sha256: key must be followed by 64 hex digits")
-        return digest
-    return hashlib.sha256(key.encode("utf-8")).digest()
-
-
-class KeyRing:
-    """The configured API keys, matched in constant time by their digests."""
-
-    def __init__(self, config):
-        self._keys = []
-        for entry in _auth(config).get("api_keys") or []:
-            digest = key_digest(entry["key"])
-            key_id = digest.hex()[:8]
-            self._keys.append(KeyInfo(
-                key_id, digest, entry.get("mud_name") or _mud_name(config),
-                entry.get("permissions") or [], entry.get("rate_limit")))
-
-    def match(self, presented_key):
-        """The KeyInfo of a presented key, or None.
-
-        Every configured digest is compared, whatever matched first, so the
-        time taken does not say which key (or how much of one) was right.
-        """
-        if not isinstance(presented_key, str):
-            return None
-        presented = hashlib.sha256(presented_key.encode("utf-8", "surrogatepass")).digest()
-        found = None
-        for info in self._keys:
-            if compare_digest(presented, info.digest) and found is None:
-                found = info
-        return found
-
-    def by_id(self, key_id):
-        for info in self._keys:
-            if info.key_id == key_id:
-                return info
-        return None
-
-    def __len__(self):
-        return len(self._keys)
-
-
-class TokenBucket:
-    """`burst` tokens, refilled at `per_minute` per minute, read off the clock."""
-
-    def __init__(self, per_minute, burst, clock):
-        self.clock = clock
-        self.per_minute = None
-        self.burst = None
-        self.tokens = None
-        self._stamp = clock.seconds()
-        self.configure(per_minute, burst)
-
-    def configure(self, per_minute, burst):
-        per_minute = float(per_minute)
-        burst = float(burst)
-        if per_minute <= 0 or burst < 1:
-            raise ValueError("rate limit needs per_minute > 0 and burst >= 1")
-        self._refill()
-        self.per_minute = per_minute
-        self.burst = burst
-        # A reload never grants more than the new burst.
-        self.tokens = burst if self.tokens is None else min(self.tokens, burst)
-
-    def _refill(self):
-        now = self.clock.seconds()
-        if self.tokens is not None and now > self._stamp:
-            self.tokens = min(self.burst, self.tokens + (now - self._stamp) * self.per_minute / 60.0)
-        self._stamp = max(self._stamp, now)
-
-    def wait(self):
-        """Seconds until one token is available (0 when one is now)."""
-        self._refill()
-        missing = 1.0 - self.tokens
-        if missing <= 1e-9:
-            return 0.0
-        return missing * 60.0 / self.per_minute
-
-    def take(self):
-        self._refill()
-        self.tokens -= 1.0
-
-
-def _retry_after(seconds):
-    """Round up to a tenth of a second, never 0, so a client that waits succeeds."""
-    return max(0.1, math.ceil(seconds * 10 - 1e-9) / 10)
 
 
 class Session:
@@ -172,15 +36,12 @@ class Session:
         self.permissions = key.permissions
         self.channels = set()
         self.connection = None
-        self.clock = clock
         self.created_at = clock.seconds()
         self.detached_at = None
         # (queued_at, event name, serialised notification), oldest first.
         self.queue = deque()
         self.dropped = 0
-        self._bucket = TokenBucket(default_rate["per_minute"], default_rate["burst"], clock)
-        self._method_buckets = {}
-        self.set_limits(default_rate, by_method)
+        self.limits = RateLimits(clock, default_rate, by_method)
 
     @property
     def attached(self):
@@ -189,33 +50,9 @@ class Session:
     def has_permission(self, permission):
         return permission is None or "*" in self.permissions or permission in self.permissions
 
-    def apply_key(self, key):
-        self.mud_name = key.mud_name
-        self.permissions = key.permissions
-
-    def set_limits(self, default_rate, by_method):
-        self._bucket.configure(default_rate["per_minute"], default_rate["burst"])
-        buckets = {}
-        for method, rate in (by_method or {}).items():
-            bucket = self._method_buckets.get(method)
-            if bucket is None:
-                bucket = TokenBucket(rate["per_minute"], rate["burst"], self.clock)
-            else:
-                bucket.configure(rate["per_minute"], rate["burst"])
-            buckets[method] = bucket
-        self._method_buckets = buckets
-
     def take_token(self, method):
         """None when the call may run (a token is taken), else retry_after seconds."""
-        buckets = [self._bucket]
-        if method in self._method_buckets:
-            buckets.append(self._method_buckets[method])
-        wait = max(bucket.wait() for bucket in buckets)
-        if wait > 0:
-            return _retry_after(wait)
-        for bucket in buckets:
-            bucket.take()
-        return None
+        return self.limits.take(method)
 
     def __repr__(self):
         state = "attached" if self.attached else "detached"
@@ -236,11 +73,10 @@ class SessionManager:
         self._configure(config)
 
     def _configure(self, config):
-        api = _api(config)
-        self.config = config
-        self.auth_enabled = auth_enabled(config)
+        api = config.get("api") or {}
+        self.auth_enabled = bool((api.get("auth") or {}).get("enabled", True))
         self.keys = KeyRing(config)
-        self.open_key = KeyInfo(OPEN_KEY_ID, b"", _mud_name(config), ["*"])
+        self.open_key = KeyInfo(OPEN_KEY_ID, b"", (config.get("mud") or {}).get("name"), ["*"])
         session = {**DEFAULT_SESSION, **(api.get("session") or {})}
         self.timeout = float(session["timeout"])
         # Detached sessions keep queues for an hour: a MUD that reconnects
@@ -294,17 +130,13 @@ class SessionManager:
         if key is None:
             _log.info("authentication failed from {peer}", peer=getattr(connection, "peer", "?"))
             raise RPCError(NOT_AUTHENTICATED, "Invalid API key")
-        current = connection.session if self.is_live(connection.session) else None
+        current = self._current(connection)
         if current is not None and current.key_id != key.key_id:
             # An authenticated connection never changes identity.
             raise RPCError(NOT_AUTHENTICATED, "connection is authenticated with another key")
         status = "success" if current is not None else "authenticated"
         if session_id is not None:
-            session = self._resumable(session_id, key.key_id)
-            if session is current:
-                return self._result(status, session, resumed=True)
-            replayed, dropped = self._switch(connection, current, session)
-            return self._result(status, session, resumed=True, replayed=replayed, dropped=dropped)
+            return self._resume(connection, current, session_id, key.key_id, status)
         if current is not None:
             return self._result(status, current)
         session = self._new_session(key)
@@ -315,30 +147,31 @@ class SessionManager:
 
     def restore_session(self, connection, session_id):
         """Re-attach a session of the same key to this authenticated connection."""
-        current = connection.session if self.is_live(connection.session) else None
+        current = self._current(connection)
         if current is None:
             raise RPCError(NOT_AUTHENTICATED)
-        session = self._resumable(session_id, current.key_id)
-        if session is current:
-            return self._result("authenticated", session, resumed=True)
-        replayed, dropped = self._switch(connection, current, session)
-        return self._result("authenticated", session, resumed=True, replayed=replayed, dropped=dropped)
+        return self._resume(connection, current, session_id, current.key_id, "authenticated")
 
-    def _resumable(self, session_id, key_id):
+    def _current(self, connection):
+        """The live session `connection` holds, else None."""
+        return connection.session if self.is_live(connection.session) else None
+
+    def _resume(self, connection, current, session_id, key_id, status):
+        """Continue session `session_id` of key `key_id` on `connection`,
+        replaying its kept events. The session the connection held (`current`),
+        if another, ends: the client chose to continue this one."""
         session = self.get(session_id)
         # Someone else's session looks exactly like an unknown one.
         if session is None or session.key_id != key_id:
             raise RPCError(SESSION_EXPIRED, "Session expired or unknown")
-        return session
-
-    def _switch(self, connection, current, session):
-        """Put `session` on `connection`. The session it held (if any) ends:
-        the client chose to continue another one."""
+        if session is current:
+            return self._result(status, session, resumed=True)
         if current is not None:
             current.connection = None
             connection.session = None
             self._end(current, "replaced by restored session")
-        return self._attach(session, connection)
+        replayed, dropped = self._attach(session, connection)
+        return self._result(status, session, resumed=True, replayed=replayed, dropped=dropped)
 
     @staticmethod
     def _result(status, session, *, resumed=False, replayed=0, dropped=0):
@@ -359,9 +192,7 @@ class SessionManager:
             old.session = None
             session.connection = None
             old.close("session attached to another connection")
-        timer = self._expiry.pop(session.id, None)
-        if timer is not None and timer.active():
-            timer.cancel()
+        self._cancel_expiry(session)
         session.connection = connection
         session.detached_at = None
         connection.session = session
@@ -374,8 +205,7 @@ class SessionManager:
                 # The connection dropped mid-replay (send buffer overflow)
                 # and handed back what it held; the unsent rest follows that.
                 session.queue.extend(pending[position:])
-                while len(session.queue) > self.max_queue_size:
-                    self._drop_oldest(session)
+                self._trim(session)
                 break
             connection.send_message(data)
             replayed += 1
@@ -421,6 +251,11 @@ class SessionManager:
                 timer.cancel()
         self._expiry.clear()
 
+    def _cancel_expiry(self, session):
+        timer = self._expiry.pop(session.id, None)
+        if timer is not None and timer.active():
+            timer.cancel()
+
     def _expire(self, session_id):
         self._expiry.pop(session_id, None)
         session = self._sessions.get(session_id)
@@ -434,9 +269,7 @@ class SessionManager:
 
     def _end(self, session, reason):
         self._sessions.pop(session.id, None)
-        timer = self._expiry.pop(session.id, None)
-        if timer is not None and timer.active():
-            timer.cancel()
+        self._cancel_expiry(session)
         for _, event, _ in session.queue:
             self._count("events_dropped", event)
         session.queue.clear()
@@ -463,15 +296,17 @@ class SessionManager:
         self._configure(config)
         self._bound_detached()
         for session in self.sessions():
-            key = self.open_key if (session.key_id == OPEN_KEY_ID and not self.auth_enabled) \
-                else self.keys.by_id(session.key_id)
+            if session.key_id == OPEN_KEY_ID and not self.auth_enabled:
+                key = self.open_key
+            else:
+                key = self.keys.by_id(session.key_id)
             if key is None:
                 self._end(session, "API key removed")
                 continue
-            session.apply_key(key)
-            session.set_limits(self._rate_for(key), self.by_method)
-            while len(session.queue) > self.max_queue_size:
-                self._drop_oldest(session)
+            session.mud_name = key.mud_name
+            session.permissions = key.permissions
+            session.limits.configure(self._rate_for(key), self.by_method)
+            self._trim(session)
 
     # -- events --------------------------------------------------------
 
@@ -483,6 +318,10 @@ class SessionManager:
             return
         session.queue.append((self.clock.seconds(), event, data))
         self._prune(session)
+        self._trim(session)
+
+    def _trim(self, session):
+        """Drop the oldest kept events beyond max_queue_size."""
         while len(session.queue) > self.max_queue_size:
             self._drop_oldest(session)
 
