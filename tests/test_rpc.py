@@ -143,6 +143,14 @@ class ParseAndShapeTests(DispatcherTestCase):
             self.assertEqual(reply["error"]["code"], -32600, case)
             self.assertEqual(reply["id"], 3, case)
 
+    def test_invalid_request_without_id_is_answered_with_null_id(self):
+        # Not a well-formed notification: API.md answers it, id null.
+        for case in [{"method": "ping"}, {"jsonrpc": "1.0", "method": "ping"},
+                     {"jsonrpc": "2.0", "method": 5}, {"jsonrpc": "2.0", "method": "ping", "params": 1}]:
+            reply = self.reply(json.dumps(case).encode())
+            self.assertEqual(reply["error"]["code"], -32600, case)
+            self.assertIsNone(reply["id"], case)
+
     def test_invalid_id_types(self):
         for bad_id in [True, 1.5, [1], {"a": 1}]:
             reply = self.reply(json.dumps({"jsonrpc": "2.0", "method": "ping", "id": bad_id}).encode())

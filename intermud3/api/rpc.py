@@ -33,14 +33,14 @@ from intermud3.events import encode_json
 
 _log = Logger()
 
-# Callable before authentication, and never rate limited (API.md).
+# Callable before authentication and never rate limited (API.md).
 OPEN_METHODS = frozenset({"authenticate", "ping"})
-UNLIMITED_METHODS = frozenset({"authenticate", "ping"})
 # Metrics label for anything that is not a registered method name, so a
 # client cannot grow the label set.
 UNKNOWN_METHOD = "unknown"
 
-_NO_ID = object()
+# A member ("id", "params") missing from the request.
+_ABSENT = object()
 
 
 class Call:
@@ -56,7 +56,7 @@ class Call:
 
     @property
     def is_notification(self):
-        return self.id is _NO_ID
+        return self.id is _ABSENT
 
 
 def _refuse_constant(name):
@@ -124,8 +124,8 @@ class Dispatcher:
         try:
             if not isinstance(request, dict):
                 raise RPCError(INVALID_REQUEST, "Invalid request: not an object")
-            request_id = request.get("id", _NO_ID)
-            if request_id is not _NO_ID and not _valid_id(request_id):
+            request_id = request.get("id", _ABSENT)
+            if request_id is not _ABSENT and not _valid_id(request_id):
                 request_id = None
                 raise RPCError(INVALID_REQUEST, "Invalid request: id must be a string, an integer or null")
             if request.get("jsonrpc") != "2.0":
@@ -133,12 +133,12 @@ class Dispatcher:
             method = request.get("method")
             if not isinstance(method, str):
                 raise RPCError(INVALID_REQUEST, "Invalid request: method must be a string")
-            params = request.get("params", _NO_ID)
-            if params is not _NO_ID and not isinstance(params, (dict, list)):
+            params = request.get("params", _ABSENT)
+            if params is not _ABSENT and not isinstance(params, (dict, list)):
                 raise RPCError(INVALID_REQUEST, "Invalid request: params must be an object")
             # From here on the request is well formed: a missing id makes it
             # a notification, executed and never answered.
-            notification = request_id is _NO_ID
+            notification = request_id is _ABSENT
             entry = self.table.lookup(method)
             if entry is None:
                 raise RPCError(METHOD_NOT_FOUND, "Method not found", {"method": method[:64]})
@@ -149,11 +149,11 @@ class Dispatcher:
             reply = {"jsonrpc": "2.0", "result": result, "id": request_id}
         except RPCError as error:
             outcome = ERROR_NAMES.get(error.code, "error")
-            reply = _error_reply(None if request_id is _NO_ID else request_id, error)
+            reply = _error_reply(None if request_id is _ABSENT else request_id, error)
         except Exception:
             _log.failure("JSON-RPC method {method} failed", method=label)
             outcome = ERROR_NAMES[INTERNAL_ERROR]
-            reply = _error_reply(None if request_id is _NO_ID else request_id,
+            reply = _error_reply(None if request_id is _ABSENT else request_id,
                                  RPCError(INTERNAL_ERROR, "Internal error"))
         self._observe(label, outcome, started)
         return None if notification else reply
@@ -169,9 +169,9 @@ class Dispatcher:
         if isinstance(params, list):
             raise RPCError(INVALID_PARAMS, "Invalid params: params must be an object, not an array",
                            {"field": "params"})
-        if params is _NO_ID:
+        if params is _ABSENT:
             params = {}
-        if session is not None and method not in UNLIMITED_METHODS:
+        if method not in OPEN_METHODS:
             retry_after = session.take_token(method)
             if retry_after is not None:
                 raise RPCError(RATE_LIMITED, "Rate limit exceeded", {"retry_after": retry_after})
