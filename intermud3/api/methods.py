@@ -72,10 +72,6 @@ class MethodTable:
             raise TypeError(f"handler for {name!r} is not callable")
         self._handlers[name] = handler
 
-    def update(self, handlers):
-        for name, handler in handlers.items():
-            self.add(name, handler)
-
     def lookup(self, name):
         """(permission, handler) for a registered method, else None."""
         handler = self._handlers.get(name)
@@ -85,6 +81,3 @@ class MethodTable:
 
     def names(self):
         return sorted(self._handlers)
-
-    def __contains__(self, name):
-        return name in self._handlers
