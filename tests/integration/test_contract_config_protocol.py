@@ -6,17 +6,11 @@ at the in-repo router on 127.0.0.1: the shipped etc/intermud3.yaml (public
 routers) is never run as it is.
 """
 
-import json
 import os
-import shutil
 import signal
-import socket
-import sys
-import tempfile
-from pathlib import Path
 
 import yaml
-from twisted.internet import defer, protocol, reactor
+from twisted.internet import defer, reactor
 from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
 
@@ -26,113 +20,12 @@ from intermud3.service import GatewayService
 from intermud3.testing.router import I3Router
 from tests.integration.harness import API_KEY, RPCFailure, wait_until
 from tests.integration.mudpair import A, B, make_loop, start_pair
+from tests.integration.process import (
+    REPO, TWIST, TWISTD, ProcessCase, free_port, output_on_failure, pause, port_is_free, spawn)
 from tests.integration.wsclient import connect_ws
-
-REPO = Path(__file__).resolve().parents[2]
-PROCESS_DEADLINE = 20
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_is_free(port):
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 # -- processes ------------------------------------------------------------------
-
-class _Process(protocol.ProcessProtocol):
-    def __init__(self):
-        self.output = []
-        self.stdout = []
-        self.ended = defer.Deferred()
-
-    def outReceived(self, data):
-        self.output.append(data)
-        self.stdout.append(data)
-
-    def errReceived(self, data):
-        self.output.append(data)
-
-    def processEnded(self, reason):
-        self.ended.callback(reason.value.exitCode)
-
-    def text(self):
-        return b"".join(self.output).decode("utf-8", "replace")
-
-
-TWISTD = "from twisted.scripts.twistd import run; run()"
-TWIST = "from twisted.application.twist._twist import Twist; Twist.main()"
-
-
-class ProcessCase(unittest.TestCase):
-    """A private directory, a router on loopback and a config file pointing at it."""
-
-    timeout = 40
-
-    def setUp(self):
-        self.router = I3Router("*proc")
-        self.router.listen(reactor, 0, "127.0.0.1")
-        self.addCleanup(self.router.shutdown)
-        self.dir = Path(tempfile.mkdtemp(prefix="i3gw-contract-"))
-        self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
-        self.web_port = free_port()
-        self.tcp_port = free_port()
-        self.config = {
-            "mud": {"name": "ContractMUD"},
-            "routers": [{"name": "*proc", "host": "127.0.0.1", "port": self.router.port}],
-            "router": {"send_rate": 0, "backoff": {"initial": 0.1, "max": 1}},
-            "api": {
-                "host": "127.0.0.1", "port": self.web_port,
-                "tcp": {"port": self.tcp_port},
-                "auth": {"api_keys": [{"key": "contract-process-key", "permissions": ["*"]}]},
-            },
-            "state": {"directory": str(self.dir / "state")},
-            "logging": {"level": "info"},
-        }
-        self.config_path = self.dir / "gateway.yaml"
-        self.write_config()
-
-    def write_config(self, config=None, path=None):
-        (path or self.config_path).write_text(yaml.safe_dump(config or self.config))
-
-    def spawn(self, code, *args, env=None):
-        proc = _Process()
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("I3_")}
-        environ.update(PYTHONPATH=str(REPO), **(env or {}))
-        transport = reactor.spawnProcess(proc, sys.executable, [sys.executable, "-c", code, *args],
-                                         env=environ, path=str(self.dir))
-        proc.transport = transport
-
-        def kill_if_alive():
-            if not proc.ended.called:
-                transport.signalProcess("KILL")
-                return proc.ended
-
-        self.addCleanup(kill_if_alive)
-        deadline = reactor.callLater(PROCESS_DEADLINE, kill_if_alive)
-        proc.ended.addBoth(lambda r: (deadline.active() and deadline.cancel(), r)[1])
-        return proc
-
-    def connected(self, mud="ContractMUD"):
-        return self.router.wait_for(lambda r: mud in r.connections, timeout=PROCESS_DEADLINE)
-
-    def received(self, ptype, mud="ContractMUD"):
-        return [p for m, p in self.router.received if m == mud and p[0] == ptype]
-
-    @defer.inlineCallbacks
-    def run_to_end(self, proc):
-        code = yield proc.ended
-        return code, proc.text()
-
 
 class CommandLineTests(ProcessCase):
 
@@ -141,8 +34,7 @@ class CommandLineTests(ProcessCase):
         """`twist intermud3 --config ...` (same, foreground); SIGHUP with a
         broken file keeps the old config and logs every error with its key
         path; SIGTERM sends `shutdown` and exits 0."""
-        proc = self.spawn(TWIST, "intermud3", "--config", str(self.config_path))
-        try:
+        with output_on_failure(self.spawn(TWIST, "intermud3", "--config", str(self.config_path))) as proc:
             yield self.connected()
             link = self.router.connections["ContractMUD"]
             broken = dict(self.config, presence={"ttl": -1, "max_userz": 3})
@@ -156,9 +48,6 @@ class CommandLineTests(ProcessCase):
             code = yield proc.ended
             self.assertEqual(code, 0, proc.text())
             self.assertEqual(len(self.received("shutdown")), 1)
-        except Exception:
-            print(proc.text()[-4000:])
-            raise
 
     @defer.inlineCallbacks
     def test_config_defaults_to_etc_intermud3_yaml(self):
@@ -174,7 +63,7 @@ class CommandLineTests(ProcessCase):
         """`-c PATH`; SIGINT: `shutdown` to the router, WebSocket clients get
         1001, state flushed (the router password is in the store), exit 0."""
         proc = self.spawn(TWISTD, "-n", "--pidfile=", "intermud3", "-c", str(self.config_path))
-        try:
+        with output_on_failure(proc):
             yield self.connected()
             client = yield self._ws_when_listening()
             proc.transport.signalProcess("INT")
@@ -183,9 +72,6 @@ class CommandLineTests(ProcessCase):
             self.assertEqual(code, 0, proc.text())
             self.assertEqual(client.close_code, 1001)
             self.assertEqual(len(self.received("shutdown")), 1)
-        except Exception:
-            print(proc.text()[-4000:])
-            raise
         # Flushed: a restart sends the stored password.
         from intermud3.state import StateStore
         store = StateStore(str(self.dir / "state"))
@@ -199,20 +85,17 @@ class CommandLineTests(ProcessCase):
     def _ws_when_listening(self):
         for _ in range(200):
             try:
-                client = yield connect_ws(self.web_port,
-                                          headers={"X-API-Key": "contract-process-key"})
+                client = yield connect_ws(self.web_port, headers={"X-API-Key": self.api_key})
                 return client
             except Exception:
-                yield deferLater(0.05)
+                yield pause(0.05)
         raise AssertionError("the WebSocket port never opened")
 
     @defer.inlineCallbacks
     def test_sigusr1_keeps_twistds_meaning_rotating_the_logfile(self):
         """SIGUSR1 rotates the --logfile (twistd's meaning); the gateway keeps running."""
         logfile = self.dir / "gateway.log"
-        proc = self.spawn(TWISTD, "-n", "--pidfile=", f"--logfile={logfile}",
-                          "intermud3", "--config", str(self.config_path))
-        try:
+        with output_on_failure(self.gateway(f"--logfile={logfile}")) as proc:
             yield self.connected()
             yield wait_until(lambda: logfile.exists() and "Gateway started" in logfile.read_text())
             proc.transport.signalProcess(signal.SIGUSR1)
@@ -223,9 +106,6 @@ class CommandLineTests(ProcessCase):
             proc.transport.signalProcess("TERM")
             self.assertEqual((yield proc.ended), 0)
             self.assertNotIn("Gateway started", proc.text())   # the file, not stdout
-        except Exception:
-            print(proc.text()[-4000:])
-            raise
 
     @defer.inlineCallbacks
     def test_twistd_check_config_prints_every_error_opens_no_socket(self):
@@ -269,8 +149,7 @@ class CommandLineTests(ProcessCase):
         open_api = dict(self.config, api=dict(public, auth={"enabled": False}))
         for config, why in ((demo, "demo key"), (open_api, "api.auth.enabled")):
             self.write_config(config)
-            code, out = yield self.run_to_end(self.spawn(
-                TWISTD, "-n", "--pidfile=", "intermud3", "--config", str(self.config_path)))
+            code, out = yield self.run_to_end(self.gateway())
             self.assertEqual(code, 1, out)
             self.assertIn(why, out)
             self.assertIn("loopback", out)
@@ -285,21 +164,12 @@ class CommandLineTests(ProcessCase):
         self.config["router"]["send_rate"] = 12
         self.config["logging"] = {"level": "warn"}
         self.write_config()
-        proc = self.spawn(TWISTD, "-n", "--pidfile=", "intermud3", "--config", str(self.config_path))
-        try:
+        with output_on_failure(self.gateway()) as proc:
             yield self.connected()
             # Logs go to standard output by default.
             yield wait_until(lambda: b"router.send_rate" in b"".join(proc.stdout))
             proc.transport.signalProcess("TERM")
             self.assertEqual((yield proc.ended), 0)
-        except Exception:
-            print(proc.text()[-4000:])
-            raise
-
-
-def deferLater(seconds):
-    from twisted.internet import task
-    return task.deferLater(reactor, seconds, lambda: None)
 
 
 # -- the console script ---------------------------------------------------------
@@ -706,9 +576,7 @@ class TwistedFactsTests(unittest.TestCase):
     def test_prometheus_client_twisted_is_never_imported(self):
         code = ("import sys, intermud3.tap, intermud3.service, intermud3.api.web, intermud3.metrics;"
                 "print('prometheus_client.twisted' in sys.modules, 'twisted.internet.reactor' in sys.modules)")
-        proc = _Process()
-        env = dict(os.environ, PYTHONPATH=str(REPO))
-        reactor.spawnProcess(proc, sys.executable, [sys.executable, "-c", code], env=env)
+        proc = spawn(self, code)
         self.assertEqual((yield proc.ended), 0, proc.text())
         imported, _ = proc.text().split()
         self.assertEqual(imported, "False")

@@ -5,10 +5,7 @@ section 3, and the shapes of the real frames in ``../shared/i3-vectors/``),
 every inbound one as the event the other MUD's client got (API.md "Events").
 """
 
-import os
 import signal
-import socket
-import sys
 from pathlib import Path
 
 import yaml
@@ -20,8 +17,7 @@ from tests.integration.harness import API_KEY, JSONLineClient, RPCFailure, wait_
 from tests.integration.mudpair import (
     A, B, FAST_LINK, assert_shaped_like_vector, listen_router, make_loop, start_pair,
     state_dir)
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.integration.process import free_port, output_on_failure, twistd_gateway
 
 RED_ANSI = "\x1b[1;31m"
 RESET_ANSI = "\x1b[0m"
@@ -392,31 +388,6 @@ class PacingTests(TestCase):
         self.assertIn(A, pair.router.listening["dchat"])
 
 
-class _Process(protocol.ProcessProtocol):
-    """A child process: its output, and a Deferred firing with its exit status."""
-
-    def __init__(self):
-        self.output = []
-        self.ended = defer.Deferred()
-
-    def outReceived(self, data):
-        self.output.append(data)
-
-    errReceived = outReceived
-
-    def processEnded(self, reason):
-        self.ended.callback(reason.value)
-
-    def text(self):
-        return b"".join(self.output).decode("utf-8", "replace")
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class KillTests(TestCase):
     """API.md: the durable queue survives a kill of the gateway process."""
 
@@ -428,12 +399,12 @@ class KillTests(TestCase):
         self.router = self.loop.router()
         self.b = yield self.loop.ready_gateway(B, [self.router], state_dir(self.loop, B))
         self.cb = yield self.loop.tcp_client(self.b)
-        self.tcp_port = _free_port()
+        self.tcp_port = free_port()
         config = {
             "mud": {"name": A},
             "routers": [{"name": self.router.name, "host": "127.0.0.1", "port": self.router.port}],
             "router": {"send_rate": 0, **FAST_LINK},
-            "api": {"host": "127.0.0.1", "port": _free_port(), "tcp": {"port": self.tcp_port},
+            "api": {"host": "127.0.0.1", "port": free_port(), "tcp": {"port": self.tcp_port},
                     "auth": {"api_keys": [{"key": API_KEY, "permissions": ["*"]}]}},
             "state": {"directory": state_dir(self.loop, A)},
         }
@@ -442,19 +413,7 @@ class KillTests(TestCase):
 
     def spawn(self):
         """`twistd -n intermud3` for MudA; killed at cleanup if still alive."""
-        proc = _Process()
-        args = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
-                "-n", "--pidfile=", "intermud3", "--config", str(self.config_path)]
-        env = dict(os.environ, PYTHONPATH=str(REPO))
-        proc.transport = reactor.spawnProcess(proc, sys.executable, args, env=env,
-                                              path=self.loop.root)
-
-        def kill_if_alive():
-            if not proc.ended.called:
-                proc.transport.signalProcess("KILL")
-                return proc.ended
-        self.addCleanup(kill_if_alive)
-        return proc
+        return twistd_gateway(self, self.config_path, cwd=self.loop.root)
 
     @defer.inlineCallbacks
     def client(self):
@@ -471,8 +430,7 @@ class KillTests(TestCase):
     @defer.inlineCallbacks
     def test_queued_tell_survives_kill_9(self):
         self.router.refuse_startups = True
-        first = self.spawn()
-        try:
+        with output_on_failure(self.spawn()) as first:
             # The API listens before the link starts: a refused startup means
             # the process is up.
             yield self.router.wait_for(
@@ -483,16 +441,12 @@ class KillTests(TestCase):
             self.assertEqual(result["status"], "queued")
             yield client.disconnect()
             first.transport.signalProcess("KILL")
-            ended = yield first.ended
-            self.assertEqual(ended.signal, signal.SIGKILL)
-        except Exception:
-            print(first.text())
-            raise
+            yield first.ended
+            self.assertEqual(first.signal, signal.SIGKILL)
 
         self.router.refuse_startups = False
         received = self.cb.event("tell_received", timeout=20)
-        second = self.spawn()
-        try:
+        with output_on_failure(self.spawn()) as second:
             self.assertEqual((yield received)["message"], "survives kill -9")
             client = yield self.client()
             after = self.cb.event("tell_received")
@@ -501,8 +455,4 @@ class KillTests(TestCase):
             self.assertEqual(self.tells_from_a(), ["survives kill -9", "after"])
             yield client.disconnect()
             second.transport.signalProcess("TERM")
-            ended = yield second.ended
-            self.assertEqual(ended.exitCode, 0)
-        except Exception:
-            print(second.text())
-            raise
+            self.assertEqual((yield second.ended), 0)
