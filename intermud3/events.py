@@ -48,7 +48,7 @@ class EventHub:
         """`session` while it still exists; else the sessions joined to
         `channel` (attached or detached); else every session holding
         `permission` (None: every session)."""
-        if session is not None and self.sessions.get(session.id) is session:
+        if self.sessions.is_live(session):
             return [session]
         if channel is not None:
             return [s for s in self.sessions.sessions()

@@ -18,8 +18,6 @@ Framing only; dispatch, the send buffer and counting are in connection.py.
   and closes.
 """
 
-import json
-
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
@@ -27,7 +25,8 @@ from twisted.protocols.policies import TimeoutMixin
 
 import intermud3
 from intermud3.api.connection import APIConnection, format_peer, registry_for, set_no_delay
-from intermud3.api.errors import INVALID_REQUEST
+from intermud3.api.errors import INVALID_REQUEST, RPCError
+from intermud3.events import encode_json
 
 _log = Logger()
 
@@ -39,13 +38,9 @@ TRANSPORT = "tcp"
 TOO_MANY_CONNECTIONS = -32000
 
 
-def _compact(value):
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
 def welcome_message(config):
     auth = "required" if config["api"]["auth"]["enabled"] else "none"
-    return _compact({
+    return encode_json({
         "jsonrpc": "2.0",
         "method": "welcome",
         "params": {
@@ -57,11 +52,10 @@ def welcome_message(config):
     })
 
 
-def _error_line(code, message, data=None):
-    error = {"code": code, "message": message}
-    if data is not None:
-        error["data"] = data
-    return _compact({"jsonrpc": "2.0", "id": None, "error": error}) + b"\n"
+def _error_message(code, message, data=None):
+    """An error answering no request: id null (before "error", as the refusal
+    line in docs/ARCHITECTURE.md reads)."""
+    return encode_json({"jsonrpc": "2.0", "id": None, "error": RPCError(code, message, data).to_json()})
 
 
 class APILineProtocol(LineReceiver, TimeoutMixin):
@@ -76,24 +70,23 @@ class APILineProtocol(LineReceiver, TimeoutMixin):
         self.idle_timeout = idle_timeout or None
         if clock is not None:
             self.callLater = clock.callLater
+        # Set once the connection is counted (not for a refused one).
         self.connection = None
-        self._refused = False
 
     def connectionMade(self):
         set_no_delay(self.transport)
         peer = format_peer(self.transport.getPeer())
-        self.connection = APIConnection(
+        connection = APIConnection(
             self.gateway, TRANSPORT, peer,
             write_message=self._write_message,
             close_transport=self._close_transport,
             abort_transport=self.transport.abortConnection)
-        if not registry_for(self.gateway).add(self.connection):
+        if not registry_for(self.gateway).add(connection):
             _log.warn("Refusing TCP API connection from {peer}: too many connections", peer=peer)
-            self._refused = True
-            self.connection.open = False
-            self.transport.write(_error_line(TOO_MANY_CONNECTIONS, "too many connections"))
+            self._write_message(_error_message(TOO_MANY_CONNECTIONS, "too many connections"))
             self.transport.loseConnection()
             return
+        self.connection = connection
         _log.info("TCP API connection from {peer}", peer=peer)
         self.connection.register_with(self.transport)
         self.setTimeout(self.idle_timeout)
@@ -105,13 +98,14 @@ class APILineProtocol(LineReceiver, TimeoutMixin):
             self.connection.close("internal error")
 
     def _write_message(self, data):
-        self.transport.write(data + b"\n")
+        # Two writes, no copy: one message's bytes may go to many clients.
+        self.transport.writeSequence((data, b"\n"))
 
     def _close_transport(self, reason, code):
         self.transport.loseConnection()
 
     def dataReceived(self, data):
-        if self._refused or self.connection is None or not self.connection.open:
+        if self.connection is None or not self.connection.open:
             return
         self.resetTimeout()
         super().dataReceived(data)
@@ -131,8 +125,8 @@ class APILineProtocol(LineReceiver, TimeoutMixin):
         self.clearLineBuffer()
         # Through the send buffer, so it follows any reply still held there;
         # close() writes what is held before closing.
-        self.connection.send_message(_error_line(
-            INVALID_REQUEST, "line too long", {"max_bytes": self.max_line_bytes})[:-1])
+        self.connection.send_message(_error_message(
+            INVALID_REQUEST, "line too long", {"max_bytes": self.max_line_bytes}))
         self.connection.close("line too long")
 
     def timeoutConnection(self):
@@ -142,7 +136,7 @@ class APILineProtocol(LineReceiver, TimeoutMixin):
 
     def connectionLost(self, reason):
         self.setTimeout(None)
-        if self.connection is not None and not self._refused:
+        if self.connection is not None:
             _log.info("TCP API connection from {peer} closed", peer=self.connection.peer)
             self.connection.lost()
 
