@@ -620,6 +620,16 @@ class SendBufferUnitTests(unittest.SynchronousTestCase):
         self.connection.message_received(b"3")
         self.assertEqual(seen, [b"1", b"2", b"3"])
 
+    def test_inbound_held_before_authentication_is_bounded(self):
+        # The send buffer's bound (100 bytes here) also bounds held input.
+        self.gateway.dispatcher = None  # nothing may be dispatched
+        self.connection.hold_inbound_until(defer.Deferred())
+        self.connection.message_received(b"a" * 60)
+        self.assertTrue(self.connection.open)
+        self.connection.message_received(b"b" * 41)
+        self.assertFalse(self.connection.open)
+        self.assertEqual(self.sink.closed, ("too much input before authentication finished", 1000))
+
     def test_dispatcher_failure_is_logged_and_connection_kept(self):
         class Broken:
             def handle(self, connection, data):

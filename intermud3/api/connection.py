@@ -171,6 +171,7 @@ class APIConnection:
         # ready (a header-key authentication still running), in order.
         self._inbound_gate = None
         self._inbound_held = []
+        self._inbound_held_bytes = 0
 
     # -- the producer side: the transport tells us when it is full -----------
 
@@ -252,9 +253,15 @@ class APIConnection:
     def _flush_before_close(self):
         # Whatever is held goes to the transport, which writes it before
         # closing; the client asked for nothing more, so the bound is moot.
-        while self._held:
-            self._write_message(self._held.popleft())
+        for data in self._take_held():
+            self._write_message(data)
+
+    def _take_held(self):
+        """Empty the send buffer; what it held, in order."""
+        held = list(self._held)
+        self._held.clear()
         self._held_bytes = 0
+        return held
 
     def abort(self):
         self.open = False
@@ -267,9 +274,7 @@ class APIConnection:
             transport=self.transport_name, peer=self.peer,
             limit=self.max_send_buffer_bytes, messages=len(self._held))
         self.open = False
-        held = list(self._held)
-        self._held.clear()
-        self._held_bytes = 0
+        held = self._take_held()
         session = self.session
         # Detach now, not when the socket is gone: events published in the
         # meantime must go to the session's replay queue, not to this socket.
@@ -301,6 +306,7 @@ class APIConnection:
         def release(result):
             self._inbound_gate = None
             held, self._inbound_held = self._inbound_held, []
+            self._inbound_held_bytes = 0
             for data in held:
                 self.message_received(data)
             return result
@@ -313,7 +319,8 @@ class APIConnection:
             return
         if self._inbound_gate is not None:
             self._inbound_held.append(data)
-            if sum(len(d) for d in self._inbound_held) > self.max_send_buffer_bytes:
+            self._inbound_held_bytes += len(data)
+            if self._inbound_held_bytes > self.max_send_buffer_bytes:
                 self.close("too much input before authentication finished")
             return
         d = defer.maybeDeferred(self.gateway.dispatcher.handle, self, data)
@@ -353,7 +360,6 @@ class APIConnection:
     def lost(self):
         """The socket is gone: detach the session, stop counting us."""
         self.open = False
-        self._held.clear()
-        self._held_bytes = 0
+        self._take_held()
         self._detach()
         registry_for(self.gateway).remove(self)
