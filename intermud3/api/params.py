@@ -11,10 +11,8 @@ _MISSING = object()
 
 def text(params, name, *, default=_MISSING, max_len=None, allow_empty=False):
     """A string parameter; required unless a default is given."""
-    value = params.get(name, _MISSING)
-    if value is _MISSING or value is None:
-        if default is _MISSING:
-            raise invalid_params(name, f"missing required parameter: {name}")
+    value = _given(params, name, default)
+    if value is _MISSING:
         return default
     if not isinstance(value, str):
         raise invalid_params(name, f"{name} must be a string")
@@ -29,10 +27,8 @@ def text(params, name, *, default=_MISSING, max_len=None, allow_empty=False):
 
 def integer(params, name, *, default=_MISSING, minimum=None, maximum=None):
     """An integer parameter (bools refused); required unless a default is given."""
-    value = params.get(name, _MISSING)
-    if value is _MISSING or value is None:
-        if default is _MISSING:
-            raise invalid_params(name, f"missing required parameter: {name}")
+    value = _given(params, name, default)
+    if value is _MISSING:
         return default
     if isinstance(value, bool) or not isinstance(value, int):
         raise invalid_params(name, f"{name} must be an integer")
@@ -42,10 +38,8 @@ def integer(params, name, *, default=_MISSING, minimum=None, maximum=None):
 
 def number(params, name, *, default=_MISSING, minimum=None, maximum=None):
     """An int or float parameter (bools refused), returned as float."""
-    value = params.get(name, _MISSING)
-    if value is _MISSING or value is None:
-        if default is _MISSING:
-            raise invalid_params(name, f"missing required parameter: {name}")
+    value = _given(params, name, default)
+    if value is _MISSING:
         return default
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise invalid_params(name, f"{name} must be a number")
@@ -66,6 +60,17 @@ def mapping(params, name, *, default=None):
         return {} if default is None else default
     if not isinstance(value, dict):
         raise invalid_params(name, f"{name} must be an object")
+    return value
+
+
+def _given(params, name, default):
+    """The value of `name`, or _MISSING when it is absent or null; -32602
+    when it is required (no default)."""
+    value = params.get(name)
+    if value is None:
+        if default is _MISSING:
+            raise invalid_params(name, f"missing required parameter: {name}")
+        return _MISSING
     return value
 
 
