@@ -9,8 +9,6 @@ the gateway's own registry (prometheus_client.twisted would import the
 reactor and use a thread pool).
 """
 
-import json
-
 from autobahn.twisted.resource import WebSocketResource
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -24,7 +22,7 @@ from intermud3.api import methods
 from intermud3.api.connection import registry_for
 from intermud3.api.tcp import make_tcp_factory  # noqa: F401  (service.py builds both here)
 from intermud3.api.ws import CLOSE_GOING_AWAY, make_ws_factory
-from intermud3.events import iso_timestamp
+from intermud3.events import encode_json, iso_timestamp
 
 JSON_TYPE = b"application/json; charset=utf-8"
 
@@ -33,7 +31,7 @@ def _json_body(request, code, value):
     request.setResponseCode(code)
     request.setHeader(b"content-type", JSON_TYPE)
     request.setHeader(b"cache-control", b"no-store")
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return encode_json(value)
 
 
 class _JSONNode(Resource):
@@ -54,11 +52,12 @@ class _JSONNode(Resource):
 
 
 class _NotFound(_JSONNode):
+    """Whatever lies below an unknown path: 404, whatever the method."""
+
     isLeaf = True
 
     def render(self, request):
-        return _json_body(request, 404, {
-            "error": "not found", "path": request.path.decode("utf-8", "replace")})
+        return _json_body(request, *self.answer(request))
 
 
 _NOT_FOUND = _NotFound()
