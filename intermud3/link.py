@@ -138,10 +138,10 @@ class RouterLink(Service):
     """The gateway's link to the I3 router network (docs/ARCHITECTURE.md).
 
     ``config`` is the whole configuration dict (CONFIG.md); ``store`` the
-    StateStore (router passwords and list ids); ``lists`` the NetworkLists
-    fed by mudlist and chanlist-reply packets. ``connector(router) ->
-    IStreamClientEndpoint`` and ``random() -> float in [0, 1)`` (backoff
-    jitter) are injectable for tests.
+    StateStore (router passwords and list ids, per router and MUD name);
+    ``lists`` the NetworkLists fed by mudlist and chanlist-reply packets.
+    ``connector(router) -> IStreamClientEndpoint`` and ``random() -> float
+    in [0, 1)`` (backoff jitter) are injectable for tests.
     """
 
     name = "router-link"
@@ -423,7 +423,7 @@ class RouterLink(Service):
     def _startup_packet(self, router):
         mud = self._config["mud"]
         try:
-            record = self.store.router_record(router["name"])
+            record = self.store.router_record(router["name"], self.mud_name)
         except Exception:
             _log.failure("Could not read the stored record of router {router}", router=router["name"])
             record = {"password": 0, "mudlist_id": 0, "chanlist_id": 0}
@@ -580,7 +580,7 @@ class RouterLink(Service):
             _log.warn("Ignored a {type} packet whose list is not a mapping", type=packet.type)
             return
         try:
-            apply(protocol.router["name"], list_id, delta)
+            apply(protocol.router["name"], self.mud_name, list_id, delta)
         except Exception:
             _log.failure("Could not apply a {type} packet of {count} entries",
                          type=packet.type, count=len(delta))
@@ -601,7 +601,7 @@ class RouterLink(Service):
         password = packet.get("password")
         if _lpc_int(password):
             try:
-                self.store.save_password(router["name"], password)
+                self.store.save_password(router["name"], self.mud_name, password)
             except Exception:
                 _log.failure("Could not save the password of router {router}", router=router["name"])
         listed = parse_router_list(packet.get("router_list"))

@@ -86,9 +86,11 @@ class NetworkLists:
 
     # -- merging packets ---------------------------------------------------
 
-    def apply_mudlist(self, router, list_id, delta):
-        """Merge one mudlist packet; returns the up/down changes of MUDs
-        held before it (a MUD seen the first time reports nothing)."""
+    def apply_mudlist(self, router, mud, list_id, delta):
+        """Merge one mudlist packet that ``router`` sent to our MUD named
+        ``mud`` (the list id is stored for that pair); returns the up/down
+        changes of MUDs held before it (a MUD seen the first time reports
+        nothing)."""
         if not isinstance(delta, dict):
             _log.warn("Malformed mudlist from {router}: not a mapping", router=router)
             delta = {}
@@ -130,7 +132,7 @@ class NetworkLists:
         # The id only after its delta: a crash between the two makes the
         # router resend a delta we merge again, never skip one.
         if not persist or self._persist(self._store.apply_mudlist, persist):
-            self._persist(self._store.save_list_ids, router, mudlist_id=self.mudlist_id)
+            self._persist(self._store.save_list_ids, router, mud, mudlist_id=self.mudlist_id)
         for change in changes:
             for callback in list(self.on_mud_change):
                 try:
@@ -139,8 +141,9 @@ class NetworkLists:
                     _log.failure("on_mud_change callback failed for {name}", name=change.name)
         return changes
 
-    def apply_chanlist(self, router, list_id, delta):
-        """Merge one chanlist-reply packet (value ({host_mud, type}) or 0)."""
+    def apply_chanlist(self, router, mud, list_id, delta):
+        """Merge one chanlist-reply packet (value ({host_mud, type}) or 0),
+        as apply_mudlist."""
         if not isinstance(delta, dict):
             _log.warn("Malformed chanlist from {router}: not a mapping", router=router)
             delta = {}
@@ -168,7 +171,7 @@ class NetworkLists:
         # The id only after its delta: a crash between the two makes the
         # router resend a delta we merge again, never skip one.
         if not persist or self._persist(self._store.apply_chanlist, persist):
-            self._persist(self._store.save_list_ids, router, chanlist_id=self.chanlist_id)
+            self._persist(self._store.save_list_ids, router, mud, chanlist_id=self.chanlist_id)
 
     def _forget(self, name):
         del self.muds[name]

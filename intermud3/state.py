@@ -65,6 +65,21 @@ MIGRATIONS = [
                search TEXT NOT NULL DEFAULT '')""",
         "CREATE INDEX history_channel_id ON history (channel, id)",
     ],
+    [
+        # A router issues its password to a MUD name: the record is keyed by
+        # (router, MUD name), so a renamed MUD starts from 0 and the old
+        # name's password is kept for its return. Version 1 rows name no
+        # MUD; they wait in routers_v1 until the first call that names one
+        # (StateStore._claim_v1_routers).
+        "ALTER TABLE routers RENAME TO routers_v1",
+        """CREATE TABLE routers (
+               router TEXT NOT NULL,
+               mud TEXT NOT NULL,
+               password,
+               mudlist_id,
+               chanlist_id,
+               PRIMARY KEY (router, mud))""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -223,6 +238,9 @@ class StateStore:
                     (SCHEMA_VERSION,))
                 _log.info("State database {path} migrated from version {old} to {new}",
                           path=self.path, old=version, new=SCHEMA_VERSION)
+            self._v1_routers = self._conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'routers_v1'"
+            ).fetchone() is not None
 
     def _tighten_sidecars(self):
         for suffix in ("-wal", "-shm", "-journal"):
@@ -281,37 +299,67 @@ class StateStore:
         return "<StateStore %s>" % self.path
 
     # -- routers ---------------------------------------------------------
+    #
+    # One record per (router name, MUD name): the password the router gave
+    # that MUD name and the last list ids received under it.
 
-    def router_record(self, name):
+    def router_record(self, router, mud):
         """{"password", "mudlist_id", "chanlist_id"}, each 0 when unknown."""
+        self._claim_v1_routers(mud)
         with self._errors("reading the router record"):
             row = self._connection().execute(
-                "SELECT password, mudlist_id, chanlist_id FROM routers WHERE name = ?",
-                (name,)).fetchone()
+                "SELECT password, mudlist_id, chanlist_id FROM routers"
+                " WHERE router = ? AND mud = ?", (router, mud)).fetchone()
         row = row or (0, 0, 0)
         return {"password": row[0] if row[0] is not None else 0,
                 "mudlist_id": row[1] if row[1] is not None else 0,
                 "chanlist_id": row[2] if row[2] is not None else 0}
 
-    def save_password(self, name, password):
-        _sql_int(password, "router password")
-        with self._errors("saving the router password"), self._transaction() as conn:
-            conn.execute("INSERT OR IGNORE INTO routers (name, password, mudlist_id, chanlist_id)"
-                         " VALUES (?, 0, 0, 0)", (name,))
-            conn.execute("UPDATE routers SET password = ? WHERE name = ?", (password, name))
+    def save_password(self, router, mud, password):
+        self._save_router(router, mud, "saving the router password",
+                          password=_sql_int(password, "router password"))
 
-    def save_list_ids(self, name, mudlist_id=None, chanlist_id=None):
-        _sql_int(mudlist_id, "mudlist id")
-        _sql_int(chanlist_id, "chanlist id")
-        with self._errors("saving the list ids"), self._transaction() as conn:
-            conn.execute("INSERT OR IGNORE INTO routers (name, password, mudlist_id, chanlist_id)"
-                         " VALUES (?, 0, 0, 0)", (name,))
-            if mudlist_id is not None:
-                conn.execute("UPDATE routers SET mudlist_id = ? WHERE name = ?",
-                             (mudlist_id, name))
-            if chanlist_id is not None:
-                conn.execute("UPDATE routers SET chanlist_id = ? WHERE name = ?",
-                             (chanlist_id, name))
+    def save_list_ids(self, router, mud, mudlist_id=None, chanlist_id=None):
+        ids = {"mudlist_id": _sql_int(mudlist_id, "mudlist id"),
+               "chanlist_id": _sql_int(chanlist_id, "chanlist id")}
+        self._save_router(router, mud, "saving the list ids",
+                          **{column: value for column, value in ids.items() if value is not None})
+
+    def _save_router(self, router, mud, doing, **columns):
+        # Column names come from the two callers above, never from input.
+        self._claim_v1_routers(mud)
+        with self._errors(doing), self._transaction() as conn:
+            conn.execute("INSERT OR IGNORE INTO routers (router, mud, password, mudlist_id,"
+                         " chanlist_id) VALUES (?, ?, 0, 0, 0)", (router, mud))
+            for column, value in columns.items():
+                conn.execute("UPDATE routers SET %s = ? WHERE router = ? AND mud = ?" % column,
+                             (value, router, mud))
+
+    def _claim_v1_routers(self, mud):
+        """Give the records of a version 1 file to ``mud``, once.
+
+        Version 1 kept one record per router for whatever MUD name was in
+        use, and the file does not say which. It is almost always the name
+        the gateway starts with after the upgrade, and dropping the password
+        could cost the MUD its name on the network (a router refuses a
+        wrong password, and may refuse 0 for a known name from a new
+        address), so the records are carried over under the first MUD name
+        asked for. Had the name changed in the same upgrade, the old
+        password goes out once under the new name: what version 1 did.
+        """
+        if not self._v1_routers:
+            return
+        with self._errors("carrying over the version 1 router records"), \
+                self._transaction() as conn:
+            count = conn.execute(
+                "INSERT OR IGNORE INTO routers (router, mud, password, mudlist_id, chanlist_id)"
+                " SELECT name, ?, password, mudlist_id, chanlist_id FROM routers_v1",
+                (mud,)).rowcount
+            conn.execute("DROP TABLE routers_v1")
+        self._v1_routers = False
+        if count:
+            _log.info("State database {path}: {count} router records from schema version 1"
+                      " now belong to MUD {mud}", path=self.path, count=count, mud=mud)
 
     # -- mudlist and chanlist ---------------------------------------------
 

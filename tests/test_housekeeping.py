@@ -20,6 +20,7 @@ class FakeLink:
         self.state = "ready"
         self.ready = True
         self.router = {"name": "*dalet", "host": "97.107.133.86", "port": 8787, "tls": False}
+        self.mud_name = "OurMud"
         self.packets_sent = 12
         self.packets_received = 34
         self.reconnects = 2
@@ -31,10 +32,10 @@ class FakeLink:
 
 class FakeStore:
     def __init__(self):
-        self.records = {"*dalet": {"password": 99, "mudlist_id": 1234, "chanlist_id": 56}}
+        self.records = {("*dalet", "OurMud"): {"password": 99, "mudlist_id": 1234, "chanlist_id": 56}}
 
-    def router_record(self, name):
-        return self.records.get(name, {"password": 0, "mudlist_id": 0, "chanlist_id": 0})
+    def router_record(self, router, mud):
+        return self.records.get((router, mud), {"password": 0, "mudlist_id": 0, "chanlist_id": 0})
 
     def queue_depth(self):
         return 3

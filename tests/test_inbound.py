@@ -109,7 +109,7 @@ class FakeStore:
     def apply_chanlist(self, delta):
         pass
 
-    def save_list_ids(self, router, mudlist_id=None, chanlist_id=None):
+    def save_list_ids(self, router, mud, mudlist_id=None, chanlist_id=None):
         pass
 
 

@@ -54,13 +54,13 @@ class FakeStore:
         self.records = {}
         self.saved = []
 
-    def router_record(self, name):
-        return dict(self.records.get(name, {"password": 0, "mudlist_id": 0, "chanlist_id": 0}))
+    def router_record(self, router, mud):
+        return dict(self.records.get((router, mud), {"password": 0, "mudlist_id": 0, "chanlist_id": 0}))
 
-    def save_password(self, name, password):
-        self.saved.append((name, password))
-        self.records.setdefault(name, {"password": 0, "mudlist_id": 0, "chanlist_id": 0})
-        self.records[name]["password"] = password
+    def save_password(self, router, mud, password):
+        self.saved.append((router, mud, password))
+        self.records.setdefault((router, mud), {"password": 0, "mudlist_id": 0, "chanlist_id": 0})
+        self.records[(router, mud)]["password"] = password
 
 
 class FakeLists:
@@ -69,16 +69,16 @@ class FakeLists:
         self.muds = {}
         self.channels = {}
 
-    def apply_mudlist(self, router, list_id, delta):
-        self.calls.append(("mudlist", router, list_id, delta))
+    def apply_mudlist(self, router, mud, list_id, delta):
+        self.calls.append(("mudlist", router, mud, list_id, delta))
         for name, info in delta.items():
             if info:
                 self.muds[name] = info
             else:
                 self.muds.pop(name, None)
 
-    def apply_chanlist(self, router, list_id, delta):
-        self.calls.append(("chanlist", router, list_id, delta))
+    def apply_chanlist(self, router, mud, list_id, delta):
+        self.calls.append(("chanlist", router, mud, list_id, delta))
         for name, entry in delta.items():
             if entry:
                 self.channels[name] = entry
@@ -219,7 +219,7 @@ class HandshakeTests(LinkCase):
 
     def test_startup_sends_stored_password_and_list_ids(self):
         link = self.make_link()
-        self.store.records["*test"] = {"password": 123456789, "mudlist_id": 17, "chanlist_id": 4}
+        self.store.records[("*test", "ProbeA")] = {"password": 123456789, "mudlist_id": 17, "chanlist_id": 4}
         link.startService()
         value = self.connector.last.accept().sent()[0]
         self.assertEqual(value[:6], ["startup-req-3", 5, "ProbeA", 0, "*test", 0])
@@ -229,7 +229,7 @@ class HandshakeTests(LinkCase):
         # Stored (by an older version) or sent by a router: beyond 32 bits
         # it cannot go back in startup-req-3, so it counts as none (0).
         link = self.make_link()
-        self.store.records["*test"] = {"password": 2 ** 40, "mudlist_id": 2 ** 33,
+        self.store.records[("*test", "ProbeA")] = {"password": 2 ** 40, "mudlist_id": 2 ** 33,
                                        "chanlist_id": 2 ** 63 - 1}
         link.startService()
         attempt = self.connector.last.accept()
@@ -252,7 +252,7 @@ class HandshakeTests(LinkCase):
         self.assertEqual(ready, ["ready"])
         self.assertEqual(link.connected_since, 1000)
         self.assertEqual(link.router["name"], "*test")
-        self.assertEqual(self.store.saved, [("*test", 842758708)])
+        self.assertEqual(self.store.saved, [("*test", "ProbeA", 842758708)])
         self.assertEqual(self.metric("intermud3_router_connected", router="*test"), 1.0)
         self.assertEqual(link.router_list[0]["name"], "*test")
 
@@ -376,7 +376,8 @@ class RedirectTests(LinkCase):
         self.assertEqual([r["name"] for r in link._routers],
                          ["*test", "*two", "*three", "*far", "*other"])
         # Both routers' passwords are remembered under their own names.
-        self.assertEqual(self.store.saved, [("*test", 842758708), ("*far", 842758708)])
+        self.assertEqual(self.store.saved, [("*test", "ProbeA", 842758708),
+                                            ("*far", "ProbeA", 842758708)])
 
     def test_redirect_to_a_configured_router_uses_its_entry(self):
         link = self.make_link()
@@ -410,8 +411,8 @@ class InboundTests(LinkCase):
         attempt.receive(["mudlist", 5, "*test", 0, "ProbeA", 0, 6, {"X": 0}])
         attempt.receive(["chanlist-reply", 5, "*test", 0, "ProbeA", 0, 9, {"c": ["X", 0]}])
         attempt.receive(["mudlist", 5, "*test", 0, "ProbeA", 0, 7, "not a mapping"])
-        self.assertEqual(self.lists.calls, [("mudlist", "*test", 6, {"X": 0}),
-                                            ("chanlist", "*test", 9, {"c": ["X", 0]})])
+        self.assertEqual(self.lists.calls, [("mudlist", "*test", "ProbeA", 6, {"X": 0}),
+                                            ("chanlist", "*test", "ProbeA", 9, {"c": ["X", 0]})])
         self.assertEqual(seen, ["mudlist", "chanlist-reply", "mudlist"])
         self.assertEqual(link.packets_received, 4)
 
@@ -724,6 +725,22 @@ class LifecycleTests(LinkCase):
         self.assertEqual(link.mud_name, "Renamed")
         retry = self.connector.last.accept()
         self.assertEqual(retry.sent()[0][2], "Renamed")
+
+    def test_password_and_list_ids_belong_to_the_mud_name(self):
+        link, attempt = self.ready_link()
+        self.store.records[("*test", "ProbeA")].update(mudlist_id=17, chanlist_id=4)
+        link.reconfigure(make_config(name="Renamed"))
+        self.clock.advance(0)
+        renamed = self.connector.last.accept()
+        self.assertEqual(renamed.sent()[0][2], "Renamed")
+        self.assertEqual(renamed.sent()[0][6:9], [0, 0, 0])   # a new name starts afresh
+        renamed.receive(startup_reply(mud="Renamed", password=111111111))
+        link.reconfigure(make_config(name="ProbeA"))
+        self.clock.advance(0)
+        back = self.connector.last.accept()
+        self.assertEqual(back.sent()[0][6:9], [842758708, 17, 4])
+        self.assertEqual(self.store.saved, [("*test", "ProbeA", 842758708),
+                                            ("*test", "Renamed", 111111111)])
 
     def test_stale_connection_after_reconnect_is_ignored(self):
         link = self.make_link()

@@ -8,6 +8,8 @@ from intermud3.lists import MudChange, NetworkLists
 from intermud3.state import StateError, StateStore
 from tests.vectors import load_vectors
 
+MUD = "OurMud"   # the MUD name the list ids are stored under
+
 def vector_packets(kind, conn):
     """Decoded `kind` packets the router sent to `conn`, in capture order."""
     return [v.decoded for v in load_vectors()
@@ -47,12 +49,12 @@ class VectorTests(ListsTestCase):
         packets = vector_packets("mudlist", "ProbeA")
         self.assertGreater(len(packets), 3)
         for packet in packets:
-            self.assertEqual(self.lists.apply_mudlist("*test", packet[6], packet[7]), [])
+            self.assertEqual(self.lists.apply_mudlist("*test", MUD, packet[6], packet[7]), [])
         self.assertEqual(self.seen, [])
         self.assertEqual(set(self.lists.muds), {"DSTest", "ProbeA", "ProbeB"})
         # The last id is stored, whatever its order (ids are not monotonic).
         self.assertEqual(self.lists.mudlist_id, packets[-1][6])
-        self.assertEqual(self.store.router_record("*test")["mudlist_id"], packets[-1][6])
+        self.assertEqual(self.store.router_record("*test", MUD)["mudlist_id"], packets[-1][6])
         entry = self.lists.mud_entry("dstest")
         self.assertEqual(entry, {
             "name": "DSTest", "host": "127.0.0.1", "port": 6666, "tcp_port": 6672,
@@ -66,37 +68,40 @@ class VectorTests(ListsTestCase):
         # The capture shows a just-created channel with type ({}).
         self.assertIn([], [v[1] for p in packets for v in p[7].values()])
         for packet in packets:
-            self.lists.apply_chanlist("*test", packet[6], packet[7])
+            self.lists.apply_chanlist("*test", MUD, packet[6], packet[7])
         self.assertEqual(self.lists.channels["free_speech"], ("Frontiers", 0))
         self.assertEqual(len(self.lists.channels), 7)
         self.assertTrue(all(t == 0 for _, t in self.lists.channels.values()))
         self.assertEqual(self.lists.chanlist_id, packets[-1][6])
-        self.assertEqual(self.store.router_record("*test")["chanlist_id"], packets[-1][6])
+        self.assertEqual(self.store.router_record("*test", MUD)["chanlist_id"], packets[-1][6])
         self.assertEqual(self.lists.channel_entries()[0],
                          {"name": "dchat", "owner": "Frontiers", "type": 0})
 
     def test_lists_persist(self):
         for packet in vector_packets("mudlist", "ProbeB"):
-            self.lists.apply_mudlist("*test", packet[6], packet[7])
+            self.lists.apply_mudlist("*test", MUD, packet[6], packet[7])
         for packet in vector_packets("chanlist-reply", "ProbeB"):
-            self.lists.apply_chanlist("*test", packet[6], packet[7])
+            self.lists.apply_chanlist("*test", MUD, packet[6], packet[7])
         again = self.reopen()
         self.assertEqual(again.muds, self.lists.muds)
         self.assertEqual(again.channels, self.lists.channels)
         self.assertEqual(again.exact_mud("PROBEA"), "ProbeA")
-        record = self.store.router_record("*test")
+        record = self.store.router_record("*test", MUD)
         self.assertEqual((record["mudlist_id"], record["chanlist_id"]),
                          (self.lists.mudlist_id, self.lists.chanlist_id))
+        # The ids belong to the MUD name they came to: another name starts at 0.
+        self.assertEqual(self.store.router_record("*test", "Renamed"),
+                         {"password": 0, "mudlist_id": 0, "chanlist_id": 0})
 
 
 class ChangeTests(ListsTestCase):
     def test_first_sight_emits_nothing_even_when_down(self):
-        self.assertEqual(self.lists.apply_mudlist("*i4", 1, {"A": info(-1), "B": info(0)}), [])
+        self.assertEqual(self.lists.apply_mudlist("*i4", MUD, 1, {"A": info(-1), "B": info(0)}), [])
         self.assertEqual(self.seen, [])
 
     def test_up_to_down_and_back(self):
-        self.lists.apply_mudlist("*i4", 1, {"A": info(-1)})
-        changes = self.lists.apply_mudlist("*i4", 2, {"A": info(300)})
+        self.lists.apply_mudlist("*i4", MUD, 1, {"A": info(-1)})
+        changes = self.lists.apply_mudlist("*i4", MUD, 2, {"A": info(300)})
         self.assertEqual(len(changes), 1)
         change = changes[0]
         self.assertIsInstance(change, MudChange)
@@ -105,20 +110,20 @@ class ChangeTests(ListsTestCase):
         self.assertEqual(change.info["restart_in"], 300)
         self.assertEqual(set(change.info), ENTRY_KEYS)
         # Still down (another n): nothing.
-        self.assertEqual(self.lists.apply_mudlist("*i4", 3, {"A": info(0)}), [])
-        back = self.lists.apply_mudlist("*i4", 4, {"A": info(-1)})
+        self.assertEqual(self.lists.apply_mudlist("*i4", MUD, 3, {"A": info(0)}), [])
+        back = self.lists.apply_mudlist("*i4", MUD, 4, {"A": info(-1)})
         self.assertEqual([(c.name, c.was_up, c.is_up) for c in back], [("A", False, True)])
         self.assertEqual(back[0].info["status"], "up")
         self.assertEqual(self.seen, changes + back)
 
     def test_update_without_state_change_emits_nothing(self):
-        self.lists.apply_mudlist("*i4", 1, {"A": info(-1)})
-        self.assertEqual(self.lists.apply_mudlist("*i4", 2, {"A": info(-1, driver="DGD")}), [])
+        self.lists.apply_mudlist("*i4", MUD, 1, {"A": info(-1)})
+        self.assertEqual(self.lists.apply_mudlist("*i4", MUD, 2, {"A": info(-1, driver="DGD")}), [])
         self.assertEqual(self.lists.mud_entry("A")["driver"], "DGD")
 
     def test_delete_of_up_mud_is_offline(self):
-        self.lists.apply_mudlist("*i4", 1, {"Up": info(-1), "Down": info(0)})
-        changes = self.lists.apply_mudlist("*i4", 2, {"Up": 0, "Down": 0, "Never": 0})
+        self.lists.apply_mudlist("*i4", MUD, 1, {"Up": info(-1), "Down": info(0)})
+        changes = self.lists.apply_mudlist("*i4", MUD, 2, {"Up": 0, "Down": 0, "Never": 0})
         self.assertEqual([(c.name, c.was_up, c.is_up) for c in changes], [("Up", True, False)])
         self.assertEqual(changes[0].info["name"], "Up")
         self.assertEqual(changes[0].info["host"], "10.0.0.1")
@@ -131,8 +136,8 @@ class ChangeTests(ListsTestCase):
         def broken(change):
             raise RuntimeError("boom")
         self.lists.on_mud_change.insert(0, broken)
-        self.lists.apply_mudlist("*i4", 1, {"A": info(-1)})
-        changes = self.lists.apply_mudlist("*i4", 2, {"A": info(0)})
+        self.lists.apply_mudlist("*i4", MUD, 1, {"A": info(-1)})
+        changes = self.lists.apply_mudlist("*i4", MUD, 2, {"A": info(0)})
         self.assertEqual(self.seen, changes)
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
@@ -140,7 +145,7 @@ class ChangeTests(ListsTestCase):
 class LookupTests(ListsTestCase):
     def setUp(self):
         ListsTestCase.setUp(self)
-        self.lists.apply_mudlist("*i4", 1, {
+        self.lists.apply_mudlist("*i4", MUD, 1, {
             "Dead Souls": info(-1, driver="FluffOS v2.23", services={"tell": 1, "who": 1}),
             "Frontiers": info(-1, driver="FluffOS v2019", services={"channel": 1, "tell": 0}),
             "ÉlanMUD": info(120, driver="DGD 1.6", services=0),
@@ -154,36 +159,36 @@ class LookupTests(ListsTestCase):
         self.assertIsNone(self.lists.exact_mud(0))
 
     def test_exact_mud_with_names_differing_in_case(self):
-        self.lists.apply_mudlist("*i4", 2, {"frontiers": info(-1)})
+        self.lists.apply_mudlist("*i4", MUD, 2, {"frontiers": info(-1)})
         self.assertEqual(self.lists.exact_mud("Frontiers"), "Frontiers")
         self.assertEqual(self.lists.exact_mud("frontiers"), "frontiers")
-        self.lists.apply_mudlist("*i4", 3, {"frontiers": 0})
+        self.lists.apply_mudlist("*i4", MUD, 3, {"frontiers": 0})
         self.assertEqual(self.lists.exact_mud("FRONTIERS"), "Frontiers")
-        self.lists.apply_mudlist("*i4", 4, {"Frontiers": 0})
+        self.lists.apply_mudlist("*i4", MUD, 4, {"Frontiers": 0})
         self.assertIsNone(self.lists.exact_mud("frontiers"))
 
     def test_names_held_are_bounded(self):
         store = StateStore(os.path.join(self.mktemp(), "state"))
         self.addCleanup(store.close)
         lists = NetworkLists(store, max_muds=2, max_channels=1)
-        lists.apply_mudlist("*i4", 1, {"A": [-1], "B": [-1], "C": [-1]})
+        lists.apply_mudlist("*i4", MUD, 1, {"A": [-1], "B": [-1], "C": [-1]})
         self.assertEqual(sorted(lists.muds), ["A", "B"])
         # Held names still change and go; then there is room again.
-        lists.apply_mudlist("*i4", 2, {"A": [0], "B": 0, "C": [-1]})
+        lists.apply_mudlist("*i4", MUD, 2, {"A": [0], "B": 0, "C": [-1]})
         self.assertEqual(sorted(lists.muds), ["A", "C"])
         self.assertEqual(lists.mud_entry("A")["status"], "down")
-        lists.apply_chanlist("*i4", 1, {"x": ["A", 0], "y": ["A", 0]})
-        lists.apply_chanlist("*i4", 2, {"x": ["B", 1]})
+        lists.apply_chanlist("*i4", MUD, 1, {"x": ["A", 0], "y": ["A", 0]})
+        lists.apply_chanlist("*i4", MUD, 2, {"x": ["B", 1]})
         self.assertEqual(lists.channels, {"x": ("B", 1)})
 
     def test_list_ids_lpc_cannot_write_count_as_zero(self):
         # They go back to the router in startup-req-3.
-        self.lists.apply_mudlist("*i4", 2 ** 40, {})
-        self.lists.apply_chanlist("*i4", -(2 ** 31) - 1, {})
+        self.lists.apply_mudlist("*i4", MUD, 2 ** 40, {})
+        self.lists.apply_chanlist("*i4", MUD, -(2 ** 31) - 1, {})
         self.assertEqual((self.lists.mudlist_id, self.lists.chanlist_id), (0, 0))
 
     def test_entry_fields_have_their_api_types_whatever_the_router_sent(self):
-        self.lists.apply_mudlist("*i4", 9, {"Junk": [
+        self.lists.apply_mudlist("*i4", MUD, 9, {"Junk": [
             -1, ["1.2.3.4"], float("inf"), "4001", 2 ** 40, 0, {"x": 1}, 7, 0, [0], 0,
             {"tell": 1, ("who",): 1, "finger": "yes", "emoteto": 0}, 0]})
         entry = self.lists.mud_entry("junk")
@@ -222,7 +227,7 @@ class LookupTests(ListsTestCase):
 
 class MalformedTests(ListsTestCase):
     def test_malformed_mud_entries_tolerated(self):
-        changes = self.lists.apply_mudlist("*i4", 1, {
+        changes = self.lists.apply_mudlist("*i4", MUD, 1, {
             "Short": [-1, "host"],
             "Empty": [],
             "Typed": ["up", 5, "port", None, 0, 1, 2, 3, 4, 5, 6, [1], {"x": 1}],
@@ -246,23 +251,23 @@ class MalformedTests(ListsTestCase):
         self.assertEqual(len(self.lists.filtered(driver="x", has_service="x")), 0)
         self.assertEqual(len(self.lists.filtered()), 4)
         # Going down from a short entry still reports the change.
-        changes = self.lists.apply_mudlist("*i4", 2, {"Short": [0]})
+        changes = self.lists.apply_mudlist("*i4", MUD, 2, {"Short": [0]})
         self.assertEqual([(c.name, c.is_up) for c in changes], [("Short", False)])
         self.assertEqual(set(self.reopen().muds), {"Short", "Empty", "Typed", "Long"})
 
     def test_malformed_packets_tolerated(self):
-        self.lists.apply_mudlist("*i4", "id?", "not a mapping")
-        self.lists.apply_chanlist("*i4", None, [1, 2])
+        self.lists.apply_mudlist("*i4", MUD, "id?", "not a mapping")
+        self.lists.apply_chanlist("*i4", MUD, None, [1, 2])
         self.assertEqual(self.lists.mudlist_id, 0)
         self.assertEqual(self.lists.chanlist_id, 0)
 
     def test_malformed_channel_entries_tolerated(self):
-        self.lists.apply_chanlist("*i4", 3, {
+        self.lists.apply_chanlist("*i4", MUD, 3, {
             "short": ["Host"], "empty": [], "typed": [["odd"], "1"], "two": ("Host", 2),
             "text": "junk", 5: ("Host", 1)})
         self.assertEqual(self.lists.channels, {
             "short": ("Host", 0), "empty": (0, 0), "typed": (0, 0), "two": ("Host", 2)})
-        self.lists.apply_chanlist("*i4", 4, {"two": 0, "missing": 0})
+        self.lists.apply_chanlist("*i4", MUD, 4, {"two": 0, "missing": 0})
         self.assertNotIn("two", self.lists.channels)
         self.assertEqual(self.reopen().channels, self.lists.channels)
 
@@ -284,16 +289,16 @@ class FailingStore:
 
     apply_chanlist = apply_mudlist
 
-    def save_list_ids(self, name, mudlist_id=None, chanlist_id=None):
-        self.saved_ids.append((name, mudlist_id, chanlist_id))
+    def save_list_ids(self, router, mud, mudlist_id=None, chanlist_id=None):
+        self.saved_ids.append((router, mud, mudlist_id, chanlist_id))
 
 
 class StoreFailureTests(SynchronousTestCase):
     def test_memory_stays_right_and_id_not_saved(self):
         store = FailingStore()
         lists = NetworkLists(store)
-        lists.apply_mudlist("*i4", 9, {"A": info(-1)})
-        lists.apply_chanlist("*i4", 4, {"c": ("A", 1)})
+        lists.apply_mudlist("*i4", MUD, 9, {"A": info(-1)})
+        lists.apply_chanlist("*i4", MUD, 4, {"c": ("A", 1)})
         self.assertEqual(lists.exact_mud("a"), "A")
         self.assertEqual(lists.channels, {"c": ("A", 1)})
         # The id would claim a delta the disk does not hold.

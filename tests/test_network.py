@@ -23,7 +23,7 @@ class NetworkTestCase(SynchronousTestCase):
         sessions = self.gateway.sessions
         self.info_session = sessions.add("s-info", ["info"])
         self.tell_session = sessions.add("s-tell", ["tell"])
-        self.lists.apply_mudlist("*test", 7, {
+        self.lists.apply_mudlist("*test", "OurMud", 7, {
             "DSTest": info(),
             "ProbeB": info(state=0, driver="Twisted", services={"tell": 1}),
             "Later": info(state=300, driver="FluffOS v2017"),
@@ -79,8 +79,8 @@ class MudlistTests(NetworkTestCase):
 
 class MudChangeTests(NetworkTestCase):
     def test_online_and_offline_to_info_sessions(self):
-        self.lists.apply_mudlist("*test", 8, {"ProbeB": info(state=-1, driver="Twisted")})
-        self.lists.apply_mudlist("*test", 9, {"DSTest": info(state=0)})
+        self.lists.apply_mudlist("*test", "OurMud", 8, {"ProbeB": info(state=-1, driver="Twisted")})
+        self.lists.apply_mudlist("*test", "OurMud", 9, {"DSTest": info(state=0)})
         events = self.info_session.received
         self.assertEqual([(e, p["mud_name"]) for e, p in events],
                          [("mud_online", "ProbeB"), ("mud_offline", "DSTest")])
@@ -90,11 +90,11 @@ class MudChangeTests(NetworkTestCase):
         self.assertEqual(self.tell_session.received, [])
 
     def test_new_mud_and_unchanged_state_emit_nothing(self):
-        self.lists.apply_mudlist("*test", 8, {"Fresh": info(), "DSTest": info(driver="other")})
+        self.lists.apply_mudlist("*test", "OurMud", 8, {"Fresh": info(), "DSTest": info(driver="other")})
         self.assertEqual(self.info_session.received, [])
 
     def test_deleting_an_up_mud_is_offline(self):
-        self.lists.apply_mudlist("*test", 8, {"DSTest": 0, "ProbeB": 0})
+        self.lists.apply_mudlist("*test", "OurMud", 8, {"DSTest": 0, "ProbeB": 0})
         self.assertEqual([(e, p["mud_name"]) for e, p in self.info_session.received],
                          [("mud_offline", "DSTest")])
 

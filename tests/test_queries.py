@@ -68,7 +68,7 @@ class QueryTestCase(SynchronousTestCase):
 
 class WhoTests(QueryTestCase):
     def test_request_packet(self):
-        self.gateway.lists.apply_mudlist("*test", 1, {"DSTest": [-1] + [0] * 12})
+        self.gateway.lists.apply_mudlist("*test", "OurMud", 1, {"DSTest": [-1] + [0] * 12})
         result = self.ask("who", target_mud="dstest", from_user="Alice")
         self.assertEqual(self.link.sent, [["who-req", 5, PROBE_A, "alice", "DSTest", 0]])
         self.assertPending(result)

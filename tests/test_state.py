@@ -46,7 +46,7 @@ class FilesTests(StoreTestCase):
         self.assertEqual(mode_of(self.directory), 0o700)
         self.assertEqual(mode_of(path), 0o600)
         # The WAL sidecars exist while the store is open after a write.
-        self.store.save_password("*i4", 1)
+        self.store.save_password("*i4", "OurMud", 1)
         for suffix in ("-wal", "-shm"):
             self.assertTrue(os.path.exists(path + suffix), suffix)
             self.assertEqual(mode_of(path + suffix), 0o600, suffix)
@@ -56,7 +56,7 @@ class FilesTests(StoreTestCase):
         old = os.umask(0)
         try:
             self.store = self.open()
-            self.store.save_password("*i4", 1)
+            self.store.save_password("*i4", "OurMud", 1)
         finally:
             os.umask(old)
         for suffix in ("", "-wal", "-shm"):
@@ -89,8 +89,8 @@ class FilesTests(StoreTestCase):
         self.assertEqual(state.SCHEMA_VERSION, len(state.MIGRATIONS))
         # Reopening an up-to-date file migrates nothing and keeps working.
         self.store = self.open()
-        self.store.save_password("*i4", 5)
-        self.assertEqual(self.store.router_record("*i4")["password"], 5)
+        self.store.save_password("*i4", "OurMud", 5)
+        self.assertEqual(self.store.router_record("*i4", "OurMud")["password"], 5)
 
     def test_newer_schema_refused(self):
         self.store.close()
@@ -131,41 +131,95 @@ class FilesTests(StoreTestCase):
     def test_closed_store_raises(self):
         self.store.close()
         self.assertRaises(StateError, self.store.queue_depth)
-        self.assertRaises(StateError, self.store.save_password, "*i4", 1)
+        self.assertRaises(StateError, self.store.save_password, "*i4", "OurMud", 1)
         self.store.close()  # twice is harmless
 
     def test_repr_holds_no_secret(self):
-        self.store.save_password("*i4", 987654321)
+        self.store.save_password("*i4", "OurMud", 987654321)
         self.assertNotIn("987654321", repr(self.store))
 
 
 class RouterTests(StoreTestCase):
     def test_unknown_router_is_all_zero(self):
-        self.assertEqual(self.store.router_record("*dalet"),
+        self.assertEqual(self.store.router_record("*dalet", "OurMud"),
                          {"password": 0, "mudlist_id": 0, "chanlist_id": 0})
 
     def test_password_and_ids_persist(self):
-        self.store.save_password("*i4", 123456789)
-        self.store.save_list_ids("*i4", mudlist_id=41)
-        self.store.save_list_ids("*i4", chanlist_id=7)
-        self.store.save_list_ids("*dalet", mudlist_id=3, chanlist_id=4)
+        self.store.save_password("*i4", "OurMud", 123456789)
+        self.store.save_list_ids("*i4", "OurMud", mudlist_id=41)
+        self.store.save_list_ids("*i4", "OurMud", chanlist_id=7)
+        self.store.save_list_ids("*dalet", "OurMud", mudlist_id=3, chanlist_id=4)
         self.reopen()
-        self.assertEqual(self.store.router_record("*i4"),
+        self.assertEqual(self.store.router_record("*i4", "OurMud"),
                          {"password": 123456789, "mudlist_id": 41, "chanlist_id": 7})
-        self.assertEqual(self.store.router_record("*dalet"),
+        self.assertEqual(self.store.router_record("*dalet", "OurMud"),
                          {"password": 0, "mudlist_id": 3, "chanlist_id": 4})
-        record = self.store.router_record("*i4")
+        record = self.store.router_record("*i4", "OurMud")
         self.assertIsInstance(record["password"], int)
 
     def test_ids_do_not_touch_password(self):
-        self.store.save_password("*i4", 55)
-        self.store.save_list_ids("*i4", mudlist_id=9)
-        self.store.save_password("*i4", 66)
-        self.assertEqual(self.store.router_record("*i4"),
+        self.store.save_password("*i4", "OurMud", 55)
+        self.store.save_list_ids("*i4", "OurMud", mudlist_id=9)
+        self.store.save_password("*i4", "OurMud", 66)
+        self.assertEqual(self.store.router_record("*i4", "OurMud"),
                          {"password": 66, "mudlist_id": 9, "chanlist_id": 0})
 
     def test_out_of_range_password_is_a_value_error(self):
-        self.assertRaises(ValueError, self.store.save_password, "*i4", 2 ** 70)
+        self.assertRaises(ValueError, self.store.save_password, "*i4", "OurMud", 2 ** 70)
+
+    def test_records_are_per_mud_name(self):
+        self.store.save_password("*i4", "OurMud", 111111111)
+        self.store.save_list_ids("*i4", "OurMud", mudlist_id=41, chanlist_id=7)
+        self.store.save_password("*i4", "NewName", 222222222)
+        self.assertEqual(self.store.router_record("*i4", "OurMud"),
+                         {"password": 111111111, "mudlist_id": 41, "chanlist_id": 7})
+        self.assertEqual(self.store.router_record("*i4", "NewName"),
+                         {"password": 222222222, "mudlist_id": 0, "chanlist_id": 0})
+        # MUD names are case-sensitive on the network, and here.
+        self.assertEqual(self.store.router_record("*i4", "ourmud")["password"], 0)
+
+
+class SchemaOneTests(SynchronousTestCase):
+    """A version 1 file kept one record per router, naming no MUD."""
+
+    def setUp(self):
+        self.directory = os.path.join(self.mktemp(), "state")
+        os.makedirs(self.directory, mode=0o700)
+        conn = sqlite3.connect(os.path.join(self.directory, state.FILENAME))
+        with conn:
+            conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value)")
+            for sql in state.MIGRATIONS[0]:
+                conn.execute(sql)
+            conn.execute("INSERT INTO meta VALUES ('schema_version', 1)")
+            conn.execute("INSERT INTO routers VALUES ('*i4', 123456789, 41, 7)")
+            conn.execute("INSERT INTO routers VALUES ('*dalet', 987654321, 3, 0)")
+        conn.close()
+        self.store = StateStore(self.directory)
+
+    def tearDown(self):
+        self.store.close()
+
+    def tables(self):
+        return {row[0] for row in self.store._conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+    def test_records_go_to_the_first_mud_name_asked_for(self):
+        self.assertIn("routers_v1", self.tables())
+        self.assertEqual(self.store.router_record("*i4", "OurMud"),
+                         {"password": 123456789, "mudlist_id": 41, "chanlist_id": 7})
+        self.assertNotIn("routers_v1", self.tables())
+        self.assertEqual(self.store.router_record("*dalet", "OurMud")["password"], 987654321)
+        # Once only: another name starts from 0, and a reopen changes nothing.
+        self.assertEqual(self.store.router_record("*i4", "Other")["password"], 0)
+        self.store.close()
+        self.store = StateStore(self.directory)
+        self.assertEqual(self.store.router_record("*i4", "OurMud")["password"], 123456789)
+        self.assertEqual(self.store.router_record("*i4", "Other")["password"], 0)
+
+    def test_a_write_claims_them_too_without_losing_the_rest(self):
+        self.store.save_list_ids("*i4", "OurMud", mudlist_id=50)
+        self.assertEqual(self.store.router_record("*i4", "OurMud"),
+                         {"password": 123456789, "mudlist_id": 50, "chanlist_id": 7})
 
 
 class ListTests(StoreTestCase):

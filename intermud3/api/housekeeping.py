@@ -56,7 +56,7 @@ def handlers(gateway):
         link = gateway.link
         mudlist_id = chanlist_id = 0
         if link.router:
-            record = gateway.store.router_record(link.router["name"])
+            record = gateway.store.router_record(link.router["name"], link.mud_name)
             mudlist_id = record.get("mudlist_id", 0)
             chanlist_id = record.get("chanlist_id", 0)
         return {

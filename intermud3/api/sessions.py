@@ -65,6 +65,7 @@ class SessionManager:
     def __init__(self, config, clock, metrics=None):
         self.clock = clock
         self.metrics = metrics
+        self._counters = {}
         self._sessions = {}
         self._expiry = {}
         self._stopped = False
@@ -337,5 +338,11 @@ class SessionManager:
             self._drop_oldest(session)
 
     def _count(self, metric, event):
-        if self.metrics is not None:
-            getattr(self.metrics, metric).labels(event=event).inc()
+        # Once per recipient of every event: the labelled counter is looked
+        # up once per (metric, event) pair, a fixed set of names.
+        if self.metrics is None:
+            return
+        counter = self._counters.get((metric, event))
+        if counter is None:
+            counter = self._counters[metric, event] = getattr(self.metrics, metric).labels(event=event)
+        counter.inc()

@@ -76,7 +76,7 @@ class CommandLineTests(ProcessCase):
         from intermud3.state import StateStore
         store = StateStore(str(self.dir / "state"))
         try:
-            self.assertEqual(store.router_record("*proc")["password"],
+            self.assertEqual(store.router_record("*proc", "ContractMUD")["password"],
                              self.router.passwords["ContractMUD"])
         finally:
             store.close()

@@ -21,7 +21,7 @@ MUD = "LinkTest"
 TIMEOUT = 10
 
 
-def link_config(routers, state_dir, **router_section):
+def link_config(routers, state_dir, mud=MUD, **router_section):
     """A validated config with short timings, pointing at loopback routers."""
     timings = {
         "connect_timeout": 2, "handshake_timeout": 1,
@@ -30,7 +30,7 @@ def link_config(routers, state_dir, **router_section):
     }
     timings.update(router_section)
     raw = {
-        "mud": {"name": MUD, "port": 4000},
+        "mud": {"name": mud, "port": 4000},
         "routers": [{"name": r.name, "host": "127.0.0.1", "port": r.port} for r in routers],
         "router": timings,
         "state": {"directory": state_dir},
@@ -103,7 +103,7 @@ class LinkRouterTests(TestCase):
         startups = [p for mud, p in router.received if p[0] == "startup-req-3"]
         self.assertEqual(len(startups), 1)
         self.assertEqual(startups[0][6], 0)   # first time: no password
-        self.assertEqual(store.router_record("*test")["password"], router.passwords[MUD])
+        self.assertEqual(store.router_record("*test", MUD)["password"], router.passwords[MUD])
         yield router.wait_for(lambda r: MUD in r.connections)
         # The router's own mudlist reaches the lists.
         yield router.wait_for(lambda r: any(m == MUD and p[0] == "mudlist" for m, p in r.sent))
@@ -128,6 +128,35 @@ class LinkRouterTests(TestCase):
         startups = [p for mud, p in router.received if p[0] == "startup-req-3"]
         self.assertEqual(startups[-1][6], password)
         self.assertEqual(router.passwords[MUD], password)
+
+    @defer.inlineCallbacks
+    def test_renamed_mud_starts_with_password_0_and_the_old_name_keeps_its_own(self):
+        router = self.router()
+        store = self.store()
+        link = self.link([router], store)
+        yield self.start_ready(link)
+        password = router.passwords[MUD]
+
+        def startups(name):
+            return [p for mud, p in router.received if p[0] == "startup-req-3" and mud == name]
+
+        # A reload renames the MUD: the router has never issued it a password.
+        ready = wait_state(link, "ready")
+        link.reconfigure(link_config([router], self.tempdir(), mud="LinkRenamed"))
+        yield ready
+        self.assertEqual(startups("LinkRenamed")[0][6], 0)
+        self.assertEqual(store.router_record("*test", "LinkRenamed")["password"],
+                         router.passwords["LinkRenamed"])
+        self.assertNotEqual(router.passwords["LinkRenamed"], password)
+
+        # The old name comes back with its own password, which the router
+        # still holds for it (it refuses any other but 0).
+        ready = wait_state(link, "ready")
+        link.reconfigure(link_config([router], self.tempdir()))
+        yield ready
+        self.assertEqual(startups(MUD)[-1][6], password)
+        self.assertEqual(router.passwords[MUD], password)
+        self.assertEqual(router.rejected, [])
         self.assertEqual(router.rejected, [])
 
     # -- failover, reconnect, redirect --------------------------------------
