@@ -1,6 +1,7 @@
 """Configuration: YAML with ${ENV} substitution, validated against a schema.
 
-`load()` returns the whole configuration merged with `DEFAULTS`, checked and
+`load()` returns the whole configuration merged with the defaults (each
+field of `SCHEMA` carries its own; `DEFAULTS` gathers them), checked and
 normalised (durations float, sizes int), or raises `ConfigError` carrying
 every problem found, each as "key.path: problem (hint)". Error texts never
 quote a value taken from the environment: it may be a secret.
@@ -37,68 +38,6 @@ RESTART_REQUIRED = frozenset({
 })
 # Key paths whose change re-opens the router link.
 LINK_RESTART = frozenset({"mud.name", "routers"})
-
-# The documented defaults of CONFIG.md. mud.name has none. Strings here go
-# through the same ${ENV} substitution and checks as the file's.
-DEFAULTS = {
-    "mud": {
-        "port": 4000,
-        "admin_email": "admin@example.org",
-        "mudlib": "ExampleLib",
-        "base_mudlib": "ExampleLib",
-        "driver": "Twisted",
-        "mud_type": "Other",
-        "open_status": "open",
-        "services": {"tell": 1, "emoteto": 1, "channel": 1, "who": 1, "finger": 1,
-                     "locate": 1, "ucache": 1, "auth": 1},
-    },
-    "routers": [
-        {"name": "*dalet", "host": "97.107.133.86", "port": 8787, "tls": False},
-        {"name": "*i4", "host": "204.209.44.3", "port": 8080, "tls": False},
-    ],
-    "router": {
-        "connect_timeout": 30,
-        "handshake_timeout": 60,
-        "backoff": {"initial": 1, "max": 300, "factor": 2, "jitter": True},
-        "keepalive_interval": 300,
-        "keepalive_timeout": 60,
-        "max_frame_bytes": 2097152,
-        "max_send_bytes": 8192,
-        "send_rate": 5,
-        "queue": {"enabled": True, "max_messages": 1000, "ttl": 300},
-    },
-    "api": {
-        "host": "127.0.0.1",
-        "port": 8080,
-        "tls": {"cert": None, "key": None},
-        "websocket": {"enabled": True, "max_message_bytes": 65536, "ping_interval": 30,
-                      "ping_timeout": 10, "allowed_origins": ["*"]},
-        "tcp": {"enabled": True, "port": 8081, "max_line_bytes": 65536, "idle_timeout": 0},
-        "auth": {
-            "enabled": True,
-            "api_keys": [
-                # mud_name left out: a key's mud_name defaults to mud.name
-                {"key": "${I3_API_KEY:-demo-key-123}", "permissions": ["*"], "rate_limit": None},
-            ],
-        },
-        "rate_limits": {
-            "default": {"per_minute": 100, "burst": 20},
-            "by_method": {"tell": {"per_minute": 30, "burst": 10}},
-        },
-        "session": {"timeout": 3600, "max_queue_size": 1000, "queue_ttl": 300,
-                    "max_pending_queries": 20},
-        "max_connections": 1000,
-        "max_batch": 50,
-        "max_send_buffer_bytes": 1048576,
-    },
-    "presence": {"ttl": 120, "max_users": 1024},
-    "channels": {
-        "default": [],
-        "history": {"enabled": True, "max_per_channel": 10000},
-    },
-    "state": {"directory": "state"},
-    "logging": {"level": "info", "format": "text", "components": {}},
-}
 
 
 class ConfigError(Exception):
@@ -138,6 +77,10 @@ def _reread(text):
 
 
 # --- schema ---------------------------------------------------------------
+#
+# Each spec checks and normalises one value; `default` is what a key left out
+# of the file gets (CONFIG.md's documented default), _MISSING when required.
+# Defaults go through the same ${ENV} substitution and checks as the file.
 
 def _type_name(value):
     if isinstance(value, _Substituted):
@@ -148,19 +91,26 @@ def _type_name(value):
             list: "list", dict: "mapping"}.get(type(value), type(value).__name__)
 
 
-class _Str:
-    def __init__(self, nullable=False, allow_empty=False):
+class _Scalar:
+    """A leaf value; `${...}` is substituted before `_check` sees it."""
+
+    def __init__(self, default=_MISSING):
+        self.default = default
+
+    def check(self, ctx, value, path):
+        value = ctx.resolve(value, path)
+        return _BAD if value is _BAD else self._check(ctx, value, path)
+
+
+class _Str(_Scalar):
+    def __init__(self, default=_MISSING, nullable=False, allow_empty=False):
+        super().__init__(default)
         self.nullable = nullable
         self.allow_empty = allow_empty
 
-    def check(self, ctx, value, path, default=_MISSING):
-        value = ctx.resolve(value, path)
-        if value is _BAD:
-            return _BAD
+    def _check(self, ctx, value, path):
         if isinstance(value, _Substituted):
-            if self.nullable and value.parsed is None:
-                return None
-            value = str(value)
+            value = None if self.nullable and value.parsed is None else str(value)
         if value is None and self.nullable:
             return None
         if not isinstance(value, str):
@@ -171,11 +121,12 @@ class _Str:
         return value
 
 
-class _Number:
+class _Number(_Scalar):
     """An int or float in a range; `integer` refuses floats, `as_float` normalises."""
 
-    def __init__(self, minimum=None, maximum=None, exclusive_minimum=False,
+    def __init__(self, default=_MISSING, minimum=None, maximum=None, exclusive_minimum=False,
                  integer=False, as_float=False, what=None):
+        super().__init__(default)
         self.minimum = minimum
         self.maximum = maximum
         self.exclusive_minimum = exclusive_minimum
@@ -183,10 +134,7 @@ class _Number:
         self.as_float = as_float
         self.what = what or ("an integer" if integer else "a number")
 
-    def check(self, ctx, value, path, default=_MISSING):
-        value = ctx.resolve(value, path)
-        if value is _BAD:
-            return _BAD
+    def _check(self, ctx, value, path):
         if isinstance(value, _Substituted):
             value = value.parsed
         kinds = (int,) if self.integer else (int, float)
@@ -209,28 +157,25 @@ class _Number:
         return self.what
 
 
-def _duration(zero_ok=False):
-    return _Number(minimum=0, exclusive_minimum=not zero_ok, as_float=True,
+def _duration(default, zero_ok=False):
+    return _Number(default, minimum=0, exclusive_minimum=not zero_ok, as_float=True,
                    what="a duration in seconds")
 
 
-def _count():
-    return _Number(minimum=1, integer=True, what="an integer")
+def _count(default=_MISSING):
+    return _Number(default, minimum=1, integer=True, what="an integer")
 
 
-def _size():
-    return _Number(minimum=1, integer=True, what="a size in bytes (integer)")
+def _size(default):
+    return _Number(default, minimum=1, integer=True, what="a size in bytes (integer)")
 
 
-def _port():
-    return _Number(minimum=0, maximum=65535, integer=True, what="a port number")
+def _port(default=_MISSING):
+    return _Number(default, minimum=0, maximum=65535, integer=True, what="a port number")
 
 
-class _Bool:
-    def check(self, ctx, value, path, default=_MISSING):
-        value = ctx.resolve(value, path)
-        if value is _BAD:
-            return _BAD
+class _Bool(_Scalar):
+    def _check(self, ctx, value, path):
         if isinstance(value, _Substituted):
             value = value.parsed
         if not isinstance(value, bool):
@@ -238,14 +183,12 @@ class _Bool:
         return value
 
 
-class _Enum:
-    def __init__(self, choices):
+class _Enum(_Scalar):
+    def __init__(self, choices, default=_MISSING):
+        super().__init__(default)
         self.choices = choices
 
-    def check(self, ctx, value, path, default=_MISSING):
-        value = ctx.resolve(value, path)
-        if value is _BAD:
-            return _BAD
+    def _check(self, ctx, value, path):
         if isinstance(value, _Substituted):
             value = str(value)
         if value not in self.choices:
@@ -256,11 +199,12 @@ class _Enum:
 class _List:
     """A list; given in the file it replaces the default whole."""
 
-    def __init__(self, item, min_items=0):
+    def __init__(self, item, default=_MISSING, min_items=0):
         self.item = item
+        self.default = default
         self.min_items = min_items
 
-    def check(self, ctx, value, path, default=_MISSING):
+    def check(self, ctx, value, path):
         if value is None:
             value = []
         if not isinstance(value, list):
@@ -274,10 +218,11 @@ class _List:
 class _NameMap:
     """A mapping of free names to values; given in the file it replaces the default whole."""
 
-    def __init__(self, value):
+    def __init__(self, value, default):
         self.value = value
+        self.default = default
 
-    def check(self, ctx, value, path, default=_MISSING):
+    def check(self, ctx, value, path):
         if value is None:
             value = {}
         if not isinstance(value, dict):
@@ -291,17 +236,29 @@ class _NameMap:
         return result
 
 
+class _Optional:
+    """None, or a value `spec` accepts; left out, None."""
+
+    default = None
+
+    def __init__(self, spec):
+        self.spec = spec
+
+    def check(self, ctx, value, path):
+        return None if value is None else self.spec.check(ctx, value, path)
+
+
 class _Section:
-    """Fixed keys, merged key by key with the defaults (`defaults` for list entries)."""
+    """Fixed keys; a key left out gets its field's default (a left-out section, all of them)."""
 
-    def __init__(self, fields, defaults=None, required=()):
+    def __init__(self, fields):
         self.fields = fields
-        self.defaults = defaults or {}
-        self.required = required
 
-    def check(self, ctx, value, path, default=_MISSING):
-        if default is _MISSING:
-            default = self.defaults
+    @property
+    def default(self):
+        return {key: spec.default for key, spec in self.fields.items() if spec.default is not _MISSING}
+
+    def check(self, ctx, value, path):
         if value is None:
             value = {}
         if not isinstance(value, dict):
@@ -313,16 +270,11 @@ class _Section:
         result = {}
         for key, spec in self.fields.items():
             sub = f"{path}.{key}" if path else key
-            given = value.get(key, _MISSING)
-            if isinstance(spec, _Section):
-                result[key] = spec.check(ctx, {} if given is _MISSING else given, sub,
-                                         default.get(key, _MISSING))
-            elif given is not _MISSING:
-                result[key] = spec.check(ctx, given, sub)
-            elif key in default:
-                result[key] = spec.check(ctx, default[key], sub)
-            else:
+            given = value.get(key, spec.default)
+            if given is _MISSING:
                 result[key] = ctx.error(sub, "is required", _REQUIRED_HINTS.get(sub, "add it"))
+            else:
+                result[key] = spec.check(ctx, given, sub)
         return result
 
 
@@ -330,84 +282,92 @@ _REQUIRED_HINTS = {
     "mud.name": "the MUD's I3 name, e.g. name: ${I3_MUD_NAME}",
 }
 
-_RATE = _Section({"per_minute": _Number(minimum=0, exclusive_minimum=True, as_float=True,
-                                        what="a rate per minute"),
-                  "burst": _count()})
+
+def _rate(per_minute=_MISSING, burst=_MISSING):
+    return _Section({
+        "per_minute": _Number(per_minute, minimum=0, exclusive_minimum=True, as_float=True,
+                              what="a rate per minute"),
+        "burst": _count(burst)})
 
 
-class _Optional:
-    def __init__(self, spec):
-        self.spec = spec
-
-    def check(self, ctx, value, path, default=_MISSING):
-        if value is None:
-            return None
-        return self.spec.check(ctx, value, path)
-
-
-_ROUTER = _Section(
-    {"name": _Str(), "host": _Str(), "port": _port(), "tls": _Bool()},
-    defaults={"tls": False})
-_API_KEY = _Section(
-    {"key": _Str(), "mud_name": _Optional(_Str()), "permissions": _List(_Enum(PERMISSIONS), min_items=1),
-     "rate_limit": _Optional(_RATE)},
-    defaults={"mud_name": None, "rate_limit": None})
+_ROUTER = _Section({"name": _Str(), "host": _Str(), "port": _port(), "tls": _Bool(False)})
+_API_KEY = _Section({
+    "key": _Str(),
+    "mud_name": _Optional(_Str()),    # left out: mud.name (filled in by _cross_check)
+    "permissions": _List(_Enum(PERMISSIONS), min_items=1),
+    "rate_limit": _Optional(_rate()),
+})
 
 SCHEMA = _Section({
     "mud": _Section({
         "name": _Str(),
-        "port": _port(),
-        "admin_email": _Str(allow_empty=True),
-        "mudlib": _Str(allow_empty=True),
-        "base_mudlib": _Str(allow_empty=True),
-        "driver": _Str(allow_empty=True),
-        "mud_type": _Str(allow_empty=True),
-        "open_status": _Str(allow_empty=True),
-        "services": _NameMap(_Number(minimum=0, integer=True)),
+        "port": _port(4000),
+        "admin_email": _Str("admin@example.org", allow_empty=True),
+        "mudlib": _Str("ExampleLib", allow_empty=True),
+        "base_mudlib": _Str("ExampleLib", allow_empty=True),
+        "driver": _Str("Twisted", allow_empty=True),
+        "mud_type": _Str("Other", allow_empty=True),
+        "open_status": _Str("open", allow_empty=True),
+        "services": _NameMap(_Number(minimum=0, integer=True), {
+            "tell": 1, "emoteto": 1, "channel": 1, "who": 1, "finger": 1,
+            "locate": 1, "ucache": 1, "auth": 1}),
     }),
-    "routers": _List(_ROUTER, min_items=1),
+    "routers": _List(_ROUTER, min_items=1, default=[
+        {"name": "*dalet", "host": "97.107.133.86", "port": 8787, "tls": False},
+        {"name": "*i4", "host": "204.209.44.3", "port": 8080, "tls": False},
+    ]),
     "router": _Section({
-        "connect_timeout": _duration(),
-        "handshake_timeout": _duration(),
+        "connect_timeout": _duration(30),
+        "handshake_timeout": _duration(60),
         "backoff": _Section({
-            "initial": _duration(), "max": _duration(),
-            "factor": _Number(minimum=1, as_float=True), "jitter": _Bool()}),
-        "keepalive_interval": _duration(),
-        "keepalive_timeout": _duration(),
-        "max_frame_bytes": _size(),
-        "max_send_bytes": _size(),
-        "send_rate": _Number(minimum=0, as_float=True, what="packets per second"),
-        "queue": _Section({"enabled": _Bool(), "max_messages": _count(), "ttl": _duration()}),
+            "initial": _duration(1), "max": _duration(300),
+            "factor": _Number(2, minimum=1, as_float=True), "jitter": _Bool(True)}),
+        "keepalive_interval": _duration(300),
+        "keepalive_timeout": _duration(60),
+        "max_frame_bytes": _size(2097152),
+        "max_send_bytes": _size(8192),
+        "send_rate": _Number(5, minimum=0, as_float=True, what="packets per second"),
+        "queue": _Section({"enabled": _Bool(True), "max_messages": _count(1000), "ttl": _duration(300)}),
     }),
     "api": _Section({
-        "host": _Str(),
-        "port": _port(),
-        "tls": _Section({"cert": _Str(nullable=True), "key": _Str(nullable=True)}),
+        "host": _Str("127.0.0.1"),
+        "port": _port(8080),
+        "tls": _Section({"cert": _Str(None, nullable=True), "key": _Str(None, nullable=True)}),
         "websocket": _Section({
-            "enabled": _Bool(), "max_message_bytes": _size(), "ping_interval": _duration(),
-            "ping_timeout": _duration(), "allowed_origins": _List(_Str())}),
+            "enabled": _Bool(True), "max_message_bytes": _size(65536), "ping_interval": _duration(30),
+            "ping_timeout": _duration(10), "allowed_origins": _List(_Str(), ["*"])}),
         "tcp": _Section({
-            "enabled": _Bool(), "port": _port(), "max_line_bytes": _size(),
-            "idle_timeout": _duration(zero_ok=True)}),
-        "auth": _Section({"enabled": _Bool(), "api_keys": _List(_API_KEY)}),
-        "rate_limits": _Section({"default": _RATE, "by_method": _NameMap(_RATE)}),
+            "enabled": _Bool(True), "port": _port(8081), "max_line_bytes": _size(65536),
+            "idle_timeout": _duration(0, zero_ok=True)}),
+        "auth": _Section({
+            "enabled": _Bool(True),
+            "api_keys": _List(_API_KEY, [
+                {"key": "${I3_API_KEY:-demo-key-123}", "permissions": ["*"], "rate_limit": None}]),
+        }),
+        "rate_limits": _Section({
+            "default": _rate(per_minute=100, burst=20),
+            "by_method": _NameMap(_rate(), {"tell": {"per_minute": 30, "burst": 10}})}),
         "session": _Section({
-            "timeout": _duration(), "max_queue_size": _count(), "queue_ttl": _duration(),
-            "max_pending_queries": _count()}),
-        "max_connections": _count(),
-        "max_batch": _count(),
-        "max_send_buffer_bytes": _size(),
+            "timeout": _duration(3600), "max_queue_size": _count(1000), "queue_ttl": _duration(300),
+            "max_pending_queries": _count(20)}),
+        "max_connections": _count(1000),
+        "max_batch": _count(50),
+        "max_send_buffer_bytes": _size(1048576),
     }),
-    "presence": _Section({"ttl": _duration(), "max_users": _count()}),
+    "presence": _Section({"ttl": _duration(120), "max_users": _count(1024)}),
     "channels": _Section({
-        "default": _List(_Str()),
-        "history": _Section({"enabled": _Bool(), "max_per_channel": _count()}),
+        "default": _List(_Str(), []),
+        "history": _Section({"enabled": _Bool(True), "max_per_channel": _count(10000)}),
     }),
-    "state": _Section({"directory": _Str()}),
+    "state": _Section({"directory": _Str("state")}),
     "logging": _Section({
-        "level": _Enum(LEVELS), "format": _Enum(FORMATS), "components": _NameMap(_Enum(LEVELS)),
+        "level": _Enum(LEVELS, "info"), "format": _Enum(FORMATS, "text"),
+        "components": _NameMap(_Enum(LEVELS), {}),
     }),
 })
+
+# CONFIG.md's documented defaults as one mapping (mud.name has none).
+DEFAULTS = SCHEMA.default
 
 
 # --- the checker ----------------------------------------------------------
@@ -597,7 +557,7 @@ def load_text(text, environ=None, *, source="config"):
         raise ConfigError([f"{source}: the top level must be a mapping, not {_type_name(data)} "
                            "(write key: value pairs, e.g. mud: {{name: MyMud}})"])
     ctx = _Checker(environ)
-    config = SCHEMA.check(ctx, data, "", DEFAULTS)
+    config = SCHEMA.check(ctx, data, "")
     _cross_check(ctx, config)
     if ctx.errors:
         raise ConfigError(ctx.errors)
