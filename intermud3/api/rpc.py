@@ -82,6 +82,9 @@ class Dispatcher:
         self.metrics = metrics
         self.clock = clock
         self.gateway = gateway
+        # (method label, outcome) -> (request counter, duration histogram);
+        # labels are registered method names or "unknown": a fixed set.
+        self._observers = {}
 
     def handle(self, connection, data):
         """Deferred[bytes | None]: the reply to one message."""
@@ -196,5 +199,11 @@ class Dispatcher:
     def _observe(self, label, outcome, started):
         if self.metrics is None:
             return
-        self.metrics.api_requests.labels(method=label, outcome=outcome).inc()
-        self.metrics.api_request_duration.labels(method=label).observe(max(0.0, self.clock.seconds() - started))
+        observers = self._observers.get((label, outcome))
+        if observers is None:
+            observers = self._observers[label, outcome] = (
+                self.metrics.api_requests.labels(method=label, outcome=outcome),
+                self.metrics.api_request_duration.labels(method=label))
+        requests, duration = observers
+        requests.inc()
+        duration.observe(max(0.0, self.clock.seconds() - started))
