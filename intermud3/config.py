@@ -555,7 +555,7 @@ def load_text(text, environ=None, *, source="config"):
         raise ConfigError([f"{source}: the file is empty (it needs at least mud.name)"])
     if not isinstance(data, dict):
         raise ConfigError([f"{source}: the top level must be a mapping, not {_type_name(data)} "
-                           "(write key: value pairs, e.g. mud: {{name: MyMud}})"])
+                           "(write key: value pairs, e.g. mud: {name: MyMud})"])
     ctx = _Checker(environ)
     config = SCHEMA.check(ctx, data, "")
     _cross_check(ctx, config)

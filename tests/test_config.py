@@ -396,7 +396,8 @@ class BrokenFileTests(ConfigTestCase):
         error = self.assertOneError("mud: {name: TestMud\napi: [", "config", "YAML syntax error", "line")
 
     def test_not_a_mapping(self):
-        self.assertOneError("- a\n- b\n", "config", "top level", "list")
+        error = self.assertOneError("- a\n- b\n", "config", "top level", "list")
+        self.assertIn("mud: {name: MyMud}", error)
         self.assertOneError("just text", "config", "top level")
 
     def test_empty_file(self):
