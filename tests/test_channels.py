@@ -11,34 +11,29 @@ from intermud3.api.errors import INVALID_PARAMS, RPCError
 from intermud3.services.channels import ChannelService
 from intermud3.services.messages import MessageService
 from intermud3.services.outbox import Outbox
-from tests.test_outbox import OUR_MUD, ROUTER, GatewayTestMixin, make_config
-
-
-class Call:
-    def __init__(self, session):
-        self.session = session
+from tests.fakes import OUR_MUD, ROUTER, add_muds, make_config, make_gateway
 
 
 def listen(channel, flag):
     return ["channel-listen", 5, OUR_MUD, 0, ROUTER, 0, channel, flag]
 
 
-class ChannelsTestBase(GatewayTestMixin):
+class ChannelsTestBase:
     defaults = ()
 
     def setUp(self):
         config = make_config()
         config["channels"]["default"] = list(self.defaults)
-        self.gw = self.make_gateway(config=config)
-        self.outbox = Outbox(self.gw)
-        self.addCleanup(self.outbox.stop)
-        self.service = ChannelService(self.gw, self.outbox)
+        self.gw = make_gateway(self, config=config)
+        self.gw.outbox = Outbox(self.gw)
+        self.addCleanup(self.gw.outbox.stop)
+        self.service = self.gw.channels = ChannelService(self.gw)
         self.methods = self.service.handlers()
-        self.alice = self.session(self.gw)
-        self.bob = self.session(self.gw)
+        self.alice = self.gw.sessions.add()
+        self.bob = self.gw.sessions.add()
 
     def call(self, method, session=None, **params):
-        return self.methods[method](Call(session or self.alice), params)
+        return self.methods[method](self.gw.call(session or self.alice), params)
 
     def assertInvalid(self, field, method, **params):
         with self.assertRaises(RPCError) as caught:
@@ -49,7 +44,7 @@ class ChannelsTestBase(GatewayTestMixin):
 
     @property
     def written(self):
-        return self.gw.link.written
+        return self.gw.link.sent
 
 
 class JoinLeaveTests(ChannelsTestBase, SynchronousTestCase):
@@ -93,7 +88,7 @@ class JoinLeaveTests(ChannelsTestBase, SynchronousTestCase):
         self.gw.link.ready = False
         self.call("channel_join", channel="dchat")
         self.assertEqual(self.written, [])
-        self.gw.link.go_ready()
+        self.gw.link.set_state("ready")
         self.assertEqual(self.written, [listen("dchat", 1)])
 
     def test_listen_goes_before_queued_channel_messages_at_ready(self):
@@ -102,10 +97,10 @@ class JoinLeaveTests(ChannelsTestBase, SynchronousTestCase):
         self.call("channel_join", channel="dchat")
         self.gw.link.ready = False
         message = packets.make("channel-m", OUR_MUD, "alice", 0, 0, "dchat", "Alice", "hi")
-        self.assertEqual(self.outbox.submit("channel_send", message, self.alice)["status"],
+        self.assertEqual(self.gw.outbox.submit("channel_send", message, self.alice)["status"],
                          "queued")
         del self.written[:]
-        self.gw.link.go_ready()
+        self.gw.link.set_state("ready")
         self.assertEqual(self.written, [listen("dchat", 1), message])
 
     def test_relisten_after_every_handshake(self):
@@ -113,9 +108,9 @@ class JoinLeaveTests(ChannelsTestBase, SynchronousTestCase):
         self.call("channel_join", session=self.bob, channel="alpha")
         del self.written[:]
         self.gw.link.ready = False
-        self.gw.link.go_ready()
+        self.gw.link.set_state("ready")
         self.gw.link.ready = False
-        self.gw.link.go_ready()
+        self.gw.link.set_state("ready")
         self.assertEqual(self.written, [listen("alpha", 1), listen("dchat", 1)] * 2)
 
     def test_session_end_releases_subscriptions(self):
@@ -129,7 +124,7 @@ class JoinLeaveTests(ChannelsTestBase, SynchronousTestCase):
         self.gw.sessions.end(self.bob)
         self.assertEqual(self.written, [listen("solo", 0), listen("dchat", 0)])
         self.gw.link.ready = False
-        self.gw.link.go_ready()
+        self.gw.link.set_state("ready")
         self.assertEqual(self.written, [listen("solo", 0), listen("dchat", 0)])
 
     def test_bad_names(self):
@@ -148,10 +143,10 @@ class DefaultChannelTests(ChannelsTestBase, SynchronousTestCase):
 
     def test_defaults_listened_at_every_ready(self):
         self.gw.link.ready = False
-        self.gw.link.go_ready()
+        self.gw.link.set_state("ready")
         self.assertEqual(self.written, [listen("dead_test4", 1), listen("imud_code", 1)])
         self.gw.link.ready = False
-        self.gw.link.go_ready()
+        self.gw.link.set_state("ready")
         self.assertEqual(len(self.written), 4)
 
     def test_join_of_default_sends_nothing_and_leave_keeps_listening(self):
@@ -217,12 +212,13 @@ class ListTests(ChannelsTestBase, SynchronousTestCase):
 class HistoryTests(ChannelsTestBase, SynchronousTestCase):
     def setUp(self):
         super().setUp()
-        self.messages = MessageService(self.gw, self.outbox)
+        self.messages = MessageService(self.gw)
+        self.bob.channels.update({"dchat", "other"})
         for n in range(10):
-            self.gw.inbound.dispatch(
+            self.gw.link.receive(
                 ["channel-m", 5, "DSTest", "zed", 0, 0, "dchat", "Zed", f"message {n}"])
-        self.gw.inbound.dispatch(["channel-e", 5, "DSTest", "amy", 0, 0, "dchat", "Amy", "$N SHOUTS"])
-        self.gw.inbound.dispatch(["channel-m", 5, "DSTest", "zed", 0, 0, "other", "Zed", "elsewhere"])
+        self.gw.link.receive(["channel-e", 5, "DSTest", "amy", 0, 0, "dchat", "Amy", "$N SHOUTS"])
+        self.gw.link.receive(["channel-m", 5, "DSTest", "zed", 0, 0, "other", "Zed", "elsewhere"])
 
     def history(self, **params):
         return self.call("channel_history", channel="dchat", **params)
@@ -274,6 +270,7 @@ class HistoryTests(ChannelsTestBase, SynchronousTestCase):
 class AdminTests(ChannelsTestBase, SynchronousTestCase):
     def setUp(self):
         super().setUp()
+        add_muds(self.gw, "OtherMud", "DSTest")
         self.gw.lists.channels.update({
             "open": ("OurMud", 0), "closed": ("OurMud", 1), "filtered": ("OurMud", 2)})
 
@@ -344,9 +341,9 @@ class AdminTests(ChannelsTestBase, SynchronousTestCase):
         self.gw.link.ready = False
         result = self.call("channel_admin", channel="open", action="ban", muds=["OtherMud"])
         self.assertEqual(result["status"], "queued")
-        self.gw.link.go_ready()
+        self.gw.link.set_state("ready")
         self.assertEqual(self.written, [self.header("channel-admin") + ["open", ["OtherMud"], []]])
-        [event] = self.alice.named("message_sent")
+        [event] = self.alice.events("message_sent")
         self.assertEqual((event["message_id"], event["method"]), (result["message_id"], "channel_admin"))
 
     def test_errors_remembered(self):
@@ -364,42 +361,35 @@ class FilterTests(ChannelsTestBase, SynchronousTestCase):
                 copy.deepcopy(self.MESSAGE) if message is None else message]
 
     def test_message_goes_back_unchanged(self):
-        self.gw.inbound.dispatch(self.request())
+        self.gw.link.receive(self.request())
         self.assertEqual(self.written, [
             ["chan-filter-reply", 5, OUR_MUD, 0, ROUTER, 0, "filtered", self.MESSAGE]])
 
     def test_only_the_router_we_are_on_is_answered(self):
-        self.gw.inbound.dispatch(self.request(origin="OtherMud"))
-        self.gw.inbound.dispatch(self.request(origin="*elsewhere"))
+        self.gw.link.receive(self.request(origin="OtherMud"))
+        self.gw.link.receive(self.request(origin="*elsewhere"))
         self.assertEqual(self.written, [])
 
     def test_malformed_requests_are_ignored(self):
-        self.gw.inbound.dispatch(self.request(channel=0))
-        self.gw.inbound.dispatch(self.request(message="not a packet"))
-        self.gw.inbound.dispatch(["chan-filter-req", 5, ROUTER, 0, OUR_MUD, 0])
+        self.gw.link.receive(self.request(channel=0))
+        self.gw.link.receive(self.request(message="not a packet"))
+        self.gw.link.receive(["chan-filter-req", 5, ROUTER, 0, OUR_MUD, 0])
         self.assertEqual(self.written, [])
 
 
-class WiringTests(GatewayTestMixin, SynchronousTestCase):
-    """The gateway builds each service once from itself alone."""
+class WiringTests(SynchronousTestCase):
+    """The gateway builds each service from itself alone."""
 
-    def test_built_from_gateway_alone_and_handlers_reuse_them(self):
-        from intermud3.services import channels, messages
-
-        gw = self.make_gateway()
+    def test_built_from_gateway_alone(self):
+        gw = make_gateway(self)
         gw.outbox = Outbox(gw)
         self.addCleanup(gw.outbox.stop)
-        gw.messages = messages.MessageService(gw)
-        gw.channels = channels.ChannelService(gw)
+        gw.messages = MessageService(gw)
+        gw.channels = ChannelService(gw)
         self.assertIs(gw.messages.outbox, gw.outbox)
         self.assertIs(gw.channels.outbox, gw.outbox)
-        registered = dict(gw.inbound.handlers)
-        table = {**gw.messages.handlers(), **gw.channels.handlers()}
-        self.assertEqual(gw.inbound.handlers, registered)     # not registered twice
-        self.assertEqual(set(table), {
+        self.assertEqual(set(gw.messages.handlers()) | set(gw.channels.handlers()), {
             "tell", "emoteto", "channel_send", "channel_emote", "channel_target",
             "channel_join", "channel_leave", "channel_list", "channel_history", "channel_admin"})
-        self.assertEqual(table["channel_join"].__self__, gw.channels)
-        self.assertEqual(table["tell"].__self__, gw.messages)
-        self.assertEqual(set(registered), {"tell", "emoteto", "channel-m", "channel-e", "channel-t",
-                                           "chan-filter-req"})
+        for ptype in ("tell", "emoteto", "channel-m", "channel-e", "channel-t", "chan-filter-req"):
+            self.assertTrue(gw.inbound.known(ptype), ptype)

@@ -1,157 +1,15 @@
-"""InboundDispatcher: routing by type, echo dropping, unk-type answering rules.
+"""InboundDispatcher: routing by type, echo dropping, unk-type answering rules."""
 
-Also home of the small fake gateway the service tests share (FakeGateway):
-a link that records what is sent, a real EventHub over fake sessions, and
-real NetworkLists over an in-memory store.
-"""
-
-import json
-import types
-
-from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3 import packets
-from intermud3.events import EventHub
-from intermud3.lists import NetworkLists
-from intermud3.mudmode import FrameTooLarge, frame
-from intermud3.services.inbound import InboundDispatcher, send_error
-
-OUR_MUD = "OurMud"
-
-
-# -- fakes ----------------------------------------------------------------------------
-
-
-class FakeLink:
-    def __init__(self, max_send_bytes):
-        self.max_send_bytes = max_send_bytes
-        self.ready = True
-        self.router = {"name": "*test", "host": "127.0.0.1", "port": 8080}
-        self.sent = []
-        self.on_packet = []
-        self.on_state = []
-        self.frame_size_calls = 0
-
-    def frame_size(self, packet):
-        self.frame_size_calls += 1
-        return len(frame(packet.value if isinstance(packet, packets.Packet) else packet))
-
-    def send(self, packet):
-        size = len(frame(packet))
-        if size > self.max_send_bytes:
-            raise FrameTooLarge(size, self.max_send_bytes)
-        if not self.ready:
-            return False
-        self.sent.append(list(packet))
-        return True
-
-    def receive(self, value):
-        packet = packets.parse(value)
-        for observer in list(self.on_packet):
-            observer(packet)
-
-    def set_state(self, state, reason):
-        self.ready = state == "ready"
-        for observer in list(self.on_state):
-            observer(state, reason)
-
-
-class FakeSession:
-    def __init__(self, session_id, permissions):
-        self.id = session_id
-        self.permissions = set(permissions)
-        self.channels = set()
-        self.received = []
-
-    def has_permission(self, permission):
-        return permission is None or "*" in self.permissions or permission in self.permissions
-
-    def events(self, name=None):
-        return [params for event, params in self.received if name is None or event == name]
-
-
-class FakeSessions:
-    def __init__(self):
-        self._sessions = {}
-        self.on_session_end = []
-
-    def add(self, session_id, permissions):
-        session = FakeSession(session_id, permissions)
-        self._sessions[session_id] = session
-        return session
-
-    def get(self, session_id):
-        return self._sessions.get(session_id)
-
-    def sessions(self):
-        return list(self._sessions.values())
-
-    def deliver(self, session, event, data):
-        session.received.append((event, json.loads(data)["params"]))
-
-    def end(self, session):
-        del self._sessions[session.id]
-        for observer in list(self.on_session_end):
-            observer(session)
-
-
-class FakeStore:
-    def load_mudlist(self):
-        return {}
-
-    def load_chanlist(self):
-        return {}
-
-    def apply_mudlist(self, delta):
-        pass
-
-    def apply_chanlist(self, delta):
-        pass
-
-    def save_list_ids(self, router, mud, mudlist_id=None, chanlist_id=None):
-        pass
-
-
-def make_config(**overrides):
-    config = {
-        "mud": {"name": OUR_MUD},
-        "router": {"max_send_bytes": 8192},
-        "api": {"session": {"timeout": 3600, "max_pending_queries": 20}},
-        "presence": {"ttl": 120, "max_users": 1024},
-    }
-    for section, values in overrides.items():
-        config[section].update(values)
-    return config
-
-
-class FakeGateway:
-    """What the services see of the gateway (docs/ARCHITECTURE.md)."""
-
-    def __init__(self, **config):
-        self.config = make_config(**config)
-        self.clock = Clock()
-        self.clock.advance(1_700_000_000)
-        self.link = FakeLink(self.config["router"]["max_send_bytes"])
-        self.lists = NetworkLists(FakeStore())
-        self.sessions = FakeSessions()
-        self.hub = EventHub(self.sessions, clock=self.clock)
-        self.inbound = InboundDispatcher(self)
-
-    @property
-    def mud_name(self):
-        return self.config["mud"]["name"]
-
-    def call(self, session):
-        return types.SimpleNamespace(session=session, gateway=self)
-
-
-# -- tests ----------------------------------------------------------------------------------
+from intermud3.services.inbound import send_error
+from tests.fakes import OUR_MUD, make_gateway
 
 
 class DispatchTests(SynchronousTestCase):
     def setUp(self):
-        self.gateway = FakeGateway()
+        self.gateway = make_gateway(self)
         self.link = self.gateway.link
         self.seen = []
         self.gateway.inbound.register("tell", self.seen.append)
@@ -216,7 +74,7 @@ class DispatchTests(SynchronousTestCase):
         self.assertEqual(self.link.sent, [["error", 5, OUR_MUD, 0, "ProbeA", "alice", "unk-user", "no", value]])
 
     def test_unregistered_error_is_not_answered(self):
-        gateway = FakeGateway()  # nobody registered "error"
+        gateway = make_gateway(self)  # nobody registered "error"
         gateway.link.receive(["error", 5, "ProbeA", 0, OUR_MUD, 0, "unk-type", "?", 0])
         self.assertEqual(gateway.link.sent, [])
 
@@ -250,7 +108,7 @@ class DispatchTests(SynchronousTestCase):
         self.assertEqual(self.flushLoggedErrors(), [])
 
     def test_oversized_offending_packet_is_replaced_by_zero(self):
-        self.link.max_send_bytes = 200
+        self.gateway.config["router"]["max_send_bytes"] = 200
         value = ["odd", 5, "ProbeA", 0, OUR_MUD, 0, "x" * 500]
         self.link.receive(value)
         self.assertEqual(self.link.sent, [

@@ -4,27 +4,32 @@ delivery and history, inbound tells/channel packets, unk-user answers."""
 from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3.api.errors import GATEWAY_ERROR, INVALID_PARAMS, RPCError
+from intermud3.services.channels import ChannelService
 from intermud3.services.messages import MessageService
 from intermud3.services.outbox import Outbox
-from tests.test_outbox import OUR_MUD, GatewayTestMixin
+from intermud3.services.presence import Presence
+from tests.fakes import OUR_MUD, add_muds, make_gateway
 
 
-class Call:
-    def __init__(self, session):
-        self.session = session
-
-
-class MessagesTestBase(GatewayTestMixin):
+class MessagesTestBase:
     def setUp(self):
-        self.gw = self.make_gateway()
-        self.outbox = Outbox(self.gw)
-        self.addCleanup(self.outbox.stop)
-        self.service = MessageService(self.gw, self.outbox)
+        self.gw = make_gateway(self)
+        add_muds(self.gw, "OtherMud", "DSTest")
+        self.gw.outbox = Outbox(self.gw)
+        self.addCleanup(self.gw.outbox.stop)
+        self.gw.presence = Presence(self.gw)
+        self.service = MessageService(self.gw)
+        self.gw.channels = ChannelService(self.gw)
         self.methods = self.service.handlers()
-        self.alice = self.session(self.gw)
+        self.alice = self.gw.sessions.add()
 
     def call(self, method, session=None, **params):
-        return self.methods[method](Call(session or self.alice), params)
+        return self.methods[method](self.gw.call(session or self.alice), params)
+
+    def sync_players(self, *names):
+        """A current presence snapshot holding just these players."""
+        self.gw.presence.presence_sync(self.gw.call(self.alice),
+                                       {"users": [{"name": name} for name in names]})
 
     def assertInvalid(self, field, method, **params):
         with self.assertRaises(RPCError) as caught:
@@ -35,7 +40,7 @@ class MessagesTestBase(GatewayTestMixin):
 
     @property
     def written(self):
-        return self.gw.link.written
+        return self.gw.link.sent
 
 
 class OutboundTellTests(MessagesTestBase, SynchronousTestCase):
@@ -140,9 +145,9 @@ class OutboundTellTests(MessagesTestBase, SynchronousTestCase):
 class OutboundChannelTests(MessagesTestBase, SynchronousTestCase):
     def setUp(self):
         super().setUp()
-        self.bob = self.session(self.gw)
-        self.carol = self.session(self.gw)
-        self.no_perm = self.session(self.gw, permissions=["tell"])
+        self.bob = self.gw.sessions.add()
+        self.carol = self.gw.sessions.add()
+        self.no_perm = self.gw.sessions.add(permissions=["tell"])
         for s in (self.alice, self.bob, self.no_perm):
             s.channels.add("dchat")
 
@@ -192,10 +197,10 @@ class OutboundChannelTests(MessagesTestBase, SynchronousTestCase):
 
     def test_local_delivery_to_other_subscribers_only(self):
         self.call("channel_send", channel="dchat", message="Hi all", from_user="Alice")
-        self.assertEqual(self.alice.named("channel_message"), [])
-        self.assertEqual(self.carol.named("channel_message"), [])     # not joined
-        self.assertEqual(self.no_perm.named("channel_message"), [])   # no channel permission
-        [event] = self.bob.named("channel_message")
+        self.assertEqual(self.alice.events("channel_message"), [])
+        self.assertEqual(self.carol.events("channel_message"), [])     # not joined
+        self.assertEqual(self.no_perm.events("channel_message"), [])   # no channel permission
+        [event] = self.bob.events("channel_message")
         history = self.gw.store.history("dchat")
         self.assertEqual(len(history), 1)
         self.assertEqual(event["history_id"], history[0]["id"])
@@ -207,14 +212,14 @@ class OutboundChannelTests(MessagesTestBase, SynchronousTestCase):
         self.gw.link.ready = False
         result = self.call("channel_emote", channel="dchat", emote="$N waves.", from_user="Alice")
         self.assertEqual(result["status"], "queued")
-        [event] = self.bob.named("channel_emote")
+        [event] = self.bob.events("channel_emote")
         self.assertEqual(event["message"], "$N waves.")
         self.assertEqual(self.gw.store.history("dchat")[0]["type"], "emote")
 
     def test_targeted_local_delivery_and_history(self):
         self.call("channel_target", channel="dchat", target_mud="OtherMud", target_user="Bob",
                   message_others="$N pokes $O.", message_target="$N pokes you.", from_user="Alice")
-        [event] = self.bob.named("channel_targeted")
+        [event] = self.bob.events("channel_targeted")
         self.assertEqual(event["target_mud"], "OtherMud")
         self.assertEqual(event["target_user"], "bob")
         self.assertEqual(event["message_others"], "$N pokes $O.")
@@ -230,20 +235,20 @@ class OutboundChannelTests(MessagesTestBase, SynchronousTestCase):
         with self.assertRaises(RPCError):
             self.call("channel_send", channel="dchat", message="Hi")
         self.assertEqual(self.gw.store.history("dchat"), [])
-        self.assertEqual(self.bob.events, [])
+        self.assertEqual(self.bob.received, [])
 
     def test_retry_with_client_msg_id_records_once(self):
         for _ in range(2):
             self.call("channel_send", channel="dchat", message="Hi", client_msg_id="c1")
         self.assertEqual(len(self.gw.store.history("dchat")), 1)
-        self.assertEqual(len(self.bob.named("channel_message")), 1)
+        self.assertEqual(len(self.bob.events("channel_message")), 1)
         self.assertEqual(len(self.written), 1)
 
     def test_history_disabled(self):
         self.gw.config["channels"]["history"]["enabled"] = False
         self.call("channel_send", channel="dchat", message="Hi")
         self.assertEqual(self.gw.store.history("dchat"), [])
-        self.assertIsNone(self.bob.named("channel_message")[0]["history_id"])
+        self.assertIsNone(self.bob.events("channel_message")[0]["history_id"])
 
     def test_history_bounded_per_channel(self):
         self.gw.config["channels"]["history"]["max_per_channel"] = 3
@@ -255,83 +260,82 @@ class OutboundChannelTests(MessagesTestBase, SynchronousTestCase):
 class InboundTests(MessagesTestBase, SynchronousTestCase):
     def setUp(self):
         super().setUp()
-        self.teller = self.session(self.gw, permissions=["tell"])
-        self.info = self.session(self.gw, permissions=["info", "channel"])
+        self.teller = self.gw.sessions.add(permissions=["tell"])
+        self.info = self.gw.sessions.add(permissions=["info", "channel"])
         self.info.channels.add("dchat")
 
     def receive(self, *value):
-        self.gw.inbound.dispatch(list(value))
+        self.gw.link.receive(value)
 
     def test_tell_received_to_tell_holders(self):
         self.receive("tell", 5, "OtherMud", "bob", OUR_MUD, "alice", "Bob", "hello alice")
         expected = {"from_mud": "OtherMud", "from_user": "bob", "to_mud": OUR_MUD, "to_user": "alice",
                     "message": "hello alice", "visname": "Bob"}
         for session in (self.alice, self.teller):
-            [event] = session.named("tell_received")
+            [event] = session.events("tell_received")
             self.assertEqual({k: event[k] for k in expected}, expected)
             self.assertTrue(event["timestamp"].endswith("Z"))
-        self.assertEqual(self.info.events, [])
-        self.assertEqual(self.gw.link.written, [])
+        self.assertEqual(self.info.received, [])
+        self.assertEqual(self.gw.link.sent, [])
 
     def test_emoteto_received(self):
         self.receive("emoteto", 5, "OtherMud", "bob", OUR_MUD, "alice", "Bob", "$N smiles.")
-        [event] = self.teller.named("emoteto_received")
+        [event] = self.teller.events("emoteto_received")
         self.assertEqual(event["message"], "$N smiles.")
 
     def test_tell_to_user_missing_from_snapshot_gets_unk_user(self):
-        self.gw.presence.users = {"carol"}
+        self.sync_players("carol")
         tell = ["tell", 5, "OtherMud", "bob", OUR_MUD, "alice", "Bob", "hello alice"]
         self.receive(*tell)
-        self.assertEqual(self.gw.link.written, [
+        self.assertEqual(self.gw.link.sent, [
             ["error", 5, OUR_MUD, 0, "OtherMud", "bob", "unk-user", "alice is not online.", tell]])
-        self.assertEqual(self.teller.events, [])
+        self.assertEqual(self.teller.received, [])
 
     def test_unknown_user_tell_from_a_router_is_not_answered(self):
-        self.gw.presence.users = set()
+        self.sync_players()
         self.receive("tell", 5, "*test", 0, OUR_MUD, "alice", "Router", "hi")
-        self.assertEqual(self.gw.link.written, [])
-        self.assertEqual(self.teller.events, [])
+        self.assertEqual(self.gw.link.sent, [])
+        self.assertEqual(self.teller.received, [])
 
     def test_unk_user_answer_without_room_for_the_packet(self):
-        self.gw.presence.users = set()
+        self.sync_players()
         self.gw.config["router"]["max_send_bytes"] = 200
         tell = ["tell", 5, "OtherMud", "bob", OUR_MUD, "alice", "Bob", "x" * 300]
         self.receive(*tell)
-        self.assertEqual(self.gw.link.written, [
+        self.assertEqual(self.gw.link.sent, [
             ["error", 5, OUR_MUD, 0, "OtherMud", "bob", "unk-user", "alice is not online.", 0]])
 
     def test_unk_user_answer_to_a_tell_no_lpc_writer_takes(self):
         # A lenient reader hands over ints beyond 32 bits: the answer goes
         # without the packet rather than failing in the handler.
-        self.gw.presence.users = set()
+        self.sync_players()
         self.receive("tell", 5, "OtherMud", "bob", OUR_MUD, "alice", "Bob", 2 ** 40)
-        self.assertEqual(self.gw.link.written, [
+        self.assertEqual(self.gw.link.sent, [
             ["error", 5, OUR_MUD, 0, "OtherMud", "bob", "unk-user", "alice is not online.", 0]])
         self.assertEqual(self.flushLoggedErrors(), [])
 
     def test_tell_to_user_in_snapshot(self):
-        self.gw.presence.users = {"alice"}
+        self.sync_players("alice")
         self.receive("tell", 5, "OtherMud", "bob", OUR_MUD, "Alice", "Bob", "hi")
-        self.assertEqual(len(self.teller.named("tell_received")), 1)
-        self.assertEqual(self.gw.link.written, [])
+        self.assertEqual(len(self.teller.events("tell_received")), 1)
+        self.assertEqual(self.gw.link.sent, [])
 
     def test_tell_without_snapshot_emits_and_answers_nothing(self):
-        self.gw.presence.users = None
         self.receive("emoteto", 5, "OtherMud", "bob", OUR_MUD, "ghost", "Bob", "$N waves.")
-        self.assertEqual(len(self.teller.named("emoteto_received")), 1)
-        self.assertEqual(self.gw.link.written, [])
+        self.assertEqual(len(self.teller.events("emoteto_received")), 1)
+        self.assertEqual(self.gw.link.sent, [])
 
     def test_malformed_tells_do_not_crash(self):
         self.receive("tell", 5, "OtherMud", "bob", OUR_MUD, 0, "Bob", "hi")
         self.receive("tell", 5, "OtherMud", "bob", OUR_MUD, "alice")
-        [event] = self.teller.named("tell_received")
+        [event] = self.teller.events("tell_received")
         self.assertEqual((event["message"], event["visname"]), ("", "bob"))
 
     def test_channel_m_recorded_and_published_to_subscribers(self):
         self.receive("channel-m", 5, "DSTest", "zed", 0, 0, "dchat", "Zed", "Hi \"all\"\nnew line")
-        [event] = self.info.named("channel_message")
-        self.assertEqual(self.alice.events, [])      # not joined
-        self.assertEqual(self.teller.events, [])
+        [event] = self.info.events("channel_message")
+        self.assertEqual(self.alice.received, [])      # not joined
+        self.assertEqual(self.teller.received, [])
         [entry] = self.gw.store.history("dchat")
         self.assertEqual(event["history_id"], entry["id"])
         self.assertEqual({k: event[k] for k in ("channel", "from_mud", "from_user", "visname", "message")},
@@ -344,14 +348,14 @@ class InboundTests(MessagesTestBase, SynchronousTestCase):
 
     def test_channel_e(self):
         self.receive("channel-e", 5, "DSTest", "zed", 0, 0, "dchat", "Zed", "$N waves.")
-        [event] = self.info.named("channel_emote")
+        [event] = self.info.events("channel_emote")
         self.assertEqual(event["message"], "$N waves.")
         self.assertEqual(self.gw.store.history("dchat")[0]["type"], "emote")
 
     def test_channel_t(self):
         self.receive("channel-t", 5, "DSTest", "zed", 0, 0, "dchat", OUR_MUD, "alice",
                      "$N pokes $O.", "$N pokes you.", "Zed", "Alice")
-        [event] = self.info.named("channel_targeted")
+        [event] = self.info.events("channel_targeted")
         self.assertEqual({k: v for k, v in event.items() if k != "timestamp"}, {
             "channel": "dchat", "from_mud": "DSTest", "from_user": "zed", "visname": "Zed",
             "target_mud": OUR_MUD, "target_user": "alice", "target_visname": "Alice",
@@ -361,22 +365,50 @@ class InboundTests(MessagesTestBase, SynchronousTestCase):
         self.assertEqual(entry["type"], "targeted")
         self.assertEqual(entry["target_user"], "alice")
 
+    def test_channel_we_do_not_listen_to_is_dropped(self):
+        # A router sends only listened channels; a misbehaving one must not
+        # grow the history of any channel it likes.
+        self.receive("channel-m", 5, "DSTest", "zed", 0, 0, "elsewhere", "Zed", "hi")
+        self.receive("channel-e", 5, "DSTest", "zed", 0, 0, "elsewhere", "Zed", "$N waves.")
+        self.receive("channel-t", 5, "DSTest", "zed", 0, 0, "elsewhere", OUR_MUD, "alice",
+                     "$N pokes $O.", "$N pokes you.", "Zed", "Alice")
+        self.receive("channel-m", 5, "DSTest", "zed", 0, 0, "DCHAT", "Zed", "names are exact")
+        self.assertEqual(self.service.unlistened_dropped, 4)
+        for channel in ("elsewhere", "DCHAT"):
+            self.assertEqual(self.gw.store.history(channel), [])
+        for session in (self.alice, self.teller, self.info):
+            self.assertEqual(session.received, [])
+        self.assertEqual(self.gw.link.sent, [])
+
+    def test_default_channel_without_subscribers_is_recorded(self):
+        self.gw.config["channels"]["default"] = ["imud_gossip"]
+        self.gw.channels.reconfigure(self.gw.config)
+        self.receive("channel-m", 5, "DSTest", "zed", 0, 0, "imud_gossip", "Zed", "hi")
+        self.assertEqual(len(self.gw.store.history("imud_gossip")), 1)
+        self.assertEqual(self.service.unlistened_dropped, 0)
+
+    def test_channel_left_by_its_last_subscriber_is_dropped(self):
+        self.info.channels.discard("dchat")
+        self.receive("channel-m", 5, "DSTest", "zed", 0, 0, "dchat", "Zed", "late")
+        self.assertEqual(self.gw.store.history("dchat"), [])
+        self.assertEqual(self.service.unlistened_dropped, 1)
+
     def test_own_echo_dropped(self):
         self.receive("channel-m", 5, OUR_MUD, "alice", 0, 0, "dchat", "Alice", "echo")
         self.receive("channel-e", 5, OUR_MUD, "alice", 0, 0, "dchat", "Alice", "echo")
         self.receive("channel-t", 5, OUR_MUD, "alice", 0, 0, "dchat", "X", "y", "a", "b", "c", "d")
-        self.assertEqual(self.info.events, [])
+        self.assertEqual(self.info.received, [])
         self.assertEqual(self.gw.store.history("dchat"), [])
 
     def test_send_then_echo_gives_one_event_and_one_history_entry(self):
-        bob = self.session(self.gw, permissions=["channel"])
+        bob = self.gw.sessions.add(permissions=["channel"])
         bob.channels.add("dchat")
         self.call("channel_send", channel="dchat", message="Hi", from_user="Alice")
-        self.gw.inbound.dispatch(self.gw.link.written[0])   # the router's echo
-        self.assertEqual(len(bob.named("channel_message")), 1)
+        self.gw.link.receive(self.gw.link.sent[0])   # the router's echo
+        self.assertEqual(len(bob.events("channel_message")), 1)
         self.assertEqual(len(self.gw.store.history("dchat")), 1)
 
     def test_channel_packet_without_channel_ignored(self):
         self.receive("channel-m", 5, "DSTest", "zed", 0, 0, 0, "Zed", "hi")
         self.receive("channel-m", 5, "DSTest", "zed", 0, 0)
-        self.assertEqual(self.info.events, [])
+        self.assertEqual(self.info.received, [])

@@ -5,17 +5,12 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3.api.errors import INVALID_PARAMS, RPCError
 from intermud3.services.network import Network
-from tests.test_inbound import FakeGateway
-
-
-def info(state=-1, driver="FluffOS v2019", services=None, host="127.0.0.1"):
-    return [state, host, 4000, 0, 0, "Dead Souls 3.9", "Dead Souls", driver, "LPMud",
-            "open", "admin@example.org", services if services is not None else {"who": 1}, 0]
+from tests.fakes import make_gateway, mud_info as info
 
 
 class NetworkTestCase(SynchronousTestCase):
     def setUp(self):
-        self.gateway = FakeGateway()
+        self.gateway = make_gateway(self)
         self.lists = self.gateway.lists
         self.network = Network(self.gateway)
         self.gateway.network = self.network

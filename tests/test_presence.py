@@ -7,7 +7,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from intermud3.api.errors import INVALID_PARAMS, RPCError
 from intermud3.mudmode import frame
 from intermud3.services.presence import Presence
-from tests.test_inbound import OUR_MUD, FakeGateway
+from tests.fakes import OUR_MUD, make_gateway
 
 ALICE = {"name": "Alice", "visname": "Alice the Bold", "title": "the Bold", "level": 20,
          "idle": 30, "race": "elf", "guild": "mage", "location": "Tower", "status": "afk",
@@ -17,7 +17,7 @@ BOB = {"name": "bob", "channels": ["ichat"]}
 
 class PresenceTestCase(SynchronousTestCase):
     def setUp(self):
-        self.gateway = FakeGateway()
+        self.gateway = make_gateway(self)
         self.link = self.gateway.link
         self.presence = Presence(self.gateway)
         self.gateway.presence = self.presence

@@ -7,7 +7,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from intermud3.api.errors import GATEWAY_ERROR, INVALID_PARAMS, RPCError
 from intermud3.services.errors import ErrorRouter, permission_for
 from intermud3.services.queries import Queries
-from tests.test_inbound import FakeGateway
+from tests.fakes import make_config, make_gateway
 from tests.vectors import load_vectors
 
 PROBE_A = "ProbeA"
@@ -24,7 +24,7 @@ class QueryTestCase(SynchronousTestCase):
     mud = PROBE_A
 
     def setUp(self):
-        self.gateway = FakeGateway(mud={"name": self.mud})
+        self.gateway = make_gateway(self, make_config(mud={"name": self.mud}))
         self.link = self.gateway.link
         self.queries = Queries(self.gateway)
         self.gateway.queries = self.queries

@@ -17,7 +17,7 @@ from intermud3.mudmode import FrameTooLarge
 from intermud3.services.outbox import ensure_fits
 from intermud3.services.text import clean
 
-__all__ = ["ChannelService", "Channels", "handlers", "channel_name", "MAX_CHANNEL_NAME",
+__all__ = ["ChannelService", "channel_name", "MAX_CHANNEL_NAME",
            "MAX_ADMIN_MUDS", "MAX_HISTORY_LIMIT"]
 
 _log = Logger()
@@ -58,12 +58,12 @@ def client_msg_id(params):
 
 
 class ChannelService:
-    """Built once per gateway (it hooks link.on_ready and
-    sessions.on_session_end); ``outbox`` defaults to ``gateway.outbox``."""
+    """Built once per gateway, after ``gateway.outbox`` (it hooks
+    link.on_ready and sessions.on_session_end)."""
 
-    def __init__(self, gateway, outbox=None):
+    def __init__(self, gateway):
         self.gateway = gateway
-        self.outbox = outbox if outbox is not None else gateway.outbox
+        self.outbox = gateway.outbox
         self._defaults = _default_channels(gateway.config)
         # Types of the channels we asked the router to create: it announces
         # a new channel's type as ({}) (read as 0) until a later chanlist.
@@ -83,9 +83,11 @@ class ChannelService:
 
     # -- the listen set ----------------------------------------------------
 
-    def subscribers(self, channel):
-        """Local sessions joined to ``channel`` (attached or detached)."""
-        return [s for s in self.gateway.sessions.sessions() if channel in s.channels]
+    def listening(self, channel):
+        """Whether ``channel`` is in the listen set (default, or joined by
+        a session): the only channels a router sends us messages for."""
+        return channel in self._defaults or any(
+            channel in session.channels for session in self.gateway.sessions.sessions())
 
     def wanted(self):
         """Every channel the router should send us: subscribed or default."""
@@ -105,7 +107,7 @@ class ChannelService:
         except FrameTooLarge:
             _log.warn("channel-listen for {channel} is too large to send", channel=channel)
 
-    def _relisten(self, *args):
+    def _relisten(self):
         for channel in sorted(self.wanted()):
             self._listen(channel, True)
 

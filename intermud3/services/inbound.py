@@ -12,8 +12,8 @@ from twisted.logger import Logger
 from intermud3 import lpc, packets
 from intermud3.mudmode import FrameTooLarge
 
-__all__ = ["InboundDispatcher", "LINK_HANDLED", "fold", "same_mud", "reply_user", "send_error", "may_answer",
-           "handlers"]
+__all__ = ["InboundDispatcher", "LINK_HANDLED", "fold", "same_mud", "text_field", "reply_user",
+           "send_error", "may_answer"]
 
 _log = Logger()
 
@@ -31,6 +31,16 @@ def fold(name):
 def same_mud(a, b):
     folded = fold(a)
     return folded is not None and folded == fold(b)
+
+
+def text_field(value):
+    """A text field from the network: a string, a number written out, or
+    None for 0 and for anything else (an array or mapping is junk here)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value == 0:
+        return None
+    return str(value)
 
 
 def is_broadcast(packet):

@@ -15,11 +15,11 @@ from intermud3.api import params as p
 from intermud3.api.errors import invalid_params
 from intermud3.events import iso_timestamp
 from intermud3.services.channels import channel_name, client_msg_id
-from intermud3.services.inbound import send_error
+from intermud3.services.inbound import send_error, text_field
 from intermud3.services.outbox import ensure_fits
 from intermud3.services.text import clean, username
 
-__all__ = ["MessageService", "Messages", "handlers", "MAX_NAME", "MAX_VISNAME"]
+__all__ = ["MessageService", "MAX_NAME", "MAX_VISNAME"]
 
 _log = Logger()
 
@@ -37,12 +37,14 @@ _CHANNEL_EVENTS = {
 
 
 class MessageService:
-    """Built once per gateway (it registers the inbound packet handlers);
-    ``outbox`` defaults to ``gateway.outbox``."""
+    """Built once per gateway, after ``gateway.outbox`` (it registers the
+    inbound packet handlers)."""
 
-    def __init__(self, gateway, outbox=None):
+    def __init__(self, gateway):
         self.gateway = gateway
-        self.outbox = outbox if outbox is not None else gateway.outbox
+        self.outbox = gateway.outbox
+        # Inbound channel packets for a channel outside the listen set.
+        self.unlistened_dropped = 0
         register = gateway.inbound.register
         register("tell", self._tell_received)
         register("emoteto", self._tell_received)
@@ -156,8 +158,9 @@ class MessageService:
             _log.debug("{type} from {mud} without a target user ignored",
                        type=packet.type, mud=packet.o_mud)
             return
-        if self.gateway.presence.knows_user(target.lower()) is False:
-            self._answer_unknown_user(packet, target)
+        if self.gateway.presence.knows_user(target) is False:
+            # send_error keeps the I3 rules: no answer to a router, a broadcast or an error.
+            send_error(self.gateway, packet, "unk-user", f"{target} is not online.")
             return
         event = "tell_received" if packet.type == "tell" else "emoteto_received"
         self.gateway.hub.publish(event, {
@@ -169,17 +172,20 @@ class MessageService:
             "visname": _text(packet.get("orig_visname")) or _text(packet.o_user),
         }, permission="tell")
 
-    def _answer_unknown_user(self, packet, target):
-        # send_error keeps the I3 rules: no answer to a router, a broadcast or an error.
-        send_error(self.gateway, packet, "unk-user", f"{target} is not online.")
-
     def _channel_received(self, packet):
-        if packet.o_mud == self.gateway.mud_name:
-            return  # the router's echo of our own message, already delivered
+        # The router's echo of our own message never gets here: the inbound
+        # dispatcher drops our broadcasts coming back.
         channel = packet.get("channel")
         if not isinstance(channel, str) or not channel:
             _log.debug("{type} from {mud} without a channel ignored",
                        type=packet.type, mud=packet.o_mud)
+            return
+        if not self.gateway.channels.listening(channel):
+            # A router sends only the channels we listen to; anything else
+            # would grow the history of any number of channels.
+            self.unlistened_dropped += 1
+            _log.debug("{type} from {mud} on {channel}, which we do not listen to, dropped",
+                       type=packet.type, mud=packet.o_mud, channel=channel)
             return
         event, history_type = _CHANNEL_EVENTS[packet.type]
         fields = {"from_mud": _text(packet.o_mud), "from_user": _text(packet.o_user)}
@@ -249,9 +255,5 @@ def _speaker(params):
 
 
 def _text(value):
-    """A text field from the network: strings as they are, 0 as ""."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value:
-        return str(value)
-    return ""
+    """A text field from the network; "" for 0 and junk."""
+    return text_field(value) or ""
