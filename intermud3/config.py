@@ -7,7 +7,6 @@ every problem found, each as "key.path: problem (hint)". Error texts never
 quote a value taken from the environment: it may be a secret.
 """
 
-import copy
 import difflib
 import hashlib
 import ipaddress
@@ -19,7 +18,7 @@ import yaml
 
 __all__ = [
     "ConfigError", "DEFAULTS", "LINK_RESTART", "PERMISSIONS", "RESTART_REQUIRED",
-    "diff", "load", "load_text", "redact", "warnings",
+    "diff", "load", "load_text", "warnings",
 ]
 
 DEMO_KEY = "demo-key-123"
@@ -521,16 +520,12 @@ class _StrictLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             try:
-                duplicate = key in keys
-            except TypeError:
-                duplicate = False
-            if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key '{key}' is given twice", key_node.start_mark)
-            try:
+                if key in keys:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key '{key}' is given twice", key_node.start_mark)
                 keys.add(key)
             except TypeError:
-                pass
+                pass    # an unhashable key: the base class refuses it
         return super().construct_mapping(node, deep=deep)
 
 
@@ -610,29 +605,3 @@ def _diff(spec, old, new, path, changed):
             _diff(sub, old.get(key), new.get(key), f"{path}.{key}" if path else key, changed)
     elif old != new:
         changed.append(path)
-
-
-_REDACTED = "<redacted>"
-_SECRET_WORDS = ("password", "secret", "token")
-
-
-def redact(config):
-    """A deep copy fit for a log line: API keys and secret-named values hidden."""
-    copied = copy.deepcopy(config)
-    for entry in copied.get("api", {}).get("auth", {}).get("api_keys", []) or []:
-        if isinstance(entry, dict) and "key" in entry:
-            entry["key"] = _REDACTED
-    _hide_secret_names(copied)
-    return copied
-
-
-def _hide_secret_names(value):
-    if isinstance(value, dict):
-        for key in value:
-            if isinstance(key, str) and any(word in key.lower() for word in _SECRET_WORDS):
-                value[key] = _REDACTED
-            else:
-                _hide_secret_names(value[key])
-    elif isinstance(value, list):
-        for item in value:
-            _hide_secret_names(item)
