@@ -17,8 +17,9 @@ from twisted.logger import Logger
 
 from intermud3 import packets
 from intermud3.services.inbound import fold
+from intermud3.services.inbound import text_field as _text
 
-__all__ = ["ErrorRouter", "permission_for", "carried_packet", "handlers"]
+__all__ = ["ErrorRouter", "permission_for", "carried_packet"]
 
 _log = Logger()
 
@@ -48,26 +49,13 @@ def carried_packet(value):
         return None
 
 
-def _text(value):
-    """A string, a number written out, or None (0, or junk such as an array)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value == 0:
-        return None
-    return str(value)
-
-
-def _user_key(user):
-    return user.lower() if isinstance(user, str) and user else None
-
-
 def packet_key(value):
     """(type, target mud, target user, originator user), case-folded; None
     when ``value`` is not a packet."""
     packet = value if isinstance(value, packets.Packet) else carried_packet(value)
     if packet is None:
         return None
-    return (packet.type, fold(packet.t_mud), _user_key(packet.t_user), _user_key(packet.o_user))
+    return (packet.type, fold(packet.t_mud), fold(packet.t_user), fold(packet.o_user))
 
 
 class ErrorRouter:
@@ -120,9 +108,8 @@ class ErrorRouter:
             _log.info("I3 error {code} from {mud}: {text}", code=code, mud=packet.o_mud, text=message)
 
         session = None
-        queries = getattr(self.gateway, "queries", None)
-        if queries is not None and carried is not None:
-            session = queries.error_received(carried, code, message)
+        if carried is not None:
+            session = self.gateway.queries.error_received(carried, code, message)
         if session is None:
             session = self.remembered_session(carried)
 

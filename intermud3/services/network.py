@@ -8,7 +8,7 @@ from twisted.logger import Logger
 from intermud3.api import params as p
 from intermud3.api.errors import invalid_params
 
-__all__ = ["Network", "handlers"]
+__all__ = ["Network"]
 
 _log = Logger()
 

@@ -43,8 +43,6 @@ def ensure_fits(gateway, packet, field):
     limit = gateway.config["router"]["max_send_bytes"]
     try:
         size = gateway.link.frame_size(packet)
-    except FrameTooLarge as error:
-        size = error.size
     except lpc.LPCError as error:
         raise invalid_params(field, f"{field} cannot be written as I3 text: {error}")
     if size > limit:
@@ -54,9 +52,9 @@ def ensure_fits(gateway, packet, field):
 
 
 class Outbox:
-    def __init__(self, gateway, *, clock=None, max_remembered=DEFAULT_MAX_REMEMBERED):
+    def __init__(self, gateway, *, max_remembered=DEFAULT_MAX_REMEMBERED):
         self.gateway = gateway
-        self.clock = clock if clock is not None else gateway.clock
+        self.clock = gateway.clock
         self.max_remembered = max_remembered
         # (key_id, client_msg_id) -> (forget_at, result), oldest first.
         self._results = OrderedDict()
@@ -67,7 +65,7 @@ class Outbox:
         # observer, so what those send on a new connection (channel-listen
         # above all: a router drops a channel message from a MUD that is not
         # listening) goes before the queued messages.
-        gateway.link.on_writable.append(self._link_writable)
+        gateway.link.on_writable.append(self.drain)
         # Rows left by an earlier process: their expiry timer starts now and
         # they go out after the first handshake.
         self._restore_results()
@@ -169,9 +167,6 @@ class Outbox:
             del self._results[key]
 
     # -- pushing the queue -------------------------------------------------
-
-    def _link_writable(self, *args):
-        self.drain()
 
     def drain(self):
         """Write waiting messages in order while the link takes them now.

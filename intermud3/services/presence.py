@@ -21,7 +21,7 @@ from intermud3.mudmode import FrameTooLarge
 from intermud3.services.inbound import fold, reply_user, same_mud, send_error
 from intermud3.services.text import clean
 
-__all__ = ["Presence", "handlers", "MAX_UCACHE"]
+__all__ = ["Presence", "MAX_UCACHE"]
 
 _log = Logger()
 
@@ -112,12 +112,12 @@ class Presence:
             _log.warn("{type} to {mud} does not fit in a frame; not sent",
                       type=ptype, mud=packet.o_mud)
 
-    def _answerable(self, packet):
+    @staticmethod
+    def _answerable(packet):
+        # Somewhere to answer. (Our own broadcasts coming back, such as a
+        # locate-req we sent, never get here: the inbound dispatcher drops them.)
         origin = packet.o_mud
-        if not isinstance(origin, str) or not origin:
-            return False  # nowhere to answer
-        # Our own broadcast coming back (a locate-req we sent) is not a question.
-        return not (fold(packet.t_mud) is None and same_mud(origin, self.gateway.mud_name))
+        return isinstance(origin, str) and bool(origin)
 
     def _named(self, packet, field):
         """The name a request asks about; None, after answering ``bad-pkt``

@@ -32,9 +32,10 @@ from intermud3.api import params as p
 from intermud3.api.errors import gateway_error, invalid_params
 from intermud3.mudmode import FrameTooLarge
 from intermud3.services.inbound import fold
+from intermud3.services.inbound import text_field as _text
 from intermud3.services.text import clean, username
 
-__all__ = ["Queries", "handlers", "MAX_TIMEOUT", "MAX_CHANNEL_WHO_TARGETS"]
+__all__ = ["Queries", "MAX_TIMEOUT", "MAX_CHANNEL_WHO_TARGETS"]
 
 _log = Logger()
 
@@ -58,16 +59,6 @@ def _user(value):
     return value.lower() if isinstance(value, str) and value else None
 
 
-def _text(value):
-    """A text field from the network: a string, a number written out, or
-    None for 0 and for anything else (an array or mapping is junk here)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value == 0:
-        return None
-    return str(value)
-
-
 def _number(value):
     """An int field from the network; 0 for anything malformed (infinity
     included: a lenient reader hands over whatever ``1e999`` reads as)."""
@@ -88,8 +79,7 @@ def _level(value):
 class _Call:
     """One API call: one or more requests sharing a Deferred and a timer."""
 
-    def __init__(self, queries, kind, session, wait, finish):
-        self.queries = queries
+    def __init__(self, kind, session, wait, finish):
         self.kind = kind
         self.session = session
         self.wait = wait
@@ -108,10 +98,9 @@ class _Call:
 class _Request:
     """One request packet we sent and wait to hear about."""
 
-    def __init__(self, call, kind, packet, mud, user, subject):
+    def __init__(self, call, kind, mud, user, subject):
         self.call = call
         self.kind = kind
-        self.packet = packet
         self.mud = fold(mud)        # None for a broadcast (locate)
         self.user = _user(user)     # our originator user
         self.subject = subject      # target user (finger/locate) or channel
@@ -240,9 +229,9 @@ class Queries:
         if len(self._calls_by_session.get(sid, ())) >= limit:
             raise gateway_error(f"Too many queries pending (at most {limit})",
                                 reason="too_many_pending")
-        call = _Call(self, kind, session, wait, finish)
-        for packet, mud, user, subject in sends:
-            request = _Request(call, kind, packet, mud, user, subject)
+        call = _Call(kind, session, wait, finish)
+        for _, mud, user, subject in sends:
+            request = _Request(call, kind, mud, user, subject)
             call.requests.append(request)
             self._pending.append(request)
         self._calls_by_session.setdefault(sid, set()).add(call)
@@ -315,11 +304,7 @@ class Queries:
     def _link_state(self, state, reason):
         if state == "ready":
             return
-        calls = []
-        for request in self._pending:
-            if request.call not in calls:
-                calls.append(request.call)
-        for call in calls:
+        for call in dict.fromkeys(request.call for request in self._pending):
             self._fail(call, gateway_error(f"The router link went down: {reason}", reason="link_down"))
 
     def _session_ended(self, session):
