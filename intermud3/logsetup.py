@@ -25,11 +25,9 @@ def _level(name):
 
 
 class GatewayLogObserver:
-    """An ILogObserver: filters by level, then writes text or JSON lines.
-
-    `inner`, when given (for example twistd's own file observer), receives
-    the events that pass instead of a stream observer of our own.
-    """
+    """An ILogObserver: filters by level, then writes JSON lines (`format:
+    json`) or text to `out`; for text, `inner` (for example twistd's own
+    observers) gets the events that pass instead, when given."""
 
     def __init__(self, logging_config, out=None, inner=None):
         self._out = out if out is not None else sys.stdout
@@ -45,15 +43,15 @@ class GatewayLogObserver:
         predicate.clearLogLevels()
         for component, level in logging_config["components"].items():
             predicate.setLogLevelForNamespace(f"{PACKAGE}.{component}", _level(level))
-        if self._observer is None or logging_config["format"] != self._format:
+        if logging_config["format"] != self._format:
             self._format = logging_config["format"]
             self._observer = FilteringLogObserver(self._writer(self._format), [predicate])
 
     def _writer(self, fmt):
-        if self._inner is not None:
-            return self._inner
         if fmt == "json":
             return jsonFileLogObserver(self._out, recordSeparator="")
+        if self._inner is not None:
+            return self._inner
         return textFileLogObserver(self._out)
 
     def __call__(self, event):
@@ -75,10 +73,9 @@ class InstalledFilter:
         self._wrapped = list(getattr(publisher, "_observers", []))
         for observer in self._wrapped:
             publisher.removeObserver(observer)
-        self.observer = GatewayLogObserver(logging_config, out=out, inner=self._fan_out)
-        self._json = GatewayLogObserver(logging_config, out=out or self._output_file())
-        self._format = logging_config["format"]
-        publisher.addObserver(self)
+        self.observer = GatewayLogObserver(
+            logging_config, out=out or self._output_file(), inner=self._fan_out)
+        publisher.addObserver(self.observer)
 
     def _output_file(self):
         """Where twistd writes: its file observer's file (stdout or --logfile).
@@ -96,16 +93,11 @@ class InstalledFilter:
         for observer in self._wrapped:
             observer(event)
 
-    def __call__(self, event):
-        (self._json if self._format == "json" else self.observer)(event)
-
     def reconfigure(self, logging_config):
-        self._format = logging_config["format"]
         self.observer.reconfigure(logging_config)
-        self._json.reconfigure(logging_config)
 
     def uninstall(self):
-        self._publisher.removeObserver(self)
+        self._publisher.removeObserver(self.observer)
         for observer in self._wrapped:
             self._publisher.addObserver(observer)
         self._wrapped = []
@@ -123,7 +115,3 @@ def logging_begun(publisher):
             buffers(inner) for inner in getattr(observer, "_observers", []))
     return not buffers(publisher)
 
-
-def make_observer(logging_config, out=None, inner=None):
-    """The observer for `logging_config` (config["logging"]), writing to stdout by default."""
-    return GatewayLogObserver(logging_config, out=out, inner=inner)

@@ -1,7 +1,6 @@
 """Configuration loading: substitution, merge, validation, safety rules, diff."""
 
 import hashlib
-import io
 import os
 import pathlib
 import shutil
@@ -9,12 +8,10 @@ import tempfile
 import textwrap
 
 from hypothesis import given, settings, strategies as st
-from twisted.logger import Logger
 from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3 import config
 from intermud3.config import ConfigError
-from intermud3.logsetup import make_observer
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "etc" / "intermud3.yaml"
@@ -491,49 +488,3 @@ class DiffTests(ConfigTestCase):
             for part in path.split("."):
                 self.assertIn(part, value, path)
                 value = value[part]
-
-
-class LogSetupTests(SynchronousTestCase):
-    def emit(self, observer, namespace, level, text):
-        getattr(Logger(namespace=namespace, observer=observer), level)(text)
-
-    def test_level_and_components(self):
-        out = io.StringIO()
-        observer = make_observer({"level": "warn", "format": "text",
-                                  "components": {"link": "debug", "api": "error"}}, out)
-        self.emit(observer, "intermud3.link", "debug", "link-debug")
-        self.emit(observer, "intermud3.link.pacer", "debug", "pacer-debug")
-        self.emit(observer, "intermud3.api.tcp", "warn", "api-warn")
-        self.emit(observer, "intermud3.api.tcp", "error", "api-error")
-        self.emit(observer, "intermud3.state", "info", "state-info")
-        self.emit(observer, "intermud3.state", "warn", "state-warn")
-        text = out.getvalue()
-        for shown in ("link-debug", "pacer-debug", "api-error", "state-warn"):
-            self.assertIn(shown, text)
-        for hidden in ("api-warn", "state-info"):
-            self.assertNotIn(hidden, text)
-
-    def test_json_lines(self):
-        import json
-        out = io.StringIO()
-        observer = make_observer({"level": "info", "format": "json", "components": {}}, out)
-        self.emit(observer, "intermud3.link", "info", "one")
-        self.emit(observer, "intermud3.link", "info", "two")
-        lines = out.getvalue().splitlines()
-        self.assertEqual([json.loads(line)["log_format"] for line in lines], ["one", "two"])
-
-    def test_reconfigure(self):
-        out = io.StringIO()
-        observer = make_observer({"level": "error", "format": "text", "components": {}}, out)
-        self.emit(observer, "intermud3.link", "info", "before")
-        observer.reconfigure({"level": "info", "format": "text", "components": {}})
-        self.emit(observer, "intermud3.link", "info", "after")
-        self.assertNotIn("before", out.getvalue())
-        self.assertIn("after", out.getvalue())
-
-    def test_inner_observer(self):
-        seen = []
-        observer = make_observer({"level": "info", "format": "text", "components": {}}, inner=seen.append)
-        self.emit(observer, "intermud3.link", "debug", "no")
-        self.emit(observer, "intermud3.link", "info", "yes")
-        self.assertEqual([e["log_format"] for e in seen], ["yes"])

@@ -6,7 +6,7 @@ import json
 from twisted.logger import LogBeginner, LogLevel, LogPublisher, Logger
 from twisted.trial.unittest import SynchronousTestCase
 
-from intermud3.logsetup import InstalledFilter, logging_begun
+from intermud3.logsetup import GatewayLogObserver, InstalledFilter, logging_begun
 
 
 def logging_config(level="info", fmt="text", components=None):
@@ -92,3 +92,58 @@ class LoggingBegunTests(SynchronousTestCase):
         publisher = LogPublisher()
         publisher.addObserver(lambda event: None)
         self.assertTrue(logging_begun(publisher))
+
+
+class GatewayLogObserverTests(SynchronousTestCase):
+    def emit(self, observer, namespace, level, text):
+        getattr(Logger(namespace=namespace, observer=observer), level)(text)
+
+    def test_level_and_components(self):
+        out = io.StringIO()
+        observer = GatewayLogObserver({"level": "warn", "format": "text",
+                                  "components": {"link": "debug", "api": "error"}}, out)
+        self.emit(observer, "intermud3.link", "debug", "link-debug")
+        self.emit(observer, "intermud3.link.pacer", "debug", "pacer-debug")
+        self.emit(observer, "intermud3.api.tcp", "warn", "api-warn")
+        self.emit(observer, "intermud3.api.tcp", "error", "api-error")
+        self.emit(observer, "intermud3.state", "info", "state-info")
+        self.emit(observer, "intermud3.state", "warn", "state-warn")
+        text = out.getvalue()
+        for shown in ("link-debug", "pacer-debug", "api-error", "state-warn"):
+            self.assertIn(shown, text)
+        for hidden in ("api-warn", "state-info"):
+            self.assertNotIn(hidden, text)
+
+    def test_json_lines(self):
+        out = io.StringIO()
+        observer = GatewayLogObserver({"level": "info", "format": "json", "components": {}}, out)
+        self.emit(observer, "intermud3.link", "info", "one")
+        self.emit(observer, "intermud3.link", "info", "two")
+        lines = out.getvalue().splitlines()
+        self.assertEqual([json.loads(line)["log_format"] for line in lines], ["one", "two"])
+
+    def test_reconfigure(self):
+        out = io.StringIO()
+        observer = GatewayLogObserver({"level": "error", "format": "text", "components": {}}, out)
+        self.emit(observer, "intermud3.link", "info", "before")
+        observer.reconfigure({"level": "info", "format": "text", "components": {}})
+        self.emit(observer, "intermud3.link", "info", "after")
+        self.assertNotIn("before", out.getvalue())
+        self.assertIn("after", out.getvalue())
+
+    def test_inner_observer(self):
+        seen = []
+        observer = GatewayLogObserver({"level": "info", "format": "text", "components": {}}, inner=seen.append)
+        self.emit(observer, "intermud3.link", "debug", "no")
+        self.emit(observer, "intermud3.link", "info", "yes")
+        self.assertEqual([e["log_format"] for e in seen], ["yes"])
+
+    def test_reconfigure_switches_between_text_and_json(self):
+        out = io.StringIO()
+        observer = GatewayLogObserver(logging_config("info"), out)
+        self.emit(observer, "intermud3.link", "info", "as text")
+        observer.reconfigure(logging_config("info", "json"))
+        self.emit(observer, "intermud3.link", "info", "as json")
+        first, second = out.getvalue().splitlines()
+        self.assertIn("as text", first)
+        self.assertEqual(json.loads(second)["log_format"], "as json")
