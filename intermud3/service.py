@@ -92,7 +92,7 @@ class Gateway:
             _log.error("Reload rejected, old configuration kept: {errors}", errors=e.errors)
             return {"status": "rejected", "errors": list(e.errors)}
         changed = configuration.diff(self.config, new)
-        refused = [path for path in changed if _under(path, configuration.RESTART_REQUIRED)]
+        refused = [path for path in changed if path in configuration.RESTART_REQUIRED]
         for path in refused:
             _log.warn("Reload: {key} changed: restart required; the old value stays", key=path)
             _copy_path(self.config, new, path)
@@ -113,10 +113,6 @@ class Gateway:
         self.dispatcher.max_batch = new["api"]["max_batch"]
         for hook in self.on_apply:
             hook(new)
-
-
-def _under(path, prefixes):
-    return any(path == p or path.startswith(p + ".") for p in prefixes)
 
 
 def _copy_path(source, target, path):
@@ -174,11 +170,9 @@ class GatewayService(service.MultiService):
         tls = web.make_tls_context(self.config)
         if api["tcp"]["enabled"]:
             factory = tcp.make_tcp_factory(self.gateway)
-            self.gateway.tcp_factory = factory
             self.tcp_listener = self._listen(api["tcp"]["port"], factory, api["host"], tls)
         if api["websocket"]["enabled"]:
             site = web.make_site(self.gateway)
-            self.gateway.site = site
             self.gateway.on_apply.append(site.ws_factory.reconfigure)
             self.web_listener = self._listen(api["port"], site, api["host"], tls)
         # After the reactor's own handlers, which it installs at startup.
