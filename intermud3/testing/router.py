@@ -656,14 +656,20 @@ class I3Router(ServerFactory):
             listing[name] = [owner, []]
         self._broadcast_chanlist(listing)
 
-    def _channel_remove(self, conn, packet, raw):
-        name = packet[6] if len(packet) > 6 else None
+    def _owned_channel(self, conn, packet, name):
+        """The channel `name` if the sender owns it; else None, answered with
+        unk-channel or not-allowed."""
         channel = self.channels.get(name) if isinstance(name, str) else None
         if channel is None:
             self._error(conn, packet, "unk-channel", f"Unknown channel: {name}")
-            return
-        if channel.owner != conn.mud:
+        elif channel.owner != conn.mud:
             self._error(conn, packet, "not-allowed", f"Channel {name} owned by: {channel.owner}")
+            channel = None
+        return channel
+
+    def _channel_remove(self, conn, packet, raw):
+        name = packet[6] if len(packet) > 6 else None
+        if self._owned_channel(conn, packet, name) is None:
             return
         del self.channels[name]
         self.listening.pop(name, None)
@@ -675,12 +681,8 @@ class I3Router(ServerFactory):
             self._error(conn, packet, "bad-pkt", "Bad packet format.")
             return
         name = packet[6]
-        channel = self.channels.get(name) if isinstance(name, str) else None
+        channel = self._owned_channel(conn, packet, name)
         if channel is None:
-            self._error(conn, packet, "unk-channel", f"Unknown channel: {name}")
-            return
-        if channel.owner != conn.mud:
-            self._error(conn, packet, "not-allowed", f"Channel {name} owned by: {channel.owner}")
             return
         added = [m for m in packet[7] if isinstance(m, str)] if isinstance(packet[7], list) else []
         removed = [m for m in packet[8] if isinstance(m, str)] if isinstance(packet[8], list) else []
