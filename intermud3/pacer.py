@@ -5,7 +5,7 @@ wall-clock second, counting ``startup-req-3`` as 6 and ``channel-listen`` as
 0 (I3-PROTOCOL.md section 4, CONFIG.md "Pacing"). The pacer charges packets
 the same way (``packets.weight``) and enforces two limits at once:
 
-* never more than ``max_per_second`` (9) weighted units within one
+* never more than ``MAX_PER_SECOND`` (9) weighted units within one
   wall-clock second, ``int(clock.seconds())``, whatever the rate says;
 * on average no more than ``send_rate`` units per second: a token bucket
   refilled at ``send_rate`` per second holding at most ``burst`` tokens
@@ -41,11 +41,8 @@ class Pacer:
     true (0 when it is already).
     """
 
-    def __init__(self, clock, send_rate, *, burst=None, max_per_second=MAX_PER_SECOND,
-                 weigh=packet_weight):
+    def __init__(self, clock, send_rate, *, burst=None):
         self._clock = clock
-        self._weigh = weigh
-        self.max_per_second = int(max_per_second)
         self._second = None   # the wall-clock second _used belongs to
         self._used = 0        # weighted units charged within _second
         self._configure(send_rate, burst)
@@ -95,11 +92,11 @@ class Pacer:
         """True when a packet of ``type`` may be written now."""
         if not self.paced:
             return True
-        units = self._weigh(type)
+        units = packet_weight(type)
         if units <= 0:
             return True
         self._refill()
-        if self._used + units > self.max_per_second:
+        if self._used + units > MAX_PER_SECOND:
             return False
         return self._tokens + _EPSILON >= self._needed_tokens(units)
 
@@ -109,7 +106,7 @@ class Pacer:
         bucket may then go below zero and the wait grows accordingly)."""
         if not self.paced:
             return
-        units = self._weigh(type)
+        units = packet_weight(type)
         if units <= 0:
             return
         self._refill()
@@ -120,10 +117,10 @@ class Pacer:
         """Seconds until a packet of ``type`` may be written; 0 if it may now."""
         if self.can_send(type):
             return 0.0
-        units = self._weigh(type)
+        units = packet_weight(type)
         now = self._clock.seconds()   # _refill ran inside can_send
         wait = 0.0
-        if self._used + units > self.max_per_second:
+        if self._used + units > MAX_PER_SECOND:
             wait = (int(now) + 1) - now
         missing = self._needed_tokens(units) - self._tokens
         if missing > 0:
