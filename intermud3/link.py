@@ -130,7 +130,6 @@ class _RouterFactory(Factory):
         protocol = _RouterProtocol(self.link, self.router, self.attempt)
         protocol.factory = self
         protocol.max_frame_bytes = int(self.link._timing("max_frame_bytes"))
-        protocol.max_send_bytes = int(self.link._timing("max_send_bytes"))
         return protocol
 
 
@@ -232,7 +231,6 @@ class RouterLink(Service):
             self._ping_call.reset(float(self._timing("keepalive_interval")))
         if self._protocol is not None:
             self._protocol.max_frame_bytes = int(self._timing("max_frame_bytes"))
-            self._protocol.max_send_bytes = int(self._timing("max_send_bytes"))
         if (old["mud"]["name"] != config["mud"]["name"]
                 or old["routers"] != config["routers"]):
             self._routers = [dict(r) for r in config["routers"]]
