@@ -48,15 +48,6 @@ def _type_label(ptype):
     return ptype if ptype in FIELDS else _OTHER_TYPE
 
 
-def _lpc_int(value):
-    """``value`` when it is an int an LPC peer can take (signed 32 bits),
-    else 0. A router's password or list id outside that range could be
-    stored but never sent back: the next startup-req-3 would not encode."""
-    if isinstance(value, int) and not isinstance(value, bool) and lpc.INT_MIN <= value <= lpc.INT_MAX:
-        return value
-    return 0
-
-
 def parse_router_list(value):
     """``({({"*name","ip port",}),...})`` -> [{"name","host","port","tls"}].
 
@@ -427,8 +418,8 @@ class RouterLink(Service):
             record = {"password": 0, "mudlist_id": 0, "chanlist_id": 0}
         return make(
             "startup-req-3", self.mud_name, 0, router["name"], 0,
-            _lpc_int(record["password"]), _lpc_int(record["mudlist_id"]),
-            _lpc_int(record["chanlist_id"]),
+            lpc.int_or_zero(record["password"]), lpc.int_or_zero(record["mudlist_id"]),
+            lpc.int_or_zero(record["chanlist_id"]),
             int(mud["port"]), 0, 0,
             mud["mudlib"], mud["base_mudlib"], mud["driver"], mud["mud_type"],
             mud["open_status"], mud["admin_email"], dict(mud["services"]), 0)
@@ -597,7 +588,7 @@ class RouterLink(Service):
         self._failures = 0   # the only proof a router works: the backoff starts over
         router = protocol.router
         password = packet.get("password")
-        if _lpc_int(password):
+        if lpc.int_or_zero(password):
             try:
                 self.store.save_password(router["name"], self.mud_name, password)
             except Exception:

@@ -37,12 +37,6 @@ def _int(value):
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _list_id(value):
-    # Ids go back to the router in startup-req-3: only what LPC can write.
-    value = _int(value)
-    return value if value is not None and lpc.INT_MIN <= value <= lpc.INT_MAX else 0
-
-
 def is_up(info) -> bool:
     """State -1 is up; 0, n > 0 and anything malformed is down."""
     return _int(_field(info, STATE)) == -1
@@ -128,7 +122,8 @@ class NetworkLists:
                 persist[name] = info
             else:
                 _log.warn("Mudlist entry {name} is malformed and ignored", name=name)
-        self.mudlist_id = _list_id(list_id)
+        # Ids go back to the router in startup-req-3: only what LPC can write.
+        self.mudlist_id = lpc.int_or_zero(list_id)
         # The id only after its delta: a crash between the two makes the
         # router resend a delta we merge again, never skip one.
         if not persist or self._persist(self._store.apply_mudlist, persist):
@@ -167,7 +162,7 @@ class NetworkLists:
                 persist[name] = entry
             else:
                 _log.warn("Chanlist entry {name} is malformed and ignored", name=name)
-        self.chanlist_id = _list_id(list_id)
+        self.chanlist_id = lpc.int_or_zero(list_id)
         # The id only after its delta: a crash between the two makes the
         # router resend a delta we merge again, never skip one.
         if not persist or self._persist(self._store.apply_chanlist, persist):

@@ -16,7 +16,8 @@ array). A mapping key that cannot be hashed (an array) is read as a tuple.
 import math
 import re
 
-__all__ = ["LPCError", "encode", "decode", "INT_MIN", "INT_MAX", "DEFAULT_MAX_DEPTH"]
+__all__ = ["LPCError", "encode", "decode", "int_or_zero", "INT_MIN", "INT_MAX",
+           "DEFAULT_MAX_DEPTH"]
 
 # CoffeeMud parses 32-bit ints only, so nothing wider goes on the wire.
 INT_MIN = -(2 ** 31)
@@ -32,6 +33,16 @@ _MAX_NUMBER_CHARS = 4000
 
 class LPCError(ValueError):
     """The value cannot be written, or the text cannot be read, as LPC."""
+
+
+def int_or_zero(value):
+    """``value`` when it is an int LPC can write back (signed 32 bits; a bool
+    is no int to LPC), else 0. For numbers a peer sent that we must return
+    on the wire later, like a router's password and list ids: the reader
+    takes ints of any size, the writer refuses them."""
+    if isinstance(value, int) and not isinstance(value, bool) and INT_MIN <= value <= INT_MAX:
+        return value
+    return 0
 
 
 # ---------------------------------------------------------------- writing

@@ -103,6 +103,15 @@ def test_encode_refuses_ints_outside_32_bits(value):
         encode(value)
 
 
+@pytest.mark.parametrize("value, kept", [
+    (2 ** 31 - 1, 2 ** 31 - 1), (-(2 ** 31), -(2 ** 31)), (842758708, 842758708), (0, 0),
+    (2 ** 31, 0), (-(2 ** 31) - 1, 0), (True, 0), (1.0, 0), ("7", 0), (None, 0), ([1], 0)])
+def test_int_or_zero_keeps_only_what_encode_writes_as_an_int(value, kept):
+    assert lpc.int_or_zero(value) == kept
+    assert type(lpc.int_or_zero(value)) is int
+    encode(lpc.int_or_zero(value))
+
+
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
 def test_encode_refuses_non_finite_floats(value):
     with pytest.raises(LPCError):
