@@ -598,8 +598,8 @@ class RouterLink(Service):
         self._learn(listed)
         if listed and listed[0]["name"] != router["name"] and self._redirect_allowed:
             self._redirect_allowed = False
-            target = self._routers[self._rotation_index(listed[0])]
-            self._index = self._rotation_index(target)
+            self._index = self._rotation_index(listed[0])
+            target = self._routers[self._index]
             _log.info("Router {router} prefers {preferred}; reconnecting there",
                       router=router["name"], preferred=target["name"])
             protocol.close_action = ("connect", target)
