@@ -376,6 +376,12 @@ class FilterTests(ChannelsTestBase, SynchronousTestCase):
         self.gw.link.receive(["chan-filter-req", 5, ROUTER, 0, OUR_MUD, 0])
         self.assertEqual(self.written, [])
 
+    def test_a_message_with_no_lpc_form_is_not_passed(self):
+        # Read leniently from the router, but too big for a 32-bit LPC int.
+        self.gw.link.receive(self.request(message=["channel-m", 2 ** 40]))
+        self.assertEqual(self.written, [])
+        self.assertEqual(self.flushLoggedErrors(), [])
+
 
 class WiringTests(SynchronousTestCase):
     """The gateway builds each service from itself alone."""

@@ -13,6 +13,7 @@ from twisted.logger import Logger
 from intermud3 import packets
 from intermud3.api import params as p
 from intermud3.api.errors import invalid_params
+from intermud3.lpc import LPCError
 from intermud3.mudmode import FrameTooLarge
 from intermud3.services.outbox import ensure_fits
 from intermud3.services.text import clean
@@ -146,8 +147,11 @@ class ChannelService:
                              link.router["name"], 0, channel, message)
         try:
             link.send(reply)
-        except FrameTooLarge:
-            _log.warn("chan-filter-reply for {channel} is too large to send", channel=channel)
+        except (FrameTooLarge, LPCError) as error:
+            # The message came from the network: it may be too big, or hold
+            # a value (an int past 32 bits) that LPC cannot carry back.
+            _log.warn("Cannot pass {channel}'s filtered message back: {error}",
+                      channel=channel, error=error)
 
     # -- methods -------------------------------------------------------------
 
