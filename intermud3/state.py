@@ -154,7 +154,8 @@ def _search_text(entry) -> str:
 def _sql_int(value, what):
     # SQLite integers are 64-bit; say so instead of an OverflowError later.
     if isinstance(value, int) and not -2**63 <= value < 2**63:
-        raise ValueError("%s out of range: %r" % (what, value))
+        # The value itself stays out of the message: it may be a password.
+        raise ValueError("%s out of the 64-bit range" % what)
     return value
 
 

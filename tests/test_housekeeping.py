@@ -31,12 +31,6 @@ class FakeLink:
 
 
 class FakeStore:
-    def __init__(self):
-        self.records = {("*dalet", "OurMud"): {"password": 99, "mudlist_id": 1234, "chanlist_id": 56}}
-
-    def router_record(self, router, mud):
-        return self.records.get((router, mud), {"password": 0, "mudlist_id": 0, "chanlist_id": 0})
-
     def queue_depth(self):
         return 3
 
@@ -46,6 +40,8 @@ class FakeLists:
         up, down = [-1, "h", 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, "h", 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
         self.muds = {"A": up, "B": down, "C": list(up), "D": [3600] + up[1:]}
         self.channels = {"imud_gossip": ("*dalet", 0), "imud_code": ("*dalet", 0)}
+        self.mudlist_id = 1234
+        self.chanlist_id = 56
 
 
 class FakeGateway:

@@ -54,18 +54,14 @@ def handlers(gateway):
 
     def stats(call, params):
         link = gateway.link
-        mudlist_id = chanlist_id = 0
-        if link.router:
-            record = gateway.store.router_record(link.router["name"], link.mud_name)
-            mudlist_id = record.get("mudlist_id", 0)
-            chanlist_id = record.get("chanlist_id", 0)
+        lists = gateway.lists
         return {
-            "mud_count": len(gateway.lists.muds),
-            "online_muds": sum(1 for info in gateway.lists.muds.values() if _is_up(info)),
-            "channel_count": len(gateway.lists.channels),
+            "mud_count": len(lists.muds),
+            "online_muds": sum(1 for info in lists.muds.values() if _is_up(info)),
+            "channel_count": len(lists.channels),
             "session_count": sessions.count(),
-            "mudlist_id": mudlist_id,
-            "chanlist_id": chanlist_id,
+            "mudlist_id": lists.mudlist_id,
+            "chanlist_id": lists.chanlist_id,
             "gateway_connected": bool(link.ready),
             "packets_sent": link.packets_sent,
             "packets_received": link.packets_received,
