@@ -464,8 +464,19 @@ class AuthDisabledTests(SynchronousTestCase):
         self.assertEqual(session.mud_name, "OurMud")
         self.assertTrue(session.has_permission("admin"))
         result = manager.authenticate(connection, "anything at all")
-        self.assertEqual(result["status"], "success")
         self.assertEqual(result["session_id"], session.id)
+
+    def test_first_authenticate_says_authenticated_then_success(self):
+        """The connection is authenticated on open, but a client that calls
+        authenticate waits for "authenticated" (the older gateway's C client
+        does); only a repeated call is "success"."""
+        manager = SessionManager(make_config([], enabled=False), make_clock())
+        connection = FakeConnection()
+        session = manager.connection_opened(connection)
+        first = manager.authenticate(connection, "anything at all")
+        self.assertEqual((first["status"], first["session_id"]), ("authenticated", session.id))
+        again = manager.authenticate(connection, "whatever")
+        self.assertEqual(again, {**first, "status": "success"})
 
     def test_connection_opened_does_nothing_with_auth(self):
         manager = SessionManager(make_config(), make_clock())

@@ -36,6 +36,10 @@ class Session:
         self.permissions = key.permissions
         self.channels = set()
         self.connection = None
+        # A client has authenticated for this session (header key or
+        # `authenticate`); False for the one a connection gets on open when
+        # authentication is disabled.
+        self.client_authenticated = False
         self.created_at = clock.seconds()
         self.detached_at = None
         # (queued_at, event name, serialised notification), oldest first.
@@ -135,16 +139,25 @@ class SessionManager:
         if current is not None and current.key_id != key.key_id:
             # An authenticated connection never changes identity.
             raise RPCError(NOT_AUTHENTICATED, "connection is authenticated with another key")
-        status = "success" if current is not None else "authenticated"
+        # "success" answers authenticating again. With authentication
+        # disabled the first call is not "again": clients wait for
+        # "authenticated" before they go on (docs/COMPATIBILITY.md).
+        status = "success" if current is not None and current.client_authenticated else "authenticated"
         if session_id is not None:
-            return self._resume(connection, current, session_id, key.key_id, status)
-        if current is not None:
-            return self._result(status, current)
-        session = self._new_session(key)
-        self._attach(session, connection)
-        _log.info("session {session_id} created for {mud} from {peer}",
-                  session_id=session.id[:6], mud=session.mud_name, peer=getattr(connection, "peer", "?"))
-        return self._result(status, session)
+            result = self._resume(connection, current, session_id, key.key_id, status)
+        elif current is not None:
+            result = self._result(status, current)
+        else:
+            session = self._new_session(key)
+            self._attach(session, connection)
+            _log.info("session {session_id} created for {mud} from {peer}",
+                      session_id=session.id[:6], mud=session.mud_name,
+                      peer=getattr(connection, "peer", "?"))
+            result = self._result(status, session)
+        session = self.get(result["session_id"])
+        if session is not None:  # None: ended at once (dropped mid-replay, timeout 0)
+            session.client_authenticated = True
+        return result
 
     def restore_session(self, connection, session_id):
         """Re-attach a session of the same key to this authenticated connection."""
