@@ -64,7 +64,8 @@ class InstalledFilter:
     twistd begins logging before the gateway starts; its observers (stdout,
     or the --logfile) are taken off the publisher and fed through one
     GatewayLogObserver, so the `logging` section filters everything.
-    `format: json` writes JSON lines to the file twistd writes to instead.
+    What passes is written, as text or JSON lines, to the file twistd
+    writes to.
     """
 
     def __init__(self, logging_config, publisher, out=None):
@@ -73,21 +74,31 @@ class InstalledFilter:
         self._wrapped = list(getattr(publisher, "_observers", []))
         for observer in self._wrapped:
             publisher.removeObserver(observer)
+        out = out or self._output_file()
+        # Both formats are written by us to the file twistd writes to, so
+        # `format` means the same under twistd and twist (whose own
+        # observer writes JSON whenever stdout is not a terminal). Only
+        # when no such file exists do twistd's own observers get the text.
         self.observer = GatewayLogObserver(
-            logging_config, out=out or self._output_file(), inner=self._fan_out)
+            logging_config, out=out or sys.__stdout__,
+            inner=None if out else self._fan_out)
         publisher.addObserver(self.observer)
 
     def _output_file(self):
-        """Where twistd writes: its file observer's file (stdout or --logfile).
+        """Where twistd writes: its file observer's file (stdout or
+        --logfile, which rotates on SIGUSR1), or None.
 
         Never sys.stdout itself: twistd redirects it into the log system,
         so a line written there would be logged again, forever.
         """
         for observer in self._wrapped:
+            # `twist` wraps its file observer in a FilteringLogObserver.
+            while isinstance(observer, FilteringLogObserver):
+                observer = observer._observer
             out = getattr(observer, "_outFile", None)  # FileLogObserver's file
             if out is not None:
                 return out
-        return sys.__stdout__
+        return None
 
     def _fan_out(self, event):
         for observer in self._wrapped:

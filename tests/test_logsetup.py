@@ -3,7 +3,7 @@
 import io
 import json
 
-from twisted.logger import LogBeginner, LogLevel, LogPublisher, Logger
+from twisted.logger import FilteringLogObserver, LogBeginner, LogLevel, LogPublisher, Logger
 from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3.logsetup import GatewayLogObserver, InstalledFilter, logging_begun
@@ -73,6 +73,19 @@ class JSONUnderTwistdTests(SynchronousTestCase):
         self.assertEqual(twistd_observer.events, [])
         line = json.loads(twistd_observer._outFile.getvalue().strip())
         self.assertEqual(line["log_format"], "hello")
+
+    def test_text_lines_too_whatever_format_twists_own_observer_has(self):
+        # `twist` writes JSON records when stdout is not a terminal, through
+        # a FilteringLogObserver; `format: text` must still mean text.
+        publisher = LogPublisher()
+        twistd_observer = FakeFileObserver()
+        publisher.addObserver(FilteringLogObserver(twistd_observer, []))
+        InstalledFilter(logging_config("info", "text"), publisher)
+        Logger(namespace="intermud3.link", observer=publisher).info("hello")
+        self.assertEqual(twistd_observer.events, [])
+        text = twistd_observer._outFile.getvalue()
+        self.assertIn("[intermud3.link#info] hello", text)
+        self.assertFalse(text.lstrip().startswith("{"))
 
 
 class LoggingBegunTests(SynchronousTestCase):
