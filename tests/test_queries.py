@@ -304,6 +304,14 @@ class FingerTests(QueryTestCase):
             "timestamp": events[0]["timestamp"]}])
         self.assertEqual(self.bob.events(), [])
 
+    def test_error_event_comes_before_the_calls_reply(self):
+        result = self.ask("finger", target_mud="ProbeB", target_user="nobody", from_user="alice")
+        seen_at_reply = []
+        result.addErrback(lambda f: seen_at_reply.append(len(self.alice.events("error_occurred"))))
+        self.link.receive(["error", 5, "ProbeB", 0, PROBE_A, "alice", "unk-user", "no one",
+                           self.link.sent[0]])
+        self.assertEqual(seen_at_reply, [1])
+
     def test_error_completes_the_request_it_carries_not_the_oldest(self):
         first = self.ask("finger", target_mud="ProbeB", target_user="one", from_user="alice")
         second = self.ask("finger", session=self.bob, target_mud="ProbeB", target_user="two",

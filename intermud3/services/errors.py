@@ -107,11 +107,9 @@ class ErrorRouter:
         else:
             _log.info("I3 error {code} from {mud}: {text}", code=code, mud=packet.o_mud, text=message)
 
-        session = None
-        if carried is not None:
-            session = self.gateway.queries.error_received(carried, code, message)
-        if session is None:
-            session = self.remembered_session(carried)
+        queries = self.gateway.queries
+        request = queries.request_for_error(carried) if carried is not None else None
+        session = request.call.session if request is not None else self.remembered_session(carried)
 
         ptype = carried.type if carried is not None else None
         self.gateway.hub.publish("error_occurred", {
@@ -126,3 +124,6 @@ class ErrorRouter:
                 "target_user": _text(carried.t_user) if carried is not None else None,
             },
         }, session=session, permission=permission_for(ptype))
+        # The event first, then the call's reply, as for every other answer.
+        if request is not None:
+            queries.fail(request, code, message)

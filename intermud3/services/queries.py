@@ -383,10 +383,9 @@ class Queries:
             self._pending.remove(request)
         self._settle(request.call)
 
-    def error_received(self, carried, code, message):
-        """An ``error`` carrying ``carried`` (a Packet): fail the pending
-        request that sent it. Returns the asking session, or None when no
-        pending request matches."""
+    def request_for_error(self, carried):
+        """The pending request whose packet an ``error`` carries (a Packet),
+        or None."""
         kind = _REQUEST_KIND.get(carried.type)
         if kind is None:
             return None
@@ -401,18 +400,19 @@ class Queries:
                 continue
             if kind == "chan-who" and fold(request.subject) != fold(subject):
                 continue
-            break
-        else:
-            return None
+            return request
+        return None
+
+    def fail(self, request, code, message):
+        """An ``error`` answered ``request``: record it, and end the call
+        unless it is a locate (a broadcast: one MUD's error does not end it)."""
         call = request.call
         call.errors.append((request, code, message))
-        if kind == "locate":
-            # A locate is a broadcast: one MUD's error does not end it.
-            return call.session
+        if request.kind == "locate":
+            return
         request.answered = True
         self._pending.remove(request)
         self._settle(call)
-        return call.session
 
 
 def _i3_error(code, message):
