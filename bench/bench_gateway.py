@@ -22,8 +22,6 @@ Every wait is bounded (WAIT seconds), every loop by count and by
 missing) the loopback part prints "skipped: <reason>".
 """
 
-import itertools
-import json
 import shutil
 import sys
 import tempfile
@@ -38,9 +36,9 @@ import yaml
 from prometheus_client import CollectorRegistry
 from twisted.internet import defer, protocol
 from twisted.internet.task import Clock
-from twisted.protocols.basic import LineReceiver
 
 from intermud3 import config as configuration
+from intermud3.testing.client import JSONLineClient
 
 BENCH = "gateway"
 API_KEY = "bench-key-0123456789"
@@ -103,52 +101,6 @@ def wait_until(reactor, predicate, what, seconds=WAIT, interval=0.01):
     return d
 
 
-class Client(LineReceiver):
-    """A MUD's API client: calls by id, events to `on_event(method, params)`."""
-
-    delimiter = b"\n"
-    MAX_LENGTH = 4 * 1024 * 1024
-
-    def __init__(self):
-        self._ids = itertools.count(1)
-        self._pending = {}
-        self.welcomed = defer.Deferred()
-        self.closed = defer.Deferred()
-        self.on_event = lambda method, params: None
-
-    def lineReceived(self, line):
-        message = json.loads(line)
-        if "method" in message:
-            if message["method"] == "welcome" and not self.welcomed.called:
-                self.welcomed.callback(None)
-            else:
-                self.on_event(message["method"], message.get("params") or {})
-            return
-        d = self._pending.pop(message.get("id"), None)
-        if d is None:
-            return
-        if "error" in message:
-            d.errback(RuntimeError(f"RPC error {message['error']}"))
-        else:
-            d.callback(message["result"])
-
-    def call(self, method, params=None):
-        request_id = next(self._ids)
-        d = self._pending[request_id] = defer.Deferred()
-        request = {"jsonrpc": "2.0", "id": request_id, "method": method}
-        if params is not None:
-            request["params"] = params
-        self.sendLine(json.dumps(request).encode())
-        return d
-
-    def connectionLost(self, reason):
-        pending, self._pending = self._pending, {}
-        for d in pending.values():
-            d.errback(RuntimeError("API connection lost"))
-        if not self.closed.called:
-            self.closed.callback(None)
-
-
 class Waiters:
     """Deferreds keyed by a message text, fired by the event carrying it."""
 
@@ -199,7 +151,7 @@ class Loopback:
     @defer.inlineCallbacks
     def client(self, svc):
         port = svc.tcp_listener.getHost().port
-        creator = protocol.ClientCreator(self.reactor, Client)
+        creator = protocol.ClientCreator(self.reactor, JSONLineClient)
         client = yield with_timeout(self.reactor, creator.connectTCP("127.0.0.1", port), WAIT, "connect")
         self._stoppers.append(lambda: client.transport.loseConnection() or client.closed)
         yield with_timeout(self.reactor, client.welcomed, WAIT, "welcome")

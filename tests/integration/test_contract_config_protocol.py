@@ -293,8 +293,7 @@ class ReloadTests(unittest.TestCase):
                 outcomes.append(failure.code)
         self.assertEqual(outcomes[-1], -32001, outcomes)
         # Session bounds, presence TTL: in force.
-        session = svc.gateway.sessions.get(client_session(client))
-        self.assertIsNotNone(session)
+        [session] = svc.gateway.sessions.sessions()  # the client's, the only one
         self.assertEqual(svc.gateway.config["presence"]["ttl"], 7.0)
         # Default channels: listened to on the router at once.
         yield router.wait_for(lambda r: "ReloadMUD" in r.listening.get("dchat", ()))
@@ -379,14 +378,6 @@ class ReloadTests(unittest.TestCase):
         self.assertIn("presence.ttl", log.text())
         self.assertIn("router.keepalive_intervl", log.text())
         yield client.call("status")
-
-
-def client_session(client):
-    for message in client.raw:
-        result = message.get("result") if isinstance(message, dict) else None
-        if isinstance(result, dict) and "session_id" in result:
-            return result["session_id"]
-    return None
 
 
 # -- pacing ----------------------------------------------------------------------
