@@ -136,15 +136,22 @@ class Presence:
         entries = [[u["visname"], u["idle"], u["title"] or 0] for u in self.players()]
         self._reply(packet, "who-reply", self._fit(packet, "who-reply", entries))
 
-    def _finger_req(self, packet):
+    def _asked_user(self, packet, unknown):
+        """The player a finger or chan-user request names, or None once the
+        request has been answered with bad-pkt or unk-user (`unknown`)."""
         if not self._answerable(packet):
-            return
+            return None
         name = self._named(packet, "username")
         if name is None:
-            return
+            return None
         user = self.user(name)
         if user is None:
-            send_error(self.gateway, packet, "unk-user", f"{name} is not online.")
+            send_error(self.gateway, packet, "unk-user", unknown.format(name=name))
+        return user
+
+    def _finger_req(self, packet):
+        user = self._asked_user(packet, "{name} is not online.")
+        if user is None:
             return
         self._reply(packet, "finger-reply",
                     user["visname"], user["title"] or 0, 0, 0,
@@ -170,16 +177,11 @@ class Presence:
                     self._fit(packet, "chan-who-reply", names, channel))
 
     def _chan_user_req(self, packet):
-        if not self._answerable(packet):
-            return
-        name = self._named(packet, "username")
-        if name is None:
-            return
-        user = self.user(name)
+        user = self._asked_user(packet, "{name} is not a valid player.")
         if user is None:
-            send_error(self.gateway, packet, "unk-user", f"{name} is not a valid player.")
             return
-        self._reply(packet, "chan-user-reply", name.lower(), user["visname"], user["gender"])
+        self._reply(packet, "chan-user-reply", packet.get("username").lower(),
+                    user["visname"], user["gender"])
 
     def _fit(self, packet, ptype, items, *leading):
         """The longest prefix of ``items`` whose reply frame fits in
