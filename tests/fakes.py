@@ -13,6 +13,7 @@ import types
 from twisted.internet.task import Clock
 
 from intermud3 import packets
+from intermud3.api.errors import INVALID_PARAMS, RPCError
 from intermud3.config import DEFAULTS
 from intermud3.events import EventHub
 from intermud3.lists import NetworkLists
@@ -204,3 +205,12 @@ def make_gateway(testcase, config=None, directory=None):
     gateway = FakeGateway(directory, config)
     testcase.addCleanup(gateway.store.close)
     return gateway
+
+
+def assert_invalid(testcase, field, call):
+    """`call()` must raise -32602 naming `field`; returns the RPCError."""
+    with testcase.assertRaises(RPCError) as caught:
+        call()
+    testcase.assertEqual(caught.exception.code, INVALID_PARAMS)
+    testcase.assertEqual(caught.exception.data["field"], field)
+    return caught.exception

@@ -7,11 +7,10 @@ import copy
 from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3 import packets
-from intermud3.api.errors import INVALID_PARAMS, RPCError
 from intermud3.services.channels import ChannelService
 from intermud3.services.messages import MessageService
 from intermud3.services.outbox import Outbox
-from tests.fakes import OUR_MUD, ROUTER, add_muds, make_config, make_gateway
+from tests.fakes import assert_invalid, OUR_MUD, ROUTER, add_muds, make_config, make_gateway
 
 
 def listen(channel, flag):
@@ -36,11 +35,7 @@ class ChannelsTestBase:
         return self.methods[method](self.gw.call(session or self.alice), params)
 
     def assertInvalid(self, field, method, **params):
-        with self.assertRaises(RPCError) as caught:
-            self.call(method, **params)
-        self.assertEqual(caught.exception.code, INVALID_PARAMS)
-        self.assertEqual(caught.exception.data["field"], field)
-        return caught.exception
+        return assert_invalid(self, field, lambda: self.call(method, **params))
 
     @property
     def written(self):

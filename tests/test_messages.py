@@ -3,12 +3,12 @@ delivery and history, inbound tells/channel packets, unk-user answers."""
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from intermud3.api.errors import GATEWAY_ERROR, INVALID_PARAMS, RPCError
+from intermud3.api.errors import GATEWAY_ERROR, RPCError
 from intermud3.services.channels import ChannelService
 from intermud3.services.messages import MessageService
 from intermud3.services.outbox import Outbox
 from intermud3.services.presence import Presence
-from tests.fakes import OUR_MUD, add_muds, make_gateway
+from tests.fakes import assert_invalid, OUR_MUD, add_muds, make_gateway
 
 
 class MessagesTestBase:
@@ -32,11 +32,7 @@ class MessagesTestBase:
                                        {"users": [{"name": name} for name in names]})
 
     def assertInvalid(self, field, method, **params):
-        with self.assertRaises(RPCError) as caught:
-            self.call(method, **params)
-        self.assertEqual(caught.exception.code, INVALID_PARAMS)
-        self.assertEqual(caught.exception.data["field"], field)
-        return caught.exception
+        return assert_invalid(self, field, lambda: self.call(method, **params))
 
     @property
     def written(self):

@@ -3,9 +3,8 @@ the gateway_* link events."""
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from intermud3.api.errors import INVALID_PARAMS, RPCError
 from intermud3.services.network import Network
-from tests.fakes import make_gateway, mud_info as info
+from tests.fakes import assert_invalid, make_gateway, mud_info as info
 
 
 class NetworkTestCase(SynchronousTestCase):
@@ -28,10 +27,7 @@ class NetworkTestCase(SynchronousTestCase):
         return self.handlers[method](self.gateway.call(self.info_session), params)
 
     def assertInvalid(self, field, method, **params):
-        with self.assertRaises(RPCError) as caught:
-            self.ask(method, **params)
-        self.assertEqual(caught.exception.code, INVALID_PARAMS)
-        self.assertEqual(caught.exception.data["field"], field)
+        return assert_invalid(self, field, lambda: self.ask(method, **params))
 
 
 class MudlistTests(NetworkTestCase):

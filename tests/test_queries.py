@@ -4,10 +4,10 @@ vectors where they fit."""
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from intermud3.api.errors import GATEWAY_ERROR, INVALID_PARAMS, RPCError
+from intermud3.api.errors import GATEWAY_ERROR, RPCError
 from intermud3.services.errors import ErrorRouter, permission_for
 from intermud3.services.queries import Queries
-from tests.fakes import make_config, make_gateway
+from tests.fakes import assert_invalid, make_config, make_gateway
 from tests.vectors import load_vectors
 
 PROBE_A = "ProbeA"
@@ -60,10 +60,7 @@ class QueryTestCase(SynchronousTestCase):
         self.assertEqual(error.data, data)
 
     def assertInvalid(self, field, method, **params):
-        with self.assertRaises(RPCError) as caught:
-            self.ask(method, **params)
-        self.assertEqual(caught.exception.code, INVALID_PARAMS)
-        self.assertEqual(caught.exception.data["field"], field)
+        return assert_invalid(self, field, lambda: self.ask(method, **params))
 
 
 class WhoTests(QueryTestCase):

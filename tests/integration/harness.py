@@ -126,3 +126,17 @@ def wait_until(predicate, timeout=5.0, interval=0.01):
 
     check()
     return d
+
+
+@defer.inlineCallbacks
+def assert_rpc_error(testcase, deferred, code, **data):
+    """`deferred` (a call) must fail with error `code` and these `data`
+    members; fires with the RPCFailure."""
+    try:
+        result = yield deferred
+    except RPCFailure as failure:
+        testcase.assertEqual(failure.code, code, failure.error)
+        for key, value in data.items():
+            testcase.assertEqual((failure.data or {}).get(key), value, failure.error)
+        return failure
+    testcase.fail(f"expected error {code}, got the result {result!r}")

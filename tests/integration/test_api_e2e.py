@@ -27,7 +27,7 @@ from tests.integration.harness import (
     API_KEY,
     JSONLineClient,
     Loopback,
-    RPCFailure,
+    assert_rpc_error,
     wait_until,
 )
 from tests.integration.wsclient import WSClosed, WSJSONClient, connect_ws
@@ -259,14 +259,8 @@ class RulesMixin:
         self.assertIn("id", reply)
         self.assertEqual(reply["id"], request_id)
 
-    @defer.inlineCallbacks
     def assertCallFails(self, client, method, params, code):
-        try:
-            result = yield client.call(method, params)
-        except RPCFailure as failure:
-            self.assertEqual(failure.code, code, failure.error)
-            return failure
-        self.fail(f"{method} succeeded with {result!r}; expected {code}")
+        return assert_rpc_error(self, client.call(method, params), code)
 
     @defer.inlineCallbacks
     def assertNothingUnmatched(self, client):

@@ -11,7 +11,7 @@ from twisted.internet import defer
 from twisted.trial.unittest import TestCase
 
 from intermud3.api.methods import PERMISSIONS
-from tests.integration.harness import API_KEY, RPCFailure, wait_until
+from tests.integration.harness import API_KEY, RPCFailure, wait_until, assert_rpc_error
 from tests.integration.mudpair import A, B, FAST_LINK, make_loop, start_pair
 from tests.integration.two_muds import mud_info
 
@@ -69,16 +69,8 @@ class ContractTestCase(TestCase):
             yield client.call("authenticate", {"api_key": key_for(permission)})
             self.only[permission] = client
 
-    @defer.inlineCallbacks
     def fails(self, deferred, code, **data):
-        try:
-            yield deferred
-        except RPCFailure as failure:
-            self.assertEqual(failure.code, code, failure.error)
-            for key, value in data.items():
-                self.assertEqual(failure.data.get(key), value, failure.error)
-            return failure
-        self.fail(f"expected error {code}")
+        return assert_rpc_error(self, deferred, code, **data)
 
     @defer.inlineCallbacks
     def settled(self, *clients):

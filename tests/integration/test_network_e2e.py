@@ -10,7 +10,7 @@ import json
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from tests.integration.harness import RPCFailure, wait_until
+from tests.integration.harness import assert_rpc_error, wait_until
 from tests.integration.two_muds import A, B, TwoMuds, http_get, mud_info, same_shape, vector
 
 ENTRY_KEYS = {"name", "host", "port", "tcp_port", "udp_port", "driver", "mudlib", "base_mudlib",
@@ -28,14 +28,8 @@ class NetworkEndToEnd(unittest.TestCase):
         self.router = self.muds.router
         self.tell_only = self.muds.tell_only
 
-    @defer.inlineCallbacks
     def assertFails(self, deferred, code):
-        try:
-            yield deferred
-        except RPCFailure as failure:
-            self.assertEqual(failure.code, code, failure.error)
-            return failure
-        self.fail(f"expected error {code}")
+        return assert_rpc_error(self, deferred, code)
 
     def set_mud(self, name, info):
         """Change the router's mudlist; fire once A has merged that packet."""

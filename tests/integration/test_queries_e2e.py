@@ -10,7 +10,7 @@ real frames in the vectors.
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from tests.integration.harness import RPCFailure, wait_until
+from tests.integration.harness import assert_rpc_error, wait_until
 from tests.integration.two_muds import A, B, TwoMuds, mud_info, player, same_shape, vector
 
 BOB = player("bob", title="the Brave", idle=42, level=20, race="dwarf", guild="smiths",
@@ -44,16 +44,8 @@ class QueriesEndToEnd(unittest.TestCase):
         self.assertEqual(result["count"], len(users))
         return result
 
-    @defer.inlineCallbacks
     def assertFails(self, deferred, code, **data):
-        try:
-            yield deferred
-        except RPCFailure as failure:
-            self.assertEqual(failure.code, code, failure.error)
-            for key, value in data.items():
-                self.assertEqual(failure.data.get(key), value, failure.error)
-            return failure
-        self.fail(f"expected error {code}")
+        return assert_rpc_error(self, deferred, code, **data)
 
     # -- who -----------------------------------------------------------------------
 
