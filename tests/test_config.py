@@ -390,7 +390,7 @@ class KeyTests(ConfigTestCase):
 
 class BrokenFileTests(ConfigTestCase):
     def test_syntax_error(self):
-        error = self.assertOneError("mud: {name: TestMud\napi: [", "config", "YAML syntax error", "line")
+        self.assertOneError("mud: {name: TestMud\napi: [", "config", "YAML syntax error", "line")
 
     def test_not_a_mapping(self):
         error = self.assertOneError("- a\n- b\n", "config", "top level", "list")

@@ -20,7 +20,6 @@ from twisted.web.server import Site
 import intermud3
 from intermud3.api import methods
 from intermud3.api.connection import registry_for
-from intermud3.api.tcp import make_tcp_factory  # noqa: F401  (service.py builds both here)
 from intermud3.api.ws import CLOSE_GOING_AWAY, make_ws_factory
 from intermud3.events import encode_json, iso_timestamp
 

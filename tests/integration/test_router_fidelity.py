@@ -20,7 +20,6 @@ router does, those tests would prove nothing. Here:
   dropped none of them.
 """
 
-import struct
 
 from twisted.internet import defer, reactor, task
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
