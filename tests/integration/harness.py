@@ -19,6 +19,12 @@ API_KEY = "test-key-0123456789"
 
 def gateway_config(mud_name, routers, state_dir, **sections):
     """A validated config for a gateway on loopback ports chosen by the OS."""
+    raw = raw_gateway_config(mud_name, routers, state_dir, **sections)
+    return configuration.load_text(yaml.safe_dump(raw), environ={})
+
+
+def raw_gateway_config(mud_name, routers, state_dir, **sections):
+    """The same as a YAML-ready dict (for tests that write the file)."""
     raw = {
         "mud": {"name": mud_name, "port": 4000},
         "routers": [{"name": r.name, "host": "127.0.0.1", "port": r.port} for r in routers],
@@ -39,7 +45,7 @@ def gateway_config(mud_name, routers, state_dir, **sections):
     }
     for name, values in sections.items():
         _merge(raw.setdefault(name, {}), values)
-    return configuration.load_text(yaml.safe_dump(raw), environ={})
+    return raw
 
 
 def _merge(target, values):

@@ -24,7 +24,7 @@ from intermud3 import cli
 from intermud3 import config as configuration
 from intermud3.logsetup import GatewayLogObserver
 from intermud3.service import GatewayService
-from tests.integration.harness import JSONLineClient, Loopback, RPCFailure, wait_until
+from tests.integration.harness import JSONLineClient, Loopback, RPCFailure, raw_gateway_config, wait_until
 from tests.integration.wsclient import WSClosed, connect_ws
 
 MUD = "QuietMUD"
@@ -36,21 +36,9 @@ TEST_ONLY_NAMESPACES = ("intermud3.testing",)
 
 
 def raw_config(router, state_dir):
-    return {
-        "mud": {"name": MUD, "port": 4000},
-        "routers": [{"name": router.name, "host": "127.0.0.1", "port": router.port}],
-        "router": {
-            "connect_timeout": 2, "handshake_timeout": 2,
-            "backoff": {"initial": 0.05, "max": 0.2, "factor": 2, "jitter": False},
-            "send_rate": 0,
-        },
-        "api": {
-            "host": "127.0.0.1", "port": 0, "tcp": {"port": 0},
-            "auth": {"api_keys": [{"key": GOOD_KEY, "mud_name": MUD, "permissions": ["*"]}]},
-        },
-        "state": {"directory": state_dir},
-        "logging": {"level": "debug"},
-    }
+    return raw_gateway_config(
+        MUD, [router], state_dir, logging={"level": "debug"},
+        api={"auth": {"api_keys": [{"key": GOOD_KEY, "mud_name": MUD, "permissions": ["*"]}]}})
 
 
 class LogCapture:
