@@ -10,14 +10,13 @@ States: ``connecting`` (TCP) -> ``handshaking`` (startup-req-3 sent) ->
 ``ready`` (startup-reply received); any failure -> ``backoff`` -> the next
 router; ``stopped`` before start and after stop.
 
-Outbound packets go through a Pacer (pacer.py) so the router's flood
-control never blocks us; see ``send`` and ``try_send``.
+Outbound packets go through the link's PacedLane (outbound.py) so the
+router's flood control never blocks us; see ``send`` and ``try_send``.
 """
 
 import math
 import random as _random
 import secrets
-from collections import deque
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, fail, succeed
@@ -25,8 +24,9 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
 from intermud3 import lpc
-from intermud3.mudmode import FrameTooLarge, MudModeProtocol, frame
-from intermud3.packets import FIELDS, Packet, PacketError, make, parse
+from intermud3.mudmode import MudModeProtocol
+from intermud3.outbound import OutFrame, PacedLane, encode
+from intermud3.packets import FIELDS, PacketError, make, parse
 from intermud3.pacer import Pacer
 
 __all__ = ["RouterLink", "STATES"]
@@ -166,9 +166,10 @@ class RouterLink(Service):
         self.on_packet = []
         self.on_state = []
         self.on_ready = []
-        self.on_writable = []
-
         self.pacer = Pacer(clock, self._timing("send_rate"))
+        self.lane = PacedLane(self.pacer, clock, write=self._write, is_ready=lambda: self.ready,
+                              max_held=lambda: self._max_held)
+        self.on_writable = self.lane.on_writable
         self._routers = [dict(r) for r in config["routers"]]
         self._learned = 0
         self._index = 0              # the rotation entry being tried or used
@@ -186,12 +187,10 @@ class RouterLink(Service):
         self._handshake_call = None
         self._ping_call = None
         self._alive_checks = []
-        self._kick_call = None
         self._close_call = None
         self._close_waiters = []
+        self._sent_counters = {}      # packet type label -> bound counter
 
-        self._held = deque()
-        self._want_writable = False
 
     # -- configuration ----------------------------------------------------
 
@@ -255,7 +254,7 @@ class RouterLink(Service):
         if protocol is not None and self.ready:
             shutdown = make("shutdown", self.mud_name, 0, protocol.router["name"], 0, 0)
             try:
-                self._write_to(protocol, "shutdown", frame(shutdown))
+                self._write_to(protocol, self.encode(shutdown))
             except Exception:
                 _log.failure("Could not send shutdown to the router")
         self._teardown("service stopped")
@@ -405,7 +404,7 @@ class RouterLink(Service):
             self._startup_call = self._clock.callLater(wait, self._send_startup, protocol)
             return
         startup = self._startup_packet(protocol.router)
-        self._write("startup-req-3", frame(startup))
+        self._write(self.encode(startup))
         self._handshake_call = self._clock.callLater(
             float(self._timing("handshake_timeout")), self._handshake_timed_out, protocol)
 
@@ -499,17 +498,13 @@ class RouterLink(Service):
 
     def _teardown(self, why):
         """Forget the connection's timers, held packets and ready state."""
-        for call in (self._startup_call, self._handshake_call, self._ping_call, self._kick_call,
+        for call in (self._startup_call, self._handshake_call, self._ping_call,
                      *self._alive_checks):
             if call is not None and call.active():
                 call.cancel()
-        self._startup_call = self._handshake_call = self._ping_call = self._kick_call = None
+        self._startup_call = self._handshake_call = self._ping_call = None
         self._alive_checks = []
-        self._want_writable = False
-        if self._held:
-            _log.warn("Dropped {count} packets held for pacing: the router link went down ({reason})",
-                      count=len(self._held), reason=why)
-            self._held.clear()
+        self.lane.drop(f"the router link went down ({why})")
         if self.connected_since is not None:
             self.connected_since = None
             if self.metrics is not None and self.router is not None:
@@ -623,8 +618,7 @@ class RouterLink(Service):
                 _log.failure("on_ready observer failed")
             if protocol is not self._protocol:
                 return
-        self._want_writable = True
-        self._kick()
+        self.lane.release()
 
     def _learn(self, listed):
         known = {entry["name"] for entry in self._routers}
@@ -661,120 +655,64 @@ class RouterLink(Service):
 
     # -- outbound -------------------------------------------------------------
 
-    def frame_size(self, packet):
-        """Bytes the packet takes on the wire, length prefix and NUL included."""
-        return len(frame(self._value(packet)))
+    def encode(self, packet):
+        """The packet as an OutFrame, encoded once (outbound.encode);
+        Unsendable over ``router.max_send_bytes`` or with no LPC form."""
+        if isinstance(packet, OutFrame):
+            return packet
+        return encode(packet, int(self._timing("max_send_bytes")))
 
-    @staticmethod
-    def _value(packet):
-        return packet.value if isinstance(packet, Packet) else packet
-
-    def _prepare(self, packet):
-        value = self._value(packet)
-        data = frame(value)
-        limit = int(self._timing("max_send_bytes"))
-        if len(data) > limit:
-            raise FrameTooLarge(len(data), limit)
-        ptype = value[0] if isinstance(value, (list, tuple)) and value else ""
-        return ptype, data
+    @property
+    def connection(self):
+        """The current connection (its identity changes on reconnect)."""
+        return self._protocol
 
     def send(self, packet):
-        """Send a packet (a list or a Packet), paced.
+        """Send a packet (a list, a Packet or an OutFrame), paced.
 
         True: written now. False: either held in memory, in order, until the
         pacer allows (only while the link is ready), or discarded because the
         link is not ready or the hold is full (``router.queue.max_messages``).
         Held packets are discarded when the link drops: callers that must
-        not lose a message check ``.ready`` and use ``try_send`` plus the
-        durable outbox. Raises FrameTooLarge over ``router.max_send_bytes``
-        (or lpc.LPCError for a value with no LPC form) before anything is
-        held, whatever the link's state.
+        not lose a message use the durable outbox. Raises Unsendable before
+        anything is held, whatever the link's state.
         """
-        ptype, data = self._prepare(packet)
-        if not self.ready:
-            _log.debug("Discarded a {type} packet: the router link is {state}",
-                       type=ptype, state=self.state)
-            return False
-        if not self._held and self.pacer.can_send(ptype):
-            self._write(ptype, data)
-            return True
-        if len(self._held) >= self._max_held:
-            _log.warn("Discarded a {type} packet: {count} packets already held for pacing",
-                      type=ptype, count=len(self._held))
-            return False
-        self._held.append((ptype, data))
-        self._schedule_kick()
-        return False
+        return self.lane.send(self.encode(packet))
 
     def try_send(self, packet):
         """Write now only if ready, the pacer has room and nothing is held;
         never holds. True means written. After a False while ready, the
         on_writable observers are called once there is room again."""
-        ptype, data = self._prepare(packet)
-        if self.ready and not self._held and self.pacer.can_send(ptype):
-            self._write(ptype, data)
-            return True
-        if self.ready:
-            self._want_writable = True
-            self._schedule_kick()
-        return False
+        return self.lane.try_send(self.encode(packet))
 
-    def _write(self, ptype, data):
-        self._write_to(self._protocol, ptype, data)
+    def reserve(self, ptype):
+        """Charge the pacer now for a packet written later by
+        ``write_reserved`` (PacedLane.reserve)."""
+        return self.lane.reserve(ptype)
 
-    def _write_to(self, protocol, ptype, data):
-        protocol.transport.write(data)
-        protocol.bytes_sent += len(data)
-        self.pacer.charge(ptype)
+    def write_reserved(self, out):
+        """Write an OutFrame the pacer was already charged for."""
+        self._write_to(self._protocol, out, charge=False)
+
+    def _write(self, out):
+        self._write_to(self._protocol, out)
+
+    def _write_to(self, protocol, out, charge=True):
+        protocol.transport.write(out.data)
+        protocol.bytes_sent += len(out.data)
+        if charge:
+            self.pacer.charge(out.type)
         self.packets_sent += 1
         if self.metrics is not None:
-            self.metrics.packets_sent.labels(type=_type_label(ptype)).inc()
-            self.metrics.router_bytes_sent.inc(len(data))
+            self._sent_counter(out.type).inc()
+            self.metrics.router_bytes_sent.inc(len(out.data))
 
-    def _schedule_kick(self):
-        if not self.ready:
-            return
-        head = self._held[0][0] if self._held else "tell"
-        delay = self.pacer.next_opening(head)
-        call = self._kick_call
-        if call is not None and call.active():
-            if call.getTime() > self._clock.seconds() + delay:
-                call.reset(delay)
-            return
-        self._kick_call = self._clock.callLater(delay, self._kick)
-
-    def _kick(self):
-        """Release held packets the pacer now allows; then, if there is room
-        and nothing is held, tell the on_writable observers."""
-        if self._kick_call is not None and self._kick_call.active():
-            self._kick_call.cancel()
-        self._kick_call = None
-        if not self.ready:
-            return
-        released = False
-        while self._held and self.pacer.can_send(self._held[0][0]):
-            ptype, data = self._held.popleft()
-            self._write(ptype, data)
-            released = True
-        if self._held:
-            self._schedule_kick()
-            return
-        if released:
-            self._want_writable = True
-        if not self._want_writable:
-            return
-        if not self.pacer.can_send("tell"):
-            self._schedule_kick()
-            return
-        self._want_writable = False
-        protocol = self._protocol
-        for observer in list(self.on_writable):
-            try:
-                observer()
-            except Exception:
-                _log.failure("on_writable observer failed")
-            if protocol is not self._protocol:
-                return
+    def _sent_counter(self, ptype):
+        label = _type_label(ptype)
+        counter = self._sent_counters.get(label)
+        if counter is None:
+            counter = self._sent_counters[label] = self.metrics.packets_sent.labels(type=label)
+        return counter
 
     # -- state --------------------------------------------------------------
 

@@ -124,10 +124,10 @@ class NetworkLists:
                 _log.warn("Mudlist entry {name} is malformed and ignored", name=name)
         # Ids go back to the router in startup-req-3: only what LPC can write.
         self.mudlist_id = lpc.int_or_zero(list_id)
-        # The id only after its delta: a crash between the two makes the
-        # router resend a delta we merge again, never skip one.
-        if not persist or self._persist(self._store.apply_mudlist, persist):
-            self._persist(self._store.save_list_ids, router, mud, mudlist_id=self.mudlist_id)
+        # The id with its delta, in one transaction: never an id saved
+        # without the delta it stands for.
+        self._persist(self._store.apply_mudlist, persist,
+                      router=router, mud=mud, list_id=self.mudlist_id)
         for change in changes:
             for callback in list(self.on_mud_change):
                 try:
@@ -163,10 +163,10 @@ class NetworkLists:
             else:
                 _log.warn("Chanlist entry {name} is malformed and ignored", name=name)
         self.chanlist_id = lpc.int_or_zero(list_id)
-        # The id only after its delta: a crash between the two makes the
-        # router resend a delta we merge again, never skip one.
-        if not persist or self._persist(self._store.apply_chanlist, persist):
-            self._persist(self._store.save_list_ids, router, mud, chanlist_id=self.chanlist_id)
+        # The id with its delta, in one transaction: never an id saved
+        # without the delta it stands for.
+        self._persist(self._store.apply_chanlist, persist,
+                      router=router, mud=mud, list_id=self.chanlist_id)
 
     def _forget(self, name):
         del self.muds[name]

@@ -27,6 +27,9 @@ class Metrics:
             "intermud3_router_bytes_sent", "Bytes written to the router", registry=r)
         self.outbound_queue_depth = Gauge(
             "intermud3_outbound_queue_depth", "Messages waiting in the durable outbound queue", registry=r)
+        self.store_write_failures = Counter(
+            "intermud3_store_write_failures", "State database writes that failed", ["kind"],
+            registry=r)
         self.mudlist_size = Gauge("intermud3_mudlist_size", "MUDs in the mudlist", registry=r)
         self.chanlist_size = Gauge("intermud3_chanlist_size", "Channels in the chanlist", registry=r)
         self.api_connections = Gauge(

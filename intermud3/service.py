@@ -23,16 +23,16 @@ from intermud3.events import EventHub
 from intermud3.link import RouterLink
 from intermud3.lists import NetworkLists
 from intermud3.metrics import Metrics
+from intermud3.outbound import Outbox
 from intermud3.services import rpc as service_rpc
 from intermud3.services.channels import ChannelService
 from intermud3.services.errors import ErrorRouter
 from intermud3.services.inbound import InboundDispatcher
 from intermud3.services.messages import MessageService
 from intermud3.services.network import Network
-from intermud3.services.outbox import Outbox
 from intermud3.services.presence import Presence
 from intermud3.services.queries import Queries
-from intermud3.state import StateStore
+from intermud3.store import open_store
 
 _log = Logger()
 
@@ -46,7 +46,8 @@ class Gateway:
         self.clock = clock
         self.metrics = metrics if metrics is not None else Metrics()
         self.started_at = clock.seconds()
-        self.store = StateStore(config["state"]["directory"], clock=clock)
+        self.store = open_store(config["state"]["directory"], clock=clock,
+                                mud_name=config["mud"]["name"], metrics=self.metrics)
         self.lists = NetworkLists(self.store)
         self.link = RouterLink(
             config, self.store, self.lists, clock=clock, connector=connector, metrics=self.metrics)
@@ -243,7 +244,7 @@ class GatewayService(service.MultiService):
         yield defer.maybeDeferred(super().stopService)
         gateway.outbox.stop()
         gateway.sessions.stop()
-        gateway.store.close()
+        yield gateway.store.close()
         _log.info("Gateway stopped")
         if self._log_filter is not None:
             self._log_filter.uninstall()

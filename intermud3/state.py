@@ -12,8 +12,12 @@ the last commits before the next checkpoint; FULL would close that gap
 with one fsync per write, which on a shared disk cost several
 milliseconds per channel message (history is written for every one).
 
-Every call runs on the reactor thread and is short (indexed lookups and
-small transactions); nothing here blocks on the network.
+This class is synchronous. The running gateway calls it only from the
+store's writer thread (storewriter.py), which batches calls into one
+transaction (``begin``/``commit``; each call inside is a savepoint), and
+keeps what it must read often in memory (store.py). Tests and tools use
+it directly. The connection is opened on one thread and used on another
+(the writer's), never on two at once.
 """
 
 import json
@@ -80,14 +84,59 @@ MIGRATIONS = [
                chanlist_id,
                PRIMARY KEY (router, mud))""",
     ],
+    [
+        # A queued message's row outlives its sending: marked "sent" or
+        # "expired" with the time, it answers message_status (even after a
+        # restart) until it is older than router.queue.ttl plus a margin.
+        "ALTER TABLE outbound ADD COLUMN status TEXT NOT NULL DEFAULT 'queued'",
+        "ALTER TABLE outbound ADD COLUMN done_at REAL",
+        # The API key's id: message_status answers a key about its own.
+        "ALTER TABLE outbound ADD COLUMN key_id TEXT",
+        "CREATE INDEX outbound_client_msg_id ON outbound (client_msg_id)",
+        "CREATE INDEX outbound_done ON outbound (status, done_at)",
+        lambda conn: _create_search_index(conn),
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+# The full-text index of history's `search` column: trigrams, so that any
+# substring of three characters or more is found through the index.
+_SEARCH_INDEX = [
+    "CREATE VIRTUAL TABLE history_search USING fts5("
+    "search, content='history', content_rowid='id', tokenize='trigram')",
+    "CREATE TRIGGER history_search_add AFTER INSERT ON history BEGIN"
+    " INSERT INTO history_search (rowid, search) VALUES (new.id, new.search); END",
+    "CREATE TRIGGER history_search_remove AFTER DELETE ON history BEGIN"
+    " INSERT INTO history_search (history_search, rowid, search)"
+    " VALUES ('delete', old.id, old.search); END",
+    "INSERT INTO history_search (history_search) VALUES ('rebuild')",
+]
+# Shorter queries than a trigram scan the channel's rows instead.
+_MIN_INDEXED_QUERY = 3
+
+
+def _create_search_index(conn):
+    # An SQLite built without FTS5 (or trigrams, before 3.34) keeps the
+    # scan: searches stay correct, only slower on a long history.
+    try:
+        conn.execute("SAVEPOINT search_index")
+        for sql in _SEARCH_INDEX:
+            conn.execute(sql)
+        conn.execute("RELEASE search_index")
+    except sqlite3.OperationalError as e:
+        conn.execute("ROLLBACK TO search_index")
+        conn.execute("RELEASE search_index")
+        _log.warn("State database: no full-text index for history searches ({error})", error=e)
 
 # The entry fields a history `query` searches.
 SEARCH_FIELDS = ("message", "message_others", "message_target", "from_user", "visname")
 # Joins the searched fields so that a query cannot match across two of them
 # (the LPC encoder strips control characters, so messages never hold it).
 _SEARCH_SEPARATOR = "\x1f"
+
+# What becomes of a queued message.
+OUTCOMES = ("sent", "expired")
+OUTCOME_COLUMNS = ("id", "kind", "status", "created", "done_at", "client_msg_id")
 
 OutboundRow = namedtuple(
     "OutboundRow", "id kind packet created expires owner client_msg_id")
@@ -172,7 +221,8 @@ class StateStore:
         self._prepare_files()
         try:
             self._conn = sqlite3.connect(
-                self.path, timeout=LOCK_TIMEOUT, isolation_level=None)
+                self.path, timeout=LOCK_TIMEOUT, isolation_level=None,
+                check_same_thread=False)
             self._configure()
             self._migrate()
         except sqlite3.Error as e:
@@ -231,17 +281,24 @@ class StateStore:
                     "run a newer gateway or move the file away"
                     % (self.path, version, SCHEMA_VERSION))
             for steps in MIGRATIONS[version:]:
-                for sql in steps:
-                    self._conn.execute(sql)
+                for step in steps:
+                    if callable(step):
+                        step(self._conn)
+                    else:
+                        self._conn.execute(step)
             if version != SCHEMA_VERSION:
                 self._conn.execute(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                     (SCHEMA_VERSION,))
                 _log.info("State database {path} migrated from version {old} to {new}",
                           path=self.path, old=version, new=SCHEMA_VERSION)
-            self._v1_routers = self._conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'routers_v1'"
-            ).fetchone() is not None
+            self._v1_routers = self._has_table("routers_v1")
+            self._search_index = self._has_table("history_search")
+
+    def _has_table(self, name):
+        return self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).fetchone() is not None
 
     def _tighten_sidecars(self):
         for suffix in ("-wal", "-shm", "-journal"):
@@ -262,11 +319,38 @@ class StateStore:
 
     # -- plumbing --------------------------------------------------------
 
+    def begin(self):
+        """Open a transaction that the calls up to ``commit`` share (the
+        writer thread's batch); each call's own work is a savepoint in it."""
+        with self._errors("starting a transaction"):
+            self._connection().execute("BEGIN IMMEDIATE")
+
+    def commit(self):
+        conn = self._connection()
+        try:
+            with self._errors("committing"):
+                conn.execute("COMMIT")
+        except StateError:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+
     @contextmanager
     def _transaction(self):
+        conn = self._connection()
+        if conn.in_transaction:
+            # Inside a batch: a failure undoes this call's work alone.
+            conn.execute("SAVEPOINT call")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK TO call")
+                conn.execute("RELEASE call")
+                raise
+            conn.execute("RELEASE call")
+            return
         # IMMEDIATE takes the write lock at once, so a transaction never
         # fails half way for want of it.
-        conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -315,6 +399,18 @@ class StateStore:
         return {"password": row[0] if row[0] is not None else 0,
                 "mudlist_id": row[1] if row[1] is not None else 0,
                 "chanlist_id": row[2] if row[2] is not None else 0}
+
+    def router_records(self, mud):
+        """{(router, mud name): record} for every stored record, after
+        giving version 1 records to ``mud`` (the MUD name in use)."""
+        self._claim_v1_routers(mud)
+        with self._errors("reading the router records"):
+            rows = self._connection().execute(
+                "SELECT router, mud, password, mudlist_id, chanlist_id FROM routers").fetchall()
+        return {(router, name): {"password": password if password is not None else 0,
+                                 "mudlist_id": mudlist_id if mudlist_id is not None else 0,
+                                 "chanlist_id": chanlist_id if chanlist_id is not None else 0}
+                for router, name, password, mudlist_id, chanlist_id in rows}
 
     def save_password(self, router, mud, password):
         self._save_router(router, mud, "saving the router password",
@@ -376,10 +472,14 @@ class StateStore:
                 _log.warn("State database: unreadable mudlist entry {name} skipped", name=name)
         return muds
 
-    def apply_mudlist(self, delta):
-        """Merge {name: info or None}; None deletes. One transaction."""
+    def apply_mudlist(self, delta, *, router=None, mud=None, list_id=None):
+        """Merge {name: info or None}; None deletes. With ``list_id``, the
+        mudlist id of (``router``, ``mud``) is saved in the same
+        transaction: never an id without its delta. One transaction."""
         rows = [(name, None if info is None else dumps(info)) for name, info in delta.items()]
         with self._errors("saving the mudlist"), self._transaction() as conn:
+            if list_id is not None:
+                self.save_list_ids(router, mud, mudlist_id=list_id)
             for name, info in rows:
                 if info is None:
                     conn.execute("DELETE FROM mudlist WHERE name = ?", (name,))
@@ -394,9 +494,12 @@ class StateStore:
                 "SELECT name, host, type FROM chanlist").fetchall()
         return {name: (host, ctype) for name, host, ctype in rows}
 
-    def apply_chanlist(self, delta):
-        """Merge {name: (host_mud, type) or None}; None deletes. One transaction."""
+    def apply_chanlist(self, delta, *, router=None, mud=None, list_id=None):
+        """Merge {name: (host_mud, type) or None}; None deletes. With
+        ``list_id``, as apply_mudlist. One transaction."""
         with self._errors("saving the chanlist"), self._transaction() as conn:
+            if list_id is not None:
+                self.save_list_ids(router, mud, chanlist_id=list_id)
             for name, value in delta.items():
                 if value is None:
                     conn.execute("DELETE FROM chanlist WHERE name = ?", (name,))
@@ -406,21 +509,28 @@ class StateStore:
                                  " VALUES (?, ?, ?)", (name, host, ctype))
 
     # -- outbound queue ----------------------------------------------------
+    #
+    # A row is "queued" until it is written to the router ("sent") or its
+    # TTL passes ("expired"); then it stays, with done_at, for
+    # message_status, until purge_outcomes removes it.
 
-    def enqueue(self, kind, packet, *, created, expires, owner=None, client_msg_id=None):
-        """Store a packet to send later; returns its id (ids only grow)."""
+    def enqueue(self, kind, packet, *, created, expires, owner=None, client_msg_id=None,
+                id=None, key_id=None):
+        """Store a packet to send later; returns its id (ids only grow).
+        ``id``, when given, must be above every id used before (the
+        gateway numbers its messages in memory: ``next_ids``)."""
         text = dumps(packet)
         with self._errors("queueing a message"), self._transaction() as conn:
             cursor = conn.execute(
-                "INSERT INTO outbound (kind, packet, created, expires, owner, client_msg_id)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (kind, text, float(created), float(expires), owner, client_msg_id))
+                "INSERT INTO outbound (id, kind, packet, created, expires, owner, client_msg_id,"
+                " key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (id, kind, text, float(created), float(expires), owner, client_msg_id, key_id))
             return cursor.lastrowid
 
     def pending(self, limit=None):
         """Queued packets, oldest first (at most `limit` when given)."""
         sql = ("SELECT id, kind, packet, created, expires, owner, client_msg_id"
-               " FROM outbound ORDER BY id")
+               " FROM outbound WHERE status = 'queued' ORDER BY id")
         args = ()
         if limit is not None:
             sql += " LIMIT ?"
@@ -437,19 +547,66 @@ class StateStore:
             out.append(OutboundRow(row[0], row[1], packet, *row[3:]))
         return out
 
+    def finish(self, ids, status, at):
+        """Mark queued rows ``status`` ("sent" or "expired") at time ``at``."""
+        if status not in OUTCOMES:
+            raise ValueError("unknown outcome %r" % (status,))
+        with self._errors("recording a message outcome"), self._transaction() as conn:
+            conn.executemany(
+                "UPDATE outbound SET status = ?, done_at = ? WHERE id = ? AND status = 'queued'",
+                [(status, float(at), row_id) for row_id in ids])
+
+    def unfinish(self, ids):
+        """Put rows marked sent back in the queue (marked, then not written)."""
+        with self._errors("re-queueing messages"), self._transaction() as conn:
+            conn.executemany(
+                "UPDATE outbound SET status = 'queued', done_at = NULL WHERE id = ?",
+                [(row_id,) for row_id in ids])
+
+    def outcome(self, id=None, client_msg_id=None, key_id=None):
+        """The newest row with that id or client_msg_id (and that key, or
+        none stored), as a dict of OUTCOME_COLUMNS, or None."""
+        if (id is None) == (client_msg_id is None):
+            raise ValueError("give exactly one of id and client_msg_id")
+        column, value = ("id", id) if id is not None else ("client_msg_id", client_msg_id)
+        with self._errors("reading a message outcome"):
+            row = self._connection().execute(
+                "SELECT %s FROM outbound WHERE %s = ? AND (key_id IS NULL OR key_id IS ?)"
+                " ORDER BY id DESC LIMIT 1" % (", ".join(OUTCOME_COLUMNS), column),
+                (value, key_id)).fetchone()
+        return None if row is None else dict(zip(OUTCOME_COLUMNS, row))
+
+    def purge_outcomes(self, before):
+        """Forget sent and expired rows finished before ``before``; how many."""
+        with self._errors("purging message outcomes"), self._transaction() as conn:
+            return conn.execute(
+                "DELETE FROM outbound WHERE status != 'queued' AND done_at < ?",
+                (float(before),)).rowcount
+
     def delete(self, id):
         with self._errors("removing a queued message"), self._transaction() as conn:
             conn.execute("DELETE FROM outbound WHERE id = ?", (id,))
 
     def queue_depth(self):
         with self._errors("counting the outbound queue"):
-            return self._connection().execute("SELECT count(*) FROM outbound").fetchone()[0]
+            return self._connection().execute(
+                "SELECT count(*) FROM outbound WHERE status = 'queued'").fetchone()[0]
+
+    def next_ids(self):
+        """{"outbound": id, "history": id}: the first unused id of each
+        (AUTOINCREMENT never reuses one, so neither may the gateway)."""
+        with self._errors("reading the id counters"):
+            rows = dict(self._connection().execute(
+                "SELECT name, seq FROM sqlite_sequence"
+                " WHERE name IN ('outbound', 'history')").fetchall())
+        return {name: int(rows.get(name) or 0) + 1 for name in ("outbound", "history")}
 
     # -- channel history ---------------------------------------------------
 
-    def add_history(self, channel, entry, keep):
-        """Record `entry` on `channel`, keep that channel's newest `keep`
-        entries, and return the new entry's id."""
+    def add_history(self, channel, entry, keep, *, id=None, at=None):
+        """Record `entry` on `channel` (at time `at`, now by default), keep
+        that channel's newest `keep` entries, and return the new entry's
+        id (`id` when given: above every id used before, see next_ids)."""
         if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
             raise ValueError("history keep must be a positive integer, not %r" % (keep,))
         if not isinstance(entry, dict):
@@ -458,8 +615,8 @@ class StateStore:
         search = _search_text(entry)
         with self._errors("recording channel history"), self._transaction() as conn:
             new_id = conn.execute(
-                "INSERT INTO history (channel, ts, entry, search) VALUES (?, ?, ?, ?)",
-                (channel, float(self._now()), text, search)).lastrowid
+                "INSERT INTO history (id, channel, ts, entry, search) VALUES (?, ?, ?, ?, ?)",
+                (id, channel, float(self._now() if at is None else at), text, search)).lastrowid
             # The id of the oldest entry to keep; anything older goes.
             row = conn.execute(
                 "SELECT id FROM history WHERE channel = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
@@ -488,8 +645,16 @@ class StateStore:
             where.append("id > ?")
             args.append(int(after))
         if query:
+            folded = str(query).casefold()
+            if self._search_index and len(folded) >= _MIN_INDEXED_QUERY:
+                # A phrase of trigrams: the index finds every row holding
+                # the text; instr then drops the rare false match (trigrams
+                # in another order).
+                where.append("id IN (SELECT rowid FROM history_search"
+                             " WHERE history_search MATCH ?)")
+                args.append('"%s"' % folded.replace('"', '""'))
             where.append("instr(search, ?) > 0")
-            args.append(str(query).casefold())
+            args.append(folded)
         newest = before is not None or after is None
         sql = ("SELECT id, entry FROM history WHERE %s ORDER BY id %s LIMIT ?"
                % (" AND ".join(where), "DESC" if newest else "ASC"))

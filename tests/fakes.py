@@ -10,7 +10,9 @@ import shutil
 import tempfile
 import types
 
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
+from twisted.python.failure import Failure
 
 from intermud3 import packets
 from intermud3.api.errors import INVALID_PARAMS, RPCError
@@ -18,9 +20,9 @@ from intermud3.config import DEFAULTS
 from intermud3.events import EventHub
 from intermud3.lists import NetworkLists
 from intermud3.metrics import Metrics
-from intermud3.mudmode import FrameTooLarge, frame
+from intermud3.outbound import OutFrame, encode
 from intermud3.services.inbound import InboundDispatcher
-from intermud3.state import StateStore
+from intermud3.store import open_store
 
 OUR_MUD = "OurMud"
 ROUTER = "*test"
@@ -48,45 +50,47 @@ def add_muds(gateway, *names):
 
 class FakeLink:
     """RouterLink's surface. ``room`` stands for the pacer: without it
-    ``send`` holds the packet and ``try_send`` refuses; like the real link,
-    ``send`` discards while not ready and both raise FrameTooLarge over
-    ``router.max_send_bytes`` (read live)."""
+    ``send`` holds the packet and ``try_send`` and ``reserve`` refuse; like
+    the real link, ``send`` discards while not ready and every send raises
+    Unsendable over ``router.max_send_bytes`` (read live)."""
 
     def __init__(self, config):
         self.config = config
         self.ready = True
         self.room = True
         self.router = {"name": ROUTER, "host": "127.0.0.1", "port": 1}
+        self.connection = object()   # a new one at each handshake
         self.sent = []          # every packet written, in order
         self.held = []          # packets send() held for want of room
-        self.frame_size_calls = 0
         self.on_packet = []
         self.on_state = []
         self.on_ready = []
         self.on_writable = []
 
-    def frame_size(self, packet):
-        self.frame_size_calls += 1
-        return len(frame(packet.value if isinstance(packet, packets.Packet) else packet))
-
-    def _check_size(self, packet):
-        size = len(frame(packet))
-        limit = self.config["router"]["max_send_bytes"]
-        if size > limit:
-            raise FrameTooLarge(size, limit)
+    def encode(self, packet):
+        if isinstance(packet, OutFrame):
+            return packet
+        return encode(packet, self.config["router"]["max_send_bytes"])
 
     def try_send(self, packet):
-        self._check_size(packet)
-        if self.ready and self.room and not self.held:
-            self.sent.append(list(packet))
+        out = self.encode(packet)
+        if self.reserve(out.type):
+            self.write_reserved(out)
             return True
         return False
 
+    def reserve(self, ptype):
+        return self.ready and self.room and not self.held
+
+    def write_reserved(self, out):
+        self.sent.append(list(out.packet))
+
     def send(self, packet):
-        if self.try_send(packet):
+        out = self.encode(packet)
+        if self.try_send(out):
             return True
         if self.ready:
-            self.held.append(list(packet))
+            self.held.append(list(out.packet))
         return False
 
     def receive(self, value):
@@ -99,6 +103,8 @@ class FakeLink:
         """As RouterLink: on_state observers; on "ready" then the on_ready
         ones, then (with room and nothing held) the on_writable ones."""
         self.ready = state == "ready"
+        if self.ready:
+            self.connection = object()
         for observer in list(self.on_state):
             observer(state, reason)
         if not self.ready:
@@ -179,10 +185,14 @@ class FakeGateway:
         self.clock = Clock()
         self.clock.advance(1_700_000_000)   # a plausible wall-clock time
         self.link = FakeLink(self.config)
-        self.store = StateStore(directory, clock=self.clock)
+        self.metrics = Metrics()
+        # Writes run inline, at once: ``state`` (the StateStore behind) can
+        # be read directly to see what is stored.
+        self.store = open_store(directory, clock=self.clock, mud_name=OUR_MUD,
+                                metrics=self.metrics)
+        self.state = self.store.writer.store
         self.lists = NetworkLists(self.store)
         self.sessions = FakeSessions()
-        self.metrics = Metrics()
         self.hub = EventHub(self.sessions, metrics=self.metrics, clock=self.clock)
         self.inbound = InboundDispatcher(self)
         self.errors = FakeErrors()
@@ -207,10 +217,24 @@ def make_gateway(testcase, config=None, directory=None):
     return gateway
 
 
+def settled(result):
+    """A handler's result, its Deferred (fired already: the fake gateway's
+    store writes inline) resolved: the value, or its exception raised."""
+    if not isinstance(result, Deferred):
+        return result
+    outcome = []
+    result.addBoth(outcome.append)
+    if not outcome:
+        raise AssertionError(f"{result!r} has not fired")
+    if isinstance(outcome[0], Failure):
+        outcome[0].raiseException()
+    return outcome[0]
+
+
 def assert_invalid(testcase, field, call):
     """`call()` must raise -32602 naming `field`; returns the RPCError."""
     with testcase.assertRaises(RPCError) as caught:
-        call()
+        settled(call())
     testcase.assertEqual(caught.exception.code, INVALID_PARAMS)
     testcase.assertEqual(caught.exception.data["field"], field)
     return caught.exception

@@ -9,8 +9,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from intermud3 import packets
 from intermud3.services.channels import ChannelService
 from intermud3.services.messages import MessageService
-from intermud3.services.outbox import Outbox
-from tests.fakes import assert_invalid, OUR_MUD, ROUTER, add_muds, make_config, make_gateway
+from intermud3.outbound import Outbox
+from tests.fakes import settled, assert_invalid, OUR_MUD, ROUTER, add_muds, make_config, make_gateway
 
 
 def listen(channel, flag):
@@ -32,7 +32,7 @@ class ChannelsTestBase:
         self.bob = self.gw.sessions.add()
 
     def call(self, method, session=None, **params):
-        return self.methods[method](self.gw.call(session or self.alice), params)
+        return settled(self.methods[method](self.gw.call(session or self.alice), params))
 
     def assertInvalid(self, field, method, **params):
         return assert_invalid(self, field, lambda: self.call(method, **params))
@@ -92,7 +92,8 @@ class JoinLeaveTests(ChannelsTestBase, SynchronousTestCase):
         self.call("channel_join", channel="dchat")
         self.gw.link.ready = False
         message = packets.make("channel-m", OUR_MUD, "alice", 0, 0, "dchat", "Alice", "hi")
-        self.assertEqual(self.gw.outbox.submit("channel_send", message, self.alice)["status"],
+        out = self.gw.outbox.encode(message, "message")
+        self.assertEqual(settled(self.gw.outbox.submit("channel_send", out, self.alice))["status"],
                          "queued")
         del self.written[:]
         self.gw.link.set_state("ready")
@@ -391,6 +392,7 @@ class WiringTests(SynchronousTestCase):
         self.assertIs(gw.channels.outbox, gw.outbox)
         self.assertEqual(set(gw.messages.handlers()) | set(gw.channels.handlers()), {
             "tell", "emoteto", "channel_send", "channel_emote", "channel_target",
-            "channel_join", "channel_leave", "channel_list", "channel_history", "channel_admin"})
+            "channel_join", "channel_leave", "channel_list", "channel_history", "channel_admin",
+            "message_status"})
         for ptype in ("tell", "emoteto", "channel-m", "channel-e", "channel-t", "chan-filter-req"):
             self.assertTrue(gw.inbound.known(ptype), ptype)

@@ -30,9 +30,8 @@ class FakeLink:
         self.reconnect_reasons.append(reason)
 
 
-class FakeStore:
-    def queue_depth(self):
-        return 3
+class FakeOutbox:
+    depth = 3
 
 
 class FakeLists:
@@ -49,7 +48,7 @@ class FakeGateway:
         self.config = config
         self.sessions = SessionManager(config, clock)
         self.link = FakeLink()
-        self.store = FakeStore()
+        self.outbox = FakeOutbox()
         self.lists = FakeLists()
         self.started_at = START - 100
         self.reload_result = {"status": "reloaded", "changed": ["api.auth.api_keys"]}

@@ -272,34 +272,19 @@ class MalformedTests(ListsTestCase):
         self.assertEqual(self.reopen().channels, self.lists.channels)
 
 
-class FailingStore:
-    """A store whose writes fail, as on a full disk."""
-
-    def __init__(self):
-        self.saved_ids = []
-
-    def load_mudlist(self):
-        return {}
-
-    def load_chanlist(self):
-        return {}
-
-    def apply_mudlist(self, delta):
-        raise StateError("/state/intermud3.sqlite3: saving the mudlist failed: disk full")
-
-    apply_chanlist = apply_mudlist
-
-    def save_list_ids(self, router, mud, mudlist_id=None, chanlist_id=None):
-        self.saved_ids.append((router, mud, mudlist_id, chanlist_id))
-
-
 class StoreFailureTests(SynchronousTestCase):
     def test_memory_stays_right_and_id_not_saved(self):
-        store = FailingStore()
+        store = StateStore(self.mktemp())
+        self.addCleanup(store.close)
+        # Every list row write fails, as on a full disk.
+        for table in ("mudlist", "chanlist"):
+            store._conn.execute(f"CREATE TEMP TRIGGER full_{table} BEFORE INSERT ON {table}"
+                                " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
         lists = NetworkLists(store)
         lists.apply_mudlist("*i4", MUD, 9, {"A": info(-1)})
         lists.apply_chanlist("*i4", MUD, 4, {"c": ("A", 1)})
         self.assertEqual(lists.exact_mud("a"), "A")
         self.assertEqual(lists.channels, {"c": ("A", 1)})
         # The id would claim a delta the disk does not hold.
-        self.assertEqual(store.saved_ids, [])
+        self.assertEqual(store.router_record("*i4", MUD),
+                         {"password": 0, "mudlist_id": 0, "chanlist_id": 0})

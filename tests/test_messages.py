@@ -6,9 +6,9 @@ from twisted.trial.unittest import SynchronousTestCase
 from intermud3.api.errors import GATEWAY_ERROR, RPCError
 from intermud3.services.channels import ChannelService
 from intermud3.services.messages import MessageService
-from intermud3.services.outbox import Outbox
+from intermud3.outbound import Outbox, frame_size
 from intermud3.services.presence import Presence
-from tests.fakes import assert_invalid, OUR_MUD, add_muds, make_gateway
+from tests.fakes import settled, assert_invalid, OUR_MUD, add_muds, make_gateway
 
 
 class MessagesTestBase:
@@ -24,7 +24,7 @@ class MessagesTestBase:
         self.alice = self.gw.sessions.add()
 
     def call(self, method, session=None, **params):
-        return self.methods[method](self.gw.call(session or self.alice), params)
+        return settled(self.methods[method](self.gw.call(session or self.alice), params))
 
     def sync_players(self, *names):
         """A current presence snapshot holding just these players."""
@@ -102,11 +102,11 @@ class OutboundTellTests(MessagesTestBase, SynchronousTestCase):
         self.gw.link.ready = False
         self.assertInvalid("message", "tell", target_mud="OtherMud", target_user="bob",
                            message="x" * 9000)
-        self.assertEqual(self.gw.store.queue_depth(), 0)
+        self.assertEqual(self.gw.state.queue_depth(), 0)
 
     def test_just_fits(self):
         limit = self.gw.config["router"]["max_send_bytes"]
-        overhead = self.gw.link.frame_size(
+        overhead = frame_size(
             ["tell", 5, OUR_MUD, "someone", "OtherMud", "bob", "someone", ""])
         self.call("tell", target_mud="OtherMud", target_user="bob", message="y" * (limit - overhead))
         self.assertEqual(len(self.written), 1)
@@ -118,7 +118,7 @@ class OutboundTellTests(MessagesTestBase, SynchronousTestCase):
         result = self.call("tell", target_mud="OtherMud", target_user="bob", message="hi")
         self.assertEqual(result["status"], "queued")
         self.assertEqual(self.gw.errors.remembered,
-                         [(self.gw.store.pending()[0].packet, self.alice)])
+                         [(self.gw.state.pending()[0].packet, self.alice)])
 
     def test_client_msg_id_retry_sends_once(self):
         first = self.call("tell", target_mud="OtherMud", target_user="bob", message="hi",
@@ -197,7 +197,7 @@ class OutboundChannelTests(MessagesTestBase, SynchronousTestCase):
         self.assertEqual(self.carol.events("channel_message"), [])     # not joined
         self.assertEqual(self.no_perm.events("channel_message"), [])   # no channel permission
         [event] = self.bob.events("channel_message")
-        history = self.gw.store.history("dchat")
+        history = self.gw.state.history("dchat")
         self.assertEqual(len(history), 1)
         self.assertEqual(event["history_id"], history[0]["id"])
         self.assertEqual({k: event[k] for k in ("channel", "from_mud", "from_user", "visname", "message")},
@@ -210,7 +210,7 @@ class OutboundChannelTests(MessagesTestBase, SynchronousTestCase):
         self.assertEqual(result["status"], "queued")
         [event] = self.bob.events("channel_emote")
         self.assertEqual(event["message"], "$N waves.")
-        self.assertEqual(self.gw.store.history("dchat")[0]["type"], "emote")
+        self.assertEqual(self.gw.state.history("dchat")[0]["type"], "emote")
 
     def test_targeted_local_delivery_and_history(self):
         self.call("channel_target", channel="dchat", target_mud="OtherMud", target_user="Bob",
@@ -219,7 +219,7 @@ class OutboundChannelTests(MessagesTestBase, SynchronousTestCase):
         self.assertEqual(event["target_mud"], "OtherMud")
         self.assertEqual(event["target_user"], "bob")
         self.assertEqual(event["message_others"], "$N pokes $O.")
-        [entry] = self.gw.store.history("dchat")
+        [entry] = self.gw.state.history("dchat")
         self.assertEqual(entry["type"], "targeted")
         self.assertEqual(entry["message"], "$N pokes $O.")
         self.assertEqual(entry["target_visname"], "Bob")
@@ -230,27 +230,27 @@ class OutboundChannelTests(MessagesTestBase, SynchronousTestCase):
         self.gw.config["router"]["queue"]["enabled"] = False
         with self.assertRaises(RPCError):
             self.call("channel_send", channel="dchat", message="Hi")
-        self.assertEqual(self.gw.store.history("dchat"), [])
+        self.assertEqual(self.gw.state.history("dchat"), [])
         self.assertEqual(self.bob.received, [])
 
     def test_retry_with_client_msg_id_records_once(self):
         for _ in range(2):
             self.call("channel_send", channel="dchat", message="Hi", client_msg_id="c1")
-        self.assertEqual(len(self.gw.store.history("dchat")), 1)
+        self.assertEqual(len(self.gw.state.history("dchat")), 1)
         self.assertEqual(len(self.bob.events("channel_message")), 1)
         self.assertEqual(len(self.written), 1)
 
     def test_history_disabled(self):
         self.gw.config["channels"]["history"]["enabled"] = False
         self.call("channel_send", channel="dchat", message="Hi")
-        self.assertEqual(self.gw.store.history("dchat"), [])
+        self.assertEqual(self.gw.state.history("dchat"), [])
         self.assertIsNone(self.bob.events("channel_message")[0]["history_id"])
 
     def test_history_bounded_per_channel(self):
         self.gw.config["channels"]["history"]["max_per_channel"] = 3
         for n in range(5):
             self.call("channel_send", channel="dchat", message=f"m{n}")
-        self.assertEqual([e["message"] for e in self.gw.store.history("dchat")], ["m2", "m3", "m4"])
+        self.assertEqual([e["message"] for e in self.gw.state.history("dchat")], ["m2", "m3", "m4"])
 
 
 class InboundTests(MessagesTestBase, SynchronousTestCase):
@@ -332,7 +332,7 @@ class InboundTests(MessagesTestBase, SynchronousTestCase):
         [event] = self.info.events("channel_message")
         self.assertEqual(self.alice.received, [])      # not joined
         self.assertEqual(self.teller.received, [])
-        [entry] = self.gw.store.history("dchat")
+        [entry] = self.gw.state.history("dchat")
         self.assertEqual(event["history_id"], entry["id"])
         self.assertEqual({k: event[k] for k in ("channel", "from_mud", "from_user", "visname", "message")},
                          {"channel": "dchat", "from_mud": "DSTest", "from_user": "zed",
@@ -346,7 +346,7 @@ class InboundTests(MessagesTestBase, SynchronousTestCase):
         self.receive("channel-e", 5, "DSTest", "zed", 0, 0, "dchat", "Zed", "$N waves.")
         [event] = self.info.events("channel_emote")
         self.assertEqual(event["message"], "$N waves.")
-        self.assertEqual(self.gw.store.history("dchat")[0]["type"], "emote")
+        self.assertEqual(self.gw.state.history("dchat")[0]["type"], "emote")
 
     def test_channel_t(self):
         self.receive("channel-t", 5, "DSTest", "zed", 0, 0, "dchat", OUR_MUD, "alice",
@@ -357,7 +357,7 @@ class InboundTests(MessagesTestBase, SynchronousTestCase):
             "target_mud": OUR_MUD, "target_user": "alice", "target_visname": "Alice",
             "message_others": "$N pokes $O.", "message_target": "$N pokes you.",
             "history_id": event["history_id"]})
-        [entry] = self.gw.store.history("dchat")
+        [entry] = self.gw.state.history("dchat")
         self.assertEqual(entry["type"], "targeted")
         self.assertEqual(entry["target_user"], "alice")
 
@@ -371,7 +371,7 @@ class InboundTests(MessagesTestBase, SynchronousTestCase):
         self.receive("channel-m", 5, "DSTest", "zed", 0, 0, "DCHAT", "Zed", "names are exact")
         self.assertEqual(self.service.unlistened_dropped, 4)
         for channel in ("elsewhere", "DCHAT"):
-            self.assertEqual(self.gw.store.history(channel), [])
+            self.assertEqual(self.gw.state.history(channel), [])
         for session in (self.alice, self.teller, self.info):
             self.assertEqual(session.received, [])
         self.assertEqual(self.gw.link.sent, [])
@@ -380,13 +380,13 @@ class InboundTests(MessagesTestBase, SynchronousTestCase):
         self.gw.config["channels"]["default"] = ["imud_gossip"]
         self.gw.channels.reconfigure(self.gw.config)
         self.receive("channel-m", 5, "DSTest", "zed", 0, 0, "imud_gossip", "Zed", "hi")
-        self.assertEqual(len(self.gw.store.history("imud_gossip")), 1)
+        self.assertEqual(len(self.gw.state.history("imud_gossip")), 1)
         self.assertEqual(self.service.unlistened_dropped, 0)
 
     def test_channel_left_by_its_last_subscriber_is_dropped(self):
         self.info.channels.discard("dchat")
         self.receive("channel-m", 5, "DSTest", "zed", 0, 0, "dchat", "Zed", "late")
-        self.assertEqual(self.gw.store.history("dchat"), [])
+        self.assertEqual(self.gw.state.history("dchat"), [])
         self.assertEqual(self.service.unlistened_dropped, 1)
 
     def test_own_echo_dropped(self):
@@ -394,7 +394,7 @@ class InboundTests(MessagesTestBase, SynchronousTestCase):
         self.receive("channel-e", 5, OUR_MUD, "alice", 0, 0, "dchat", "Alice", "echo")
         self.receive("channel-t", 5, OUR_MUD, "alice", 0, 0, "dchat", "X", "y", "a", "b", "c", "d")
         self.assertEqual(self.info.received, [])
-        self.assertEqual(self.gw.store.history("dchat"), [])
+        self.assertEqual(self.gw.state.history("dchat"), [])
 
     def test_send_then_echo_gives_one_event_and_one_history_entry(self):
         bob = self.gw.sessions.add(permissions=["channel"])
@@ -402,7 +402,7 @@ class InboundTests(MessagesTestBase, SynchronousTestCase):
         self.call("channel_send", channel="dchat", message="Hi", from_user="Alice")
         self.gw.link.receive(self.gw.link.sent[0])   # the router's echo
         self.assertEqual(len(bob.events("channel_message")), 1)
-        self.assertEqual(len(self.gw.store.history("dchat")), 1)
+        self.assertEqual(len(self.gw.state.history("dchat")), 1)
 
     def test_channel_packet_without_channel_ignored(self):
         self.receive("channel-m", 5, "DSTest", "zed", 0, 0, 0, "Zed", "hi")

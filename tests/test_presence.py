@@ -6,6 +6,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3.api.errors import INVALID_PARAMS, RPCError
 from intermud3.mudmode import frame
+from intermud3.outbound import frame_size
+from intermud3.services import presence as presence_module
 from intermud3.services.presence import Presence
 from tests.fakes import OUR_MUD, make_gateway
 
@@ -133,11 +135,15 @@ class AnswerTests(PresenceTestCase):
     def test_long_who_list_trimmed_to_max_send_bytes(self):
         for limit in (300, 1000, 8192):
             self.gateway.config["router"]["max_send_bytes"] = limit
-            self.link.max_send_bytes = limit
             users = [{"name": f"player{i}", "title": "é" * (i % 7) + "x" * (i % 13)}
                      for i in range(600)]
             self.do_sync(users)
-            self.link.frame_size_calls = 0
+            calls = []
+
+            def counted(packet):
+                calls.append(packet)
+                return frame_size(packet)
+            self.patch(presence_module, "frame_size", counted)
             reply = self.ask(["who-req", 5, "ProbeA", 0, OUR_MUD, 0])[0]
             entries = reply[6]
             self.assertLessEqual(len(frame(reply)), limit)
@@ -147,7 +153,7 @@ class AnswerTests(PresenceTestCase):
             bigger = reply[:6] + [entries + [[f"player{len(entries)}", 0, users[len(entries)]["title"]]]]
             self.assertGreater(len(frame(bigger)), limit)
             # Estimated once, verified with few frame builds (not one per entry).
-            self.assertLessEqual(self.link.frame_size_calls, 2)
+            self.assertLessEqual(len(calls), 2)
 
     def test_finger_reply(self):
         self.assertEqual(self.ask(["finger-req", 5, "ProbeA", "carl", OUR_MUD, 0, "alice"]), [

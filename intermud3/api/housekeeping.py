@@ -66,7 +66,7 @@ def handlers(gateway):
             "packets_sent": link.packets_sent,
             "packets_received": link.packets_received,
             "reconnects": link.reconnects,
-            "queued_outbound": gateway.store.queue_depth(),
+            "queued_outbound": gateway.outbox.depth,
         }
 
     def reconnect(call, params):

@@ -18,6 +18,9 @@ PERMISSIONS = {
     "channel_send": "channel",
     "channel_emote": "channel",
     "channel_target": "channel",
+    # Any permission that can send a message (checked by the handler:
+    # the table holds one permission per method).
+    "message_status": None,
     "channel_history": "channel",
     "who": "info",
     "finger": "info",

@@ -13,9 +13,7 @@ from twisted.logger import Logger
 from intermud3 import packets
 from intermud3.api import params as p
 from intermud3.api.errors import invalid_params
-from intermud3.lpc import LPCError
-from intermud3.mudmode import FrameTooLarge
-from intermud3.services.outbox import ensure_fits
+from intermud3.outbound import Unsendable
 from intermud3.services.text import clean
 
 __all__ = ["ChannelService", "channel_name", "MAX_CHANNEL_NAME",
@@ -105,7 +103,7 @@ class ChannelService:
                               link.router["name"], 0, channel, 1 if on else 0)
         try:
             link.send(packet)
-        except FrameTooLarge:
+        except Unsendable:
             _log.warn("channel-listen for {channel} is too large to send", channel=channel)
 
     def _relisten(self):
@@ -147,7 +145,7 @@ class ChannelService:
                              link.router["name"], 0, channel, message)
         try:
             link.send(reply)
-        except (FrameTooLarge, LPCError) as error:
+        except Unsendable as error:
             # The message came from the network: it may be too big, or hold
             # a value (an int past 32 bits) that LPC cannot carry back.
             _log.warn("Cannot pass {channel}'s filtered message back: {error}",
@@ -200,9 +198,11 @@ class ChannelService:
         before = p.integer(params, "before", default=None, minimum=0)
         after = p.integer(params, "after", default=None, minimum=0)
         query = p.text(params, "query", default=None, max_len=MAX_QUERY)
-        messages = self.gateway.store.history(channel, limit, before, after, query)
-        return {"status": "success", "channel": channel, "messages": messages,
-                "count": len(messages)}
+        # Read on the store's thread: a search may take a while.
+        d = self.gateway.store.history(channel, limit, before, after, query)
+        return d.addCallback(lambda messages: {
+            "status": "success", "channel": channel, "messages": messages,
+            "count": len(messages)})
 
     def admin(self, call, params):
         channel = channel_name(params)
@@ -233,10 +233,10 @@ class ChannelService:
             remove_list = muds if which == "remove" else []
             packet = packets.make("channel-admin", mud, 0, router, 0, channel, add_list, remove_list)
             field = "muds"
-        ensure_fits(self.gateway, packet, field)
+        out = self.outbox.encode(packet, field)
         session = call.session
         result = self.outbox.submit(
-            "channel_admin", packet, session, client_msg_id(params),
+            "channel_admin", out, session, client_msg_id(params),
             accepted=lambda result: self.gateway.errors.remember(packet, session))
         if action == "add":
             self._created_types[channel] = ctype

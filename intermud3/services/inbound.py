@@ -9,8 +9,8 @@ addressed to us by a MUD, and never when it is itself an ``error``.
 
 from twisted.logger import Logger
 
-from intermud3 import lpc, packets
-from intermud3.mudmode import FrameTooLarge
+from intermud3 import packets
+from intermud3.outbound import Unsendable
 
 __all__ = ["InboundDispatcher", "LINK_HANDLED", "fold", "same_mud", "text_field", "reply_user",
            "send_error", "may_answer"]
@@ -132,12 +132,12 @@ def send_error(gateway, packet, code, message):
                          code, message, packet.value)
     try:
         return gateway.link.send(reply)
-    except (FrameTooLarge, lpc.LPCError):
+    except Unsendable:
         # Too big, or holding what LPC cannot write (a huge int, infinity).
         reply[-1] = 0
         try:
             return gateway.link.send(reply)
-        except (FrameTooLarge, lpc.LPCError):
+        except Unsendable:
             _log.warn("Could not answer {code} to {mud}: the error does not fit a frame",
                       code=code, mud=packet.o_mud)
             return False

@@ -12,11 +12,10 @@ from twisted.logger import Logger
 
 from intermud3 import packets
 from intermud3.api import params as p
-from intermud3.api.errors import invalid_params
+from intermud3.api.errors import PERMISSION_DENIED, RPCError, invalid_params
 from intermud3.events import iso_timestamp
 from intermud3.services.channels import channel_name, client_msg_id
 from intermud3.services.inbound import send_error, text_field
-from intermud3.services.outbox import ensure_fits
 from intermud3.services.text import clean, username
 
 __all__ = ["MessageService", "MAX_NAME", "MAX_VISNAME"]
@@ -25,6 +24,10 @@ _log = Logger()
 
 # User and MUD names are short on every real MUD; visnames may carry colour.
 MAX_NAME = 64
+# Message ids are short (q<row id> or 12 hex digits and a counter).
+MAX_MESSAGE_ID = 64
+# A key holding any of these may ask message_status.
+SENDING_PERMISSIONS = ("tell", "channel", "admin")
 MAX_VISNAME = 256
 DEFAULT_FROM_USER = "someone"
 
@@ -58,6 +61,7 @@ class MessageService:
             "channel_send": self.channel_send,
             "channel_emote": self.channel_emote,
             "channel_target": self.channel_target,
+            "message_status": self.message_status,
         }
 
     # -- outbound: tells ---------------------------------------------------
@@ -77,11 +81,32 @@ class MessageService:
         from_user, visname = _speaker(params)
         packet = packets.make(kind, self.gateway.mud_name, from_user, target_mud,
                               target_user, visname, message)
-        ensure_fits(self.gateway, packet, field)
+        out = self.outbox.encode(packet, field)
         session = call.session
         return self.outbox.submit(
-            kind, packet, session, client_msg_id(params),
+            kind, out, session, client_msg_id(params),
             accepted=lambda result: self.gateway.errors.remember(packet, session))
+
+    # -- outcomes ----------------------------------------------------------
+
+    def message_status(self, call, params):
+        """The fate of a message this key sent (API.md message_status)."""
+        session = call.session
+        if not any(session.has_permission(p) for p in SENDING_PERMISSIONS):
+            raise RPCError(PERMISSION_DENIED, "Permission denied",
+                           {"permission": SENDING_PERMISSIONS[0]})
+        message_id = p.text(params, "message_id", default=None, max_len=MAX_MESSAGE_ID)
+        asked_cmid = None if message_id is not None else client_msg_id(params)
+        if message_id is None and asked_cmid is None:
+            raise invalid_params("message_id", "give message_id or client_msg_id")
+        d = self.outbox.status(session, message_id=message_id, client_msg_id=asked_cmid)
+
+        def answer(found):
+            if found is None:
+                field = "message_id" if message_id is not None else "client_msg_id"
+                raise invalid_params(field, f"no message with that {field} is known")
+            return {**found, "at": iso_timestamp(found["at"])}
+        return d.addCallback(answer)
 
     # -- outbound: channels ------------------------------------------------
 
@@ -98,11 +123,11 @@ class MessageService:
         from_user, visname = _speaker(params)
         packet = packets.make(ptype, self.gateway.mud_name, from_user, 0, 0,
                               channel, visname, message)
-        ensure_fits(self.gateway, packet, field)
+        out = self.outbox.encode(packet, field)
         event, history_type = _CHANNEL_EVENTS[ptype]
         fields = {"from_mud": self.gateway.mud_name, "from_user": from_user,
                   "visname": visname, "message": message}
-        return self._submit_channel(kind, packet, call.session, params, channel,
+        return self._submit_channel(kind, out, call.session, params, channel,
                                     event, history_type, fields)
 
     def channel_target(self, call, params):
@@ -118,22 +143,22 @@ class MessageService:
                               visname, target_visname)
         longer = ("message_others" if len(message_others) >= len(message_target)
                   else "message_target")
-        ensure_fits(self.gateway, packet, longer)
+        out = self.outbox.encode(packet, longer)
         fields = {"from_mud": self.gateway.mud_name, "from_user": from_user,
                   "visname": visname, "target_mud": target_mud, "target_user": target_user,
                   "target_visname": target_visname, "message_others": message_others,
                   "message_target": message_target}
-        return self._submit_channel("channel_target", packet, call.session, params, channel,
+        return self._submit_channel("channel_target", out, call.session, params, channel,
                                     "channel_targeted", "targeted", fields)
 
-    def _submit_channel(self, kind, packet, session, params, channel, event, history_type, fields):
+    def _submit_channel(self, kind, out, session, params, channel, event, history_type, fields):
         def accepted(result):
-            self.gateway.errors.remember(packet, session)
+            self.gateway.errors.remember(out.packet, session)
             # The router's echo is dropped, so our own message is recorded
             # and shown to the other local subscribers here, once.
             history_id = self._record(channel, history_type, fields)
             self._publish_local(channel, event, fields, history_id, session)
-        return self.outbox.submit(kind, packet, session, client_msg_id(params), accepted=accepted)
+        return self.outbox.submit(kind, out, session, client_msg_id(params), accepted=accepted)
 
     def _publish_local(self, channel, event, fields, history_id, sender):
         params = {"channel": channel, **fields, "history_id": history_id}

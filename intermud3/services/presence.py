@@ -17,7 +17,7 @@ from twisted.logger import Logger
 
 from intermud3 import lpc, packets
 from intermud3.api.errors import invalid_params
-from intermud3.mudmode import FrameTooLarge
+from intermud3.outbound import Unsendable, frame_size
 from intermud3.services.inbound import fold, reply_user, same_mud, send_error
 from intermud3.services.text import clean
 
@@ -108,7 +108,7 @@ class Presence:
         reply = packets.make(ptype, self.gateway.mud_name, 0, packet.o_mud, reply_user(packet), *fields)
         try:
             self.gateway.link.send(reply)
-        except FrameTooLarge:
+        except Unsendable:
             _log.warn("{type} to {mud} does not fit in a frame; not sent",
                       type=ptype, mud=packet.o_mud)
 
@@ -187,7 +187,7 @@ class Presence:
         """The longest prefix of ``items`` whose reply frame fits in
         router.max_send_bytes: sizes are added up once (each array element
         costs its LPC text plus a comma), then the result is verified with
-        the link's own frame_size and shortened if the estimate was short."""
+        outbound.frame_size and shortened if the estimate was short."""
         limit = int(self.gateway.config["router"]["max_send_bytes"])
 
         def build(chosen):
@@ -201,7 +201,7 @@ class Presence:
             if size > limit:
                 break
             count += 1
-        while count and self.gateway.link.frame_size(build(items[:count])) > limit:
+        while count and frame_size(build(items[:count])) > limit:
             count -= max(1, count // 16)
         if count < len(items):
             _log.info("{type} to {mud} trimmed to {count} of {total} entries to fit {limit} bytes",

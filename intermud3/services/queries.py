@@ -30,7 +30,7 @@ from twisted.logger import Logger
 from intermud3 import packets
 from intermud3.api import params as p
 from intermud3.api.errors import gateway_error, invalid_params
-from intermud3.mudmode import FrameTooLarge
+from intermud3.outbound import Unsendable
 from intermud3.services.inbound import fold
 from intermud3.services.inbound import text_field as _text
 from intermud3.services.text import clean, username
@@ -239,7 +239,7 @@ class Queries:
         for packet, _, _, _ in sends:
             try:
                 self.gateway.link.send(packet)
-            except FrameTooLarge:
+            except Unsendable:
                 # Names are bounded, so only a tiny router.max_send_bytes gets here.
                 self._fail(call, invalid_params("target_mud", "the request does not fit in one I3 packet"))
                 return call.deferred

@@ -10,6 +10,7 @@ real frames in the vectors.
 from twisted.internet import defer
 from twisted.trial import unittest
 
+from intermud3.outbound import frame_size
 from tests.integration.harness import assert_rpc_error, wait_until
 from tests.integration.two_muds import A, B, TwoMuds, mud_info, player, same_shape, vector
 
@@ -186,7 +187,7 @@ class QueriesEndToEnd(unittest.TestCase):
         result = yield m.client_a.call("who", {"target_mud": B, "timeout": 2})
         limit = m.b.gateway.config["router"]["max_send_bytes"]
         reply = m.received_from(B, "who-reply")[-1]
-        self.assertLessEqual(m.b.gateway.link.frame_size(reply), limit)
+        self.assertLessEqual(frame_size(reply), limit)
         self.assertEqual(m.router.rejected, [])
         count = len(result["users"])
         self.assertTrue(0 < count < 500, count)
@@ -195,7 +196,7 @@ class QueriesEndToEnd(unittest.TestCase):
                          [u["name"] for u in crowd[:count]])
         one_more = list(reply)
         one_more[6] = reply[6] + [[crowd[count]["name"], 7, crowd[count]["title"]]]
-        self.assertGreater(m.b.gateway.link.frame_size(one_more), limit)
+        self.assertGreater(frame_size(one_more), limit)
 
     # -- finger ----------------------------------------------------------------------
 

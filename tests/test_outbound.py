@@ -1,12 +1,17 @@
-"""services/outbox.py: sent vs queued, the durable queue, drain, expiry,
-client_msg_id retries, restart."""
+"""outbound.py's Outbox: sent vs queued, the durable queue, drain, expiry,
+client_msg_id retries, restart, outcomes."""
 
 from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3 import packets
 from intermud3.api.errors import GATEWAY_ERROR, RPCError
-from intermud3.services.outbox import Outbox, permission_for
-from tests.fakes import OUR_MUD, make_gateway
+from intermud3.outbound import Outbox, permission_for
+from tests.fakes import OUR_MUD, make_gateway, settled
+
+
+def submit(outbox, kind, packet, session, **kwargs):
+    """Outbox.submit of a packet, its Deferred (if any) resolved."""
+    return settled(outbox.submit(kind, outbox.encode(packet, "message"), session, **kwargs))
 
 
 def tell_packet(n=1):
@@ -24,22 +29,22 @@ class OutboxTests(SynchronousTestCase):
         return self.gw.metrics.registry.get_sample_value("intermud3_outbound_queue_depth")
 
     def test_sent_when_link_ready_and_queue_empty(self):
-        result = self.outbox.submit("tell", tell_packet(), self.alice)
+        result = submit(self.outbox, "tell", tell_packet(), self.alice)
         self.assertEqual(result["status"], "sent")
         self.assertIsInstance(result["message_id"], str)
         self.assertEqual(self.gw.link.sent, [tell_packet()])
-        self.assertEqual(self.gw.store.queue_depth(), 0)
+        self.assertEqual(self.gw.state.queue_depth(), 0)
 
     def test_sent_ids_are_unique(self):
-        ids = {self.outbox.submit("tell", tell_packet(n), self.alice)["message_id"] for n in range(20)}
+        ids = {submit(self.outbox, "tell", tell_packet(n), self.alice)["message_id"] for n in range(20)}
         self.assertEqual(len(ids), 20)
 
     def test_queued_when_link_down(self):
         self.gw.link.ready = False
-        result = self.outbox.submit("tell", tell_packet(), self.alice)
+        result = submit(self.outbox, "tell", tell_packet(), self.alice)
         self.assertEqual(result["status"], "queued")
         self.assertEqual(self.gw.link.sent, [])
-        rows = self.gw.store.pending()
+        rows = self.gw.state.pending()
         self.assertEqual(len(rows), 1)
         self.assertEqual(result["message_id"], f"q{rows[0].id}")
         self.assertEqual(rows[0].packet, tell_packet())
@@ -50,60 +55,60 @@ class OutboxTests(SynchronousTestCase):
 
     def test_queued_when_pacer_busy(self):
         self.gw.link.room = False
-        result = self.outbox.submit("tell", tell_packet(), self.alice)
+        result = submit(self.outbox, "tell", tell_packet(), self.alice)
         self.assertEqual(result["status"], "queued")
         self.assertEqual(self.gw.link.sent, [])
 
     def test_queued_behind_waiting_messages_even_if_link_could_write(self):
         self.gw.link.ready = False
-        self.outbox.submit("tell", tell_packet(1), self.alice)
+        submit(self.outbox, "tell", tell_packet(1), self.alice)
         # Link ready again but the try_send of the first one is refused by
         # the pacer: the new message must wait behind it, not overtake it.
         self.gw.link.ready = True
         self.gw.link.room = False
-        self.assertEqual(self.outbox.submit("tell", tell_packet(2), self.alice)["status"], "queued")
+        self.assertEqual(submit(self.outbox, "tell", tell_packet(2), self.alice)["status"], "queued")
         self.gw.link.room = True
         # Now the pacer has room: the old one goes out first, then the new one.
-        self.assertEqual(self.outbox.submit("tell", tell_packet(3), self.alice)["status"], "sent")
+        self.assertEqual(submit(self.outbox, "tell", tell_packet(3), self.alice)["status"], "sent")
         self.assertEqual(self.gw.link.sent, [tell_packet(1), tell_packet(2), tell_packet(3)])
 
     def test_queue_full(self):
         self.gw.config["router"]["queue"]["max_messages"] = 2
         self.gw.link.ready = False
-        self.outbox.submit("tell", tell_packet(1), self.alice)
-        self.outbox.submit("tell", tell_packet(2), self.alice)
+        submit(self.outbox, "tell", tell_packet(1), self.alice)
+        submit(self.outbox, "tell", tell_packet(2), self.alice)
         with self.assertRaises(RPCError) as caught:
-            self.outbox.submit("tell", tell_packet(3), self.alice)
+            submit(self.outbox, "tell", tell_packet(3), self.alice)
         self.assertEqual(caught.exception.code, GATEWAY_ERROR)
         self.assertEqual(caught.exception.data, {"reason": "queue_full"})
-        self.assertEqual(self.gw.store.queue_depth(), 2)
+        self.assertEqual(self.gw.state.queue_depth(), 2)
 
     def test_queue_disabled_link_down(self):
         self.gw.config["router"]["queue"]["enabled"] = False
         self.gw.link.ready = False
         with self.assertRaises(RPCError) as caught:
-            self.outbox.submit("tell", tell_packet(), self.alice)
+            submit(self.outbox, "tell", tell_packet(), self.alice)
         self.assertEqual(caught.exception.code, GATEWAY_ERROR)
         self.assertEqual(caught.exception.data, {"reason": "link_down"})
-        self.assertEqual(self.gw.store.queue_depth(), 0)
+        self.assertEqual(self.gw.state.queue_depth(), 0)
 
     def test_queue_disabled_pacer_busy_is_queue_full(self):
         self.gw.config["router"]["queue"]["enabled"] = False
         self.gw.link.room = False
         with self.assertRaises(RPCError) as caught:
-            self.outbox.submit("tell", tell_packet(), self.alice)
+            submit(self.outbox, "tell", tell_packet(), self.alice)
         self.assertEqual(caught.exception.data, {"reason": "queue_full"})
 
     def test_queue_disabled_link_up_sends(self):
         self.gw.config["router"]["queue"]["enabled"] = False
-        self.assertEqual(self.outbox.submit("tell", tell_packet(), self.alice)["status"], "sent")
+        self.assertEqual(submit(self.outbox, "tell", tell_packet(), self.alice)["status"], "sent")
 
     def test_drain_on_ready_in_order_with_message_sent(self):
         self.gw.link.ready = False
-        ids = [self.outbox.submit("tell", tell_packet(n), self.alice)["message_id"] for n in range(3)]
+        ids = [submit(self.outbox, "tell", tell_packet(n), self.alice)["message_id"] for n in range(3)]
         self.gw.link.set_state("ready")
         self.assertEqual(self.gw.link.sent, [tell_packet(0), tell_packet(1), tell_packet(2)])
-        self.assertEqual(self.gw.store.queue_depth(), 0)
+        self.assertEqual(self.gw.state.queue_depth(), 0)
         self.assertEqual(self.alice.events("message_sent"),
                          [{"message_id": i, "method": "tell", "timestamp": p["timestamp"]}
                           for i, p in zip(ids, self.alice.events("message_sent"))])
@@ -113,20 +118,20 @@ class OutboxTests(SynchronousTestCase):
     def test_drain_stops_when_pacer_full_and_resumes_on_writable(self):
         self.gw.link.ready = False
         for n in range(3):
-            self.outbox.submit("tell", tell_packet(n), self.alice)
-        written_before_refusal = []
+            submit(self.outbox, "tell", tell_packet(n), self.alice)
+        reserved = []
 
-        def refuse_after_one(packet, original=self.gw.link.try_send):
-            if written_before_refusal:
+        def room_for_one(ptype, original=self.gw.link.reserve):
+            if reserved:
                 return False
-            written_before_refusal.append(packet)
-            return original(packet)
-        self.gw.link.try_send = refuse_after_one
+            reserved.append(ptype)
+            return original(ptype)
+        self.gw.link.reserve = room_for_one
         self.gw.link.set_state("ready")
         self.assertEqual(self.gw.link.sent, [tell_packet(0)])
-        self.assertEqual(self.gw.store.queue_depth(), 2)
+        self.assertEqual(self.gw.state.queue_depth(), 2)
         self.assertEqual(len(self.alice.events("message_sent")), 1)
-        del self.gw.link.try_send      # back to the plain fake
+        del self.gw.link.reserve      # back to the plain fake
         self.gw.link.go_writable()
         self.assertEqual(self.gw.link.sent, [tell_packet(0), tell_packet(1), tell_packet(2)])
         self.assertEqual(len(self.alice.events("message_sent")), 3)
@@ -134,7 +139,7 @@ class OutboxTests(SynchronousTestCase):
     def test_message_sent_goes_only_to_owner(self):
         bob = self.gw.sessions.add()
         self.gw.link.ready = False
-        self.outbox.submit("tell", tell_packet(), self.alice)
+        submit(self.outbox, "tell", tell_packet(), self.alice)
         self.gw.link.set_state("ready")
         self.assertEqual(len(self.alice.events("message_sent")), 1)
         self.assertEqual(bob.events("message_sent"), [])
@@ -144,8 +149,8 @@ class OutboxTests(SynchronousTestCase):
         info = self.gw.sessions.add(permissions=["info"])
         admin = self.gw.sessions.add(permissions=["admin"])
         self.gw.link.ready = False
-        self.outbox.submit("tell", tell_packet(), self.alice)
-        self.outbox.submit("channel_admin", tell_packet(2), self.alice)
+        submit(self.outbox, "tell", tell_packet(), self.alice)
+        submit(self.outbox, "channel_admin", tell_packet(2), self.alice)
         self.gw.sessions.end(self.alice)
         self.gw.link.set_state("ready")
         self.assertEqual([p["method"] for p in tells.events("message_sent")], ["tell"])
@@ -161,30 +166,31 @@ class OutboxTests(SynchronousTestCase):
 
     def test_expiry_by_timer(self):
         self.gw.link.ready = False
-        first = self.outbox.submit("tell", tell_packet(1), self.alice)["message_id"]
+        first = submit(self.outbox, "tell", tell_packet(1), self.alice)["message_id"]
         self.gw.clock.advance(100)
-        second = self.outbox.submit("emoteto", tell_packet(2), self.alice)["message_id"]
+        second = submit(self.outbox, "emoteto", tell_packet(2), self.alice)["message_id"]
         self.gw.clock.advance(199)
         self.assertEqual(self.alice.events("message_expired"), [])
         self.gw.clock.advance(1)
         expired = self.alice.events("message_expired")
         self.assertEqual([(p["message_id"], p["method"]) for p in expired], [(first, "tell")])
-        self.assertEqual(self.gw.store.queue_depth(), 1)
+        self.assertEqual(self.gw.state.queue_depth(), 1)
         self.assertEqual(self.gauge(), 1)
         self.gw.clock.advance(100)
         expired = self.alice.events("message_expired")
         self.assertEqual([(p["message_id"], p["method"]) for p in expired],
                          [(first, "tell"), (second, "emoteto")])
-        self.assertEqual(self.gw.store.queue_depth(), 0)
+        self.assertEqual(self.gw.state.queue_depth(), 0)
         self.assertEqual(self.gauge(), 0)
         self.gw.link.set_state("ready")
         self.assertEqual(self.gw.link.sent, [])
         self.assertEqual(self.alice.events("message_sent"), [])
-        self.assertEqual(self.gw.clock.getDelayedCalls(), [])
+        # Nothing left but the periodic purge of old outcomes.
+        self.assertEqual([c.func for c in self.gw.clock.getDelayedCalls()], [self.outbox._purge])
 
     def test_rows_expired_during_downtime_are_not_sent_after_restart(self):
         self.gw.link.ready = False
-        queued = self.outbox.submit("tell", tell_packet(1), self.alice)["message_id"]
+        queued = submit(self.outbox, "tell", tell_packet(1), self.alice)["message_id"]
         self.outbox.stop()
         self.gw.store.close()
         gw2 = make_gateway(self, directory=self.gw.store.directory)
@@ -200,58 +206,58 @@ class OutboxTests(SynchronousTestCase):
         self.assertEqual(len(tells.events("message_expired")), 1)
 
     def test_client_msg_id_repeat_returns_first_result_and_sends_nothing(self):
-        first = self.outbox.submit("tell", tell_packet(), self.alice, client_msg_id="m-1")
-        again = self.outbox.submit("tell", tell_packet(), self.alice, client_msg_id="m-1")
+        first = submit(self.outbox, "tell", tell_packet(), self.alice, client_msg_id="m-1")
+        again = submit(self.outbox, "tell", tell_packet(), self.alice, client_msg_id="m-1")
         self.assertEqual(first, again)
         self.assertEqual(len(self.gw.link.sent), 1)
 
     def test_client_msg_id_repeat_of_queued(self):
         self.gw.link.ready = False
-        first = self.outbox.submit("tell", tell_packet(), self.alice, client_msg_id="m-1")
-        again = self.outbox.submit("tell", tell_packet(), self.alice, client_msg_id="m-1")
+        first = submit(self.outbox, "tell", tell_packet(), self.alice, client_msg_id="m-1")
+        again = submit(self.outbox, "tell", tell_packet(), self.alice, client_msg_id="m-1")
         self.assertEqual(first, again)
-        self.assertEqual(self.gw.store.queue_depth(), 1)
-        self.assertEqual(self.gw.store.pending()[0].client_msg_id, "m-1")
+        self.assertEqual(self.gw.state.queue_depth(), 1)
+        self.assertEqual(self.gw.state.pending()[0].client_msg_id, "m-1")
 
     def test_client_msg_id_shared_by_sessions_of_one_key(self):
         other = self.gw.sessions.add(key_id="key0")
-        first = self.outbox.submit("tell", tell_packet(), self.alice, client_msg_id="m-1")
-        self.assertEqual(self.outbox.submit("tell", tell_packet(), other, client_msg_id="m-1"), first)
+        first = submit(self.outbox, "tell", tell_packet(), self.alice, client_msg_id="m-1")
+        self.assertEqual(submit(self.outbox, "tell", tell_packet(), other, client_msg_id="m-1"), first)
         self.assertEqual(len(self.gw.link.sent), 1)
 
     def test_client_msg_id_is_per_key(self):
         stranger = self.gw.sessions.add(key_id="key1")
-        self.outbox.submit("tell", tell_packet(), self.alice, client_msg_id="m-1")
-        self.outbox.submit("tell", tell_packet(), stranger, client_msg_id="m-1")
+        submit(self.outbox, "tell", tell_packet(), self.alice, client_msg_id="m-1")
+        submit(self.outbox, "tell", tell_packet(), stranger, client_msg_id="m-1")
         self.assertEqual(len(self.gw.link.sent), 2)
 
     def test_client_msg_id_forgotten_after_session_timeout(self):
-        self.outbox.submit("tell", tell_packet(), self.alice, client_msg_id="m-1")
+        submit(self.outbox, "tell", tell_packet(), self.alice, client_msg_id="m-1")
         self.gw.clock.advance(self.gw.config["api"]["session"]["timeout"] + 1)
-        self.outbox.submit("tell", tell_packet(), self.alice, client_msg_id="m-1")
+        submit(self.outbox, "tell", tell_packet(), self.alice, client_msg_id="m-1")
         self.assertEqual(len(self.gw.link.sent), 2)
 
     def test_client_msg_id_bounded(self):
         outbox = Outbox(self.gw, max_remembered=2)
         self.addCleanup(outbox.stop)
         for n in range(3):
-            outbox.submit("tell", tell_packet(n), self.alice, client_msg_id=f"m-{n}")
-        outbox.submit("tell", tell_packet(0), self.alice, client_msg_id="m-0")   # forgotten
-        outbox.submit("tell", tell_packet(2), self.alice, client_msg_id="m-2")   # remembered
+            submit(outbox, "tell", tell_packet(n), self.alice, client_msg_id=f"m-{n}")
+        submit(outbox, "tell", tell_packet(0), self.alice, client_msg_id="m-0")   # forgotten
+        submit(outbox, "tell", tell_packet(2), self.alice, client_msg_id="m-2")   # remembered
         self.assertEqual(len(self.gw.link.sent), 4)
 
     def test_failed_call_is_not_remembered(self):
         self.gw.config["router"]["queue"]["enabled"] = False
         self.gw.link.ready = False
         with self.assertRaises(RPCError):
-            self.outbox.submit("tell", tell_packet(), self.alice, client_msg_id="m-1")
+            submit(self.outbox, "tell", tell_packet(), self.alice, client_msg_id="m-1")
         self.gw.link.ready = True
-        self.assertEqual(self.outbox.submit("tell", tell_packet(), self.alice, client_msg_id="m-1")["status"],
+        self.assertEqual(submit(self.outbox, "tell", tell_packet(), self.alice, client_msg_id="m-1")["status"],
                          "sent")
 
     def test_restart_drains_rows_of_previous_process(self):
         self.gw.link.ready = False
-        ids = [self.outbox.submit("tell", tell_packet(n), self.alice)["message_id"] for n in range(2)]
+        ids = [submit(self.outbox, "tell", tell_packet(n), self.alice)["message_id"] for n in range(2)]
         self.outbox.stop()
         self.gw.store.close()
         # A new process: new store over the same files, new sessions.
@@ -259,48 +265,48 @@ class OutboxTests(SynchronousTestCase):
         tells = gw2.sessions.add(permissions=["tell"])
         outbox2 = Outbox(gw2)
         self.addCleanup(outbox2.stop)
-        self.assertEqual(gw2.store.queue_depth(), 2)
+        self.assertEqual(gw2.state.queue_depth(), 2)
         gw2.link.ready = False
         gw2.link.set_state("ready")
         self.assertEqual(gw2.link.sent, [tell_packet(0), tell_packet(1)])
         self.assertEqual([p["message_id"] for p in tells.events("message_sent")], ids)
-        self.assertEqual(gw2.store.queue_depth(), 0)
+        self.assertEqual(gw2.state.queue_depth(), 0)
 
     def test_client_msg_id_of_queued_row_survives_restart(self):
         self.gw.link.ready = False
-        first = self.outbox.submit("tell", tell_packet(), self.alice, client_msg_id="keep-me")
+        first = submit(self.outbox, "tell", tell_packet(), self.alice, client_msg_id="keep-me")
         self.outbox.stop()
         self.gw.store.close()
         gw2 = make_gateway(self, directory=self.gw.store.directory)
         outbox2 = Outbox(gw2)
         self.addCleanup(outbox2.stop)
         alice_again = gw2.sessions.add(key_id="key0")
-        self.assertEqual(outbox2.submit("tell", tell_packet(), alice_again, client_msg_id="keep-me"), first)
-        self.assertEqual(gw2.store.queue_depth(), 1)
+        self.assertEqual(submit(outbox2, "tell", tell_packet(), alice_again, client_msg_id="keep-me"), first)
+        self.assertEqual(gw2.state.queue_depth(), 1)
         gw2.link.set_state("ready")
         self.assertEqual(gw2.link.sent, [tell_packet()])
-        self.assertEqual(outbox2.submit("tell", tell_packet(), alice_again, client_msg_id="other")["status"],
+        self.assertEqual(submit(outbox2, "tell", tell_packet(), alice_again, client_msg_id="other")["status"],
                          "sent")
 
     def test_new_queued_ids_never_reuse_old_ones(self):
         self.gw.link.ready = False
-        first = self.outbox.submit("tell", tell_packet(1), self.alice)["message_id"]
+        first = submit(self.outbox, "tell", tell_packet(1), self.alice)["message_id"]
         self.gw.link.set_state("ready")
         self.gw.link.ready = False
-        second = self.outbox.submit("tell", tell_packet(2), self.alice)["message_id"]
+        second = submit(self.outbox, "tell", tell_packet(2), self.alice)["message_id"]
         self.assertNotEqual(first, second)
 
-    def test_exactly_once_deleted_in_same_turn_as_write(self):
+    def test_marked_sent_before_it_is_written(self):
         self.gw.link.ready = False
-        self.outbox.submit("tell", tell_packet(), self.alice)
+        submit(self.outbox, "tell", tell_packet(), self.alice)
         seen = []
 
-        def write_and_look(packet, original=self.gw.link.try_send):
-            seen.append(self.gw.store.queue_depth())
-            return original(packet)
-        self.gw.link.try_send = write_and_look
+        def write_and_look(out, original=self.gw.link.write_reserved):
+            seen.append(self.gw.state.queue_depth())
+            return original(out)
+        self.gw.link.write_reserved = write_and_look
         self.gw.link.set_state("ready")
-        self.assertEqual(seen, [1])
-        self.assertEqual(self.gw.store.queue_depth(), 0)
+        self.assertEqual(seen, [0])     # a restart now could not send it again
+        self.assertEqual(self.gw.state.queue_depth(), 0)
         self.gw.link.set_state("ready")      # a second handshake sends nothing again
         self.assertEqual(len(self.gw.link.sent), 1)

@@ -1,0 +1,664 @@
+"""The outbound path: every packet we write to the router goes through here.
+
+* ``encode`` turns a packet into its frame once (``OutFrame``); a packet
+  that can never be written (no LPC form, or a frame over
+  ``router.max_send_bytes``) raises ``Unsendable``, the one exception of
+  this path.
+* ``PacedLane`` (owned by the router link) is the pacer and the transient
+  lane: replies, queries and listens are written at once when the pacer
+  allows, else held in memory, in order, and dropped when the link drops.
+* ``Outbox`` is the durable lane for messages (API.md "Messages"): a
+  message goes out at once when the link is ready, the pacer has room and
+  nothing is ahead of it ("sent"); otherwise it is queued, in memory and in
+  the store, and answered "queued" only once its row is committed. The
+  queue is drained in order, linearly, from memory. Before a queued message
+  is written its row is marked sent (committed), so a restart can never
+  send it twice; if the link drops before the write, the mark is undone.
+"""
+
+import collections
+import heapq
+import itertools
+import os
+from collections import OrderedDict, deque
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from intermud3 import lpc
+from intermud3.api.errors import gateway_error, invalid_params
+from intermud3.mudmode import frame as _frame
+
+__all__ = ["Unsendable", "OutFrame", "encode", "encode_field", "frame_size", "PacedLane",
+           "Outbox", "permission_for",
+           "DEFAULT_MAX_REMEMBERED", "OUTCOME_MARGIN"]
+
+_log = Logger()
+
+
+# -- frames ---------------------------------------------------------------------
+
+class Unsendable(ValueError):
+    """A packet that can never be written to the router. ``size`` and
+    ``limit`` are set when it is too large (else None)."""
+
+    def __init__(self, message, size=None, limit=None):
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
+
+
+# ``data`` is the whole frame (length prefix, LPC text, NUL); ``type`` the
+# packet type, for the pacer and metrics; ``packet`` the value, for storage.
+OutFrame = collections.namedtuple("OutFrame", "type data packet")
+
+
+def encode(packet, limit):
+    """The packet (a list or a packets.Packet) as an OutFrame of at most
+    ``limit`` bytes; Unsendable otherwise."""
+    value = getattr(packet, "value", packet)
+    try:
+        data = _frame(value)
+    except lpc.LPCError as error:
+        raise Unsendable(f"cannot be written as I3 text: {error}") from error
+    if len(data) > limit:
+        raise Unsendable(f"is too long for one I3 packet ({len(data)} bytes, the limit is "
+                         f"{limit})", size=len(data), limit=limit)
+    ptype = value[0] if isinstance(value, (list, tuple)) and value else ""
+    return OutFrame(ptype if isinstance(ptype, str) else "", data, value)
+
+
+def frame_size(packet):
+    """Bytes the packet takes on the wire, length prefix and NUL included;
+    lpc.LPCError when it has no LPC form."""
+    return len(_frame(getattr(packet, "value", packet)))
+
+
+def encode_field(packet, limit, field):
+    """``encode`` for a packet built from a client's ``field``: -32602 naming
+    it (with ``max_bytes`` when too long) instead of Unsendable, checked
+    before anything is sent or queued."""
+    try:
+        return encode(packet, limit)
+    except Unsendable as error:
+        data = {} if error.limit is None else {"max_bytes": error.limit}
+        raise invalid_params(field, f"{field} {error}", **data) from None
+
+
+# -- the transient lane --------------------------------------------------------
+
+class PacedLane:
+    """The pacer and the packets it holds back (the router link owns one).
+
+    ``write(OutFrame)`` writes to the current connection (the link's);
+    ``is_ready()`` says whether there is a ready one. ``on_writable``
+    observers run when the pacer has room and nothing is held, after a
+    refused ``try_send`` or a ``release`` (the durable outbox drains then).
+    """
+
+    def __init__(self, pacer, clock, *, write, is_ready, max_held):
+        self.pacer = pacer
+        self._clock = clock
+        self._write = write
+        self._is_ready = is_ready
+        self._max_held = max_held       # a callable: read live (reload)
+        self._held = deque()
+        self._want_writable = False
+        self._kick_call = None
+        self.on_writable = []
+
+    @property
+    def held(self):
+        return len(self._held)
+
+    def send(self, out):
+        """True: written now. False: held until the pacer allows, or (link
+        not ready, hold full) discarded."""
+        if not self._is_ready():
+            _log.debug("Discarded a {type} packet: the router link is not ready", type=out.type)
+            return False
+        if not self._held and self.pacer.can_send(out.type):
+            self._write(out)
+            return True
+        if len(self._held) >= self._max_held():
+            _log.warn("Discarded a {type} packet: {count} packets already held for pacing",
+                      type=out.type, count=len(self._held))
+            return False
+        self._held.append(out)
+        self._schedule_kick()
+        return False
+
+    def try_send(self, out):
+        """Write now only if ready, the pacer has room and nothing is held;
+        never holds. After a False while ready, on_writable runs once there
+        is room again."""
+        if self._may_write(out.type):
+            self._write(out)
+            return True
+        return False
+
+    def reserve(self, ptype):
+        """As try_send for a packet of ``ptype`` written later: the pacer is
+        charged now, and the write (``write_reserved``) charges nothing."""
+        if self._may_write(ptype):
+            self.pacer.charge(ptype)
+            return True
+        return False
+
+    def _may_write(self, ptype):
+        if not self._is_ready():
+            return False
+        if not self._held and self.pacer.can_send(ptype):
+            return True
+        self._want_writable = True
+        self._schedule_kick()
+        return False
+
+    def release(self):
+        """The link became ready (its on_ready observers have run): write
+        what the pacer allows and tell on_writable."""
+        self._want_writable = True
+        self._kick()
+
+    def drop(self, why):
+        """The link dropped: held packets are discarded, timers stopped."""
+        if self._kick_call is not None and self._kick_call.active():
+            self._kick_call.cancel()
+        self._kick_call = None
+        self._want_writable = False
+        if self._held:
+            _log.info("Discarded {count} held packets: {reason}", count=len(self._held), reason=why)
+            self._held.clear()
+
+    def _schedule_kick(self):
+        if not self._is_ready():
+            return
+        head = self._held[0].type if self._held else "tell"
+        delay = self.pacer.next_opening(head)
+        call = self._kick_call
+        if call is not None and call.active():
+            if call.getTime() > self._clock.seconds() + delay:
+                call.reset(delay)
+            return
+        self._kick_call = self._clock.callLater(delay, self._kick)
+
+    def _kick(self):
+        if self._kick_call is not None and self._kick_call.active():
+            self._kick_call.cancel()
+        self._kick_call = None
+        if not self._is_ready():
+            return
+        released = False
+        while self._held and self.pacer.can_send(self._held[0].type):
+            self._write(self._held.popleft())
+            released = True
+        if self._held:
+            self._schedule_kick()
+            return
+        if released:
+            self._want_writable = True
+        if not self._want_writable:
+            return
+        if not self.pacer.can_send("tell"):
+            self._schedule_kick()
+            return
+        self._want_writable = False
+        for observer in list(self.on_writable):
+            try:
+                observer()
+            except Exception:
+                _log.failure("on_writable observer failed")
+            if not self._is_ready():
+                return
+
+
+# -- the durable lane ------------------------------------------------------------
+
+# client_msg_id results and message outcomes kept in memory; beyond this the
+# oldest are forgotten (outcomes of queued messages stay in the store).
+DEFAULT_MAX_REMEMBERED = 10000
+
+# Outcomes are kept for router.queue.ttl plus this (API.md message_status).
+OUTCOME_MARGIN = 3600.0
+
+# Queued messages marked and written per store round trip: bounds the
+# work of one reactor turn however long the queue is.
+DRAIN_BATCH = 256
+
+# How often finished outcomes older than their keep are purged.
+PURGE_INTERVAL = 600.0
+
+
+def permission_for(kind):
+    """The permission whose holders hear about a message of ``kind`` when
+    the session that sent it is gone."""
+    if kind == "channel_admin":
+        return "admin"
+    if kind.startswith("channel_"):
+        return "channel"
+    return "tell"
+
+
+class _Queued:
+    """One message in the durable queue (the memory mirror of its row)."""
+
+    __slots__ = ("id", "kind", "out", "created", "expires", "owner", "key_id",
+                 "client_msg_id", "durable", "waiters")
+
+    def __init__(self, row_id, kind, out, created, expires, owner, key_id, client_msg_id,
+                 durable):
+        self.id = row_id
+        self.kind = kind
+        self.out = out
+        self.created = created
+        self.expires = expires
+        self.owner = owner
+        self.key_id = key_id
+        self.client_msg_id = client_msg_id
+        self.durable = durable
+        self.waiters = []     # Deferreds of repeats waiting for durability
+
+    @property
+    def message_id(self):
+        return _queued_id(self.id)
+
+
+class Outbox:
+    def __init__(self, gateway, *, max_remembered=DEFAULT_MAX_REMEMBERED):
+        self.gateway = gateway
+        self.clock = gateway.clock
+        self.store = gateway.store
+        self.max_remembered = max_remembered
+        self._queue = OrderedDict()     # id -> _Queued, oldest first
+        self._expiries = []             # heap of (expires, id)
+        self._expiry_call = None
+        self._purge_call = None
+        self._sending = None            # the batch being marked sent, or None
+        self._stopped = False
+        # (key_id, client_msg_id) -> (forget_at, result dict or _Queued), oldest first.
+        self._results = OrderedDict()
+        # message_id -> (key_id, client_msg_id, status, at): recent outcomes.
+        self._outcomes = OrderedDict()
+        # Ids of messages sent at once: unique within the process (a random
+        # prefix) without a system call per message.
+        self._sent_prefix = os.urandom(6).hex()
+        self._sent_counter = itertools.count(1)
+        # The link calls on_writable after its on_ready observers, so what
+        # those send on a new connection (channel-listen above all: a router
+        # drops a channel message from a MUD that does not listen) goes
+        # before the queued messages.
+        gateway.link.on_writable.append(self.drain)
+        self._restore()
+        self._purge()
+
+    # -- accepting messages ------------------------------------------------
+
+    def encode(self, packet, field):
+        """The message's OutFrame, encoded once; -32602 naming ``field``
+        when it can never be sent (checked before it is sent or queued)."""
+        return encode_field(packet, self.gateway.config["router"]["max_send_bytes"], field)
+
+    def submit(self, kind, out, session, client_msg_id=None, accepted=None):
+        """Send or queue ``out`` (an OutFrame); ``{"status": "sent"|"queued",
+        "message_id"}``, or a Deferred of it while a queued row is made
+        durable.
+
+        Raises (or fails with) -32004: ``queue_full`` / ``link_down`` when
+        it can do neither, ``store_unavailable`` when the row cannot be
+        stored. A repeat of the same ``client_msg_id`` from the same key
+        within ``api.session.timeout`` returns the first result and sends
+        nothing. ``accepted(result)`` runs once when the message is newly
+        sent or queued (never for a repeat), for the caller's side effects.
+        """
+        key_id = getattr(session, "key_id", None)
+        remember_as = None
+        if client_msg_id is not None:
+            remember_as = (key_id, client_msg_id)
+            earlier = self._recall(remember_as)
+            if earlier is not None:
+                return earlier
+        link = self.gateway.link
+        if self._queue and link.ready:
+            self.drain()    # older messages first, as far as they can go now
+        if not self._queue and link.try_send(out):
+            message_id = f"{self._sent_prefix}{next(self._sent_counter):x}"
+            result = {"status": "sent", "message_id": message_id}
+            self._record_outcome(message_id, key_id, client_msg_id, "sent")
+            return self._accept(result, remember_as, accepted, kind)
+        message = self._queue_message(kind, out, session, key_id, client_msg_id)
+        if remember_as is not None:
+            self._remember(remember_as, message)
+        d = self.store.enqueue(
+            message.id, kind, out.packet, created=message.created, expires=message.expires,
+            owner=message.owner, client_msg_id=client_msg_id, key_id=key_id)
+        d.addCallbacks(self._durable, self._not_durable, callbackArgs=(message,),
+                       errbackArgs=(message, remember_as))
+        d.addCallback(self._accept, remember_as, accepted, kind)
+        return d
+
+    def _queue_message(self, kind, out, session, key_id, client_msg_id):
+        link = self.gateway.link
+        queue = self.gateway.config["router"]["queue"]
+        if not queue["enabled"]:
+            # Without the queue a message we cannot write now is refused: a
+            # ready link with a busy pacer is "full", a down link "link_down".
+            reason = "queue_full" if link.ready else "link_down"
+            raise gateway_error(_REFUSED[reason], reason=reason)
+        if len(self._queue) >= queue["max_messages"]:
+            raise gateway_error(_REFUSED["queue_full"], reason="queue_full")
+        now = self.clock.seconds()
+        message = _Queued(self.store.new_message_id(), kind, out, now, now + queue["ttl"],
+                          getattr(session, "id", None), key_id, client_msg_id, durable=False)
+        self._add(message)
+        return message
+
+    def _durable(self, _, message):
+        message.durable = True
+        result = {"status": "queued", "message_id": message.message_id}
+        self._record_outcome(message.message_id, message.key_id, message.client_msg_id, "queued")
+        for waiter in message.waiters:
+            waiter.callback(dict(result))
+        message.waiters = []
+        # Fire after this call's reply: the drain may send it at once.
+        self.clock.callLater(0, self.drain)
+        return result
+
+    def _not_durable(self, failure, message, remember_as):
+        _log.error("Queueing a {kind} message failed: {error}",
+                   kind=message.kind, error=failure.getErrorMessage())
+        self._remove(message)
+        if remember_as is not None:
+            self._results.pop(remember_as, None)
+        error = gateway_error(_REFUSED["store_unavailable"], reason="store_unavailable")
+        for waiter in message.waiters:
+            waiter.errback(error)
+        message.waiters = []
+        raise error
+
+    def _accept(self, result, remember_as, accepted, kind):
+        if remember_as is not None:
+            self._remember(remember_as, result)
+        if accepted is not None:
+            try:
+                accepted(dict(result))
+            except Exception:
+                # The message is on its way: a side effect failing must not
+                # turn that into an error the MUD would retry.
+                _log.failure("After accepting a {kind} message", kind=kind)
+        return dict(result)
+
+    # -- the queue in memory -------------------------------------------------
+
+    def _add(self, message):
+        self._queue[message.id] = message
+        heapq.heappush(self._expiries, (message.expires, message.id))
+        self._set_gauge()
+        self._schedule_expiry()
+
+    def _remove(self, message):
+        if self._queue.pop(message.id, None) is not None:
+            self._set_gauge()
+
+    def _restore(self):
+        """Queued rows of an earlier process: back in memory, their
+        client_msg_ids remembered (for any key: the store did not keep it,
+        and every key of a gateway speaks for one MUD); they go out after
+        the first handshake, or expire."""
+        timeout = self.gateway.config["api"]["session"]["timeout"]
+        limit = self.gateway.config["router"]["max_send_bytes"]
+        for row in self.store.queued_at_start:
+            try:
+                out = encode(row.packet, limit)
+            except Unsendable as error:
+                # Possible after max_send_bytes was lowered: never block the queue.
+                _log.warn("Queued {kind} message {message_id} {error}; dropped",
+                          kind=row.kind, message_id=_queued_id(row.id), error=str(error))
+                self._finish([row], "expired")
+                continue
+            message = _Queued(row.id, row.kind, out, row.created, row.expires, row.owner,
+                              None, row.client_msg_id, durable=True)
+            self._add(message)
+            if row.client_msg_id is not None:
+                self._results[(_ANY_KEY, row.client_msg_id)] = (
+                    row.created + timeout, {"status": "queued", "message_id": message.message_id})
+        self.store.queued_at_start = []
+        self._trim_results()
+        self._forget_old()
+
+    # -- client_msg_id --------------------------------------------------------
+
+    def _recall(self, key):
+        self._forget_old()
+        entry = self._results.get(key)
+        if entry is None:
+            entry = self._results.get((_ANY_KEY, key[1]))
+        if entry is None:
+            return None
+        earlier = entry[1]
+        if isinstance(earlier, _Queued):
+            waiter = defer.Deferred()
+            earlier.waiters.append(waiter)
+            return waiter
+        return dict(earlier)
+
+    def _remember(self, key, result):
+        timeout = self.gateway.config["api"]["session"]["timeout"]
+        self._results[key] = (self.clock.seconds() + timeout,
+                              result if isinstance(result, _Queued) else dict(result))
+        self._results.move_to_end(key)
+        self._trim_results()
+
+    def _trim_results(self):
+        while len(self._results) > self.max_remembered:
+            self._results.popitem(last=False)
+
+    def _forget_old(self):
+        now = self.clock.seconds()
+        while self._results:
+            key, (forget_at, _) = next(iter(self._results.items()))
+            if forget_at > now:
+                break
+            del self._results[key]
+
+    # -- pushing the queue -------------------------------------------------
+
+    @property
+    def depth(self):
+        """Messages in the queue (durable or being made so)."""
+        return len(self._queue)
+
+    def drain(self):
+        """Mark the next messages the link can take as sent, then write them.
+
+        The marks are committed before the writes (``_write_batch``): a
+        restart after the mark never sends them again. At most one batch is
+        in flight; the next starts when it is written.
+        """
+        if self._sending is not None or self._stopped:
+            return
+        self._expire_due()
+        link = self.gateway.link
+        batch = []
+        for message in self._queue.values():
+            if not message.durable or len(batch) >= DRAIN_BATCH:
+                break
+            if not link.reserve(message.out.type):
+                break
+            batch.append(message)
+        if not batch:
+            return
+        self._sending = batch
+        connection = link.connection
+        d = self.store.writer.write(_mark_sent, [m.id for m in batch], self.clock.seconds())
+        d.addCallbacks(self._write_batch, self._mark_failed,
+                       callbackArgs=(batch, connection), errbackArgs=(batch,))
+
+    def _write_batch(self, _, batch, connection):
+        self._sending = None
+        link = self.gateway.link
+        if self._stopped or link.connection is not connection or not link.ready:
+            # Marked but not written: undo the marks; they go out later.
+            self.store.until_done("outcomes", "unfinish", [m.id for m in batch])
+            return
+        now = self.clock.seconds()
+        for message in batch:
+            link.write_reserved(message.out)
+            self._remove(message)
+            self._record_outcome(message.message_id, message.key_id, message.client_msg_id,
+                                 "sent", now)
+            self._notify("message_sent", message)
+        self.drain()
+
+    def _mark_failed(self, failure, batch):
+        # The store cannot record the marks: nothing is written (it could
+        # then go twice); the drain retries when the link is next writable
+        # or the expiry timer runs.
+        self._sending = None
+        self.store.report_failure(failure, "outcomes")
+        self.clock.callLater(1.0, self.drain)
+
+    # -- expiry -------------------------------------------------------------
+
+    def expire(self):
+        """Drop every queued message past its TTL, telling its MUD."""
+        self._expiry_call = None
+        if self._stopped:
+            return
+        self._expire_due()
+        self._schedule_expiry()
+
+    def _expire_due(self):
+        now = self.clock.seconds()
+        expired = []
+        sending = {m.id for m in self._sending or ()}
+        while self._expiries and self._expiries[0][0] <= now:
+            _, row_id = heapq.heappop(self._expiries)
+            message = self._queue.get(row_id)
+            if message is None:
+                continue
+            if not message.durable or row_id in sending:
+                # Its fate is being decided elsewhere; look again later.
+                heapq.heappush(self._expiries, (now + 1.0, row_id))
+                break
+            self._remove(message)
+            expired.append(message)
+        if expired:
+            self._finish(expired, "expired")
+        for message in expired:
+            _log.info("Queued {kind} message {message_id} expired unsent",
+                      kind=message.kind, message_id=message.message_id)
+            self._record_outcome(message.message_id, message.key_id, message.client_msg_id,
+                                 "expired", now)
+            self._notify("message_expired", message)
+
+    def _finish(self, rows, status):
+        self.store.finish([row.id for row in rows], status, self.clock.seconds())
+
+    def _schedule_expiry(self):
+        if self._stopped:
+            return
+        while self._expiries and self._expiries[0][1] not in self._queue:
+            heapq.heappop(self._expiries)
+        call = self._expiry_call
+        if not self._expiries:
+            if call is not None and call.active():
+                call.cancel()
+            self._expiry_call = None
+            return
+        when = self._expiries[0][0]
+        if call is not None and call.active():
+            if call.getTime() <= when:
+                return
+            call.cancel()
+        self._expiry_call = self.clock.callLater(
+            max(0.0, when - self.clock.seconds()), self.expire)
+
+    # -- outcomes (message_status) -------------------------------------------
+
+    def _record_outcome(self, message_id, key_id, client_msg_id, status, at=None):
+        self._outcomes[message_id] = (key_id, client_msg_id, status,
+                                      self.clock.seconds() if at is None else at)
+        self._outcomes.move_to_end(message_id)
+        while len(self._outcomes) > self.max_remembered:
+            self._outcomes.popitem(last=False)
+
+    def status(self, session, message_id=None, client_msg_id=None):
+        """Deferred[{"message_id","client_msg_id","status","at"} or None]
+        for a message of ``session``'s key: from memory when this process
+        knows it, else from the store (queued messages, kept for
+        router.queue.ttl plus OUTCOME_MARGIN)."""
+        key_id = getattr(session, "key_id", None)
+        for known_id, (owner_key, known_cmid, state, at) in reversed(self._outcomes.items()):
+            if (known_id == message_id if message_id is not None
+                    else known_cmid == client_msg_id) and owner_key in (key_id, _ANY_KEY):
+                return defer.succeed(_status(known_id, known_cmid, state, at))
+        row_id = None
+        if message_id is not None:
+            if not (message_id.startswith("q") and message_id[1:].isdigit()):
+                return defer.succeed(None)
+            row_id = int(message_id[1:])
+        d = self.store.outcome(id=row_id, client_msg_id=None if row_id else client_msg_id,
+                               key_id=key_id)
+
+        def found(row):
+            if row is None:
+                return None
+            at = row["done_at"] if row["done_at"] is not None else row["created"]
+            return _status(_queued_id(row["id"]), row["client_msg_id"], row["status"], at)
+        return d.addCallback(found)
+
+    def _purge(self):
+        """Forget outcomes older than router.queue.ttl plus the margin."""
+        self._purge_call = None
+        if self._stopped:
+            return
+        keep = self.gateway.config["router"]["queue"]["ttl"] + OUTCOME_MARGIN
+        self.store.purge_outcomes(self.clock.seconds() - keep)
+        self._purge_call = self.clock.callLater(PURGE_INTERVAL, self._purge)
+
+    # -- gauges, stop, events --------------------------------------------------
+
+    def _set_gauge(self):
+        metrics = getattr(self.gateway, "metrics", None)
+        if metrics is not None:
+            metrics.outbound_queue_depth.set(len(self._queue))
+
+    def stop(self):
+        """Stop the timers (queued messages stay stored for the next run)."""
+        self._stopped = True
+        for call in (self._expiry_call, self._purge_call):
+            if call is not None and call.active():
+                call.cancel()
+        self._expiry_call = self._purge_call = None
+
+    def _notify(self, event, message):
+        """``event`` to the session that queued ``message`` while it exists,
+        else to every session holding the kind's permission."""
+        session = self.gateway.sessions.get(message.owner) if message.owner else None
+        self.gateway.hub.publish(
+            event, {"message_id": message.message_id, "method": message.kind},
+            permission=permission_for(message.kind), session=session)
+
+
+def _mark_sent(state, ids, at):
+    state.finish(ids, "sent", at)
+
+
+def _status(message_id, client_msg_id, status, at):
+    return {"message_id": message_id, "client_msg_id": client_msg_id, "status": status,
+            "at": at}
+
+
+# The key of a client_msg_id restored from the store (see _restore).
+_ANY_KEY = None
+
+_REFUSED = {
+    "queue_full": "The outbound queue is full",
+    "link_down": "The router link is down and the outbound queue is disabled",
+    "store_unavailable": "The state database cannot store the message",
+}
+
+
+def _queued_id(row_id):
+    # Store ids never repeat, even across restarts.
+    return f"q{row_id}"
