@@ -5,7 +5,7 @@ import os
 from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3.lists import MudChange, NetworkLists
-from intermud3.state import StateError, StateStore
+from intermud3.state import StateStore
 from tests.vectors import load_vectors
 
 MUD = "OurMud"   # the MUD name the list ids are stored under

@@ -33,7 +33,7 @@ class MethodTableTests(SynchronousTestCase):
         self.assertEqual(PERMISSIONS["stats"], "info")
         self.assertEqual(PERMISSIONS["presence_sync"], "presence")
         self.assertEqual(PERMISSIONS["channel_admin"], "admin")
-        self.assertIsNone(PERMISSIONS["message_status"])   # any sending permission: checked by its handler
+        self.assertEqual(PERMISSIONS["message_status"], ("tell", "channel", "admin"))  # any one
         self.assertEqual(len(PERMISSIONS), 26)
         self.assertIn("gateway_reconnected", EVENTS)
         self.assertIn("channel_targeted", EVENTS)

@@ -18,9 +18,8 @@ PERMISSIONS = {
     "channel_send": "channel",
     "channel_emote": "channel",
     "channel_target": "channel",
-    # Any permission that can send a message (checked by the handler:
-    # the table holds one permission per method).
-    "message_status": None,
+    # A tuple: any one of them (every permission that can send a message).
+    "message_status": ("tell", "channel", "admin"),
     "channel_history": "channel",
     "who": "info",
     "finger": "info",

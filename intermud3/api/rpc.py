@@ -68,6 +68,13 @@ def _valid_id(value):
     return value is None or isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
+def _permitted(session, permission):
+    """A permission name, or a tuple of names any one of which will do."""
+    if isinstance(permission, str):
+        return session.has_permission(permission)
+    return any(session.has_permission(p) for p in permission)
+
+
 def _error_reply(request_id, error):
     return {"jsonrpc": "2.0", "error": error.to_json(), "id": request_id}
 
@@ -167,8 +174,9 @@ class Dispatcher:
             session = None  # ended (key removed) while the connection lingers
         if session is None and method not in OPEN_METHODS:
             raise RPCError(NOT_AUTHENTICATED, "Not authenticated")
-        if permission is not None and not session.has_permission(permission):
-            raise RPCError(PERMISSION_DENIED, "Permission denied", {"permission": permission})
+        if permission is not None and not _permitted(session, permission):
+            needed = permission if isinstance(permission, str) else "|".join(permission)
+            raise RPCError(PERMISSION_DENIED, "Permission denied", {"permission": needed})
         if isinstance(params, list):
             raise RPCError(INVALID_PARAMS, "Invalid params: params must be an object, not an array",
                            {"field": "params"})

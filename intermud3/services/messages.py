@@ -12,7 +12,7 @@ from twisted.logger import Logger
 
 from intermud3 import packets
 from intermud3.api import params as p
-from intermud3.api.errors import PERMISSION_DENIED, RPCError, invalid_params
+from intermud3.api.errors import invalid_params
 from intermud3.events import iso_timestamp
 from intermud3.services.channels import channel_name, client_msg_id
 from intermud3.services.inbound import send_error, text_field
@@ -26,8 +26,7 @@ _log = Logger()
 MAX_NAME = 64
 # Message ids are short (q<row id> or 12 hex digits and a counter).
 MAX_MESSAGE_ID = 64
-# A key holding any of these may ask message_status.
-SENDING_PERMISSIONS = ("tell", "channel", "admin")
+
 MAX_VISNAME = 256
 DEFAULT_FROM_USER = "someone"
 
@@ -92,9 +91,6 @@ class MessageService:
     def message_status(self, call, params):
         """The fate of a message this key sent (API.md message_status)."""
         session = call.session
-        if not any(session.has_permission(p) for p in SENDING_PERMISSIONS):
-            raise RPCError(PERMISSION_DENIED, "Permission denied",
-                           {"permission": SENDING_PERMISSIONS[0]})
         message_id = p.text(params, "message_id", default=None, max_len=MAX_MESSAGE_ID)
         asked_cmid = None if message_id is not None else client_msg_id(params)
         if message_id is None and asked_cmid is None:

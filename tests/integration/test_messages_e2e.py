@@ -147,7 +147,7 @@ class TellEmotetoTests(TestCase):
             self.assertEqual(caught.exception.data["max_bytes"], limit)
         yield pair.ca.call("ping")
         self.assertEqual(pair.received(A, "tell") + pair.received(A, "emoteto"), [])
-        self.assertEqual(pair.a.gateway.store.queue_depth(), 0)
+        self.assertEqual(pair.a.gateway.outbox.depth, 0)
 
     @defer.inlineCallbacks
     def test_client_msg_id_retry_returns_first_result_and_sends_once(self):
@@ -207,7 +207,7 @@ class DurableQueueTests(TestCase):
         yield self._tell(pair.ca, "after")
         yield pair.wait_received(A, "tell", count=2)
         self.assertEqual([t[7] for t in pair.received(A, "tell")], ["while down", "after"])
-        self.assertEqual(pair.a.gateway.store.queue_depth(), 0)
+        self.assertEqual(pair.a.gateway.outbox.depth, 0)
 
     @defer.inlineCallbacks
     def test_router_restarted_on_the_same_port(self):
@@ -271,7 +271,7 @@ class DurableQueueTests(TestCase):
             yield self._tell(pair.ca, "nowhere to go")
         self.assertEqual(caught.exception.code, -32004)
         self.assertEqual(caught.exception.data["reason"], "link_down")
-        self.assertEqual(pair.a.gateway.store.queue_depth(), 0)
+        self.assertEqual(pair.a.gateway.outbox.depth, 0)
 
     @defer.inlineCallbacks
     def test_client_msg_id_retry_while_queued(self):
@@ -281,7 +281,7 @@ class DurableQueueTests(TestCase):
         again = yield self._tell(pair.ca, "retried", client_msg_id="q-retry")
         self.assertEqual(again, first)
         self.assertEqual(first["status"], "queued")
-        self.assertEqual(pair.a.gateway.store.queue_depth(), 1)
+        self.assertEqual(pair.a.gateway.outbox.depth, 1)
         pair.router.refuse_startups = False
         yield pair.ca.event("message_sent")
         # Retried after it went out: still the first answer, nothing new.
@@ -303,7 +303,7 @@ class DurableQueueTests(TestCase):
         received = pair.cb.event("tell_received")
         again = self.loop.gateway(A, [pair.router], state_dir=state_dir, router=FAST_LINK)
         self.assertEqual((yield received)["message"], "across a restart")
-        yield wait_until(lambda: again.gateway.store.queue_depth() == 0)
+        yield wait_until(lambda: again.gateway.outbox.depth == 0)
         client = yield self.loop.tcp_client(again)
         # A retry across the restart is recognised: nothing is sent twice.
         retry = yield self._tell(client, "across a restart", client_msg_id="restart-1")
@@ -358,7 +358,7 @@ class PacingTests(TestCase):
                                   if e["method"] == "message_sent"} == queued_ids)
         self.assertEqual(pair.router.flood_blocked, {})
         self.assertEqual(pair.router.rejected, [])
-        self.assertEqual(pair.a.gateway.store.queue_depth(), 0)
+        self.assertEqual(pair.a.gateway.outbox.depth, 0)
 
 
     @defer.inlineCallbacks
