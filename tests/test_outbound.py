@@ -5,7 +5,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3 import packets
 from intermud3.api.errors import GATEWAY_ERROR, RPCError
-from intermud3.outbound import Outbox, permission_for
+from intermud3.outbound import OUTCOME_MARGIN, PURGE_INTERVAL, Outbox, permission_for
 from tests.fakes import OUR_MUD, make_gateway, settled
 
 
@@ -310,3 +310,160 @@ class OutboxTests(SynchronousTestCase):
         self.assertEqual(self.gw.state.queue_depth(), 0)
         self.gw.link.set_state("ready")      # a second handshake sends nothing again
         self.assertEqual(len(self.gw.link.sent), 1)
+
+
+class DurabilityTests(SynchronousTestCase):
+    """The queue's promises with the store's COMMITs held back or failing."""
+
+    def setUp(self):
+        self.gw = make_gateway(self)
+        self.outbox = Outbox(self.gw)
+        self.addCleanup(self.outbox.stop)
+        self.alice = self.gw.sessions.add()
+        self.writer = self.gw.store.writer
+
+    def queue(self, n=1, **kwargs):
+        return self.outbox.submit("tell", self.outbox.encode(tell_packet(n), "message"),
+                                  self.alice, **kwargs)
+
+    def test_queued_is_answered_only_after_the_commit(self):
+        self.gw.link.ready = False
+        self.writer.autorun = False
+        d = self.queue()
+        self.assertNoResult(d)
+        self.assertEqual(self.gw.state.queue_depth(), 0)
+        # A repeat waits for the same answer.
+        again = self.queue(client_msg_id=None)
+        repeat = self.queue(2, client_msg_id="c-1")
+        repeat_again = self.queue(2, client_msg_id="c-1")
+        self.writer.run_pending()
+        first = self.successResultOf(d)
+        self.assertEqual(first["status"], "queued")
+        self.assertEqual(self.gw.state.queue_depth(), 3)
+        self.assertEqual(self.successResultOf(repeat), self.successResultOf(repeat_again))
+        self.assertNotEqual(self.successResultOf(again)["message_id"], first["message_id"])
+
+    def test_store_failure_is_store_unavailable_and_nothing_is_queued(self):
+        self.gw.link.ready = False
+        self.gw.state._conn.execute(
+            "CREATE TEMP TRIGGER full BEFORE INSERT ON outbound"
+            " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+        failure = self.failureResultOf(self.queue(client_msg_id="c-1"), RPCError)
+        self.assertEqual(failure.value.code, GATEWAY_ERROR)
+        self.assertEqual(failure.value.data, {"reason": "store_unavailable"})
+        self.assertEqual(self.outbox.depth, 0)
+        self.flushLoggedErrors()
+        # Nothing was remembered: once the store works the retry is accepted.
+        self.gw.state._conn.execute("DROP TRIGGER full")
+        self.assertEqual(self.successResultOf(self.queue(client_msg_id="c-1"))["status"], "queued")
+
+    def test_link_lost_between_mark_and_write_puts_the_message_back(self):
+        self.gw.link.ready = False
+        self.successResultOf(self.queue())
+        self.writer.autorun = False
+        self.gw.link.set_state("ready")          # the drain marks it sent...
+        self.gw.link.set_state("backoff")        # ...and the link drops before the COMMIT
+        self.writer.run_pending()
+        self.assertEqual(self.gw.link.sent, [])
+        self.assertEqual(self.gw.state.queue_depth(), 1)   # the mark is undone
+        self.assertEqual(self.outbox.depth, 1)
+        self.writer.autorun = True
+        self.gw.link.set_state("ready")
+        self.assertEqual(self.gw.link.sent, [tell_packet()])
+        self.assertEqual(self.gw.state.queue_depth(), 0)
+        self.assertEqual(len(self.alice.events("message_sent")), 1)
+
+    def test_mark_failure_sends_nothing_until_the_store_works(self):
+        self.gw.link.ready = False
+        self.successResultOf(self.queue())
+        self.gw.state._conn.execute(
+            "CREATE TEMP TRIGGER full BEFORE UPDATE ON outbound"
+            " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+        self.gw.link.set_state("ready")
+        self.assertEqual(self.gw.link.sent, [])      # never written unmarked
+        self.gw.state._conn.execute("DROP TRIGGER full")
+        self.gw.clock.advance(1)
+        self.assertEqual(self.gw.link.sent, [tell_packet()])
+        self.assertEqual(self.gw.state.queue_depth(), 0)
+
+    def test_restart_after_the_mark_never_sends_twice(self):
+        self.gw.link.ready = False
+        self.successResultOf(self.queue())
+        self.writer.autorun = False
+        self.gw.link.set_state("ready")
+        self.writer.run_pending()       # marked, then "killed" before anything else
+        self.outbox.stop()
+        gw2 = make_gateway(self, directory=self.gw.store.directory)
+        outbox2 = Outbox(gw2)
+        self.addCleanup(outbox2.stop)
+        gw2.link.set_state("ready")
+        self.assertEqual(gw2.link.sent, [])
+
+    def test_a_long_queue_drains_linearly_in_bounded_batches(self):
+        self.gw.link.ready = False
+        for n in range(1000):
+            self.successResultOf(self.queue(n))
+        batches = self.writer.batches
+        self.gw.link.set_state("ready")
+        self.assertEqual(len(self.gw.link.sent), 1000)
+        self.assertEqual(self.gw.link.sent[0], tell_packet(0))
+        self.assertEqual(self.gw.link.sent[-1], tell_packet(999))
+        # One store round trip per DRAIN_BATCH messages, not one per message.
+        self.assertLessEqual(self.writer.batches - batches, 1000 // 256 + 1)
+
+
+class MessageStatusTests(SynchronousTestCase):
+    def setUp(self):
+        self.gw = make_gateway(self)
+        self.outbox = Outbox(self.gw)
+        self.addCleanup(self.outbox.stop)
+        self.alice = self.gw.sessions.add(key_id="key0")
+        self.stranger = self.gw.sessions.add(key_id="key1")
+
+    def status(self, session=None, **asked):
+        return self.successResultOf(self.outbox.status(session or self.alice, **asked))
+
+    def test_sent_at_once(self):
+        result = submit(self.outbox, "tell", tell_packet(), self.alice, client_msg_id="c-1")
+        found = self.status(message_id=result["message_id"])
+        self.assertEqual((found["status"], found["client_msg_id"]), ("sent", "c-1"))
+        self.assertEqual(self.status(client_msg_id="c-1")["message_id"], result["message_id"])
+        self.assertIsNone(self.status(self.stranger, message_id=result["message_id"]))
+
+    def test_queued_then_sent_then_known_after_a_restart(self):
+        self.gw.link.ready = False
+        result = submit(self.outbox, "tell", tell_packet(), self.alice, client_msg_id="c-1")
+        self.assertEqual(self.status(message_id=result["message_id"])["status"], "queued")
+        self.gw.clock.advance(5)
+        self.gw.link.set_state("ready")
+        found = self.status(message_id=result["message_id"])
+        self.assertEqual((found["status"], found["at"]), ("sent", self.gw.clock.seconds()))
+        self.outbox.stop()
+        gw2 = make_gateway(self, directory=self.gw.store.directory)
+        outbox2 = Outbox(gw2)
+        self.addCleanup(outbox2.stop)
+        again = gw2.sessions.add(key_id="key0")
+        found = self.successResultOf(outbox2.status(again, client_msg_id="c-1"))
+        self.assertEqual((found["message_id"], found["status"]), (result["message_id"], "sent"))
+        other = gw2.sessions.add(key_id="key1")
+        self.assertIsNone(self.successResultOf(outbox2.status(other, client_msg_id="c-1")))
+
+    def test_expired(self):
+        self.gw.link.ready = False
+        result = submit(self.outbox, "tell", tell_packet(), self.alice)
+        self.gw.clock.advance(self.gw.config["router"]["queue"]["ttl"])
+        self.assertEqual(self.status(message_id=result["message_id"])["status"], "expired")
+
+    def test_outcomes_forgotten_after_ttl_plus_the_margin(self):
+        self.gw.link.ready = False
+        result = submit(self.outbox, "tell", tell_packet(), self.alice)
+        self.gw.link.set_state("ready")
+        keep = self.gw.config["router"]["queue"]["ttl"] + OUTCOME_MARGIN
+        self.gw.clock.advance(keep + PURGE_INTERVAL)
+        row_id = int(result["message_id"][1:])
+        self.assertIsNone(self.gw.state.outcome(id=row_id))
+
+    def test_unknown(self):
+        self.assertIsNone(self.status(message_id="q999"))
+        self.assertIsNone(self.status(message_id="nonsense"))
+        self.assertIsNone(self.status(client_msg_id="never-sent"))
