@@ -6,6 +6,7 @@ test_api_ws.py and test_web.py.
 """
 
 import json
+import types
 
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
@@ -56,6 +57,8 @@ class LoopGateway:
         self.started_at = self.clock.seconds()
         self.metrics = Metrics()
         self.link = FakeLink()
+        # The store as /health/ready sees it: the kinds of write failing now.
+        self.store = types.SimpleNamespace(failing=set())
         self.sessions = SessionManager(self.config, self.clock, metrics=self.metrics)
         self.hub = EventHub(self.sessions, metrics=self.metrics, clock=self.clock)
         self.slow = []

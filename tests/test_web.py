@@ -91,6 +91,18 @@ class HTTPTests(LoopbackMixin, unittest.TestCase):
         self.assertEqual((status, body), (200, {"status": "ready"}))
 
     @defer.inlineCallbacks
+    def test_ready_is_503_while_the_store_fails(self):
+        self.gateway.link.ready = True
+        self.gateway.link.state = "ready"
+        self.gateway.store.failing.add("outcomes")
+        status, body = yield self.get_json(b"/health/ready")
+        self.assertEqual((status, body["status"]), (503, "not_ready"))
+        self.assertIn("state database writes failing (outcomes)", body["reason"])
+        self.gateway.store.failing.clear()
+        status, body = yield self.get_json(b"/health/ready")
+        self.assertEqual(status, 200)
+
+    @defer.inlineCallbacks
     def test_metrics(self):
         self.gateway.metrics.api_connections.labels("tcp").set(0)
         status, headers, body = yield self.get(b"/metrics")

@@ -99,7 +99,9 @@ class Live(_JSONNode):
 
 
 class Ready(_JSONNode):
-    """200 only once the router's startup-reply arrived."""
+    """200 only once the router's startup-reply arrived, and while the
+    state database takes writes (a gateway that cannot queue or record
+    outcomes cannot keep its promises)."""
 
     def __init__(self, gateway):
         super().__init__()
@@ -107,6 +109,10 @@ class Ready(_JSONNode):
 
     def answer(self, request):
         link = self.gateway.link
+        failing = sorted(getattr(self.gateway.store, "failing", ()))
+        if failing:
+            return 503, {"status": "not_ready",
+                         "reason": f"state database writes failing ({', '.join(failing)})"}
         if getattr(link, "ready", False):
             return 200, {"status": "ready"}
         state = getattr(link, "state", "stopped")

@@ -13,7 +13,7 @@ from twisted.internet import defer, protocol, reactor
 from twisted.trial.unittest import TestCase
 
 from intermud3.testing.router import I3Router
-from tests.integration.harness import API_KEY, JSONLineClient, RPCFailure, wait_until
+from tests.integration.harness import API_KEY, JSONLineClient, RPCFailure, assert_rpc_error, wait_until
 from tests.integration.mudpair import (
     A, B, FAST_LINK, assert_shaped_like_vector, listen_router, make_loop, start_pair,
     state_dir)
@@ -310,6 +310,31 @@ class DurableQueueTests(TestCase):
         self.assertEqual(retry, result)
         yield client.call("ping")
         self.assertEqual([t[7] for t in pair.received(A, "tell")], ["across a restart"])
+        # Its fate is known to the key after the restart, by either id.
+        for asked in ({"message_id": result["message_id"]}, {"client_msg_id": "restart-1"}):
+            status = yield client.call("message_status", asked)
+            self.assertEqual((status["message_id"], status["client_msg_id"], status["status"]),
+                             (result["message_id"], "restart-1", "sent"))
+            self.assertTrue(status["at"].endswith("Z"))
+
+    @defer.inlineCallbacks
+    def test_message_status_follows_a_queued_tell(self):
+        pair = self.pair
+        yield self._cut_a()
+        result = yield self._tell(pair.ca, "watch me", client_msg_id="watched")
+        status = yield pair.ca.call("message_status", {"message_id": result["message_id"]})
+        self.assertEqual((status["status"], status["client_msg_id"]), ("queued", "watched"))
+        sent = pair.ca.event("message_sent")
+        pair.router.refuse_startups = False
+        yield sent
+        status = yield pair.ca.call("message_status", {"client_msg_id": "watched"})
+        self.assertEqual(status["status"], "sent")
+        direct = yield self._tell(pair.ca, "at once")
+        status = yield pair.ca.call("message_status", {"message_id": direct["message_id"]})
+        self.assertEqual(status["status"], "sent")
+        for asked, field in (({"message_id": "q424242"}, "message_id"),
+                             ({"client_msg_id": "never"}, "client_msg_id"), ({}, "message_id")):
+            yield assert_rpc_error(self, pair.ca.call("message_status", asked), -32602, field=field)
 
 
 class WaitsForRouter(I3Router):
