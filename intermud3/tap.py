@@ -34,4 +34,13 @@ def makeService(options, environ=None):
     from twisted.logger import globalLogPublisher
 
     from intermud3.service import GatewayService
+    from intermud3.state import StateError, StateStore
+    try:
+        # Opened (and migrated) once before anything starts, so a state
+        # file that cannot be used stops the start with one clear line.
+        StateStore(loaded["state"]["directory"]).close()
+    except StateError as e:
+        print(f"{e}", file=sys.stderr)
+        print(f"{path}: not started, the state database cannot be used", file=sys.stderr)
+        raise SystemExit(1) from None
     return GatewayService(loaded, config_path=path, log_publisher=globalLogPublisher)

@@ -145,8 +145,15 @@ class MakeServiceTests(FilesMixin, SynchronousTestCase):
         options.parseOptions(list(argv))
         return options
 
+    def write_with_state(self, state_directory):
+        path = self.temp_path()
+        pathlib.Path(path).write_text(GOOD + f"state: {{directory: '{state_directory}'}}\n")
+        return path
+
     def test_builds_the_gateway_service(self):
-        path = self.write(GOOD)
+        state_parent = tempfile.mkdtemp(prefix="i3-state-")
+        self.addCleanup(shutil.rmtree, state_parent, True)
+        path = self.write_with_state(os.path.join(state_parent, "state"))
         service = tap.makeService(self.options("--config", path), environ={"I3_API_KEY": "k"})
         self.assertIsInstance(service, GatewayService)
         self.assertFalse(service.running)  # built, not started: no sockets yet
@@ -161,6 +168,19 @@ class MakeServiceTests(FilesMixin, SynchronousTestCase):
         self.assertEqual(caught.exception.code, 1)
         self.assertIn("api.prot: unknown key (did you mean 'port'?)", stderr.getvalue())
         self.assertIn("mud.name: is required", stderr.getvalue())
+
+    def test_unusable_state_database_exits_1_with_one_clear_line(self):
+        stderr = self.capture("stderr")
+        blocker = self.temp_path()
+        pathlib.Path(blocker).write_text("a file where the state directory should be")
+        path = self.write_with_state(os.path.join(blocker, "state"))
+        with self.assertRaises(SystemExit) as caught:
+            tap.makeService(self.options("--config", path), environ={})
+        self.assertEqual(caught.exception.code, 1)
+        lines = stderr.getvalue().splitlines()
+        self.assertEqual(len(lines), 2, lines)
+        self.assertIn("intermud3.sqlite3: cannot create or open the state database", lines[0])
+        self.assertEqual(lines[1], f"{path}: not started, the state database cannot be used")
 
     def test_check_config_bad_exits_1(self):
         stdout = self.capture("stdout")
