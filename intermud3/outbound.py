@@ -274,6 +274,7 @@ class Outbox:
         self._expiry_call = None
         self._purge_call = None
         self._sending = None            # the batch being marked sent, or None
+        self._drain_call = None
         self._stopped = False
         # (key_id, client_msg_id) -> (forget_at, result dict or _Queued), oldest first.
         self._results = OrderedDict()
@@ -359,8 +360,10 @@ class Outbox:
         for waiter in message.waiters:
             waiter.callback(dict(result))
         message.waiters = []
-        # Fire after this call's reply: the drain may send it at once.
-        self.clock.callLater(0, self.drain)
+        # After this call's reply (the drain may send it at once); one
+        # pending drain serves every message made durable meanwhile.
+        if self._drain_call is None or not self._drain_call.active():
+            self._drain_call = self.clock.callLater(0, self.drain)
         return result
 
     def _not_durable(self, failure, message, remember_as):
@@ -501,12 +504,14 @@ class Outbox:
             self.store.until_done("outcomes", "unfinish", [m.id for m in batch])
             return
         now = self.clock.seconds()
+        queue = self._queue
         for message in batch:
             link.write_reserved(message.out)
-            self._remove(message)
+            del queue[message.id]
             self._record_outcome(message.message_id, message.key_id, message.client_msg_id,
                                  "sent", now)
             self._notify("message_sent", message)
+        self._set_gauge()
         self.drain()
 
     def _mark_failed(self, failure, batch):
@@ -626,10 +631,10 @@ class Outbox:
     def stop(self):
         """Stop the timers (queued messages stay stored for the next run)."""
         self._stopped = True
-        for call in (self._expiry_call, self._purge_call):
+        for call in (self._expiry_call, self._purge_call, self._drain_call):
             if call is not None and call.active():
                 call.cancel()
-        self._expiry_call = self._purge_call = None
+        self._expiry_call = self._purge_call = self._drain_call = None
 
     def _notify(self, event, message):
         """``event`` to the session that queued ``message`` while it exists,

@@ -6,7 +6,7 @@ import math
 from twisted.internet import reactor
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from bench import bench_gateway, bench_lpc, bench_rpc, common, run
+from bench import bench_gateway, bench_lpc, bench_rpc, bench_store, common, run
 from tests.vectors import load_vectors
 
 
@@ -69,6 +69,27 @@ class BenchmarkSmokeTests(SynchronousTestCase):
         for name in ("ping rate", "ping median", "ping p99",
                      "batch of 3 pings rate", "batch of 3 pings median", "batch of 3 pings p99"):
             self.assertGreater(values[name], 0, name)
+
+
+class StoreSmokeTests(TestCase):
+    timeout = 60
+
+    def test_drain(self):
+        def check(rows):
+            values = figures(rows)
+            for name in ("queue: reactor time per message", "drain: reactor time per message",
+                         "drain: longest reactor callback", "drain: wall time until empty"):
+                self.assertGreater(values[name], 0, name)
+            self.assertIn("20 of 20 written", rows[2]["detail"])
+        return bench_store.measure_drain(reactor, 20, max_seconds=5).addCallback(check)
+
+    def test_history_search(self):
+        rows = bench_store.history_search(2000, 1)
+        values = figures(rows)
+        self.assertGreater(values["history search (full-text index)"], 0)
+        self.assertGreater(values["history search (plain scan)"], 0)
+        # The same rows are found both ways.
+        self.assertEqual([r["detail"].split("; ")[1] for r in rows], ["1 found", "1 found"])
 
 
 class GatewaySmokeTests(TestCase):
