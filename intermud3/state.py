@@ -218,6 +218,7 @@ class StateStore:
         self.path = os.path.join(self.directory, FILENAME)
         self._now = clock.seconds if clock is not None else time.time
         self._conn = None
+        self._history_counts = {}     # channel -> entries it holds (see _trim_history)
         self._prepare_files()
         try:
             self._conn = sqlite3.connect(
@@ -617,14 +618,28 @@ class StateStore:
             new_id = conn.execute(
                 "INSERT INTO history (id, channel, ts, entry, search) VALUES (?, ?, ?, ?, ?)",
                 (id, channel, float(self._now() if at is None else at), text, search)).lastrowid
-            # The id of the oldest entry to keep; anything older goes.
-            row = conn.execute(
-                "SELECT id FROM history WHERE channel = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
-                (channel, keep - 1)).fetchone()
-            if row is not None:
-                conn.execute("DELETE FROM history WHERE channel = ? AND id < ?",
-                             (channel, row[0]))
+            self._trim_history(conn, channel, keep)
             return new_id
+
+    def _trim_history(self, conn, channel, keep):
+        # Finding the oldest entry to keep walks `keep` index entries, so
+        # with a large `keep` it is done once per keep // 100 inserts: a
+        # channel holds at most 1 % more than `keep` between two trims.
+        count = self._history_counts.get(channel)
+        if count is None:
+            count = conn.execute(
+                "SELECT count(*) FROM history WHERE channel = ?", (channel,)).fetchone()[0]
+        else:
+            count += 1
+        self._history_counts[channel] = count
+        if count <= keep + keep // 100:
+            return
+        row = conn.execute(
+            "SELECT id FROM history WHERE channel = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
+            (channel, keep - 1)).fetchone()
+        if row is not None:
+            conn.execute("DELETE FROM history WHERE channel = ? AND id < ?", (channel, row[0]))
+        self._history_counts[channel] = keep
 
     def history(self, channel, limit=50, before=None, after=None, query=None):
         """Entries of `channel`, oldest first, each with "id" and "channel".

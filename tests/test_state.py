@@ -493,3 +493,19 @@ class CrashTests(SynchronousTestCase):
         acks = self.acknowledged(out.splitlines())
         self.assertEqual(len(acks), 25)
         self.check(directory, acks)
+
+
+class HistoryTrimTests(SynchronousTestCase):
+    def test_a_large_keep_is_trimmed_in_steps_of_one_percent(self):
+        store = StateStore(self.mktemp())
+        self.addCleanup(store.close)
+
+        def count():
+            return store._conn.execute("SELECT count(*) FROM history").fetchone()[0]
+        for n in range(1000):
+            store.add_history("dchat", {"message": str(n)}, 500)
+            self.assertLessEqual(count(), 505)
+        self.assertGreaterEqual(count(), 500)
+        newest = store.history("dchat", 500)
+        self.assertEqual(newest[-1]["message"], "999")
+        self.assertEqual(newest[0]["message"], "500")
