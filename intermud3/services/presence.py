@@ -11,6 +11,7 @@ The ttl is read from the configuration at each check, so a reload applies.
 LRU cache of other MUDs' users: ``lookup(mud, user)``.
 """
 
+import time
 from collections import OrderedDict
 
 from twisted.logger import Logger
@@ -105,7 +106,9 @@ class Presence:
     # -- answering the network --------------------------------------------------------
 
     def _reply(self, packet, ptype, *fields):
-        reply = packets.make(ptype, self.gateway.mud_name, 0, packet.o_mud, reply_user(packet), *fields)
+        # Each field as I3 types it (packets.FIELD_TYPES): "" or 0 when not given.
+        reply = packets.make(ptype, self.gateway.mud_name, 0, packet.o_mud, reply_user(packet),
+                             *packets.typed_fields(ptype, *fields))
         try:
             self.gateway.link.send(reply)
         except FrameTooLarge:
@@ -132,8 +135,9 @@ class Presence:
     def _who_req(self, packet):
         if not self._answerable(packet):
             return
-        # API.md: fields the MUD did not give are sent as 0 (a missing title too).
-        entries = [[u["visname"], u["idle"], u["title"] or 0] for u in self.players()]
+        # A missing title is "" (a 0 here shows as "0" on LPC MUDs).
+        entries, = packets.typed_fields(
+            "who-reply", [[u["visname"], u["idle"], u["title"]] for u in self.players()])
         self._reply(packet, "who-reply", self._fit(packet, "who-reply", entries))
 
     def _asked_user(self, packet, unknown):
@@ -154,8 +158,8 @@ class Presence:
         if user is None:
             return
         self._reply(packet, "finger-reply",
-                    user["visname"], user["title"] or 0, 0, 0,
-                    user["login_time"], user["idle"], 0, user["level"] or 0, _extra(user))
+                    user["visname"], user["title"], None, None,
+                    _login_text(user["login_time"]), user["idle"], None, user["level"], _extra(user))
 
     def _locate_req(self, packet):
         if not self._answerable(packet):
@@ -164,7 +168,7 @@ class Presence:
         if user is None:
             return  # only our own players are answered, and only when found
         self._reply(packet, "locate-reply", self.gateway.mud_name, user["visname"],
-                    user["idle"], user["status"] or 0)
+                    user["idle"], user["status"])
 
     def _chan_who_req(self, packet):
         if not self._answerable(packet):
@@ -246,7 +250,13 @@ def _extra(user):
     parts = [f"{label}: {user[key]}" for key, label in
              (("race", "Race"), ("guild", "Guild"), ("location", "Location"), ("status", "Status"))
              if user[key]]
-    return ", ".join(parts) if parts else 0
+    return ", ".join(parts) if parts else None
+
+
+def _login_text(seconds):
+    """finger-reply's login time is a string in I3: the snapshot's epoch
+    seconds written as C's ctime() does (in UTC), as LPC MUDs print it."""
+    return time.asctime(time.gmtime(seconds)) if seconds else None
 
 
 def _line(text):

@@ -356,7 +356,7 @@ class Queries:
                 "mud": _text(packet.get("located_mud")),
                 "user": _text(packet.get("located_visname")),
                 "idle": _number(packet.get("idle")),
-                "status": _text(packet.get("status")),
+                "status": _given(packet.get("status")),
             }
             event = {"located_mud": value["mud"], "located_user": value["user"],
                      "idle": value["idle"], "status": value["status"]}
@@ -462,23 +462,31 @@ def _who_users(data):
     return users
 
 
+def _given(value):
+    """A text field that may be missing: "" and 0 are both I3's "not
+    given", which the API reports as null."""
+    return _text(value) or None
+
+
 def _finger_info(packet):
     return {
         "name": _text(packet.get("visname")),
-        "title": _text(packet.get("title")),
-        "real_name": _text(packet.get("real_name")),
-        "email": _text(packet.get("email")),
+        "title": _given(packet.get("title")),
+        "real_name": _given(packet.get("real_name")),
+        "email": _given(packet.get("email")),
         "login_time": _login_time(packet.get("loginout_time")),
         "idle_time": _number(packet.get("idle_time")),
-        "ip_address": _text(packet.get("ip_name")),
+        "ip_address": _given(packet.get("ip_name")),
         "level": _level(packet.get("level")),
-        "extra": _text(packet.get("extra")),
+        "extra": _given(packet.get("extra")),
     }
 
 
 def _login_time(value):
-    # Some MUDs send a number, others a date string.
-    return value if isinstance(value, str) else _number(value)
+    # I3 types it a string (ctime()-like); some MUDs send a number.
+    if isinstance(value, str):
+        return value or None
+    return _number(value)
 
 
 def _visnames(data):
