@@ -397,7 +397,8 @@ class ChannelWhoTests(QueryTestCase):
         self.assertEqual(self.link.sent, [["chan-who-req", 5, PROBE_A, "alice", "DSTest", 0, "dchat"]])
         self.link.receive(from_router("chan-who-reply")[0])
         self.assertEqual(self.outcome(result), (True, {
-            "status": "success", "channel": "dchat", "members": [{"mud": "DSTest", "users": []}]}))
+            "status": "success", "channel": "dchat", "members": [{"mud": "DSTest", "users": []}],
+            "users": []}))
         self.assertEqual(self.alice.events("chan_who_reply")[0]["from_mud"], "DSTest")
         self.assertEqual(self.alice.events("chan_who_reply")[0]["users"], [])
 
@@ -409,6 +410,21 @@ class ChannelWhoTests(QueryTestCase):
         self.link.receive(["chan-who-reply", 5, "A", 0, PROBE_A, 0, "dchat", ["Ay", 0, "Cee"]])
         self.assertEqual(self.outcome(result)[1]["members"],
                          [{"mud": "B", "users": ["Bee"]}, {"mud": "A", "users": ["Ay", "Cee"]}])
+
+    def test_flat_users_list_for_older_clients(self):
+        result = self.ask("channel_who", channel="dchat", target_mud=["A", "B"])
+        self.link.receive(["chan-who-reply", 5, "A", 0, PROBE_A, 0, "dchat", ["Ay", "Cee"]])
+        self.link.receive(["chan-who-reply", 5, "B", 0, PROBE_A, 0, "dchat", ["Bee"]])
+        self.assertEqual(self.outcome(result)[1]["users"], ["Ay@A", "Cee@A", "Bee@B"])
+
+    def test_without_target_mud_asks_the_channel_owner(self):
+        self.gateway.lists.apply_chanlist("*test", PROBE_A, 7, {"dchat": ["Host", 0]})
+        result = self.ask("channel_who", channel="dchat")
+        self.assertEqual(self.link.sent, [["chan-who-req", 5, PROBE_A, 0, "Host", 0, "dchat"]])
+        self.link.receive(["chan-who-reply", 5, "Host", 0, PROBE_A, 0, "dchat", ["Zed"]])
+        self.assertEqual(self.outcome(result)[1], {
+            "status": "success", "channel": "dchat",
+            "members": [{"mud": "Host", "users": ["Zed"]}], "users": ["Zed@Host"]})
 
     def test_channel_must_match(self):
         result = self.ask("channel_who", channel="dchat", target_mud="A")
@@ -432,6 +448,7 @@ class ChannelWhoTests(QueryTestCase):
         self.assertGatewayError(result, i3_error="unk-dst", i3_message="destination unknown")
 
     def test_target_list_bounds(self):
+        # No target_mud and a channel the chanlist does not know.
         self.assertInvalid("target_mud", "channel_who", channel="c")
         self.assertInvalid("target_mud", "channel_who", channel="c", target_mud=[])
         self.assertInvalid("target_mud", "channel_who", channel="c",

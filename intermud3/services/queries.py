@@ -172,15 +172,17 @@ class Queries:
 
     def channel_who(self, call, params):
         channel = _name(params, "channel")
-        targets = self._channel_who_targets(params)
+        targets = self._channel_who_targets(params, channel)
         from_user = _from_user(params)
         sends = [(packets.make("chan-who-req", self.gateway.mud_name, from_user, mud, 0, channel),
                   mud, from_user, channel) for mud in targets]
 
         def finish(c):
-            return {"status": "success", "channel": channel,
-                    "members": [{"mud": request.answered_by, "users": users}
-                                for request, users in c.replies]}
+            members = [{"mud": request.answered_by, "users": users}
+                       for request, users in c.replies]
+            # The flat list is what the older gateway's clients read.
+            return {"status": "success", "channel": channel, "members": members,
+                    "users": [f"{user}@{m['mud']}" for m in members for user in m["users"]]}
 
         return self._start(call.session, params, "chan-who", sends, finish,
                            {"channel": channel, "target_muds": targets})
@@ -194,8 +196,10 @@ class Queries:
             raise invalid_params(field, f"{field} must not be empty")
         return self.gateway.lists.exact_mud(given) or given
 
-    def _channel_who_targets(self, params):
+    def _channel_who_targets(self, params, channel):
         value = params.get("target_mud")
+        if value is None:
+            return [self._channel_owner(channel)]
         if isinstance(value, list):
             if not value:
                 raise invalid_params("target_mud", "target_mud must name at least one MUD")
@@ -216,6 +220,15 @@ class Queries:
                     targets.append(mud)
             return targets
         return [self._target_mud(params, "target_mud")]
+
+    def _channel_owner(self, channel):
+        """The MUD hosting ``channel`` by the chanlist: who to ask when the
+        caller names no MUD (older clients never do)."""
+        owner, _ = self.gateway.lists.channels.get(channel, (None, None))
+        if not isinstance(owner, str) or not owner:
+            raise invalid_params("target_mud", f"target_mud is needed: the channel list does not "
+                                 f"know {channel}", channel=channel)
+        return owner
 
     # -- sending and waiting -------------------------------------------------------
 
