@@ -167,7 +167,7 @@ class MessageService:
             "from_mud": _text(packet.o_mud),
             "from_user": _text(packet.o_user),
             "to_mud": _text(packet.t_mud),
-            "to_user": target,
+            "to_user": self.gateway.presence.local_name(target),
             "message": _text(packet.get("message")),
             "visname": _text(packet.get("orig_visname")) or _text(packet.o_user),
         }, permission="tell")

@@ -71,7 +71,7 @@ class Presence:
         order = []
         for index, raw in enumerate(users):
             user = _read_user(raw, f"users[{index}]")
-            key = user["name"].lower()
+            key = user["name"].casefold()
             if key not in snapshot:
                 order.append(key)
             snapshot[key] = user
@@ -92,13 +92,22 @@ class Presence:
         """True/False for a current snapshot; None when there is none."""
         if not self.current():
             return None
-        return isinstance(name, str) and name.lower() in self._users
+        return isinstance(name, str) and name.casefold() in self._users
 
     def user(self, name):
         """The snapshot entry of ``name`` (any case) while current, else None."""
         if not self.current() or not isinstance(name, str):
             return None
-        return self._users.get(name.lower())
+        return self._users.get(name.casefold())
+
+    def local_name(self, name):
+        """Our user ``name`` from the network as the MUD knows it: the
+        snapshot's name when the player is in it, else case-folded (routers
+        may send ALICE for alice); None for 0."""
+        if not isinstance(name, str) or not name:
+            return None
+        user = self.user(name)
+        return user["name"] if user is not None else name.casefold()
 
     def players(self):
         return [self._users[k] for k in self._order] if self.current() else []
@@ -221,7 +230,7 @@ class Presence:
         if same_mud(mud, self.gateway.mud_name):
             return  # what we said of our own players; the snapshot knows better
         gender = packet.get("gender")
-        key = (fold(mud), name.lower())
+        key = (fold(mud), name.casefold())
         self._ucache.pop(key, None)
         self._ucache[key] = {
             "mud": mud,
@@ -237,7 +246,7 @@ class Presence:
         {"mud","user","visname","gender"}, or None."""
         if fold(mud) is None or not isinstance(user, str):
             return None
-        key = (fold(mud), user.lower())
+        key = (fold(mud), user.casefold())
         entry = self._ucache.get(key)
         if entry is not None:
             self._ucache.move_to_end(key)

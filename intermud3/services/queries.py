@@ -52,11 +52,14 @@ _KINDS = {
 }
 _REPLY_KIND = {reply: kind for kind, (_, reply, _) in _KINDS.items()}
 _REQUEST_KIND = {request: kind for kind, (request, _, _) in _KINDS.items()}
+# For an error that carries 0 instead of our packet: the kinds its code answers.
+_UNCARRIED_ERROR_KINDS = {"unk-user": ("finger",), "unk-channel": ("chan-who",)}
 
 
 def _user(value):
-    """An asking/answering user normalised: lower-case name, or None for 0."""
-    return value.lower() if isinstance(value, str) and value else None
+    """A user name as matched: case-folded (routers such as CoffeeMud's
+    send ALICE for our alice), or None for 0."""
+    return value.casefold() if isinstance(value, str) and value else None
 
 
 def _number(value):
@@ -107,6 +110,14 @@ class _Request:
         self.answered = False
         self.answered_by = mud      # the replying MUD's name, once known
 
+    @property
+    def request_type(self):
+        return _KINDS[self.kind][0]
+
+    def target_user(self):
+        """The user a finger or locate asked about, else None."""
+        return self.subject if self.kind in ("finger", "locate") else None
+
 
 class Queries:
     def __init__(self, gateway):
@@ -153,7 +164,7 @@ class Queries:
                     "user_name": target_user, "user_info": info}
 
         return self._start(call.session, params, "finger",
-                           [(packet, target, from_user, target_user.lower())],
+                           [(packet, target, from_user, _user(target_user))],
                            finish, {"mud_name": target, "user_name": target_user})
 
     def locate(self, call, params):
@@ -167,7 +178,7 @@ class Queries:
                     "locations": [value for _, value in c.replies]}
 
         return self._start(call.session, params, "locate",
-                           [(packet, None, from_user, target_user.lower())],
+                           [(packet, None, from_user, _user(target_user))],
                            finish, {"user_name": target_user})
 
     def channel_who(self, call, params):
@@ -377,11 +388,15 @@ class Queries:
         else:
             channel = _text(packet.get("channel"))
             value = _visnames(packet.get("user_list"))
-            request = self._oldest(kind, fold(packet.o_mud), asker, channel)
+            if channel:
+                request = self._oldest(kind, fold(packet.o_mud), asker, channel)
+            else:
+                request = self._only_chan_who_to(fold(packet.o_mud))
+                channel = request.subject if request is not None else channel
             params = {"from_mud": _text(packet.o_mud), "channel": channel, "users": value}
         if kind != "chan-who":
             params = {"from_mud": _text(packet.o_mud), "to_mud": _text(packet.t_mud),
-                      "to_user": _text(packet.t_user), **event}
+                      "to_user": self.gateway.presence.local_name(packet.t_user), **event}
         session = request.call.session if request is not None else None
         event_name = "chan_who_reply" if kind == "chan-who" else f"{kind}_reply"
         self.gateway.hub.publish(event_name, params, session=session, permission="info")
@@ -395,6 +410,23 @@ class Queries:
             request.answered = True
             self._pending.remove(request)
         self._settle(request.call)
+
+    def _only_chan_who_to(self, mud):
+        """The pending chan-who request to ``mud`` when it is the only one:
+        a reply whose channel a router emptied can still be placed."""
+        requests = [r for r in self._pending
+                    if r.kind == "chan-who" and not r.answered and r.mud == mud]
+        return requests[0] if len(requests) == 1 else None
+
+    def request_for_uncarried_error(self, mud, user, code):
+        """The oldest pending request an ``error`` without its packet can
+        answer: sent to ``mud`` by ``user``, of a kind ``code`` answers."""
+        kinds = _UNCARRIED_ERROR_KINDS.get(code, ())
+        for request in self._pending:
+            if (request.kind in kinds and not request.answered and request.mud == fold(mud)
+                    and request.user == _user(user)):
+                return request
+        return None
 
     def request_for_error(self, carried):
         """The pending request whose packet an ``error`` carries (a Packet),
