@@ -548,6 +548,50 @@ class RoutingTests(RouterTestCase):
         self.assertEqual(self.router.listening["dchat"], {"ProbeA"})
 
 
+class CleanRestartTests(RouterTestCase):
+    """A real router restarted from a clean state: its channels come back
+    some seconds after start, and it closes a connection accepted within a
+    second of the previous one."""
+
+    def make_router(self):
+        self.clock = task.Clock()
+        return I3Router("*test", clock=self.clock, channel_delay=15, accept_gap=1.0)
+
+    @defer.inlineCallbacks
+    def test_channels_appear_after_the_delay_with_a_chanlist_update(self):
+        a = yield self.started("ProbeA", services={"channel": 1})
+        self.assertEqual([p[7] for p in a.of_type("chanlist-reply")], [{}])
+        a.send(["channel-listen", 5, "ProbeA", 0, "*test", 0, "dchat", 1])
+        yield a.got("error")
+        self.assertEqual(a.of_type("error")[0][6:8], ["unk-channel", "Unknown channel: dchat"])
+        self.clock.advance(14.9)
+        self.assertEqual(self.router.channels, {})
+        self.clock.advance(0.2)
+        self.assertEqual(sorted(self.router.channels), ["dchat", "dead_test4", "imud_gossip"])
+        yield a.when(lambda c: any("imud_gossip" in p[7] for p in c.of_type("chanlist-reply")))
+        a.send(["channel-listen", 5, "ProbeA", 0, "*test", 0, "dchat", 1])
+        yield self.router.wait_for(lambda r: "ProbeA" in r.listening.get("dchat", ()))
+
+    @defer.inlineCallbacks
+    def test_second_connection_within_a_second_is_closed(self):
+        first = yield self.connect()
+        second = yield self.connect()
+        yield second.lost
+        self.assertEqual(len(self.router.refused_connections), 1)
+        self.assertTrue(first.transport.connected)
+        self.clock.advance(1.0)
+        third = yield self.connect()
+        third.send(startup("ProbeC"))
+        yield self.router.wait_for(lambda r: "ProbeC" in r.connections)
+        self.assertEqual(len(self.router.refused_connections), 1)
+
+    def test_shutdown_cancels_the_channel_timer(self):
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+        d = self.router.shutdown()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        return d
+
+
 class FloodTests(RouterTestCase):
 
     def make_router(self):
