@@ -6,6 +6,16 @@ channel that has a local subscriber or is in ``channels.default``: with
 ``channel-listen ... 1`` when a channel enters that set, ``0`` when it
 leaves it, and the whole set again after every handshake, because a router
 forgets what a connection listened to (I3-PROTOCOL.md section 4).
+
+A router restarted from a clean state forgets more: it re-creates its
+channels only some seconds after start (a Dead Souls router about 15 s),
+and answers a listen before that with ``unk-channel``. So a channel of the
+listen set is listened again whenever a chanlist update (re)adds it, and
+the channel messages queued for a channel wait in the outbox (its
+``may_send`` hook) while the router may not know the channel: for
+``channels.listen_wait`` seconds after a handshake's listens (long enough
+for an ``unk-channel`` to come back), and after an ``unk-channel``, until
+the chanlist shows the channel again.
 """
 
 from twisted.logger import Logger
@@ -69,9 +79,17 @@ class ChannelService:
         # Types of the channels we asked the router to create: it announces
         # a new channel's type as ({}) (read as 0) until a later chanlist.
         self._created_types = {}
+        # Channels of the listen set the router answered unk-channel for,
+        # and those listened at the last handshake, not yet known to work.
+        self._unknown = set()
+        self._unconfirmed = set()
+        self._confirm_call = None
         gateway.link.on_ready.append(self._relisten)
         gateway.sessions.on_session_end.append(self._session_ended)
         gateway.inbound.register("chan-filter-req", self._filter_req)
+        gateway.inbound.register("chanlist-reply", self._chanlist_update)
+        gateway.inbound.register("error", self._error)
+        self.outbox.may_send = self._may_send
 
     def handlers(self):
         return {
@@ -109,8 +127,90 @@ class ChannelService:
             _log.warn("channel-listen for {channel} is too large to send", channel=channel)
 
     def _relisten(self):
-        for channel in sorted(self.wanted()):
+        wanted = self.wanted()
+        self._unknown.clear()
+        self._unconfirmed = set(wanted)
+        self._stop_confirm_timer()
+        if wanted:
+            wait = float(self.gateway.config["channels"]["listen_wait"])
+            self._confirm_call = self.gateway.clock.callLater(wait, self._listens_settled)
+        for channel in sorted(wanted):
             self._listen(channel, True)
+
+    def _stop_confirm_timer(self):
+        if self._confirm_call is not None and self._confirm_call.active():
+            self._confirm_call.cancel()
+        self._confirm_call = None
+
+    def _listens_settled(self):
+        """No unk-channel within listen_wait: the router knows the rest."""
+        self._confirm_call = None
+        self._unconfirmed.clear()
+        self.outbox.drain()
+
+    def _chanlist_update(self, packet):
+        """A chanlist update that (re)adds a channel of the listen set: the
+        router may have just re-created it, so listen again, and let the
+        messages waiting for it go. A channel whose handshake listen is
+        still unconfirmed needs no second one: the router listed it before
+        it read our listen (the chanlist of a startup), so that listen holds."""
+        delta = packet.get("channel_list")
+        if not isinstance(delta, dict):
+            return
+        wanted = self.wanted()
+        listed = sorted(name for name, entry in delta.items()
+                        if isinstance(name, str) and entry and name in wanted)
+        again = [channel for channel in listed if channel not in self._unconfirmed]
+        for channel in again:
+            self._listen(channel, True)
+        self._unknown.difference_update(listed)
+        self._unconfirmed.difference_update(listed)
+        if again:
+            _log.info("Chanlist update lists {channels}: listening again", channels=", ".join(again))
+        if listed:
+            self.outbox.drain()
+
+    def _error(self, packet):
+        """unk-channel for a listen or a message of ours: the router does
+        not know the channel (yet); its messages wait for the chanlist."""
+        if packet.get("error_code") != "unk-channel":
+            return
+        carried = packet.get("error_packet")
+        if not isinstance(carried, list) or len(carried) < 7:
+            return
+        if carried[0] not in ("channel-listen", "channel-m", "channel-e", "channel-t"):
+            return
+        channel = carried[6]
+        if carried[2] != self.gateway.mud_name or channel not in self.wanted():
+            return
+        if carried[0] == "channel-listen" and carried[7:8] != [1]:
+            return
+        self._unknown.add(channel)
+        self._unconfirmed.discard(channel)
+        _log.info("Router does not know channel {channel}; listening again when the chanlist "
+                  "shows it", channel=channel)
+
+    def _may_send(self, packet):
+        """The outbox's hook: a channel message waits while the router may
+        not know its channel."""
+        if not isinstance(packet, list) or packet[0] not in ("channel-m", "channel-e", "channel-t"):
+            return True
+        channel = packet[6] if len(packet) > 6 else None
+        return channel not in self._unknown and channel not in self._unconfirmed
+
+    def subscribe(self, session, channel):
+        """Join ``session`` to ``channel``, listening when it is new to the
+        listen set; True when the session had not joined it."""
+        if channel in session.channels:
+            return False
+        new = channel not in self.wanted()
+        session.channels.add(channel)
+        if new:
+            self._listen(channel, True)
+        return True
+
+    def stop(self):
+        self._stop_confirm_timer()
 
     def _session_ended(self, session):
         # The session manager has already dropped the session, so wanted()
@@ -159,10 +259,7 @@ class ChannelService:
         channel = channel_name(params)
         # listen_only is accepted, whatever its value, and ignored: I3 has
         # no listen-only membership.
-        new = channel not in self.wanted()
-        call.session.channels.add(channel)
-        if new:
-            self._listen(channel, True)
+        self.subscribe(call.session, channel)
         return {"status": "joined", "channel": channel}
 
     def leave(self, call, params):

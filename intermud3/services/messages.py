@@ -127,13 +127,19 @@ class MessageService:
                                     "channel_targeted", "targeted", fields)
 
     def _submit_channel(self, kind, packet, session, params, channel, event, history_type, fields):
+        # Join first: a router drops channel packets from a MUD not listening.
+        joined = session is not None and self.gateway.channels.subscribe(session, channel)
+
         def accepted(result):
             self.gateway.errors.remember(packet, session)
             # The router's echo is dropped, so our own message is recorded
             # and shown to the other local subscribers here, once.
             history_id = self._record(channel, history_type, fields)
             self._publish_local(channel, event, fields, history_id, session)
-        return self.outbox.submit(kind, packet, session, client_msg_id(params), accepted=accepted)
+        result = self.outbox.submit(kind, packet, session, client_msg_id(params), accepted=accepted)
+        if joined:
+            result["joined"] = True
+        return result
 
     def _publish_local(self, channel, event, fields, history_id, sender):
         params = {"channel": channel, **fields, "history_id": history_id}

@@ -61,6 +61,10 @@ class Outbox:
         self._expiry_call = None
         self._draining = False
         self._stopped = False
+        # Asked before a stored or new packet is written: False keeps it
+        # queued, and the queue goes on with later packets (ChannelService
+        # holds a channel message until the router knows its channel).
+        self.may_send = lambda packet: True
         # Not on_ready: the link calls on_writable after every on_ready
         # observer, so what those send on a new connection (channel-listen
         # above all: a router drops a channel message from a MUD that is not
@@ -109,7 +113,7 @@ class Outbox:
             # Older messages first: push what the pacer allows now.
             self.drain()
             depth = store.queue_depth()
-        if depth == 0 and link.try_send(packet):
+        if not self._older_may_send(depth) and self.may_send(packet) and link.try_send(packet):
             return {"status": "sent", "message_id": uuid.uuid4().hex}
         queue = self.gateway.config["router"]["queue"]
         if not queue["enabled"]:
@@ -195,6 +199,8 @@ class Outbox:
                 continue
             if not link.ready:
                 return
+            if not self.may_send(row.packet):
+                continue     # held; later messages may go
             try:
                 written = link.try_send(row.packet)
             except (FrameTooLarge, lpc.LPCError) as error:
@@ -209,6 +215,11 @@ class Outbox:
                 return
             store.delete(row.id)
             self._notify("message_sent", row)
+
+    def _older_may_send(self, depth):
+        """Whether a queued message that may go is still waiting (then a
+        new one goes behind it); held messages do not count."""
+        return depth > 0 and any(self.may_send(row.packet) for row in self.gateway.store.pending())
 
     # -- expiry -------------------------------------------------------------
 
