@@ -200,8 +200,19 @@ class ListenSetSurvivesRouterResetTests(ChannelsTestBase, SynchronousTestCase):
         del self.written[:]
         self.chanlist({"dchat": ["Frontiers", 0], "notours": ["X", 0], "gone": 0})
         self.assertEqual(self.written, [listen("dchat", 1)])
+        # The whole list again (as a Dead Souls router sends it): no change.
+        self.chanlist({"dchat": ["Frontiers", 0], "notours": ["X", 0]})
+        self.assertEqual(self.written, [listen("dchat", 1)])
         self.chanlist({"dchat": 0})              # deleted: nothing to listen to
         self.assertEqual(self.written, [listen("dchat", 1)])
+        self.chanlist({"dchat": ["Frontiers", 0]})   # and re-created
+        self.assertEqual(self.written, [listen("dchat", 1)] * 2)
+        # After a new handshake the first listing counts again.
+        self.gw.link.ready = False
+        self.gw.link.set_state("ready")
+        self.gw.clock.advance(5)
+        self.chanlist({"dchat": ["Frontiers", 0]})
+        self.assertEqual(self.written, [listen("dchat", 1)] * 4)
 
     def test_unk_channel_for_others_or_for_an_unlisten_changes_nothing(self):
         self.gw.link.set_state("ready")

@@ -84,6 +84,9 @@ class ChannelService:
         self._unknown = set()
         self._unconfirmed = set()
         self._confirm_call = None
+        # Channels of the listen set the router has listed on this
+        # connection: a listing of one not in here (re)adds it.
+        self._listed = set()
         gateway.link.on_ready.append(self._relisten)
         gateway.sessions.on_session_end.append(self._session_ended)
         gateway.inbound.register("chan-filter-req", self._filter_req)
@@ -129,6 +132,7 @@ class ChannelService:
     def _relisten(self):
         wanted = self.wanted()
         self._unknown.clear()
+        self._listed.clear()
         self._unconfirmed = set(wanted)
         self._stop_confirm_timer()
         if wanted:
@@ -149,17 +153,22 @@ class ChannelService:
         self.outbox.drain()
 
     def _chanlist_update(self, packet):
-        """A chanlist update that (re)adds a channel of the listen set: the
+        """A chanlist update that (re)adds a channel of the listen set (lists
+        it for the first time on this connection, or after deleting it): the
         router may have just re-created it, so listen again, and let the
         messages waiting for it go. A channel whose handshake listen is
         still unconfirmed needs no second one: the router listed it before
-        it read our listen (the chanlist of a startup), so that listen holds."""
+        it read our listen (the chanlist of a startup), so that listen holds.
+        (A Dead Souls router sends its whole chanlist with every change.)"""
         delta = packet.get("channel_list")
         if not isinstance(delta, dict):
             return
         wanted = self.wanted()
+        self._listed.difference_update(name for name, entry in delta.items() if not entry)
         listed = sorted(name for name, entry in delta.items()
-                        if isinstance(name, str) and entry and name in wanted)
+                        if isinstance(name, str) and entry and name in wanted
+                        and name not in self._listed)
+        self._listed.update(listed)
         again = [channel for channel in listed if channel not in self._unconfirmed]
         for channel in again:
             self._listen(channel, True)

@@ -251,13 +251,15 @@ class I3Router(ServerFactory):
 
     def _connectionMade(self, conn):
         now = self.clock.seconds()
-        last, self._last_accept = self._last_accept, now
+        last = self._last_accept
         if self.accept_gap > 0 and last is not None and now - last < self.accept_gap:
             _log.info("Closing {peer}: accepted within {gap}s of the previous connection",
                       peer=conn.peer, gap=self.accept_gap)
             self.refused_connections.append(conn.peer)
             conn.refused = True
             conn.transport.loseConnection()
+        else:
+            self._last_accept = now
         self._links.add(conn)
         _log.debug("Connection from {peer}", peer=conn.peer)
         self._changed()
