@@ -315,7 +315,8 @@ class QueriesEndToEnd(unittest.TestCase):
         result = yield m.client_a.call("channel_who", {"channel": "dchat", "target_mud": "mudb",
                                                        "from_user": "alice", "timeout": 2})
         self.assertEqual(result, {"status": "success", "channel": "dchat",
-                                  "members": [{"mud": B, "users": ["Bob", "Carl"]}]})
+                                  "members": [{"mud": B, "users": ["Bob", "Carl"]}],
+                                  "users": [f"Bob@{B}", f"Carl@{B}"]})
         request = m.received_from(A, "chan-who-req")[-1]
         self.assertEqual(request, ["chan-who-req", 5, A, "alice", B, 0, "dchat"])
         self.assertTrue(same_shape(request, vector("chan-who-req")))
