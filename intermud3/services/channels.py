@@ -7,15 +7,10 @@ channel that has a local subscriber or is in ``channels.default``: with
 leaves it, and the whole set again after every handshake, because a router
 forgets what a connection listened to (I3-PROTOCOL.md section 4).
 
-A router restarted from a clean state forgets more: it re-creates its
-channels only some seconds after start (a Dead Souls router about 15 s),
-and answers a listen before that with ``unk-channel``. So a channel of the
-listen set is listened again whenever a chanlist update (re)adds it, and
-the channel messages queued for a channel wait in the outbox (its
-``may_send`` hook) while the router may not know the channel: for
-``channels.listen_wait`` seconds after a handshake's listens (long enough
-for an ``unk-channel`` to come back), and after an ``unk-channel``, until
-the chanlist shows the channel again.
+A router restarted from a clean state forgets more (listen_state.py): a
+channel of the listen set is listened again whenever a chanlist update
+(re)adds it, and the channel messages queued for a channel wait in the
+outbox (its ``may_send`` hook) while the router may not know the channel.
 """
 
 from twisted.logger import Logger
@@ -25,6 +20,7 @@ from intermud3.api import params as p
 from intermud3.api.errors import invalid_params
 from intermud3.lpc import LPCError
 from intermud3.mudmode import FrameTooLarge
+from intermud3.services.listen_state import ListenState
 from intermud3.services.outbox import ensure_fits
 from intermud3.services.text import clean
 
@@ -79,14 +75,8 @@ class ChannelService:
         # Types of the channels we asked the router to create: it announces
         # a new channel's type as ({}) (read as 0) until a later chanlist.
         self._created_types = {}
-        # Channels of the listen set the router answered unk-channel for,
-        # and those listened at the last handshake, not yet known to work.
-        self._unknown = set()
-        self._unconfirmed = set()
-        self._confirm_call = None
-        # Channels of the listen set the router has listed on this
-        # connection: a listing of one not in here (re)adds it.
-        self._listed = set()
+        self._router_knows = ListenState()
+        self._settle_call = None    # ends the handshake's listen_wait
         gateway.link.on_ready.append(self._relisten)
         gateway.sessions.on_session_end.append(self._session_ended)
         gateway.inbound.register("chan-filter-req", self._filter_req)
@@ -131,49 +121,31 @@ class ChannelService:
 
     def _relisten(self):
         wanted = self.wanted()
-        self._unknown.clear()
-        self._listed.clear()
-        self._unconfirmed = set(wanted)
-        self._stop_confirm_timer()
+        self._router_knows.handshake(wanted)
+        self.stop()
         if wanted:
             wait = float(self.gateway.config["channels"]["listen_wait"])
-            self._confirm_call = self.gateway.clock.callLater(wait, self._listens_settled)
+            self._settle_call = self.gateway.clock.callLater(wait, self._listens_settled)
         for channel in sorted(wanted):
             self._listen(channel, True)
 
-    def _stop_confirm_timer(self):
-        if self._confirm_call is not None and self._confirm_call.active():
-            self._confirm_call.cancel()
-        self._confirm_call = None
-
     def _listens_settled(self):
         """No unk-channel within listen_wait: the router knows the rest."""
-        self._confirm_call = None
-        self._unconfirmed.clear()
+        self._settle_call = None
+        self._router_knows.settled()
         self.outbox.drain()
 
     def _chanlist_update(self, packet):
-        """A chanlist update that (re)adds a channel of the listen set (lists
-        it for the first time on this connection, or after deleting it): the
+        """A chanlist update that (re)adds a channel of the listen set: the
         router may have just re-created it, so listen again, and let the
-        messages waiting for it go. A channel whose handshake listen is
-        still unconfirmed needs no second one: the router listed it before
-        it read our listen (the chanlist of a startup), so that listen holds.
-        (A Dead Souls router sends its whole chanlist with every change.)"""
+        messages waiting for it go. (A Dead Souls router sends its whole
+        chanlist with every change; ListenState tells what is new.)"""
         delta = packet.get("channel_list")
         if not isinstance(delta, dict):
             return
-        wanted = self.wanted()
-        self._listed.difference_update(name for name, entry in delta.items() if not entry)
-        listed = sorted(name for name, entry in delta.items()
-                        if isinstance(name, str) and entry and name in wanted
-                        and name not in self._listed)
-        self._listed.update(listed)
-        again = [channel for channel in listed if channel not in self._unconfirmed]
+        listed, again = self._router_knows.chanlist(delta, self.wanted())
         for channel in again:
             self._listen(channel, True)
-        self._unknown.difference_update(listed)
-        self._unconfirmed.difference_update(listed)
         if again:
             _log.info("Chanlist update lists {channels}: listening again", channels=", ".join(again))
         if listed:
@@ -194,8 +166,7 @@ class ChannelService:
             return
         if carried[0] == "channel-listen" and carried[7:8] != [1]:
             return
-        self._unknown.add(channel)
-        self._unconfirmed.discard(channel)
+        self._router_knows.refused(channel)
         _log.info("Router does not know channel {channel}; listening again when the chanlist "
                   "shows it", channel=channel)
 
@@ -204,8 +175,7 @@ class ChannelService:
         not know its channel."""
         if not isinstance(packet, list) or packet[0] not in ("channel-m", "channel-e", "channel-t"):
             return True
-        channel = packet[6] if len(packet) > 6 else None
-        return channel not in self._unknown and channel not in self._unconfirmed
+        return self._router_knows.may_speak(packet[6] if len(packet) > 6 else None)
 
     def subscribe(self, session, channel):
         """Join ``session`` to ``channel``, listening when it is new to the
@@ -219,7 +189,10 @@ class ChannelService:
         return True
 
     def stop(self):
-        self._stop_confirm_timer()
+        """Cancel the listen_wait timer (at gateway stop, or a new handshake)."""
+        if self._settle_call is not None and self._settle_call.active():
+            self._settle_call.cancel()
+        self._settle_call = None
 
     def _session_ended(self, session):
         # The session manager has already dropped the session, so wanted()
