@@ -154,7 +154,7 @@ class ErrorRouter:
         request = self.gateway.queries.request_for_uncarried_error(packet.o_mud, packet.t_user, code)
         if request is not None:
             return request, request.call.session, _context(
-                request.request_type, request.answered_by, request.target_user())
+                request.request_type, request.answered_by, request.target_user)
         found = self.remembered_uncarried(packet.o_mud, packet.t_user, code)
         if found is not None and found[1] is not None:
             session, sent = found

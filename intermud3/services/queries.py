@@ -114,6 +114,7 @@ class _Request:
     def request_type(self):
         return _KINDS[self.kind][0]
 
+    @property
     def target_user(self):
         """The user a finger or locate asked about, else None."""
         return self.subject if self.kind in ("finger", "locate") else None
