@@ -352,6 +352,14 @@ class InvalidUTF8Tests(WSTestBase):
         yield self.assert_closed_1007_without_reply(client)
 
     @defer.inlineCallbacks
+    def test_invalid_fragment_fails_before_the_message_ends(self):
+        # Autobahn case 6.4: fail fast, without waiting for the final frame.
+        client = yield self.connect_ws({"X-API-Key": API_KEY})
+        client.sendFrame(opcode=1, payload=b'{"jsonrpc":"2.0","method":"ping",', fin=False)
+        client.sendFrame(opcode=0, payload=b'"id":"\xf4\x90\x80\x80', fin=False)
+        yield self.assert_closed_1007_without_reply(client)
+
+    @defer.inlineCallbacks
     def test_sequence_cut_short_by_the_end_of_the_message_closes_1007(self):
         # Each frame alone could be the start of a character; the message's
         # end shows it never finishes.
