@@ -753,6 +753,19 @@ class TapTests(unittest.SynchronousTestCase):
         self.assertTrue(service.router.flood_control)
         service.stopService()
 
+    def test_late_channels_and_accept_gap_options(self):
+        from twisted.internet.testing import MemoryReactorClock
+        from twisted.python import usage
+        options = tap.Options()
+        options.parseOptions(["--channel-delay", "15", "--accept-gap", "1"])
+        clock = MemoryReactorClock()
+        service = tap.build(options, reactor=clock)
+        self.assertEqual((service.router.channels, service.router.accept_gap), ({}, 1.0))
+        clock.advance(15)
+        self.assertEqual(sorted(service.router.channels), ["dchat", "dead_test4", "imud_gossip"])
+        for name in ("--channel-delay", "--accept-gap"):
+            self.assertRaises(usage.UsageError, tap.Options().parseOptions, [name, "-1"])
+
     def test_router_name_must_start_with_star(self):
         from twisted.python import usage
         self.assertRaises(usage.UsageError, tap.Options().parseOptions, ["--name", "plain"])
