@@ -379,7 +379,7 @@ class QueuedChannelTests(TestCase):
 class RouterCleanRestartTests(TestCase):
     """The Dead Souls router restarted from a clean state: it closes a
     connection accepted within a second of the one before, and re-creates
-    its channels only some seconds after start (about 15 s; 2 s here),
+    its channels only some seconds after start (about 15 s; 3 s here),
     answering listens before that with unk-channel. The gateways must hear
     their channel again at the chanlist update that brings it back, and a
     message queued in the outage must wait for that listen."""
@@ -406,7 +406,7 @@ class RouterCleanRestartTests(TestCase):
         sent = pair.ca.event("message_sent", lambda e: e["message_id"] == queued["message_id"],
                              timeout=10)
 
-        router = listen_router(self.loop, port, channel_delay=2.0, accept_gap=1.0)
+        router = listen_router(self.loop, port, channel_delay=3.0, accept_gap=1.0)
         yield wait_until(lambda: pair.a.gateway.link.ready and pair.b.gateway.link.ready, timeout=5)
         self.assertTrue(router.refused_connections)      # the second came too soon, and retried
         # Both listened at once and were told the channel does not exist.
