@@ -357,6 +357,7 @@ SCHEMA = _Section({
     "channels": _Section({
         "default": _List(_Str(), []),
         "history": _Section({"enabled": _Bool(True), "max_per_channel": _count(10000)}),
+        "listen_wait": _duration(5),
     }),
     "state": _Section({"directory": _Str("state")}),
     "logging": _Section({

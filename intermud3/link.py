@@ -23,7 +23,7 @@ from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
-from intermud3 import lpc
+from intermud3 import lpc, lpc_repair
 from intermud3.mudmode import MudModeProtocol
 from intermud3.outbound import OutFrame, PacedLane, encode
 from intermud3.packets import FIELDS, PacketError, make, parse
@@ -105,7 +105,16 @@ class _RouterProtocol(MudModeProtocol):
         self.link._received(self, value)
 
     def decodeFailed(self, error, raw):
-        self.link._decode_failed(self, error, len(raw))
+        # Some routers (CoffeeMud's) write a quote inside a string unescaped.
+        value = lpc_repair.recover(raw, max_depth=self.max_depth)
+        if value is None:
+            self.link._decode_failed(self, error, len(raw))
+        else:
+            self.link._repaired(self, error)
+            try:
+                self.packetReceived(value)
+            except Exception:
+                _log.failure("Handling a repaired packet failed")
 
     def connectionLost(self, reason):
         self.link._lost(self, reason)
@@ -162,6 +171,7 @@ class RouterLink(Service):
         self.packets_received = 0
         self.reconnects = 0
         self.decode_errors = 0
+        self.quote_repairs = 0      # frames read by lpc_repair after failing
 
         self.on_packet = []
         self.on_state = []
@@ -525,6 +535,13 @@ class RouterLink(Service):
             self.metrics.packet_decode_errors.inc()
         _log.warn("Skipped an undecodable frame of {size} bytes from router {router}: {error}",
                   size=size, router=protocol.router["name"], error=str(error))
+
+    def _repaired(self, protocol, error):
+        self.quote_repairs += 1
+        if self.metrics is not None:
+            self.metrics.packet_quote_repairs.inc()
+        _log.info("Read a frame from router {router} by escaping its stray quotes ({error})",
+                  router=protocol.router["name"], error=str(error))
 
     def _received(self, protocol, value):
         if protocol is not self._protocol:

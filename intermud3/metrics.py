@@ -21,6 +21,9 @@ class Metrics:
             "intermud3_packets_sent", "I3 packets written to the router", ["type"], registry=r)
         self.packet_decode_errors = Counter(
             "intermud3_packet_decode_errors", "Frames from the router that could not be decoded", registry=r)
+        self.packet_quote_repairs = Counter(
+            "intermud3_packet_quote_repairs",
+            "Frames read only after escaping quotes left unescaped in their strings", registry=r)
         self.router_bytes_received = Counter(
             "intermud3_router_bytes_received", "Bytes received from the router", registry=r)
         self.router_bytes_sent = Counter(

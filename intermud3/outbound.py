@@ -11,7 +11,9 @@
   message goes out at once when the link is ready, the pacer has room and
   nothing is ahead of it ("sent"); otherwise it is queued, in memory and in
   the store, and answered "queued" only once its row is committed. The
-  queue is drained in order, linearly, from memory. Before a queued message
+  queue is drained in order, linearly, from memory; ``may_send`` may hold
+  a message back (its channel unknown to the router) without blocking the
+  ones behind it. Before a queued message
   is written its row is marked sent (committed), so a restart can never
   send it twice; if the link drops before the write, the mark is undone.
 """
@@ -283,6 +285,10 @@ class Outbox:
         # Ids of messages sent at once: unique within the process (a random
         # prefix) without a system call per message.
         self._sent_prefix = os.urandom(6).hex()
+        # Asked before a queued or new packet is written: False keeps it
+        # queued, and the queue goes on with later messages (ChannelService
+        # holds a channel message until the router knows its channel).
+        self.may_send = lambda packet: True
         self._sent_counter = itertools.count(1)
         # The link calls on_writable after its on_ready observers, so what
         # those send on a new connection (channel-listen above all: a router
@@ -321,7 +327,7 @@ class Outbox:
         link = self.gateway.link
         if self._queue and link.ready:
             self.drain()    # older messages first, as far as they can go now
-        if not self._queue and link.try_send(out):
+        if not self._older_may_send() and self.may_send(out.packet) and link.try_send(out):
             message_id = f"{self._sent_prefix}{next(self._sent_counter):x}"
             result = {"status": "sent", "message_id": message_id}
             self._record_outcome(message_id, key_id, client_msg_id, "sent")
@@ -336,6 +342,12 @@ class Outbox:
                        errbackArgs=(message, remember_as))
         d.addCallback(self._accept, remember_as, accepted, kind)
         return d
+
+    def _older_may_send(self):
+        """Whether a queued message that may go is still waiting (a new one
+        then goes behind it); held messages do not count."""
+        may_send = self.may_send
+        return any(may_send(message.out.packet) for message in self._queue.values())
 
     def _queue_message(self, kind, out, session, key_id, client_msg_id):
         link = self.gateway.link
@@ -482,9 +494,12 @@ class Outbox:
         self._expire_due()
         link = self.gateway.link
         batch = []
+        may_send = self.may_send
         for message in self._queue.values():
             if not message.durable or len(batch) >= DRAIN_BATCH:
                 break
+            if not may_send(message.out.packet):
+                continue     # held; later messages may go
             if not link.reserve(message.out.type):
                 break
             batch.append(message)

@@ -5,7 +5,8 @@ A packet is the decoded top-level LPC array
 section 3). ``FIELDS`` names the fields after that six-element header.
 """
 
-__all__ = ["TTL", "HEADER", "FIELDS", "PacketError", "Packet", "make", "parse", "weight"]
+__all__ = ["TTL", "HEADER", "FIELDS", "FIELD_TYPES", "PacketError", "Packet", "make",
+           "parse", "typed_fields", "weight"]
 
 # Nobody checks the ttl; everyone sends 5.
 TTL = 5
@@ -53,6 +54,21 @@ FIELDS = {
     "auth-mud-reply": ("session_key",),
     "chan-filter-req": ("channel", "packet"),
     "chan-filter-reply": ("channel", "packet"),
+}
+
+# The I3 type of each field of the replies we build from our own data,
+# field by field as in FIELDS: "string", "int", [T] an array of T, and a
+# tuple an array of fixed shape (a who-reply entry: visname, idle, extra).
+# LPC peers print what they get: a missing string must go as "" (a 0 shows
+# as "0", and CoffeeMud's router throws on an int where it reads a string).
+_WHO_ENTRY = ("string", "int", "string")
+FIELD_TYPES = {
+    "who-reply": ([_WHO_ENTRY],),
+    "finger-reply": ("string", "string", "string", "string", "string", "int",
+                     "string", "string", "string"),
+    "locate-reply": ("string", "string", "int", "string"),
+    "chan-who-reply": ("string", ["string"]),
+    "chan-user-reply": ("string", "string", "int"),
 }
 
 # Index of each named field in the whole packet list, per type.
@@ -116,6 +132,33 @@ class Packet:
 
     def __repr__(self):
         return f"Packet({self.value!r})"
+
+
+def _typed(kind, value):
+    """``value`` as the I3 type ``kind``: None (not given) is the type's
+    empty value, an int for a string field is written out, and anything
+    else that does not fit is the empty value."""
+    if isinstance(kind, list):
+        items = value if isinstance(value, (list, tuple)) else []
+        return [_typed(kind[0], item) for item in items]
+    if isinstance(kind, tuple):
+        items = list(value) if isinstance(value, (list, tuple)) else []
+        items += [None] * (len(kind) - len(items))
+        return [_typed(k, item) for k, item in zip(kind, items)]
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    if kind == "int":
+        return value if is_int else 0
+    if isinstance(value, str):
+        return value
+    return str(value) if is_int else ""
+
+
+def typed_fields(ptype, *fields):
+    """The fields of a ``ptype`` reply, each as FIELD_TYPES types it."""
+    kinds = FIELD_TYPES[ptype]
+    if len(fields) != len(kinds):
+        raise PacketError(f"{ptype} takes {len(kinds)} fields, got {len(fields)}")
+    return [_typed(kind, value) for kind, value in zip(kinds, fields)]
 
 
 def parse(value):

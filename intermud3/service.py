@@ -242,6 +242,7 @@ class GatewayService(service.MultiService):
             clients.abort_all()
         # The link's stopService sends `shutdown` to the router and closes.
         yield defer.maybeDeferred(super().stopService)
+        gateway.channels.stop()
         gateway.outbox.stop()
         gateway.sessions.stop()
         yield gateway.store.close()

@@ -144,17 +144,6 @@ class WebSocketTests(WSTestBase):
         self.assertEqual(sorted(r["id"] for r in reply), [1, 2])
 
     @defer.inlineCallbacks
-    def test_text_frame_not_utf8_is_parse_error_like_tcp(self):
-        client = yield self.connect_ws({"X-API-Key": API_KEY})
-        client.sendMessage(b'{"jsonrpc":"2.0","method":"ping","id":"\xff"}')
-        reply = yield client.next_message()
-        self.assertEqual(reply["error"]["code"], -32700)
-        self.assertIsNone(reply["id"])
-        # Not a WebSocket protocol error (1007): the connection stays open.
-        reply = yield self.call(client, "ping", 2)
-        self.assertIs(reply["result"]["pong"], True)
-
-    @defer.inlineCallbacks
     def test_bad_api_key_header_is_http_401_without_upgrade(self):
         response = yield self.raw_exchange(self.port, UPGRADE + b"X-API-Key: wrong\r\n\r\n")
         self.assertTrue(response.startswith(b"HTTP/1.1 401"), response[:80])
@@ -316,6 +305,95 @@ class WebSocketTests(WSTestBase):
         for n in range(1, 6):
             event = yield fast.next_message()
             self.assertEqual(event["params"]["n"], n)
+
+
+class InvalidUTF8Tests(WSTestBase):
+    """RFC 6455 section 8.1, as the Autobahn|Testsuite's group 6 checks it:
+    a text message that is not valid UTF-8 fails the connection with 1007
+    and gets no reply, whichever frame holds the bad bytes."""
+
+    # Each shape of invalid UTF-8, inside an otherwise good request.
+    BAD = {
+        "invalid byte": b"\xff",
+        "lone continuation byte": b"\x80",
+        "overlong slash": b"\xc0\xaf",
+        "overlong three bytes": b"\xe0\x80\xaf",
+        "surrogate": b"\xed\xa0\x80",
+        "past U+10FFFF": b"\xf4\x90\x80\x80",
+        "truncated sequence": b"\xe2\x82",
+    }
+
+    def request_with(self, bad):
+        return b'{"jsonrpc":"2.0","method":"ping","id":"a' + bad + b'b"}'
+
+    @defer.inlineCallbacks
+    def assert_closed_1007_without_reply(self, client):
+        was_clean, code, reason = yield client.closed
+        self.assertEqual(code, 1007)
+        yield client.lost
+        self.assertEqual(client.messages, [])
+
+    @defer.inlineCallbacks
+    def test_each_invalid_shape_in_one_frame_closes_1007(self):
+        for shape, bad in self.BAD.items():
+            client = yield self.connect_ws({"X-API-Key": API_KEY})
+            client.sendMessage(self.request_with(bad))
+            try:
+                yield self.assert_closed_1007_without_reply(client)
+            except AssertionError as error:
+                self.fail(f"{shape}: {error}")
+
+    @defer.inlineCallbacks
+    def test_invalid_utf8_only_in_the_last_fragment_closes_1007(self):
+        client = yield self.connect_ws({"X-API-Key": API_KEY})
+        client.sendFrame(opcode=1, payload=b'{"jsonrpc":"2.0","method":"ping",', fin=False)
+        client.sendFrame(opcode=0, payload=b'"id":"ok', fin=False)
+        client.sendFrame(opcode=0, payload=b"\xed\xa0\x80" + b'"}', fin=True)
+        yield self.assert_closed_1007_without_reply(client)
+
+    @defer.inlineCallbacks
+    def test_invalid_fragment_fails_before_the_message_ends(self):
+        # Autobahn case 6.4: fail fast, without waiting for the final frame.
+        client = yield self.connect_ws({"X-API-Key": API_KEY})
+        client.sendFrame(opcode=1, payload=b'{"jsonrpc":"2.0","method":"ping",', fin=False)
+        client.sendFrame(opcode=0, payload=b'"id":"\xf4\x90\x80\x80', fin=False)
+        yield self.assert_closed_1007_without_reply(client)
+
+    @defer.inlineCallbacks
+    def test_sequence_cut_short_by_the_end_of_the_message_closes_1007(self):
+        # Each frame alone could be the start of a character; the message's
+        # end shows it never finishes.
+        client = yield self.connect_ws({"X-API-Key": API_KEY})
+        client.sendFrame(opcode=1, payload=b'{"jsonrpc":"2.0","method":"ping","id":"\xf0', fin=False)
+        client.sendFrame(opcode=0, payload=b"\x9d", fin=True)
+        yield self.assert_closed_1007_without_reply(client)
+
+    @defer.inlineCallbacks
+    def test_earlier_messages_are_answered_before_the_bad_one_closes(self):
+        client = yield self.connect_ws({"X-API-Key": API_KEY})
+        reply = yield self.call(client, "ping", 1)
+        self.assertIs(reply["result"]["pong"], True)
+        client.sendMessage(self.request_with(b"\xc0\x80"))
+        yield self.assert_closed_1007_without_reply(client)
+
+    @defer.inlineCallbacks
+    def test_valid_utf8_split_across_fragments_at_every_byte(self):
+        client = yield self.connect_ws({"X-API-Key": API_KEY})
+        text = '{"jsonrpc":"2.0","method":"ping","id":"κόσμε €𝄞"}'.encode("utf-8")
+        start = text.index("κ".encode("utf-8"))
+        end = text.index('"}'.encode("utf-8"))
+        for cut in range(start, end + 1):
+            client.sendFrame(opcode=1, payload=text[:cut], fin=False)
+            client.sendFrame(opcode=0, payload=text[cut:], fin=True)
+            reply = yield client.next_message()
+            self.assertEqual(reply["id"], "κόσμε €𝄞", f"cut at byte {cut}")
+            self.assertIs(reply["result"]["pong"], True)
+        # And one byte per frame.
+        client.sendFrame(opcode=1, payload=text[:1], fin=False)
+        for index in range(1, len(text)):
+            client.sendFrame(opcode=0, payload=text[index:index + 1], fin=index == len(text) - 1)
+        reply = yield client.next_message()
+        self.assertEqual(reply["id"], "κόσμε €𝄞")
 
 
 class OriginTests(WSTestBase):

@@ -97,6 +97,9 @@ class JoinLeaveTests(ChannelsTestBase, SynchronousTestCase):
                          "queued")
         del self.written[:]
         self.gw.link.set_state("ready")
+        self.assertEqual(self.written, [listen("dchat", 1)])
+        # It waits channels.listen_wait for an unk-channel to that listen.
+        self.gw.clock.advance(5)
         self.assertEqual(self.written, [listen("dchat", 1), message])
 
     def test_relisten_after_every_handshake(self):
@@ -132,6 +135,135 @@ class JoinLeaveTests(ChannelsTestBase, SynchronousTestCase):
         self.assertInvalid("channel", "channel_join", channel=7)
         self.assertEqual(self.written, [])
         self.assertEqual(self.alice.channels, set())
+
+
+class ListenSetSurvivesRouterResetTests(ChannelsTestBase, SynchronousTestCase):
+    """API.md: the listen set survives what the router forgets; a channel
+    message queued for a channel the router does not know waits."""
+
+    def setUp(self):
+        super().setUp()
+        self.call("channel_join", channel="dchat")
+        self.gw.link.ready = False
+        self.message = packets.make("channel-m", OUR_MUD, "alice", 0, 0, "dchat", "Alice", "hi")
+        self.assertEqual(settled(self.gw.outbox.submit("channel_send", self.gw.outbox.encode(self.message, "message"), self.alice))["status"],
+                         "queued")
+        del self.written[:]
+
+    def chanlist(self, delta, list_id=9):
+        self.gw.link.receive(["chanlist-reply", 5, ROUTER, 0, OUR_MUD, 0, list_id, delta])
+
+    def unk_channel(self, packet):
+        self.gw.link.receive(["error", 5, ROUTER, 0, OUR_MUD, 0, "unk-channel",
+                              f"Unknown channel: {packet[6]}", packet])
+
+    def test_unk_channel_holds_the_message_until_the_chanlist_shows_the_channel(self):
+        self.gw.link.set_state("ready")          # a router restarted clean
+        self.chanlist({})                        # ... with no channels yet
+        self.unk_channel(listen("dchat", 1))
+        self.gw.clock.advance(60)
+        self.assertEqual(self.written, [listen("dchat", 1)])
+        self.assertEqual(self.gw.state.queue_depth(), 1)
+        self.chanlist({"dchat": ["Frontiers", []]})
+        self.assertEqual(self.written, [listen("dchat", 1), listen("dchat", 1), self.message])
+        self.assertEqual(self.alice.events("message_sent")[0]["method"], "channel_send")
+
+    def test_startup_chanlist_listing_the_channel_lets_it_go_at_once(self):
+        # The router listed it before reading our listen: no second listen.
+        self.gw.link.set_state("ready")
+        self.chanlist({"dchat": ["Frontiers", 0], "other": ["X", 0]})
+        self.assertEqual(self.written, [listen("dchat", 1), self.message])
+
+    def test_other_packets_and_channels_are_not_held(self):
+        self.gw.link.set_state("ready")
+        self.unk_channel(listen("dchat", 1))
+        tell = packets.make("tell", OUR_MUD, "alice", "Far", "bob", "Alice", "hi")
+        other = packets.make("channel-m", OUR_MUD, "alice", 0, 0, "ichat", "Alice", "yo")
+        self.gw.clock.advance(5)
+        self.assertEqual(settled(self.gw.outbox.submit("tell", self.gw.outbox.encode(tell, "message"), self.alice))["status"], "sent")
+        self.assertEqual(settled(self.gw.outbox.submit("channel_send", self.gw.outbox.encode(other, "message"), self.alice))["status"], "sent")
+        late = packets.make("channel-m", OUR_MUD, "alice", 0, 0, "dchat", "Alice", "later")
+        self.assertEqual(settled(self.gw.outbox.submit("channel_send", self.gw.outbox.encode(late, "message"), self.alice))["status"], "queued")
+        self.chanlist({"dchat": ["Frontiers", 0]})
+        self.assertEqual(self.written[-2:], [self.message, late])    # in order
+
+    def test_held_message_still_expires(self):
+        self.gw.link.set_state("ready")
+        self.unk_channel(listen("dchat", 1))
+        self.gw.clock.advance(301)
+        self.assertEqual(self.gw.state.queue_depth(), 0)
+        self.assertEqual(len(self.alice.events("message_expired")), 1)
+        self.assertNotIn(self.message, self.written)
+
+    def test_chanlist_readding_a_channel_of_the_listen_set_listens_again(self):
+        self.gw.link.set_state("ready")
+        self.gw.clock.advance(5)
+        del self.written[:]
+        self.chanlist({"dchat": ["Frontiers", 0], "notours": ["X", 0], "gone": 0})
+        self.assertEqual(self.written, [listen("dchat", 1)])
+        # The whole list again (as a Dead Souls router sends it): no change.
+        self.chanlist({"dchat": ["Frontiers", 0], "notours": ["X", 0]})
+        self.assertEqual(self.written, [listen("dchat", 1)])
+        self.chanlist({"dchat": 0})              # deleted: nothing to listen to
+        self.assertEqual(self.written, [listen("dchat", 1)])
+        self.chanlist({"dchat": ["Frontiers", 0]})   # and re-created
+        self.assertEqual(self.written, [listen("dchat", 1)] * 2)
+        # After a new handshake the first listing counts again.
+        self.gw.link.ready = False
+        self.gw.link.set_state("ready")
+        self.gw.clock.advance(5)
+        self.chanlist({"dchat": ["Frontiers", 0]})
+        self.assertEqual(self.written, [listen("dchat", 1)] * 4)
+
+    def test_unk_channel_for_others_or_for_an_unlisten_changes_nothing(self):
+        self.gw.link.set_state("ready")
+        self.unk_channel(listen("dchat", 0))
+        self.unk_channel(["channel-listen", 5, "SomeoneElse", 0, ROUTER, 0, "dchat", 1])
+        self.unk_channel(listen("notjoined", 1))
+        self.gw.clock.advance(5)
+        self.assertIn(self.message, self.written)
+
+    def test_stop_cancels_the_wait(self):
+        self.gw.link.set_state("ready")
+        self.service.stop()
+        # Only the outbox's own timers are left.
+        self.assertEqual([c for c in self.gw.clock.getDelayedCalls()
+                          if getattr(c.func, "__self__", None) is not self.gw.outbox], [])
+
+
+class JoinFirstTests(ChannelsTestBase, SynchronousTestCase):
+    """channel_send, channel_emote and channel_target join first."""
+
+    def setUp(self):
+        super().setUp()
+        self.gw.messages = MessageService(self.gw)
+        self.messages = self.gw.messages.handlers()
+
+    def send(self, method, **params):
+        return self.messages[method](self.gw.call(self.alice), params)
+
+    def test_each_method_joins_an_unjoined_channel_before_speaking(self):
+        add_muds(self.gw, "Far")
+        calls = [("channel_send", {"message": "hi"}), ("channel_emote", {"emote": "$N waves"}),
+                 ("channel_target", {"target_mud": "Far", "target_user": "bob",
+                                     "message_others": "$N pokes $O", "message_target": "$N pokes you"})]
+        for index, (method, params) in enumerate(calls):
+            channel = f"chan{index}"
+            del self.written[:]
+            result = self.send(method, channel=channel, **params)
+            self.assertEqual((result["status"], result.get("joined")), ("sent", True))
+            self.assertEqual(self.written[0], listen(channel, 1))
+            self.assertEqual(self.written[1][6], channel)
+            self.assertIn(channel, self.alice.channels)
+            again = self.send(method, channel=channel, **params)
+            self.assertNotIn("joined", again)
+
+    def test_joined_channel_sends_no_listen(self):
+        self.call("channel_join", channel="dchat")
+        del self.written[:]
+        result = self.send("channel_send", channel="dchat", message="hi")
+        self.assertNotIn("joined", result)
+        self.assertEqual([p[0] for p in self.written], ["channel-m"])
 
 
 class DefaultChannelTests(ChannelsTestBase, SynchronousTestCase):

@@ -15,6 +15,7 @@ from intermud3.link import MAX_LEARNED_ROUTERS, RouterLink, parse_router_list
 from intermud3.metrics import Metrics
 from intermud3.mudmode import frame
 from intermud3.outbound import Unsendable
+from tests import coffeemud_frames as coffeemud
 from tests.vectors import load_vectors
 
 BASE_CONFIG = """
@@ -48,6 +49,11 @@ def make_config(name="ProbeA", rate=0, jitter="false", routers=None):
     if routers is not None:
         config["routers"] = routers
     return config
+
+
+def frame_bytes(text):
+    """A MudMode frame around LPC text written by another router."""
+    return struct.pack("!I", len(text) + 1) + text + b"\x00"
 
 
 class FakeStore:
@@ -448,6 +454,29 @@ class InboundTests(LinkCase):
         self.assertEqual(self.metric("intermud3_packet_decode_errors_total"), 2.0)
         self.assertTrue(link.ready)
         self.assertFalse(attempt.transport.disconnecting)
+
+    def test_frame_with_unescaped_quotes_is_repaired_and_counted(self):
+        link, attempt = self.ready_link()
+        seen = []
+        link.on_packet.append(seen.append)
+        for raw in (coffeemud.CHANNEL_M_UNESCAPED_QUOTE, coffeemud.TELL_UNESCAPED_QUOTE):
+            attempt.protocol.dataReceived(frame_bytes(raw))
+        self.assertEqual([p.fields[-1] for p in seen], ['he said "hi" to me', 'say "yes"'])
+        self.assertEqual(link.quote_repairs, 2)
+        self.assertEqual(self.metric("intermud3_packet_quote_repairs_total"), 2.0)
+        self.assertEqual(link.decode_errors, 0)
+        self.assertEqual(self.metric("intermud3_packet_decode_errors_total"), 0.0)
+
+    def test_frame_that_repair_cannot_read_stays_a_decode_error(self):
+        link, attempt = self.ready_link()
+        seen = []
+        link.on_packet.append(seen.append)
+        # The stray quote is followed by a comma: it looks like a string's end.
+        attempt.protocol.dataReceived(frame_bytes(
+            b'({"tell",5,"CoffeeMUD","bob","ProbeA","amy","Bob","a "b", c",})'))
+        self.assertEqual(seen, [])
+        self.assertEqual((link.decode_errors, link.quote_repairs), (1, 0))
+        self.assertTrue(link.ready)
 
     def test_oversized_length_prefix_drops_the_link(self):
         link, attempt = self.ready_link()

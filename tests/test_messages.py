@@ -316,6 +316,15 @@ class InboundTests(MessagesTestBase, SynchronousTestCase):
         self.assertEqual(len(self.teller.events("tell_received")), 1)
         self.assertEqual(self.gw.link.sent, [])
 
+    def test_tell_to_upper_case_name_names_the_snapshots_player(self):
+        # CoffeeMud's router sends user names in their own case.
+        self.sync_players("Amy")
+        self.receive("tell", 5, "OtherMud", "bob", OUR_MUD, "AMY", "Bob", "hi")
+        self.assertEqual(self.teller.events("tell_received")[0]["to_user"], "Amy")
+        self.gw.clock.advance(10000)     # no current snapshot: folded
+        self.receive("tell", 5, "OtherMud", "bob", OUR_MUD, "AMY", "Bob", "hi")
+        self.assertEqual(self.teller.events("tell_received")[1]["to_user"], "amy")
+
     def test_tell_without_snapshot_emits_and_answers_nothing(self):
         self.receive("emoteto", 5, "OtherMud", "bob", OUR_MUD, "ghost", "Bob", "$N waves.")
         self.assertEqual(len(self.teller.events("emoteto_received")), 1)

@@ -1,6 +1,7 @@
 """Packet tables, building and reading (I3-PROTOCOL.md section 3)."""
 
 import pytest
+from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3 import packets
 from intermud3.packets import FIELDS, TTL, Packet, PacketError, make, parse, weight
@@ -129,3 +130,32 @@ def test_weight_follows_router_flood_control():
 
 def test_header_names():
     assert packets.HEADER == ("type", "ttl", "o_mud", "o_user", "t_mud", "t_user")
+
+
+class FieldTypeTests(SynchronousTestCase):
+    """Replies built from presence carry each field as I3 types it."""
+
+    def test_every_typed_reply_has_one_type_per_field(self):
+        for ptype, kinds in packets.FIELD_TYPES.items():
+            self.assertEqual(len(kinds), len(FIELDS[ptype]), ptype)
+
+    def test_missing_values_are_empty_by_type(self):
+        self.assertEqual(packets.typed_fields("finger-reply", *[None] * 9),
+                         ["", "", "", "", "", 0, "", "", ""])
+        self.assertEqual(packets.typed_fields("locate-reply", "M", "Bob", None, None),
+                         ["M", "Bob", 0, ""])
+        self.assertEqual(packets.typed_fields("chan-user-reply", "bob", None, None), ["bob", "", 0])
+
+    def test_who_entries_are_typed_one_by_one(self):
+        self.assertEqual(packets.typed_fields("who-reply", [["Carol", 0, None], ["Bob"], "junk"]),
+                         [[["Carol", 0, ""], ["Bob", 0, ""], ["", 0, ""]]])
+        self.assertEqual(packets.typed_fields("chan-who-reply", "dchat", ["Bob", None]),
+                         ["dchat", ["Bob", ""]])
+
+    def test_ints_in_string_fields_are_written_out_and_junk_is_empty(self):
+        fields = packets.typed_fields("finger-reply", "Bob", 0, "", None, "Mon", "12", None, 20, True)
+        self.assertEqual(fields, ["Bob", "0", "", "", "Mon", 0, "", "20", ""])
+
+    def test_wrong_field_count_is_refused(self):
+        with self.assertRaises(PacketError):
+            packets.typed_fields("locate-reply", "M")

@@ -125,7 +125,7 @@ class AnswerTests(PresenceTestCase):
     def test_who_reply(self):
         self.assertEqual(self.ask(["who-req", 5, "ProbeA", "carl", OUR_MUD, 0]), [
             ["who-reply", 5, OUR_MUD, 0, "ProbeA", "carl",
-             [["Alice the Bold", 30, "the Bold"], ["bob", 0, 0]]]])
+             [["Alice the Bold", 30, "the Bold"], ["bob", 0, ""]]]])
 
     def test_who_reply_without_snapshot_is_empty(self):
         self.gateway.clock.advance(121)
@@ -158,12 +158,13 @@ class AnswerTests(PresenceTestCase):
     def test_finger_reply(self):
         self.assertEqual(self.ask(["finger-req", 5, "ProbeA", "carl", OUR_MUD, 0, "alice"]), [
             ["finger-reply", 5, OUR_MUD, 0, "ProbeA", "carl",
-             "Alice the Bold", "the Bold", 0, 0, 1700000000, 30, 0, 20,
+             "Alice the Bold", "the Bold", "", "", "Tue Nov 14 22:13:20 2023", 30, "", "20",
              "Race: elf, Guild: mage, Location: Tower, Status: afk"]])
 
-    def test_finger_reply_fields_not_given_are_zero(self):
+    def test_finger_reply_fields_not_given_are_empty_by_type(self):
+        # Strings "" (login time included: I3 types it a string), idle 0.
         self.assertEqual(self.ask(["finger-req", 5, "ProbeA", 0, OUR_MUD, 0, "BOB"]), [
-            ["finger-reply", 5, OUR_MUD, 0, "ProbeA", 0, "bob", 0, 0, 0, 0, 0, 0, 0, 0]])
+            ["finger-reply", 5, OUR_MUD, 0, "ProbeA", 0, "bob", "", "", "", "", 0, "", "", ""]])
 
     def test_finger_unknown_user_gets_unk_user(self):
         request = ["finger-req", 5, "ProbeA", "carl", OUR_MUD, 0, "nobody"]
@@ -179,7 +180,7 @@ class AnswerTests(PresenceTestCase):
         self.assertEqual(self.ask(["locate-req", 5, "ProbeA", "carl", 0, 0, "Alice"]), [
             ["locate-reply", 5, OUR_MUD, 0, "ProbeA", "carl", OUR_MUD, "Alice the Bold", 30, "afk"]])
         self.assertEqual(self.ask(["locate-req", 5, "ProbeA", "carl", 0, 0, "bob"]), [
-            ["locate-reply", 5, OUR_MUD, 0, "ProbeA", "carl", OUR_MUD, "bob", 0, 0]])
+            ["locate-reply", 5, OUR_MUD, 0, "ProbeA", "carl", OUR_MUD, "bob", 0, ""]])
 
     def test_locate_silent_for_unknown_stale_or_our_own(self):
         self.assertEqual(self.ask(["locate-req", 5, "ProbeA", "carl", 0, 0, "nobody"]), [])

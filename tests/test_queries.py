@@ -4,9 +4,13 @@ vectors where they fit."""
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from intermud3 import lpc
+
 from intermud3.api.errors import GATEWAY_ERROR, RPCError
 from intermud3.services.errors import ErrorRouter, permission_for
+from intermud3.services.presence import Presence
 from intermud3.services.queries import Queries
+from tests import coffeemud_frames as coffeemud
 from tests.fakes import assert_invalid, make_config, make_gateway
 from tests.vectors import load_vectors
 
@@ -26,6 +30,7 @@ class QueryTestCase(SynchronousTestCase):
     def setUp(self):
         self.gateway = make_gateway(self, make_config(mud={"name": self.mud}))
         self.link = self.gateway.link
+        self.gateway.presence = Presence(self.gateway)
         self.queries = Queries(self.gateway)
         self.gateway.queries = self.queries
         self.errors = ErrorRouter(self.gateway)
@@ -397,7 +402,8 @@ class ChannelWhoTests(QueryTestCase):
         self.assertEqual(self.link.sent, [["chan-who-req", 5, PROBE_A, "alice", "DSTest", 0, "dchat"]])
         self.link.receive(from_router("chan-who-reply")[0])
         self.assertEqual(self.outcome(result), (True, {
-            "status": "success", "channel": "dchat", "members": [{"mud": "DSTest", "users": []}]}))
+            "status": "success", "channel": "dchat", "members": [{"mud": "DSTest", "users": []}],
+            "users": []}))
         self.assertEqual(self.alice.events("chan_who_reply")[0]["from_mud"], "DSTest")
         self.assertEqual(self.alice.events("chan_who_reply")[0]["users"], [])
 
@@ -409,6 +415,21 @@ class ChannelWhoTests(QueryTestCase):
         self.link.receive(["chan-who-reply", 5, "A", 0, PROBE_A, 0, "dchat", ["Ay", 0, "Cee"]])
         self.assertEqual(self.outcome(result)[1]["members"],
                          [{"mud": "B", "users": ["Bee"]}, {"mud": "A", "users": ["Ay", "Cee"]}])
+
+    def test_flat_users_list_for_older_clients(self):
+        result = self.ask("channel_who", channel="dchat", target_mud=["A", "B"])
+        self.link.receive(["chan-who-reply", 5, "A", 0, PROBE_A, 0, "dchat", ["Ay", "Cee"]])
+        self.link.receive(["chan-who-reply", 5, "B", 0, PROBE_A, 0, "dchat", ["Bee"]])
+        self.assertEqual(self.outcome(result)[1]["users"], ["Ay@A", "Cee@A", "Bee@B"])
+
+    def test_without_target_mud_asks_the_channel_owner(self):
+        self.gateway.lists.apply_chanlist("*test", PROBE_A, 7, {"dchat": ["Host", 0]})
+        result = self.ask("channel_who", channel="dchat")
+        self.assertEqual(self.link.sent, [["chan-who-req", 5, PROBE_A, 0, "Host", 0, "dchat"]])
+        self.link.receive(["chan-who-reply", 5, "Host", 0, PROBE_A, 0, "dchat", ["Zed"]])
+        self.assertEqual(self.outcome(result)[1], {
+            "status": "success", "channel": "dchat",
+            "members": [{"mud": "Host", "users": ["Zed"]}], "users": ["Zed@Host"]})
 
     def test_channel_must_match(self):
         result = self.ask("channel_who", channel="dchat", target_mud="A")
@@ -432,6 +453,7 @@ class ChannelWhoTests(QueryTestCase):
         self.assertGatewayError(result, i3_error="unk-dst", i3_message="destination unknown")
 
     def test_target_list_bounds(self):
+        # No target_mud and a channel the chanlist does not know.
         self.assertInvalid("target_mud", "channel_who", channel="c")
         self.assertInvalid("target_mud", "channel_who", channel="c", target_mud=[])
         self.assertInvalid("target_mud", "channel_who", channel="c",
@@ -517,3 +539,78 @@ class ErrorRouterTests(QueryTestCase):
 def packets_parse(value):
     from intermud3.packets import parse
     return parse(value)
+
+
+class RoutersThatDropWhatMatchingNeedsTests(QueryTestCase):
+    """Frames as CoffeeMud's router writes them (tests/coffeemud_frames.py):
+    errors with 0 for their packet, a chan-who-reply with its channel
+    emptied, our user's name in upper case."""
+
+    def receive_raw(self, text):
+        self.link.receive(lpc.decode(text))
+
+    def sync_amy(self):
+        self.gateway.presence.presence_sync(
+            self.gateway.call(self.alice), {"users": [{"name": "Amy", "visname": "Amy"}]})
+
+    def test_unk_user_without_packet_fails_the_finger_it_answers(self):
+        result = self.ask("finger", target_mud="CoffeeMUD", target_user="zed", from_user="amy")
+        self.receive_raw(coffeemud.ERROR_UNK_USER_WITHOUT_PACKET)
+        self.assertGatewayError(result, i3_error="unk-user", i3_message="zed is not online.")
+        event = self.alice.events("error_occurred")[0]
+        self.assertEqual(event["context"], {"packet_type": "finger-req", "target_mud": "CoffeeMUD",
+                                            "target_user": "zed"})
+        self.assertEqual(event["to_user"], "amy")
+        self.assertEqual(self.bob.events(), [])
+
+    def test_bare_error_needs_the_same_mud_user_and_a_code_that_answers(self):
+        result = self.ask("finger", target_mud="CoffeeMUD", target_user="zed", from_user="amy")
+        # Another asking user, another MUD, a code a finger cannot get that way.
+        for error in (["error", 5, "CoffeeMUD", 0, PROBE_A, "carl", "unk-user", "?", 0],
+                      ["error", 5, "OtherMUD", 0, PROBE_A, "amy", "unk-user", "?", 0],
+                      ["error", 5, "CoffeeMUD", 0, PROBE_A, "amy", "unk-channel", "?", 0]):
+            self.link.receive(error)
+            self.assertPending(result)
+        self.assertEqual(self.alice.events("error_occurred")[0]["context"]["packet_type"], None)
+
+    def test_unk_user_without_packet_reaches_the_sender_of_the_tell(self):
+        tell = ["tell", 5, PROBE_A, "amy", "CoffeeMUD", "zed", "Amy", "hi"]
+        self.errors.remember(tell, self.teller)
+        self.receive_raw(coffeemud.ERROR_UNK_USER_WITHOUT_PACKET)
+        events = self.teller.events("error_occurred")
+        self.assertEqual(len(events), 1)
+        self.assertEqual(events[0]["context"], {"packet_type": "tell", "target_mud": "CoffeeMUD",
+                                                "target_user": "zed"})
+        self.assertEqual(self.alice.events(), [])
+
+    def test_unk_channel_without_packet_fails_the_chan_who(self):
+        result = self.ask("channel_who", channel="dchat", target_mud="CoffeeMUD", from_user="amy")
+        self.receive_raw(coffeemud.ERROR_UNK_CHANNEL_WITHOUT_PACKET)
+        self.assertGatewayError(result, i3_error="unk-channel", i3_message="Unknown channel.")
+
+    def test_chan_who_reply_with_empty_channel_matches_the_only_request_to_that_mud(self):
+        result = self.ask("channel_who", channel="dchat", target_mud="CoffeeMUD", from_user="amy")
+        self.receive_raw(coffeemud.CHAN_WHO_REPLY_EMPTY_CHANNEL)
+        self.assertEqual(self.outcome(result)[1]["members"],
+                         [{"mud": "CoffeeMUD", "users": ["Bob", "Carol"]}])
+        self.assertEqual(self.alice.events("chan_who_reply")[0]["channel"], "dchat")
+
+    def test_chan_who_reply_with_empty_channel_and_two_requests_matches_neither(self):
+        first = self.ask("channel_who", channel="dchat", target_mud="CoffeeMUD", from_user="amy")
+        second = self.ask("channel_who", channel="ichat", target_mud="CoffeeMUD", from_user="amy")
+        self.receive_raw(coffeemud.CHAN_WHO_REPLY_EMPTY_CHANNEL)
+        self.assertPending(first)
+        self.assertPending(second)
+
+    def test_upper_case_user_matches_and_events_name_the_snapshots_player(self):
+        self.sync_amy()
+        result = self.ask("who", target_mud="CoffeeMUD", from_user="Amy")
+        self.link.receive(["who-reply", 5, "CoffeeMUD", 0, PROBE_A, "AMY", [["Bob", 1, ""]]])
+        self.assertTrue(self.outcome(result)[0])
+        self.assertEqual(self.alice.events("who_reply")[0]["to_user"], "Amy")
+
+    def test_without_snapshot_the_user_is_case_folded(self):
+        result = self.ask("who", target_mud="CoffeeMUD", from_user="amy")
+        self.link.receive(["who-reply", 5, "CoffeeMUD", 0, PROBE_A, "AMY", []])
+        self.assertTrue(self.outcome(result)[0])
+        self.assertEqual(self.alice.events("who_reply")[0]["to_user"], "amy")

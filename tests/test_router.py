@@ -548,6 +548,50 @@ class RoutingTests(RouterTestCase):
         self.assertEqual(self.router.listening["dchat"], {"ProbeA"})
 
 
+class CleanRestartTests(RouterTestCase):
+    """A real router restarted from a clean state: its channels come back
+    some seconds after start, and it closes a connection accepted within a
+    second of the previous one."""
+
+    def make_router(self):
+        self.clock = task.Clock()
+        return I3Router("*test", clock=self.clock, channel_delay=15, accept_gap=1.0)
+
+    @defer.inlineCallbacks
+    def test_channels_appear_after_the_delay_with_a_chanlist_update(self):
+        a = yield self.started("ProbeA", services={"channel": 1})
+        self.assertEqual([p[7] for p in a.of_type("chanlist-reply")], [{}])
+        a.send(["channel-listen", 5, "ProbeA", 0, "*test", 0, "dchat", 1])
+        yield a.got("error")
+        self.assertEqual(a.of_type("error")[0][6:8], ["unk-channel", "Unknown channel: dchat"])
+        self.clock.advance(14.9)
+        self.assertEqual(self.router.channels, {})
+        self.clock.advance(0.2)
+        self.assertEqual(sorted(self.router.channels), ["dchat", "dead_test4", "imud_gossip"])
+        yield a.when(lambda c: any("imud_gossip" in p[7] for p in c.of_type("chanlist-reply")))
+        a.send(["channel-listen", 5, "ProbeA", 0, "*test", 0, "dchat", 1])
+        yield self.router.wait_for(lambda r: "ProbeA" in r.listening.get("dchat", ()))
+
+    @defer.inlineCallbacks
+    def test_second_connection_within_a_second_is_closed(self):
+        first = yield self.connect()
+        second = yield self.connect()
+        yield second.lost
+        self.assertEqual(len(self.router.refused_connections), 1)
+        self.assertTrue(first.transport.connected)
+        self.clock.advance(1.0)
+        third = yield self.connect()
+        third.send(startup("ProbeC"))
+        yield self.router.wait_for(lambda r: "ProbeC" in r.connections)
+        self.assertEqual(len(self.router.refused_connections), 1)
+
+    def test_shutdown_cancels_the_channel_timer(self):
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+        d = self.router.shutdown()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        return d
+
+
 class FloodTests(RouterTestCase):
 
     def make_router(self):
@@ -708,6 +752,19 @@ class TapTests(unittest.SynchronousTestCase):
         self.assertEqual(service.router.name, "*local")
         self.assertTrue(service.router.flood_control)
         service.stopService()
+
+    def test_late_channels_and_accept_gap_options(self):
+        from twisted.internet.testing import MemoryReactorClock
+        from twisted.python import usage
+        options = tap.Options()
+        options.parseOptions(["--channel-delay", "15", "--accept-gap", "1"])
+        clock = MemoryReactorClock()
+        service = tap.build(options, reactor=clock)
+        self.assertEqual((service.router.channels, service.router.accept_gap), ({}, 1.0))
+        clock.advance(15)
+        self.assertEqual(sorted(service.router.channels), ["dchat", "dead_test4", "imud_gossip"])
+        for name in ("--channel-delay", "--accept-gap"):
+            self.assertRaises(usage.UsageError, tap.Options().parseOptions, [name, "-1"])
 
     def test_router_name_must_start_with_star(self):
         from twisted.python import usage

@@ -11,8 +11,11 @@ a port.
 * `Origin`, when sent, must be in `api.websocket.allowed_origins` (`"*"`
   allows any); else HTTP 403.
 * Over `api.max_connections` (shared with TCP): HTTP 503.
-* A text frame that is not UTF-8 gets -32700 like a TCP line (the same
-  fault gives the same code on both transports), not close code 1007.
+* A text message that is not valid UTF-8 fails the connection with close
+  code 1007 (RFC 6455 section 8.1) and nothing else is sent on it. Autobahn
+  validates incrementally, frame by frame, so a fragmented message fails as
+  soon as its bad bytes arrive and is never dispatched. -32700 for bad UTF-8
+  is for TCP lines only.
 * Binary frames close the connection with 1003. A message over
   `api.websocket.max_message_bytes` closes it with 1009 (Autobahn does this
   itself; `failByDrop` is off so the close frame is really sent).
@@ -197,6 +200,11 @@ class APIWebSocketProtocol(WebSocketServerProtocol):
 
     def connectionLost(self, reason):
         self._stop_keepalive()
+        # Autobahn leaves its close-handshake timer running when the socket
+        # goes first (as after a 1007 close); nothing is left to time out.
+        timer, self.closeHandshakeTimeoutCall = getattr(self, "closeHandshakeTimeoutCall", None), None
+        if timer is not None:
+            timer.cancel()
         super().connectionLost(reason)
         if self.connection is not None:
             _log.info("WebSocket API connection from {peer} closed", peer=self.connection.peer)
@@ -219,9 +227,9 @@ class APIWebSocketFactory(WebSocketServerFactory):
             tcpNoDelay=True,
             # A plain GET on /ws gets an HTTP error, not Autobahn's HTML page.
             webStatus=False,
-            # Text that is not UTF-8 is a JSON-RPC parse error (-32700), as on
-            # TCP, answered by the dispatcher; Autobahn would close with 1007.
-            utf8validateIncoming=False,
+            # Text that is not UTF-8 closes with 1007 (RFC 6455 8.1), checked
+            # by Autobahn across fragments before the message reaches us.
+            utf8validateIncoming=True,
         )
 
     def reconfigure(self, config):

@@ -6,6 +6,11 @@ channel that has a local subscriber or is in ``channels.default``: with
 ``channel-listen ... 1`` when a channel enters that set, ``0`` when it
 leaves it, and the whole set again after every handshake, because a router
 forgets what a connection listened to (I3-PROTOCOL.md section 4).
+
+A router restarted from a clean state forgets more (listen_state.py): a
+channel of the listen set is listened again whenever a chanlist update
+(re)adds it, and the channel messages queued for a channel wait in the
+outbox (its ``may_send`` hook) while the router may not know the channel.
 """
 
 from twisted.logger import Logger
@@ -14,6 +19,7 @@ from intermud3 import packets
 from intermud3.api import params as p
 from intermud3.api.errors import invalid_params
 from intermud3.outbound import Unsendable
+from intermud3.services.listen_state import ListenState
 from intermud3.services.text import clean
 
 __all__ = ["ChannelService", "channel_name", "MAX_CHANNEL_NAME",
@@ -67,9 +73,14 @@ class ChannelService:
         # Types of the channels we asked the router to create: it announces
         # a new channel's type as ({}) (read as 0) until a later chanlist.
         self._created_types = {}
+        self._router_knows = ListenState()
+        self._settle_call = None    # ends the handshake's listen_wait
         gateway.link.on_ready.append(self._relisten)
         gateway.sessions.on_session_end.append(self._session_ended)
         gateway.inbound.register("chan-filter-req", self._filter_req)
+        gateway.inbound.register("chanlist-reply", self._chanlist_update)
+        gateway.inbound.register("error", self._error)
+        self.outbox.may_send = self._may_send
 
     def handlers(self):
         return {
@@ -107,8 +118,79 @@ class ChannelService:
             _log.warn("channel-listen for {channel} is too large to send", channel=channel)
 
     def _relisten(self):
-        for channel in sorted(self.wanted()):
+        wanted = self.wanted()
+        self._router_knows.handshake(wanted)
+        self.stop()
+        if wanted:
+            wait = float(self.gateway.config["channels"]["listen_wait"])
+            self._settle_call = self.gateway.clock.callLater(wait, self._listens_settled)
+        for channel in sorted(wanted):
             self._listen(channel, True)
+
+    def _listens_settled(self):
+        """No unk-channel within listen_wait: the router knows the rest."""
+        self._settle_call = None
+        self._router_knows.settled()
+        self.outbox.drain()
+
+    def _chanlist_update(self, packet):
+        """A chanlist update that (re)adds a channel of the listen set: the
+        router may have just re-created it, so listen again, and let the
+        messages waiting for it go. (A Dead Souls router sends its whole
+        chanlist with every change; ListenState tells what is new.)"""
+        delta = packet.get("channel_list")
+        if not isinstance(delta, dict):
+            return
+        listed, again = self._router_knows.chanlist(delta, self.wanted())
+        for channel in again:
+            self._listen(channel, True)
+        if again:
+            _log.info("Chanlist update lists {channels}: listening again", channels=", ".join(again))
+        if listed:
+            self.outbox.drain()
+
+    def _error(self, packet):
+        """unk-channel for a listen or a message of ours: the router does
+        not know the channel (yet); its messages wait for the chanlist."""
+        if packet.get("error_code") != "unk-channel":
+            return
+        carried = packet.get("error_packet")
+        if not isinstance(carried, list) or len(carried) < 7:
+            return
+        if carried[0] not in ("channel-listen", "channel-m", "channel-e", "channel-t"):
+            return
+        channel = carried[6]
+        if carried[2] != self.gateway.mud_name or channel not in self.wanted():
+            return
+        if carried[0] == "channel-listen" and carried[7:8] != [1]:
+            return
+        self._router_knows.refused(channel)
+        _log.info("Router does not know channel {channel}; listening again when the chanlist "
+                  "shows it", channel=channel)
+
+    def _may_send(self, packet):
+        """The outbox's hook: a channel message waits while the router may
+        not know its channel."""
+        if not isinstance(packet, list) or packet[0] not in ("channel-m", "channel-e", "channel-t"):
+            return True
+        return self._router_knows.may_speak(packet[6] if len(packet) > 6 else None)
+
+    def subscribe(self, session, channel):
+        """Join ``session`` to ``channel``, listening when it is new to the
+        listen set; True when the session had not joined it."""
+        if channel in session.channels:
+            return False
+        new = channel not in self.wanted()
+        session.channels.add(channel)
+        if new:
+            self._listen(channel, True)
+        return True
+
+    def stop(self):
+        """Cancel the listen_wait timer (at gateway stop, or a new handshake)."""
+        if self._settle_call is not None and self._settle_call.active():
+            self._settle_call.cancel()
+        self._settle_call = None
 
     def _session_ended(self, session):
         # The session manager has already dropped the session, so wanted()
@@ -157,10 +239,7 @@ class ChannelService:
         channel = channel_name(params)
         # listen_only is accepted, whatever its value, and ignored: I3 has
         # no listen-only membership.
-        new = channel not in self.wanted()
-        call.session.channels.add(channel)
-        if new:
-            self._listen(channel, True)
+        self.subscribe(call.session, channel)
         return {"status": "joined", "channel": channel}
 
     def leave(self, call, params):

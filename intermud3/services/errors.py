@@ -9,6 +9,11 @@ of the packet's kind (API.md "Authentication, permissions, sessions").
 Messages are sent through the durable outbox and complete long before any
 error arrives, so their senders call ``remember(packet, session)``: a
 bounded, expiring map from the packet's identity to the session.
+
+Some routers (CoffeeMud's) send 0 where the answered packet belongs. Such
+an error is matched by what it still says: the MUD that answered, our
+user it is addressed to, and a code that answers one kind of request
+(``unk-user`` a finger or a tell, ``unk-channel`` a chan-who).
 """
 
 from collections import OrderedDict
@@ -28,6 +33,9 @@ DEFAULT_MAX_REMEMBERED = 1000
 
 # Codes that tell us about the network rather than answer a request.
 _NOTICES = ("warning", "bad-mojo")
+
+# For an error without its packet: the messages a code can answer.
+_UNCARRIED_MESSAGES = {"unk-user": ("tell", "emoteto")}
 
 
 def permission_for(ptype):
@@ -78,12 +86,12 @@ class ErrorRouter:
             return
         now = self.gateway.clock.seconds()
         self._remembered.pop(key, None)
-        self._remembered[key] = (session, now + self._ttl())
+        self._remembered[key] = (session, now + self._ttl(), packet)
         self._prune(now)
 
     def _prune(self, now):
         while self._remembered:
-            key, (_, expires) = next(iter(self._remembered.items()))
+            key, (_, expires, _) = next(iter(self._remembered.items()))
             if len(self._remembered) <= self.max_remembered and expires > now:
                 break
             del self._remembered[key]
@@ -94,6 +102,19 @@ class ErrorRouter:
         self._prune(self.gateway.clock.seconds())
         entry = self._remembered.get(packet_key(carried))
         return entry[0] if entry is not None else None
+
+    def remembered_uncarried(self, mud, user, code):
+        """(session, packet) of the newest remembered message an error
+        without its packet can answer: sent to ``mud`` by ``user``, of a
+        type ``code`` answers; None when there is none."""
+        types = _UNCARRIED_MESSAGES.get(code, ())
+        if not types or fold(mud) is None:
+            return None
+        self._prune(self.gateway.clock.seconds())
+        for key, (session, _, packet) in reversed(self._remembered.items()):
+            if key[0] in types and key[1] == fold(mud) and key[3] == fold(user):
+                return session, carried_packet(packet)
+        return None
 
     # -- inbound errors --------------------------------------------------------
 
@@ -108,22 +129,38 @@ class ErrorRouter:
             _log.info("I3 error {code} from {mud}: {text}", code=code, mud=packet.o_mud, text=message)
 
         queries = self.gateway.queries
-        request = queries.request_for_error(carried) if carried is not None else None
-        session = request.call.session if request is not None else self.remembered_session(carried)
+        if carried is not None:
+            request = queries.request_for_error(carried)
+            session = request.call.session if request is not None else self.remembered_session(carried)
+            context = _context(carried.type, carried.t_mud, carried.t_user)
+        else:
+            request, session, context = self._uncarried(packet, code)
 
-        ptype = carried.type if carried is not None else None
         self.gateway.hub.publish("error_occurred", {
             "error_code": code,
             "error_message": message,
             "from_mud": _text(packet.o_mud),
             "to_mud": _text(packet.t_mud),
-            "to_user": _text(packet.t_user),
-            "context": {
-                "packet_type": ptype,
-                "target_mud": _text(carried.t_mud) if carried is not None else None,
-                "target_user": _text(carried.t_user) if carried is not None else None,
-            },
-        }, session=session, permission=permission_for(ptype))
+            "to_user": self.gateway.presence.local_name(packet.t_user),
+            "context": context,
+        }, session=session, permission=permission_for(context["packet_type"]))
         # The event first, then the call's reply, as for every other answer.
         if request is not None:
             queries.fail(request, code, message)
+
+    def _uncarried(self, packet, code):
+        """(request, session, context) for an error that carries 0 instead
+        of the packet it answers: a pending query first, then a message."""
+        request = self.gateway.queries.request_for_uncarried_error(packet.o_mud, packet.t_user, code)
+        if request is not None:
+            return request, request.call.session, _context(
+                request.request_type, request.answered_by, request.target_user)
+        found = self.remembered_uncarried(packet.o_mud, packet.t_user, code)
+        if found is not None and found[1] is not None:
+            session, sent = found
+            return None, session, _context(sent.type, sent.t_mud, sent.t_user)
+        return None, None, _context(None, None, None)
+
+
+def _context(ptype, target_mud, target_user):
+    return {"packet_type": ptype, "target_mud": _text(target_mud), "target_user": _text(target_user)}

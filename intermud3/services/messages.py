@@ -8,6 +8,7 @@ snapshot lacks the user), and channel packets are recorded in the history
 and published to the channel's local subscribers.
 """
 
+from twisted.internet import defer
 from twisted.logger import Logger
 
 from intermud3 import packets
@@ -148,13 +149,21 @@ class MessageService:
                                     "channel_targeted", "targeted", fields)
 
     def _submit_channel(self, kind, out, session, params, channel, event, history_type, fields):
+        # Join first: a router drops channel packets from a MUD not listening.
+        joined = session is not None and self.gateway.channels.subscribe(session, channel)
+
         def accepted(result):
             self.gateway.errors.remember(out.packet, session)
             # The router's echo is dropped, so our own message is recorded
             # and shown to the other local subscribers here, once.
             history_id = self._record(channel, history_type, fields)
             self._publish_local(channel, event, fields, history_id, session)
-        return self.outbox.submit(kind, out, session, client_msg_id(params), accepted=accepted)
+        result = self.outbox.submit(kind, out, session, client_msg_id(params), accepted=accepted)
+        if not joined:
+            return result
+        if isinstance(result, defer.Deferred):
+            return result.addCallback(lambda answer: {**answer, "joined": True})
+        return {**result, "joined": True}
 
     def _publish_local(self, channel, event, fields, history_id, sender):
         params = {"channel": channel, **fields, "history_id": history_id}
@@ -188,7 +197,7 @@ class MessageService:
             "from_mud": _text(packet.o_mud),
             "from_user": _text(packet.o_user),
             "to_mud": _text(packet.t_mud),
-            "to_user": target,
+            "to_user": self.gateway.presence.local_name(target),
             "message": _text(packet.get("message")),
             "visname": _text(packet.get("orig_visname")) or _text(packet.o_user),
         }, permission="tell")

@@ -11,6 +11,7 @@ The ttl is read from the configuration at each check, so a reload applies.
 LRU cache of other MUDs' users: ``lookup(mud, user)``.
 """
 
+import time
 from collections import OrderedDict
 
 from twisted.logger import Logger
@@ -70,7 +71,7 @@ class Presence:
         order = []
         for index, raw in enumerate(users):
             user = _read_user(raw, f"users[{index}]")
-            key = user["name"].lower()
+            key = user["name"].casefold()
             if key not in snapshot:
                 order.append(key)
             snapshot[key] = user
@@ -91,13 +92,22 @@ class Presence:
         """True/False for a current snapshot; None when there is none."""
         if not self.current():
             return None
-        return isinstance(name, str) and name.lower() in self._users
+        return isinstance(name, str) and name.casefold() in self._users
 
     def user(self, name):
         """The snapshot entry of ``name`` (any case) while current, else None."""
         if not self.current() or not isinstance(name, str):
             return None
-        return self._users.get(name.lower())
+        return self._users.get(name.casefold())
+
+    def local_name(self, name):
+        """Our user ``name`` from the network as the MUD knows it: the
+        snapshot's name when the player is in it, else case-folded (routers
+        may send ALICE for alice); None for 0."""
+        if not isinstance(name, str) or not name:
+            return None
+        user = self.user(name)
+        return user["name"] if user is not None else name.casefold()
 
     def players(self):
         return [self._users[k] for k in self._order] if self.current() else []
@@ -105,7 +115,9 @@ class Presence:
     # -- answering the network --------------------------------------------------------
 
     def _reply(self, packet, ptype, *fields):
-        reply = packets.make(ptype, self.gateway.mud_name, 0, packet.o_mud, reply_user(packet), *fields)
+        # Each field as I3 types it (packets.FIELD_TYPES): "" or 0 when not given.
+        reply = packets.make(ptype, self.gateway.mud_name, 0, packet.o_mud, reply_user(packet),
+                             *packets.typed_fields(ptype, *fields))
         try:
             self.gateway.link.send(reply)
         except Unsendable:
@@ -132,8 +144,9 @@ class Presence:
     def _who_req(self, packet):
         if not self._answerable(packet):
             return
-        # API.md: fields the MUD did not give are sent as 0 (a missing title too).
-        entries = [[u["visname"], u["idle"], u["title"] or 0] for u in self.players()]
+        # A missing title is "" (a 0 here shows as "0" on LPC MUDs).
+        entries, = packets.typed_fields(
+            "who-reply", [[u["visname"], u["idle"], u["title"]] for u in self.players()])
         self._reply(packet, "who-reply", self._fit(packet, "who-reply", entries))
 
     def _asked_user(self, packet, unknown):
@@ -154,8 +167,8 @@ class Presence:
         if user is None:
             return
         self._reply(packet, "finger-reply",
-                    user["visname"], user["title"] or 0, 0, 0,
-                    user["login_time"], user["idle"], 0, user["level"] or 0, _extra(user))
+                    user["visname"], user["title"], None, None,
+                    _login_text(user["login_time"]), user["idle"], None, user["level"], _extra(user))
 
     def _locate_req(self, packet):
         if not self._answerable(packet):
@@ -164,7 +177,7 @@ class Presence:
         if user is None:
             return  # only our own players are answered, and only when found
         self._reply(packet, "locate-reply", self.gateway.mud_name, user["visname"],
-                    user["idle"], user["status"] or 0)
+                    user["idle"], user["status"])
 
     def _chan_who_req(self, packet):
         if not self._answerable(packet):
@@ -217,7 +230,7 @@ class Presence:
         if same_mud(mud, self.gateway.mud_name):
             return  # what we said of our own players; the snapshot knows better
         gender = packet.get("gender")
-        key = (fold(mud), name.lower())
+        key = (fold(mud), name.casefold())
         self._ucache.pop(key, None)
         self._ucache[key] = {
             "mud": mud,
@@ -233,7 +246,7 @@ class Presence:
         {"mud","user","visname","gender"}, or None."""
         if fold(mud) is None or not isinstance(user, str):
             return None
-        key = (fold(mud), user.lower())
+        key = (fold(mud), user.casefold())
         entry = self._ucache.get(key)
         if entry is not None:
             self._ucache.move_to_end(key)
@@ -246,7 +259,13 @@ def _extra(user):
     parts = [f"{label}: {user[key]}" for key, label in
              (("race", "Race"), ("guild", "Guild"), ("location", "Location"), ("status", "Status"))
              if user[key]]
-    return ", ".join(parts) if parts else 0
+    return ", ".join(parts) if parts else None
+
+
+def _login_text(seconds):
+    """finger-reply's login time is a string in I3: the snapshot's epoch
+    seconds written as C's ctime() does (in UTC), as LPC MUDs print it."""
+    return time.asctime(time.gmtime(seconds)) if seconds else None
 
 
 def _line(text):

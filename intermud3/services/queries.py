@@ -52,11 +52,14 @@ _KINDS = {
 }
 _REPLY_KIND = {reply: kind for kind, (_, reply, _) in _KINDS.items()}
 _REQUEST_KIND = {request: kind for kind, (request, _, _) in _KINDS.items()}
+# For an error that carries 0 instead of our packet: the kinds its code answers.
+_UNCARRIED_ERROR_KINDS = {"unk-user": ("finger",), "unk-channel": ("chan-who",)}
 
 
 def _user(value):
-    """An asking/answering user normalised: lower-case name, or None for 0."""
-    return value.lower() if isinstance(value, str) and value else None
+    """A user name as matched: case-folded (routers such as CoffeeMud's
+    send ALICE for our alice), or None for 0."""
+    return value.casefold() if isinstance(value, str) and value else None
 
 
 def _number(value):
@@ -107,6 +110,15 @@ class _Request:
         self.answered = False
         self.answered_by = mud      # the replying MUD's name, once known
 
+    @property
+    def request_type(self):
+        return _KINDS[self.kind][0]
+
+    @property
+    def target_user(self):
+        """The user a finger or locate asked about, else None."""
+        return self.subject if self.kind in ("finger", "locate") else None
+
 
 class Queries:
     def __init__(self, gateway):
@@ -153,7 +165,7 @@ class Queries:
                     "user_name": target_user, "user_info": info}
 
         return self._start(call.session, params, "finger",
-                           [(packet, target, from_user, target_user.lower())],
+                           [(packet, target, from_user, _user(target_user))],
                            finish, {"mud_name": target, "user_name": target_user})
 
     def locate(self, call, params):
@@ -167,20 +179,22 @@ class Queries:
                     "locations": [value for _, value in c.replies]}
 
         return self._start(call.session, params, "locate",
-                           [(packet, None, from_user, target_user.lower())],
+                           [(packet, None, from_user, _user(target_user))],
                            finish, {"user_name": target_user})
 
     def channel_who(self, call, params):
         channel = _name(params, "channel")
-        targets = self._channel_who_targets(params)
+        targets = self._channel_who_targets(params, channel)
         from_user = _from_user(params)
         sends = [(packets.make("chan-who-req", self.gateway.mud_name, from_user, mud, 0, channel),
                   mud, from_user, channel) for mud in targets]
 
         def finish(c):
-            return {"status": "success", "channel": channel,
-                    "members": [{"mud": request.answered_by, "users": users}
-                                for request, users in c.replies]}
+            members = [{"mud": request.answered_by, "users": users}
+                       for request, users in c.replies]
+            # The flat list is what the older gateway's clients read.
+            return {"status": "success", "channel": channel, "members": members,
+                    "users": [f"{user}@{m['mud']}" for m in members for user in m["users"]]}
 
         return self._start(call.session, params, "chan-who", sends, finish,
                            {"channel": channel, "target_muds": targets})
@@ -194,8 +208,10 @@ class Queries:
             raise invalid_params(field, f"{field} must not be empty")
         return self.gateway.lists.exact_mud(given) or given
 
-    def _channel_who_targets(self, params):
+    def _channel_who_targets(self, params, channel):
         value = params.get("target_mud")
+        if value is None:
+            return [self._channel_owner(channel)]
         if isinstance(value, list):
             if not value:
                 raise invalid_params("target_mud", "target_mud must name at least one MUD")
@@ -216,6 +232,15 @@ class Queries:
                     targets.append(mud)
             return targets
         return [self._target_mud(params, "target_mud")]
+
+    def _channel_owner(self, channel):
+        """The MUD hosting ``channel`` by the chanlist: who to ask when the
+        caller names no MUD (older clients never do)."""
+        owner, _ = self.gateway.lists.channels.get(channel, (None, None))
+        if not isinstance(owner, str) or not owner:
+            raise invalid_params("target_mud", f"target_mud is needed: the channel list does not "
+                                 f"know {channel}", channel=channel)
+        return owner
 
     # -- sending and waiting -------------------------------------------------------
 
@@ -356,7 +381,7 @@ class Queries:
                 "mud": _text(packet.get("located_mud")),
                 "user": _text(packet.get("located_visname")),
                 "idle": _number(packet.get("idle")),
-                "status": _text(packet.get("status")),
+                "status": _given(packet.get("status")),
             }
             event = {"located_mud": value["mud"], "located_user": value["user"],
                      "idle": value["idle"], "status": value["status"]}
@@ -364,11 +389,15 @@ class Queries:
         else:
             channel = _text(packet.get("channel"))
             value = _visnames(packet.get("user_list"))
-            request = self._oldest(kind, fold(packet.o_mud), asker, channel)
+            if channel:
+                request = self._oldest(kind, fold(packet.o_mud), asker, channel)
+            else:
+                request = self._only_chan_who_to(fold(packet.o_mud))
+                channel = request.subject if request is not None else channel
             params = {"from_mud": _text(packet.o_mud), "channel": channel, "users": value}
         if kind != "chan-who":
             params = {"from_mud": _text(packet.o_mud), "to_mud": _text(packet.t_mud),
-                      "to_user": _text(packet.t_user), **event}
+                      "to_user": self.gateway.presence.local_name(packet.t_user), **event}
         session = request.call.session if request is not None else None
         event_name = "chan_who_reply" if kind == "chan-who" else f"{kind}_reply"
         self.gateway.hub.publish(event_name, params, session=session, permission="info")
@@ -382,6 +411,23 @@ class Queries:
             request.answered = True
             self._pending.remove(request)
         self._settle(request.call)
+
+    def _only_chan_who_to(self, mud):
+        """The pending chan-who request to ``mud`` when it is the only one:
+        a reply whose channel a router emptied can still be placed."""
+        requests = [r for r in self._pending
+                    if r.kind == "chan-who" and not r.answered and r.mud == mud]
+        return requests[0] if len(requests) == 1 else None
+
+    def request_for_uncarried_error(self, mud, user, code):
+        """The oldest pending request an ``error`` without its packet can
+        answer: sent to ``mud`` by ``user``, of a kind ``code`` answers."""
+        kinds = _UNCARRIED_ERROR_KINDS.get(code, ())
+        for request in self._pending:
+            if (request.kind in kinds and not request.answered and request.mud == fold(mud)
+                    and request.user == _user(user)):
+                return request
+        return None
 
     def request_for_error(self, carried):
         """The pending request whose packet an ``error`` carries (a Packet),
@@ -462,23 +508,31 @@ def _who_users(data):
     return users
 
 
+def _given(value):
+    """A text field that may be missing: "" and 0 are both I3's "not
+    given", which the API reports as null."""
+    return _text(value) or None
+
+
 def _finger_info(packet):
     return {
         "name": _text(packet.get("visname")),
-        "title": _text(packet.get("title")),
-        "real_name": _text(packet.get("real_name")),
-        "email": _text(packet.get("email")),
+        "title": _given(packet.get("title")),
+        "real_name": _given(packet.get("real_name")),
+        "email": _given(packet.get("email")),
         "login_time": _login_time(packet.get("loginout_time")),
         "idle_time": _number(packet.get("idle_time")),
-        "ip_address": _text(packet.get("ip_name")),
+        "ip_address": _given(packet.get("ip_name")),
         "level": _level(packet.get("level")),
-        "extra": _text(packet.get("extra")),
+        "extra": _given(packet.get("extra")),
     }
 
 
 def _login_time(value):
-    # Some MUDs send a number, others a date string.
-    return value if isinstance(value, str) else _number(value)
+    # I3 types it a string (ctime()-like); some MUDs send a number.
+    if isinstance(value, str):
+        return value or None
+    return _number(value)
 
 
 def _visnames(data):

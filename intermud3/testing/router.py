@@ -21,6 +21,14 @@ it copies what the real router does (I3-PROTOCOL.md, and the frames in
   addressed to it gets ``not-imp``.
 * Flood control (off unless asked): more than 10 weighted packets from one
   MUD in one wall-clock second blocks that MUD for ``block_seconds``.
+* Restarted from a clean state, the real router re-creates its channels
+  only about 15 s after start; until then a ``channel-listen`` (or a
+  message) to one of them gets ``unk-channel``. ``channel_delay`` (off
+  unless asked) does the same: the initial channels appear that many
+  seconds after the router object is made, announced by a chanlist update.
+* It closes a connection accepted within a second of the one before
+  (``accept_gap``, off unless asked), so a client reconnecting at once
+  must try again.
 
 Test hooks are plain attributes; see ``I3Router``. Nothing here raises on
 bad input: what cannot be read is recorded in ``.rejected`` and logged.
@@ -107,6 +115,7 @@ class _RouterConnection(MudModeProtocol):
     max_send_bytes = DEFAULT_MAX_FRAME_BYTES
 
     mud = None   # the MUD name once a startup-req-3 is accepted
+    refused = False   # closed on accept (accept_gap): nothing it sends counts
     peer = "?"
     host = "?"
 
@@ -145,7 +154,8 @@ class I3Router(ServerFactory):
       ``router_list``: what startup-reply offers (None: this router only);
       ``refuse_startups``: stay silent on every startup;
       ``silent``: read everything, write nothing (a router gone quiet);
-      ``flood_blocked``: MUD -> time its block ends.
+      ``flood_blocked``: MUD -> time its block ends;
+      ``refused_connections``: peers closed by ``accept_gap``.
     Methods: ``listen``, ``drop``, ``send_raw``, ``send_packet``,
     ``set_mud``, ``remove_mud``, ``add_channel``, ``wait_for``, ``shutdown``.
     """
@@ -163,7 +173,8 @@ class I3Router(ServerFactory):
     new_channel_type_quirk = True
 
     def __init__(self, name="*test", *, clock=None, flood_control=False,
-                 address="127.0.0.1", channels=DEFAULT_CHANNELS, rng=None):
+                 address="127.0.0.1", channels=DEFAULT_CHANNELS, rng=None,
+                 channel_delay=0.0, accept_gap=0.0):
         if clock is None:
             from twisted.internet import reactor as clock
         self.name = name
@@ -182,7 +193,15 @@ class I3Router(ServerFactory):
         self.connections = {}
         self.passwords = {}
         self.muds = {}
-        self.channels = {name_: Channel(DEFAULT_CHANNEL_HOST) for name_ in channels}
+        self.channels = {}
+        self.accept_gap = accept_gap
+        self.refused_connections = []
+        self._last_accept = None
+        self._channels_call = None
+        if channel_delay > 0:
+            self._channels_call = clock.callLater(channel_delay, self._open_channels, tuple(channels))
+        else:
+            self.channels = {name_: Channel(DEFAULT_CHANNEL_HOST) for name_ in channels}
         self.listening = {}
         self.flood_blocked = {}
         self.mudlist_id = 0
@@ -217,10 +236,30 @@ class I3Router(ServerFactory):
         # Pending waiters never fire now; their timers must not outlive us.
         for _, _, call in self._waiters:
             call.cancel()
+        if self._channels_call is not None and self._channels_call.active():
+            self._channels_call.cancel()
         self._waiters = []
         return defer.gatherResults(waits, consumeErrors=True)
 
+    def _open_channels(self, names):
+        """The delayed start-up channels, announced as the real router does
+        when it re-creates them: one chanlist update each."""
+        self._channels_call = None
+        for name in names:
+            if name not in self.channels:
+                self._create_channel(name, DEFAULT_CHANNEL_HOST, 0)
+
     def _connectionMade(self, conn):
+        now = self.clock.seconds()
+        last = self._last_accept
+        if self.accept_gap > 0 and last is not None and now - last < self.accept_gap:
+            _log.info("Closing {peer}: accepted within {gap}s of the previous connection",
+                      peer=conn.peer, gap=self.accept_gap)
+            self.refused_connections.append(conn.peer)
+            conn.refused = True
+            conn.transport.loseConnection()
+        else:
+            self._last_accept = now
         self._links.add(conn)
         _log.debug("Connection from {peer}", peer=conn.peer)
         self._changed()
@@ -324,6 +363,8 @@ class I3Router(ServerFactory):
         self._changed()
 
     def _frameReceived(self, conn, raw):
+        if conn.refused:
+            return
         try:
             self._handle(conn, raw)
         except Exception:

@@ -17,6 +17,12 @@ class Options(usage.Options):
         ["name", "n", "*test", "Router name (begins with '*')."],
         ["interface", "i", "127.0.0.1", "Address to listen on."],
         ["address", "a", None, "Address offered in startup-reply (default: the interface)."],
+        ["channel-delay", None, 0.0,
+         "Seconds after start before the channels exist (a real router restarted clean: about 15).",
+         float],
+        ["accept-gap", None, 0.0,
+         "Close a connection accepted within this many seconds of the previous one (real: 1).",
+         float],
     ]
     optFlags = [
         ["flood-control", "f", "Block a MUD that sends more than 10 packets in a second."],
@@ -27,6 +33,9 @@ class Options(usage.Options):
             raise usage.UsageError("a router name begins with '*'")
         if not 0 <= self["port"] <= 65535:
             raise usage.UsageError("--port must be 0..65535")
+        for name in ("channel-delay", "accept-gap"):
+            if self[name] < 0:
+                raise usage.UsageError(f"--{name} must be 0 or more")
 
 
 class RouterService(service.Service):
@@ -54,6 +63,7 @@ def build(options, reactor=None):
     """The router and its service from parsed ``Options``."""
     address = options["address"] or options["interface"]
     router = I3Router(options["name"], flood_control=options["flood-control"],
+                      channel_delay=options["channel-delay"], accept_gap=options["accept-gap"],
                       address=address, clock=reactor)
     return RouterService(router, options["port"], options["interface"], reactor)
 

@@ -280,15 +280,6 @@ class RulesMixin:
         self.assertError(reply, -32700)
 
     @defer.inlineCallbacks
-    def test_invalid_utf8_is_a_parse_error(self):
-        router, svc = yield self.start()
-        client = yield self.connect(svc)
-        reply = yield self.exchange(client, b'{"jsonrpc":"2.0","id":4,"method":"ping","params":{"x":"\xff\xfe"}}')
-        self.assertError(reply, -32700)
-        # The connection is still good.
-        yield self.assertNothingUnmatched(client)
-
-    @defer.inlineCallbacks
     def test_not_an_object_is_invalid_request(self):
         router, svc = yield self.start()
         client = yield self.connect(svc)
@@ -747,6 +738,20 @@ class SessionTests(GatewayTestCase):
 class WebSocketTests(GatewayTestCase):
 
     @defer.inlineCallbacks
+    def test_invalid_utf8_closes_1007_with_no_reply(self):
+        # RFC 6455 section 8.1: not -32700 as on TCP.
+        router, svc = yield self.start()
+        client = yield self.ws(svc)
+        seen = len(client.payloads)
+        client.send_raw(b'{"jsonrpc":"2.0","id":4,"method":"ping","params":{"x":"\xff\xfe"}}')
+        was_clean, code, reason = yield client.closed
+        self.assertEqual(code, 1007)
+        yield client.lost
+        self.assertEqual(client.payloads[seen:], [])
+        status = yield (yield self.tcp(svc)).call("status")
+        self.assertTrue(status["connected"])
+
+    @defer.inlineCallbacks
     def test_header_key_and_string_ids_like_older_client_libraries(self):
         router, svc = yield self.start()
         client = yield self.ws(svc, key=None, headers={"X-API-Key": API_KEY})
@@ -873,6 +878,16 @@ class LifecycleTests(GatewayTestCase):
 # -- TCP specifics ----------------------------------------------------------------
 
 class TCPTests(GatewayTestCase):
+
+    @defer.inlineCallbacks
+    def test_invalid_utf8_is_a_parse_error(self):
+        router, svc = yield self.start()
+        client = yield self.tcp(svc)
+        reply = yield RulesMixin.exchange(
+            self, client, b'{"jsonrpc":"2.0","id":4,"method":"ping","params":{"x":"\xff\xfe"}}')
+        RulesMixin.assertError(self, reply, -32700)
+        # The connection is still good.
+        yield RulesMixin.assertNothingUnmatched(self, client)
 
     @defer.inlineCallbacks
     def test_welcome_line_is_exact(self):

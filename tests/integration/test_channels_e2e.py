@@ -10,7 +10,7 @@ from twisted.trial.unittest import TestCase
 
 from tests.integration.harness import RPCFailure, wait_until
 from tests.integration.mudpair import (
-    A, B, FAST_LINK, assert_shaped_like_vector, make_loop, start_pair, state_dir)
+    A, B, FAST_LINK, assert_shaped_like_vector, listen_router, make_loop, start_pair, state_dir)
 
 CHANNEL = "dchat"
 
@@ -374,3 +374,67 @@ class QueuedChannelTests(TestCase):
         self.assertEqual([n for n in self.ca2.event_names() if n.startswith("channel_")], [])
         history = yield pair.ca.call("channel_history", {"channel": CHANNEL})
         self.assertEqual([m["message"] for m in history["messages"]], ["queued hi", "marker"])
+
+
+class RouterCleanRestartTests(TestCase):
+    """The Dead Souls router restarted from a clean state: it closes a
+    connection accepted within a second of the one before, and re-creates
+    its channels only some seconds after start (about 15 s; 3 s here),
+    answering listens before that with unk-channel. The gateways must hear
+    their channel again at the chanlist update that brings it back, and a
+    message queued in the outage must wait for that listen."""
+
+    timeout = 30
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.loop = make_loop(self)
+        fast = {"router": FAST_LINK, "channels": {"listen_wait": 0.5}}
+        self.pair = yield start_pair(self.loop, a=fast, b=fast)
+
+    @defer.inlineCallbacks
+    def test_channel_heard_again_after_a_clean_restart_with_late_channels(self):
+        pair = self.pair
+        for client in (pair.ca, pair.cb):
+            yield client.call("channel_join", {"channel": CHANNEL})
+        yield pair.router.wait_for(lambda r: r.listening.get(CHANNEL, set()) >= {A, B})
+        port = pair.router.port
+        yield pair.router.shutdown()
+        yield wait_until(lambda: not pair.a.gateway.link.ready and not pair.b.gateway.link.ready)
+        queued = yield pair.ca.call("channel_send", {"channel": CHANNEL, "message": "from the outage"})
+        self.assertEqual(queued["status"], "queued")
+        sent = pair.ca.event("message_sent", lambda e: e["message_id"] == queued["message_id"],
+                             timeout=10)
+
+        router = listen_router(self.loop, port, channel_delay=3.0, accept_gap=1.0)
+        yield wait_until(lambda: pair.a.gateway.link.ready and pair.b.gateway.link.ready, timeout=5)
+        self.assertTrue(router.refused_connections)      # the second came too soon, and retried
+        # Both listened at once and were told the channel does not exist.
+        yield router.wait_for(lambda r: len(unk_channel_answers(r)) >= 2)
+        self.assertEqual(router.channels, {})
+        self.assertEqual([p for m, p in router.received if p[0] == "channel-m"], [])
+        # The channels come back, one chanlist update each: at dchat's, both
+        # gateways listen again (no second update needed) and the queued
+        # message goes, after the listen.
+        yield router.wait_for(lambda r: CHANNEL in r.channels, timeout=5)
+        yield router.wait_for(lambda r: r.listening.get(CHANNEL, set()) >= {A, B})
+        yield sent
+        # Relayed to the listeners (MudB may or may not have listened again
+        # yet: each gateway hears the update on its own link).
+        self.assertIn(A, [m for m, p in router.sent if p[0] == "channel-m" and p[8] == "from the outage"])
+        from_a = [p[0] for m, p in router.received if m == A and p[0] in ("channel-listen", "channel-m")]
+        self.assertEqual(from_a, ["channel-listen", "channel-listen", "channel-m"])
+        # Nothing of ours was refused for its channel, and the channel lives.
+        self.assertEqual([p for p in unk_channel_answers(router) if p[8][0] != "channel-listen"], [])
+        for speaker, hearer, text in ((pair.cb, pair.ca, "heard you"), (pair.ca, pair.cb, "me too")):
+            heard = hearer.event("channel_message", lambda e, text=text: e["message"] == text)
+            result = yield speaker.call("channel_send", {"channel": CHANNEL, "message": text})
+            self.assertEqual(result["status"], "sent")
+            yield heard
+        listed = yield pair.ca.call("channel_list")
+        self.assertIn(CHANNEL, listed["subscribed_channels"])
+
+
+def unk_channel_answers(router):
+    """The unk-channel errors the router sent, whatever they answered."""
+    return [p for m, p in router.sent if p[0] == "error" and p[6] == "unk-channel"]

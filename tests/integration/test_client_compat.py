@@ -363,10 +363,13 @@ class PythonClientTests(CompatTestCase):
                                     {"muds": list})
         for mud in result["muds"]:
             self.assertHasKeys(mud, {"name": str, "status": str}, "mudlist entry")
-        # channel_who: the client sends the channel only; API.md requires
-        # target_mud (COMPATIBILITY.md). The client sees an RPCError.
-        error = yield self.call_error(client, python_request(23, "channel_who", {"channel": CHANNEL}))
-        self.assertEqual((error["code"], error["data"]["field"]), (-32602, "target_mud"))
+        # channel_who: the client sends the channel only and reads `users`;
+        # the gateway asks the channel's owner by the chanlist.
+        self.router.add_channel(CHANNEL, FAR, 0)
+        yield wait_until(lambda: self.ours.gateway.lists.channels[CHANNEL][0] == FAR)
+        result = yield self.call_ok(client, python_request(23, "channel_who", {"channel": CHANNEL}),
+                                    {"users": list})
+        self.assertEqual(result["users"], ["Bob@" + FAR])
 
     @defer.inlineCallbacks
     def test_events_have_no_id_and_carry_the_fields_read(self):
