@@ -23,7 +23,7 @@ else:
 
 from intermud3 import packets  # noqa: E402
 from intermud3.config import DEFAULTS  # noqa: E402
-from intermud3.outbound import Outbox  # noqa: E402
+from intermud3.outbound import DRAIN_BATCH, Outbox  # noqa: E402
 from intermud3.state import StateStore  # noqa: E402
 
 BENCH = "store"
@@ -149,7 +149,8 @@ def measure_drain(reactor, count, max_seconds):
                        1e6 * results["drain reactor"] / max(1, written), "µs",
                        f"{written:,} of {count:,} written; mark, write, message_sent"),
             common.row(BENCH, "drain: longest reactor callback",
-                       1e3 * results["drain longest"], "ms", "one batch of at most 256 messages"),
+                       1e3 * results["drain longest"], "ms",
+                       f"one batch of at most {DRAIN_BATCH} messages"),
             common.row(BENCH, "drain: wall time until empty", results["drain wall"], "s", detail),
         ]
 

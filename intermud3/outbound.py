@@ -225,7 +225,7 @@ OUTCOME_MARGIN = 3600.0
 
 # Queued messages marked and written per store round trip: bounds the
 # work of one reactor turn however long the queue is.
-DRAIN_BATCH = 256
+DRAIN_BATCH = 128
 
 # How often finished outcomes older than their keep are purged.
 PURGE_INTERVAL = 600.0

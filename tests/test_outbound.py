@@ -5,7 +5,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3 import packets
 from intermud3.api.errors import GATEWAY_ERROR, RPCError
-from intermud3.outbound import OUTCOME_MARGIN, PURGE_INTERVAL, Outbox, permission_for
+from intermud3.outbound import DRAIN_BATCH, OUTCOME_MARGIN, PURGE_INTERVAL, Outbox, permission_for
 from tests.fakes import OUR_MUD, make_gateway, settled
 
 
@@ -409,7 +409,7 @@ class DurabilityTests(SynchronousTestCase):
         self.assertEqual(self.gw.link.sent[0], tell_packet(0))
         self.assertEqual(self.gw.link.sent[-1], tell_packet(999))
         # One store round trip per DRAIN_BATCH messages, not one per message.
-        self.assertLessEqual(self.writer.batches - batches, 1000 // 256 + 1)
+        self.assertLessEqual(self.writer.batches - batches, 1000 // DRAIN_BATCH + 1)
 
 
 class MessageStatusTests(SynchronousTestCase):
