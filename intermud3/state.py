@@ -34,9 +34,12 @@ _log = Logger()
 
 FILENAME = "intermud3.sqlite3"
 
-# How long to wait for a lock held by another process before giving up.
-# One gateway owns its state directory; a short wait keeps the reactor live.
+# How long to wait for a lock held by another process before giving up:
+# at start (on the main thread, so short), and once the writer thread owns
+# the connection (nothing waits on it but the writes: a backup holding the
+# file for a while delays them instead of failing them).
 LOCK_TIMEOUT = 2.0
+WRITER_LOCK_TIMEOUT = 60.0
 
 # Migrations: MIGRATIONS[n] takes the schema from version n to n + 1.
 # Append new steps; never edit a released one.
@@ -200,6 +203,14 @@ def _search_text(entry) -> str:
     return _SEARCH_SEPARATOR.join(p.casefold() for p in parts if isinstance(p, str))
 
 
+def _size(path):
+    """The file's size, or None when there is none."""
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
+
+
 def _sql_int(value, what):
     # SQLite integers are 64-bit; say so instead of an OverflowError later.
     if isinstance(value, int) and not -2**63 <= value < 2**63:
@@ -246,6 +257,14 @@ class StateStore:
             elif stat.S_IMODE(os.stat(self.directory).st_mode) & 0o077:
                 _log.warn("State directory {directory} is readable by other users",
                           directory=self.directory)
+            # An empty file (a truncation, a restore gone wrong) loses what
+            # the gateway owed the network: say so loudly, once, at start.
+            if _size(self.path) == 0 and not _size(self.path + "-wal"):
+                _log.error(
+                    "State database {path} is empty: its router passwords, lists and queued"
+                    " messages are gone and it starts afresh. A router that knew this MUD may"
+                    " refuse its name until the router's admin resets the password.",
+                    path=self.path)
             # Create the file 0600 ourselves so SQLite never makes it with
             # the umask's mode; SQLite gives its -wal/-shm files the same mode.
             flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
@@ -319,6 +338,11 @@ class StateStore:
             self._conn = None
 
     # -- plumbing --------------------------------------------------------
+
+    def wait_for_locks(self, seconds):
+        """How long a call waits for another process's lock before failing."""
+        with self._errors("setting the lock timeout"):
+            self._connection().execute("PRAGMA busy_timeout = %d" % int(seconds * 1000))
 
     def begin(self):
         """Open a transaction that the calls up to ``commit`` share (the

@@ -22,7 +22,7 @@ import threading
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from intermud3.state import StateError
+from intermud3.state import WRITER_LOCK_TIMEOUT, StateError
 
 __all__ = ["StoreWriter", "ThreadedStoreWriter", "InlineStoreWriter", "MAX_BATCH"]
 
@@ -128,6 +128,7 @@ class ThreadedStoreWriter(StoreWriter):
         super().__init__(store, max_batch=max_batch)
         self._reactor = reactor
         self._queue = queue.SimpleQueue()
+        store.wait_for_locks(WRITER_LOCK_TIMEOUT)
         self._thread = threading.Thread(
             target=self._work, name="intermud3-store", daemon=True)
         self._thread.start()

@@ -4,7 +4,7 @@ durability before a caller hears back, failures that stay contained."""
 import os
 import sqlite3
 
-from twisted.internet import defer, reactor
+from twisted.internet import defer, reactor, task
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
@@ -185,3 +185,47 @@ class StoreTests(SynchronousTestCase):
         self.assertEqual(self.state.queue_depth(), 0)
         self.assertEqual(self.state.outcome(id=row)["status"], "sent")
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
+class LockedByAnotherProcessTests(TestCase):
+    """A backup holding the file: writes wait, the reactor does not."""
+
+    @defer.inlineCallbacks
+    def test_writes_wait_for_the_lock_and_the_reactor_stays_live(self):
+        directory = self.mktemp()
+        writer = ThreadedStoreWriter(StateStore(directory), reactor)
+        self.addCleanup(writer.close)
+        backup = sqlite3.connect(os.path.join(directory, FILENAME), isolation_level=None)
+        self.addCleanup(backup.close)
+        backup.execute("BEGIN EXCLUSIVE")
+        written = defer.gatherResults([writer.write(insert, f"c{n}") for n in range(10)])
+        ticks = []
+        for _ in range(10):   # the reactor keeps its appointments meanwhile
+            started = reactor.seconds()
+            yield task.deferLater(reactor, 0.1, lambda: None)
+            ticks.append(reactor.seconds() - started)
+        self.assertNoResult(written)
+        backup.execute("COMMIT")
+        yield written
+        self.assertEqual(len(committed_names(directory)), 10)
+        self.assertLess(max(ticks), 1.0)
+
+
+class EmptyFileTests(SynchronousTestCase):
+    def test_an_empty_state_file_is_an_error_in_the_log(self):
+        directory = self.mktemp()
+        os.makedirs(directory)
+        open(os.path.join(directory, FILENAME), "wb").close()
+        logged = []
+        from twisted.logger import globalLogPublisher
+        globalLogPublisher.addObserver(logged.append)
+        self.addCleanup(globalLogPublisher.removeObserver, logged.append)
+        StateStore(directory).close()
+        errors = [e for e in logged if e.get("log_level") is not None
+                  and e["log_level"].name == "error"]
+        self.assertEqual(len(errors), 1)
+        self.assertIn("is empty", errors[0]["log_format"])
+        logged.clear()
+        StateStore(directory).close()     # a file with a schema now: no error
+        self.assertEqual([e for e in logged if e.get("log_level") is not None
+                          and e["log_level"].name == "error"], [])
