@@ -60,10 +60,14 @@ def carried_packet(value):
 def packet_key(value):
     """(type, target mud, target user, originator user), case-folded; None
     when ``value`` is not a packet."""
-    packet = value if isinstance(value, packets.Packet) else carried_packet(value)
-    if packet is None:
+    if isinstance(value, packets.Packet):
+        value = value.value
+    # What packets.parse accepts, read in place (this runs for every
+    # message we send): [type, ttl, o_mud, o_user, t_mud, t_user, ...].
+    if not isinstance(value, (list, tuple)) or len(value) < 6 or not isinstance(value[0], str) \
+            or not value[0]:
         return None
-    return (packet.type, fold(packet.t_mud), fold(packet.t_user), fold(packet.o_user))
+    return (value[0], fold(value[4]), fold(value[5]), fold(value[3]))
 
 
 class ErrorRouter:
