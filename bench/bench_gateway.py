@@ -214,12 +214,39 @@ def tell_throughput(reactor, a, waiters, s, first):
         yield with_timeout(reactor, defer.gatherResults([arrived, reply], consumeErrors=True),
                            WAIT, f"tell {i}")
 
+    stalls = StallWatch(reactor)
     started = common.now()
     yield defer.gatherResults([window.run(one, i) for i in range(first, first + s["window_tells"])],
                               consumeErrors=True)
     elapsed = common.now() - started
+    stalls.stop()
     return [common.row(BENCH, "tell throughput", len(sent) / elapsed, "tells/s",
-                       f"{len(sent)} tells, {s['window']} in flight")]
+                       f"{len(sent)} tells, {s['window']} in flight"),
+            common.row(BENCH, "longest reactor stall under tells", stalls.longest * 1e3, "ms",
+                       "router, both gateways and clients share the reactor")]
+
+
+class StallWatch:
+    """The longest time the reactor kept a short timer waiting past its due
+    time: how long one turn held everything else up."""
+
+    INTERVAL = 0.002
+
+    def __init__(self, reactor):
+        self.reactor = reactor
+        self.longest = 0.0
+        self._due = common.now() + self.INTERVAL
+        self._call = reactor.callLater(self.INTERVAL, self._tick)
+
+    def _tick(self):
+        now = common.now()
+        self.longest = max(self.longest, now - self._due)
+        self._due = now + self.INTERVAL
+        self._call = self.reactor.callLater(self.INTERVAL, self._tick)
+
+    def stop(self):
+        if self._call.active():
+            self._call.cancel()
 
 
 @defer.inlineCallbacks

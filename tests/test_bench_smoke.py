@@ -104,6 +104,7 @@ class GatewaySmokeTests(TestCase):
             self.assertGreater(values["RSS after sessions"], 0)
             # The services have landed: a "skipped" loopback row is now a failure.
             self.assertNotIn("loopback", values, rows)
+            self.assertIn("longest reactor stall under tells", values)
             for name in ("tell latency median", "tell latency p99", "tell throughput",
                          "channel fan-out to 2 median", "channel fan-out to 2 p99"):
                 self.assertGreater(values[name], 0, name)
