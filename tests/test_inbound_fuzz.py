@@ -227,7 +227,7 @@ EVENT_TYPES = {
     "finger_reply": _shape(
         from_mud=_opt_str, to_mud=_opt_str, to_user=_opt_str,
         user_info=_shape(name=_opt_str, title=_opt_str, real_name=_opt_str, email=_opt_str,
-                         login_time=lambda v: _int(v) or _str(v), idle_time=_int,
+                         login_time=lambda v: v is None or _int(v) or _str(v), idle_time=_int,
                          ip_address=_opt_str, level=_level, extra=_opt_str)),
     "locate_reply": _shape(
         from_mud=_opt_str, to_mud=_opt_str, to_user=_opt_str, located_mud=_opt_str,
