@@ -22,7 +22,7 @@ READ = {
     "|n": ("RESET",), "|h": ("BOLD",), "|u": ("UNDERLINE",), "|*": ("REVERSE",),
     "|^": ("FLASH",), "|i": ("ITALIC",),
     **{"|[" + letter: (name,) for letter, name in _BACKGROUNDS.items()},
-    **{"|[" + letter.lower(): (name,) for letter, name in _BACKGROUNDS.items() if letter != "y"},
+    **{"|[" + letter.lower(): (name,) for letter, name in _BACKGROUNDS.items() if letter not in "Yy"},
 }
 # Text codes: line break, tab, space.
 TEXT = {"|/": "\n", "|-": "    ", "|_": " "}

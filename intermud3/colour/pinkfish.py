@@ -29,7 +29,9 @@ LITERALS = ("%%^^", "%^%^")
 # %^BOLD%^%^RED%^. Longest names first so B_RED is never read as a shorter name.
 _NAMES = "|".join(sorted(CODES, key=len, reverse=True))
 RUN = rf"%\^(?:{_NAMES})%\^(?:(?:%\^)?(?:{_NAMES})%\^)*"
-LITERAL_PATTERN = r"%%\^\^|%\^%\^"
+# %^%^ is a literal only when no code follows: in %^FOO%^%^RED%^ the
+# second marker pair opens RED, as terminal_colour reads it.
+LITERAL_PATTERN = rf"%%\^\^|%\^%\^(?!(?:{_NAMES})%\^)"
 
 
 def names(run):

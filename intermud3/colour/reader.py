@@ -35,6 +35,8 @@ class Reader:
         self._tokens = {code: names for code, names in dialect.READ.items()}
         for marker in dialect.ESCAPES:
             self._tokens[marker * 2] = pinkfish.escape(marker)
+            # A % before an escaped ^ is a literal %^ on I3, not half a code.
+            self._tokens["%" + marker * 2] = pinkfish.escape("%" + marker)
         for code, text in getattr(dialect, "TEXT", {}).items():
             self._tokens[code] = pinkfish.escape(text)
         self._tokens["%^"] = pinkfish.LITERAL

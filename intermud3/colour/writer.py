@@ -1,27 +1,28 @@
 """Pinkfish text rendered in one output form, in one compiled pass.
 
 Every form but ``pinkfish`` treats the text as coming from elsewhere: ANSI
-escape sequences and control characters (but newline) are removed, and the
-characters that mean something in the form (HTML's ``<`` and ``&``, a MUD
-dialect's markers) are escaped before any code is added, so remote text
-can never become colour or markup.
+escape sequences and control characters (but newline) are removed first
+(services.text.clean, only for text that holds any), then the characters
+that mean something in the form (HTML's ``<`` and ``&``, a MUD dialect's
+markers) are escaped in the same pass that renders the codes, so remote
+text can never become colour or markup.
 """
 
 import re
 
 from intermud3.colour import ansi, html, pinkfish
-from intermud3.services.text import ANSI_ESCAPE
+from intermud3.services.text import clean
 
-# C0/C1 controls and DEL but LF (CR is turned into LF first).
-_CONTROLS = r"[\x00-\x09\x0b-\x1f\x7f-\x9f]"
+# What clean() would change: C0/C1 controls and DEL, but LF. Removing them
+# first means a code the removal joins is read as a code, and removed by
+# plain like any other.
+_UNCLEAN = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
 
 def _pattern(specials):
-    parts = [f"(?P<run>{pinkfish.RUN})", f"(?P<lit>{pinkfish.LITERAL_PATTERN})",
-             f"(?P<esc>{ANSI_ESCAPE})", r"(?P<cr>\r\n?)"]
+    parts = [f"(?P<run>{pinkfish.RUN})", f"(?P<lit>{pinkfish.LITERAL_PATTERN})"]
     if specials:
         parts.append("(?P<special>" + "|".join(re.escape(s) for s in specials) + ")")
-    parts.append(f"(?P<ctl>{_CONTROLS})")
     return re.compile("|".join(parts))
 
 
@@ -37,6 +38,8 @@ class Writer:
         self._literal = "".join(self.specials.get(c, c) for c in self.literal)
 
     def __call__(self, text):
+        if _UNCLEAN.search(text):
+            text = clean(text)
         state = self.new_state()
         specials = self.specials
 
@@ -46,11 +49,7 @@ class Writer:
                 return self.codes(pinkfish.names(match.group()), state)
             if kind == "special":
                 return specials[match.group()]
-            if kind == "lit":
-                return self._literal
-            if kind == "cr":
-                return "\n"
-            return ""
+            return self._literal
 
         return self._pattern.sub(replace, text) + self.end(state)
 
