@@ -11,7 +11,7 @@ import json
 
 from twisted.logger import Logger
 
-from intermud3.colour.api import render_event
+from intermud3.colour.api import has_text, render_event
 
 _log = Logger()
 
@@ -66,10 +66,12 @@ class EventHub:
             return 0
         stamped = dict(params)
         stamped["timestamp"] = iso_timestamp(self.clock.seconds())
-        # Serialised once per colour form among the recipients, not per session.
+        # Serialised once per colour form among the recipients, not per
+        # session; once in all for an event without text.
+        coloured = has_text(event)
         by_form = {}
         for target in targets:
-            form = target.colour_out
+            form = target.colour_out if coloured else None
             data = by_form.get(form)
             if data is None:
                 data = by_form[form] = self.serialise(event, stamped, form)

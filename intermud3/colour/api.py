@@ -46,10 +46,15 @@ def set_options(call, params):
     return {"status": "success", **current(call.session)}
 
 
+def has_text(event):
+    """Whether ``event`` carries text rendered per colour form."""
+    return event in fields.EVENTS
+
+
 def render_event(event, params, form):
-    """``params`` of ``event`` with its remote text in ``form``."""
+    """``params`` of ``event`` with its remote text in ``form`` (None: as is)."""
     paths = fields.EVENTS.get(event)
-    if paths is None or form == colour.DEFAULT:
+    if paths is None or form is None or form == colour.DEFAULT:
         return params
     return fields.translate(params, paths, lambda text: colour.render(text, form))
 
