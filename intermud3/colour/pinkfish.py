@@ -25,9 +25,22 @@ CODES = COLOURS + BACKGROUNDS + ATTRIBUTES + TERMINAL
 LITERAL = "%%^^"
 LITERALS = ("%%^^", "%^%^")
 
+
+
+def _alternation(names):
+    """A pattern matching any of ``names``: grouped by first letter (the
+    engine then tries a few branches, not every name), longest first so
+    B_RED is never read as a shorter name."""
+    groups = {}
+    for name in names:
+        groups.setdefault(name[0], []).append(name[1:])
+    return "|".join(first + "(?:" + "|".join(sorted(rests, key=len, reverse=True)) + ")"
+                    for first, rests in groups.items())
+
+
 # One run of adjacent codes, sharing markers or not: %^RED%^, %^BOLD%^RED%^,
-# %^BOLD%^%^RED%^. Longest names first so B_RED is never read as a shorter name.
-_NAMES = "|".join(sorted(CODES, key=len, reverse=True))
+# %^BOLD%^%^RED%^.
+_NAMES = _alternation(CODES)
 RUN = rf"%\^(?:{_NAMES})%\^(?:(?:%\^)?(?:{_NAMES})%\^)*"
 # %^%^ is a literal only when no code follows: in %^FOO%^%^RED%^ the
 # second marker pair opens RED, as terminal_colour reads it.

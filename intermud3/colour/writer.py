@@ -2,10 +2,14 @@
 
 Every form but ``pinkfish`` treats the text as coming from elsewhere: ANSI
 escape sequences and control characters (but newline) are removed first
-(services.text.clean, only for text that holds any), then the characters
-that mean something in the form (HTML's ``<`` and ``&``, a MUD dialect's
-markers) are escaped in the same pass that renders the codes, so remote
-text can never become colour or markup.
+(services.text.clean), then the characters that mean something in the form
+(HTML's ``<`` and ``&``, a MUD dialect's markers) are escaped in the same
+pass that renders the codes, so remote text can never become colour or
+markup.
+
+Speed: a run of codes (``%^BOLD%^%^RED%^``) and the writer's state before
+it always give the same output and state after it, so each writer keeps
+what it worked out, in a cache of bounded size.
 """
 
 import re
@@ -17,47 +21,62 @@ from intermud3.services.text import clean
 # first means a code the removal joins is read as a code, and removed by
 # plain like any other.
 _UNCLEAN = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+# Entries of a writer's run cache; past this it starts again (remote text
+# can hold any number of different runs).
+MAX_CACHED_RUNS = 1024
 
 
 def _pattern(specials):
-    parts = [f"(?P<run>{pinkfish.RUN})", f"(?P<lit>{pinkfish.LITERAL_PATTERN})"]
-    if specials:
-        parts.append("(?P<special>" + "|".join(re.escape(s) for s in specials) + ")")
-    return re.compile("|".join(parts))
+    # One group around an alternation whose every branch starts with a
+    # literal character: the regex engine skips ahead to those characters,
+    # and split() gives text and tokens in turn.
+    parts = [pinkfish.RUN, pinkfish.LITERAL_PATTERN] + [re.escape(s) for s in specials]
+    return re.compile("(" + "|".join(parts) + ")")
 
 
 class Writer:
-    """Base: ``writer(text) -> rendered text``. Subclasses say what a run of
-    codes becomes (``codes``) and what closes the text (``end``)."""
+    """Base: ``writer(text) -> rendered text``. Subclasses give the state at
+    the start (``start``), what a run of codes becomes (``codes(names,
+    state) -> (output, state)``; states are immutable) and what closes the
+    text (``end(state)``)."""
 
     specials = {}
-    literal = "%^"
+    start = None
 
     def __init__(self):
-        self._pattern = _pattern(self.specials)
-        self._literal = "".join(self.specials.get(c, c) for c in self.literal)
+        self._split = _pattern(self.specials).split
+        literal = "".join(self.specials.get(c, c) for c in "%^")
+        # Tokens whose output never depends on the state.
+        self._fixed = {**self.specials, **{token: literal for token in pinkfish.LITERALS}}
+        self._runs = {}
 
     def __call__(self, text):
-        if _UNCLEAN.search(text):
+        # isprintable() is the quick look; newlines and some Unicode need the second.
+        if not text.isprintable() and _UNCLEAN.search(text):
             text = clean(text)
-        state = self.new_state()
-        specials = self.specials
-
-        def replace(match):
-            kind = match.lastgroup
-            if kind == "run":
-                return self.codes(pinkfish.names(match.group()), state)
-            if kind == "special":
-                return specials[match.group()]
-            return self._literal
-
-        return self._pattern.sub(replace, text) + self.end(state)
-
-    def new_state(self):
-        return None
+        parts = self._split(text)  # text, token, text, token, ..., text
+        if len(parts) == 1:
+            return text
+        fixed = self._fixed
+        runs = self._runs
+        state = self.start
+        for index in range(1, len(parts), 2):
+            token = parts[index]
+            output = fixed.get(token)
+            if output is None:
+                done = runs.get((token, state))
+                if done is None:
+                    if len(runs) >= MAX_CACHED_RUNS:
+                        runs.clear()
+                    done = runs[token, state] = self.codes(pinkfish.names(token), state)
+                output, state = done
+            parts[index] = output
+        if state != self.start:
+            parts.append(self.end(state))
+        return "".join(parts)
 
     def codes(self, names, state):
-        return ""
+        return "", state
 
     def end(self, state):
         return ""
@@ -69,110 +88,109 @@ class Plain(Writer):
 
 class SGR(Writer):
     """ansi / xterm256: each code its escape sequence; a reset at the end
-    when colour is still on, so it never bleeds into the MUD's next line."""
+    when colour is still on, so it never bleeds into the MUD's next line.
+    State: whether colour is on."""
+
+    start = False
 
     def __init__(self, table):
         super().__init__()
         self.table = table
 
-    def new_state(self):
-        return [False]  # colour on
-
-    def codes(self, names, state):
+    def codes(self, names, on):
         out = []
         for name in names:
             sequence = self.table.get(name)
             if sequence is not None:
                 out.append(sequence)
-                state[0] = name != "RESET"
-        return "".join(out)
+                on = name != "RESET"
+        return "".join(out), on
 
-    def end(self, state):
-        return ansi.RESET if state[0] else ""
+    def end(self, on):
+        return ansi.RESET
 
 
 class HTML(Writer):
-    """Text escaped, then one span per code; RESET and the end close them."""
+    """Text escaped, then one span per code; RESET and the end close them.
+    State: how many spans are open."""
 
     specials = html.ESCAPES
+    start = 0
 
-    def new_state(self):
-        return [0]  # spans open
-
-    def codes(self, names, state):
+    def codes(self, names, open_spans):
         out = []
         for name in names:
             if name == "RESET":
-                out.append(html.CLOSE * state[0])
-                state[0] = 0
+                out.append(html.CLOSE * open_spans)
+                open_spans = 0
             elif name in html.SPANS:
                 out.append(html.SPANS[name])
-                state[0] += 1
-        return "".join(out)
+                open_spans += 1
+        return "".join(out), open_spans
 
-    def end(self, state):
-        return html.CLOSE * state[0]
+    def end(self, open_spans):
+        return html.CLOSE * open_spans
 
 
 class Dialect(Writer):
     """A MUD's own codes (smaug.py ...): the MUD's markers in the text are
     escaped; colours are written bright while BOLD is on, as the dialect's
-    bright codes; a code the dialect lacks is left out."""
+    bright codes; a code the dialect lacks is left out.
+    State: (bold, current colour, anything written since the last reset)."""
+
+    start = (False, None, False)
 
     def __init__(self, dialect):
         self.specials = dialect.ESCAPES
         super().__init__()
         self.dialect = dialect
 
-    def new_state(self):
-        return {"bold": False, "colour": None, "open": False}
-
     def codes(self, names, state):
+        bold, colour, written = state
         dialect = self.dialect
         foreground = dialect.FOREGROUND
         out = []
         bold_pending = False  # BOLD seen; a colour right after it carries it
         for name in names:
             if name == "BOLD":
-                state["bold"] = bold_pending = True
+                bold = bold_pending = True
                 continue
             if name in foreground:
-                state["colour"] = name
-                out.append(foreground[name][state["bold"]])
-                state["open"] = True
+                colour = name
+                out.append(foreground[name][bold])
+                written = True
                 bold_pending = False
                 continue
             if bold_pending:
-                self._bold(out, state)
+                written = self._bold(out, colour) or written
                 bold_pending = False
             code = dialect.WRITE.get(name)
             if code is None:
                 continue
             out.append(code)
             if name == "RESET":
-                state.update(bold=False, colour=None, open=False)
+                bold, colour, written = self.start
             else:
-                state["open"] = True
+                written = True
         if bold_pending:
-            self._bold(out, state)
-        return "".join(out)
+            written = self._bold(out, colour) or written
+        return "".join(out), (bold, colour, written)
 
-    def _bold(self, out, state):
+    def _bold(self, out, colour):
         """BOLD with no colour after it: the current colour's bright code
-        (in place of its normal code just written), else the dialect's own
-        bold code when it has one."""
-        colour = state["colour"]
+        (in place of its code just written), else the dialect's own bold
+        code when it has one. True when something was written."""
         if colour is not None:
             normal, bright = self.dialect.FOREGROUND[colour]
             if out and out[-1] in (normal, bright):
                 out[-1] = bright
             else:
                 out.append(bright)
-        elif self.dialect.BOLD:
+            return True
+        if self.dialect.BOLD:
             out.append(self.dialect.BOLD)
-        else:
-            return
-        state["open"] = True
+            return True
+        return False
 
     def end(self, state):
-        return self.dialect.WRITE["RESET"] if state["open"] else ""
+        return self.dialect.WRITE["RESET"] if state[2] else ""
