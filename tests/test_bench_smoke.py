@@ -6,7 +6,7 @@ import math
 from twisted.internet import reactor
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from bench import bench_gateway, bench_lpc, bench_rpc, common, run
+from bench import bench_colour, bench_gateway, bench_lpc, bench_rpc, common, run
 from tests.vectors import load_vectors
 
 
@@ -68,6 +68,14 @@ class BenchmarkSmokeTests(SynchronousTestCase):
         values = figures(bench_rpc.run(requests=5, batch=3, batches=2, max_seconds=1))
         for name in ("ping rate", "ping median", "ping p99",
                      "batch of 3 pings rate", "batch of 3 pings median", "batch of 3 pings p99"):
+            self.assertGreater(values[name], 0, name)
+
+
+class ColourSmokeTests(SynchronousTestCase):
+    def test_colour(self):
+        values = figures(bench_colour.run(rounds=1, calls=2, max_seconds=1))
+        for name in ("json event", "out ansi", "out html", "out plain", "out smaug", "in ansi",
+                     "in smaug", "in evennia", "in none", "out plain, no codes"):
             self.assertGreater(values[name], 0, name)
 
 

@@ -17,7 +17,7 @@ _LETTERS = {
     "B": ("BOLD", "BLUE"), "P": ("BOLD", "MAGENTA"), "C": ("BOLD", "CYAN"), "W": ("BOLD", "WHITE"),
 }
 _BACKGROUNDS = {"x": "B_BLACK", "r": "B_RED", "g": "B_GREEN", "O": "B_ORANGE", "b": "B_BLUE",
-                "p": "B_MAGENTA", "c": "B_CYAN", "w": "B_WHITE", "Y": "B_YELLOW"}
+                "p": "B_MAGENTA", "c": "B_CYAN", "w": "B_WHITE"}
 
 READ = {
     **{"&" + letter: names for letter, names in _LETTERS.items()},
@@ -41,5 +41,6 @@ FOREGROUND = {
 WRITE = {
     "RESET": "&D", "ITALIC": "&i", "UNDERLINE": "&u", "REVERSE": "&v",
     **{name: "^" + letter for letter, name in _BACKGROUNDS.items()},
+    "B_YELLOW": "^O",  # eight backgrounds only
 }
 BOLD = None
