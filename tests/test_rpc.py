@@ -33,7 +33,8 @@ class MethodTableTests(SynchronousTestCase):
         self.assertEqual(PERMISSIONS["stats"], "info")
         self.assertEqual(PERMISSIONS["presence_sync"], "presence")
         self.assertEqual(PERMISSIONS["channel_admin"], "admin")
-        self.assertEqual(len(PERMISSIONS), 25)
+        self.assertIsNone(PERMISSIONS["set_options"])  # docs/COLOUR.md
+        self.assertEqual(len(PERMISSIONS), 26)
         self.assertIn("gateway_reconnected", EVENTS)
         self.assertIn("channel_targeted", EVENTS)
 

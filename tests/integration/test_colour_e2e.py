@@ -16,6 +16,7 @@ from intermud3 import colour, lpc
 from intermud3.colour.html import STYLESHEET
 from tests.integration.harness import API_KEY, assert_rpc_error
 from tests.integration.two_muds import A, B, TwoMuds, http_get, player
+from tests.integration.wsclient import connect_ws
 
 ESC = "\x1b"
 
@@ -142,6 +143,20 @@ class ColourTests(unittest.TestCase):
         again = yield m.loop.tcp_client(m.a, authenticate=False)
         yield again.call("authenticate", {"api_key": API_KEY, "session_id": first["session_id"]})
         self.assertEqual((yield again.call("set_options", {}))["colour_out"], "plain")
+
+    @defer.inlineCallbacks
+    def test_websocket_sessions_choose_too(self):
+        m = self.muds
+        client = yield connect_ws(m.b.web_listener.getHost().port, headers={"X-API-Key": API_KEY})
+        self.addCleanup(client.disconnect)
+        result = yield client.call("set_options", {"colour_out": "html", "colour_in": "evennia"})
+        self.assertEqual(result["colour_out"], "html")
+        event = client.event("tell_received")
+        m.router.send_packet(B, ["tell", 5, A, "alice", B, "bob", "Alice", "%^RED%^<hi>"])
+        self.assertEqual((yield event)["message"], '<span class="pf-red">&lt;hi&gt;</span>')
+        told = m.client_a.event("tell_received")
+        yield client.call("tell", {"target_mud": A, "target_user": "alice", "message": "|rhey|n"})
+        self.assertEqual((yield told)["message"], "%^BOLD%^%^RED%^hey%^RESET%^")
 
     @defer.inlineCallbacks
     def test_style_sheet_is_served(self):
