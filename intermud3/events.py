@@ -1,7 +1,8 @@
 """Fan-out of gateway events to API sessions.
 
-An event is serialised once into a JSON-RPC notification and the same bytes
-go to every recipient; SessionManager.deliver sends them now or keeps them
+An event is serialised once per colour form its recipients asked for
+(docs/COLOUR.md; once in all for the default) and the same bytes go to
+every recipient of that form; SessionManager.deliver sends them now or keeps them
 for replay while the session is detached.
 """
 
@@ -9,6 +10,8 @@ import datetime
 import json
 
 from twisted.logger import Logger
+
+from intermud3.colour.api import has_text, render_event
 
 _log = Logger()
 
@@ -38,10 +41,11 @@ class EventHub:
         self.metrics = metrics
         self.clock = clock
 
-    def notification(self, event, params):
-        """The serialised notification, with the timestamp added."""
-        params = dict(params)
-        params["timestamp"] = iso_timestamp(self.clock.seconds())
+    @staticmethod
+    def serialise(event, stamped, form):
+        """The notification of already stamped params, its text rendered
+        in colour form ``form`` (docs/COLOUR.md)."""
+        params = render_event(event, stamped, form)
         return encode_json({"jsonrpc": "2.0", "method": event, "params": params})
 
     def recipients(self, *, permission=None, session=None, channel=None):
@@ -60,8 +64,17 @@ class EventHub:
         targets = self.recipients(permission=permission, session=session, channel=channel)
         if not targets:
             return 0
-        data = self.notification(event, params)
+        stamped = dict(params)
+        stamped["timestamp"] = iso_timestamp(self.clock.seconds())
+        # Serialised once per colour form among the recipients, not per
+        # session; once in all for an event without text.
+        coloured = has_text(event)
+        by_form = {}
         for target in targets:
+            form = target.colour_out if coloured else None
+            data = by_form.get(form)
+            if data is None:
+                data = by_form[form] = self.serialise(event, stamped, form)
             try:
                 self.sessions.deliver(target, event, data)
             except Exception:

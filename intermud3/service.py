@@ -19,6 +19,7 @@ from intermud3.api.connection import registry_for
 from intermud3.api.methods import MethodTable
 from intermud3.api.rpc import Dispatcher
 from intermud3.api.sessions import SessionManager
+from intermud3.colour import api as colour_api
 from intermud3.events import EventHub
 from intermud3.link import RouterLink
 from intermud3.lists import NetworkLists
@@ -63,10 +64,9 @@ class Gateway:
         self.messages = MessageService(self)
         self.channels = ChannelService(self)
         self.network = Network(self)
-        table = MethodTable()
-        for handlers in (housekeeping.handlers(self), service_rpc.handlers(self)):
-            for name, handler in handlers.items():
-                table.add(name, handler)
+        table = MethodTable(colour_api.wrap({
+            **housekeeping.handlers(self), **service_rpc.handlers(self),
+            "set_options": colour_api.set_options}))
         self.dispatcher = Dispatcher(
             table, self.sessions, max_batch=config["api"]["max_batch"],
             metrics=self.metrics, clock=clock)

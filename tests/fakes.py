@@ -130,6 +130,7 @@ class FakeSession:
         self.key_id = key_id
         self.permissions = set(permissions)
         self.channels = set()
+        self.colour_out = self.colour_in = "pinkfish"   # as a new Session's
         self.received = []      # (event, params) delivered, in order
 
     def has_permission(self, permission):

@@ -6,7 +6,7 @@ import math
 from twisted.internet import reactor
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from bench import bench_gateway, bench_lpc, bench_rpc, bench_store, common, run
+from bench import bench_colour, bench_gateway, bench_lpc, bench_rpc, bench_store, common, run
 from tests.vectors import load_vectors
 
 
@@ -90,6 +90,14 @@ class StoreSmokeTests(TestCase):
         self.assertGreater(values["history search (plain scan)"], 0)
         # The same rows are found both ways.
         self.assertEqual([r["detail"].split("; ")[1] for r in rows], ["1 found", "1 found"])
+
+
+class ColourSmokeTests(SynchronousTestCase):
+    def test_colour(self):
+        values = figures(bench_colour.run(rounds=1, calls=2, max_seconds=1))
+        for name in ("json event", "out ansi", "out html", "out plain", "out smaug", "in ansi",
+                     "in smaug", "in evennia", "in none", "out plain, no codes"):
+            self.assertGreater(values[name], 0, name)
 
 
 class GatewaySmokeTests(TestCase):

@@ -34,7 +34,8 @@ class MethodTableTests(SynchronousTestCase):
         self.assertEqual(PERMISSIONS["presence_sync"], "presence")
         self.assertEqual(PERMISSIONS["channel_admin"], "admin")
         self.assertEqual(PERMISSIONS["message_status"], ("tell", "channel", "admin"))  # any one
-        self.assertEqual(len(PERMISSIONS), 26)
+        self.assertIsNone(PERMISSIONS["set_options"])  # docs/COLOUR.md
+        self.assertEqual(len(PERMISSIONS), 27)
         self.assertIn("gateway_reconnected", EVENTS)
         self.assertIn("channel_targeted", EVENTS)
 

@@ -8,6 +8,7 @@ the gateway's parts: `link` (state, router, counters, reconnect), `lists`,
 
 from intermud3.api import params as read
 from intermud3.api.errors import invalid_params
+from intermud3.colour import api as colour_api
 from intermud3.events import iso_timestamp
 
 # mudlist info: element 0 is the state, -1 meaning up.
@@ -25,7 +26,13 @@ def handlers(gateway):
         if sessions.auth_enabled and (not isinstance(api_key, str) or not api_key):
             raise invalid_params("api_key", "api_key must be a non-empty string")
         session_id = read.text(params, "session_id", default=None)
-        return sessions.authenticate(call.connection, api_key, session_id)
+        # Bad options are refused before anything changes.
+        options = colour_api.read_options(params)
+        result = sessions.authenticate(call.connection, api_key, session_id)
+        session = sessions.get(result["session_id"])
+        if session is not None:
+            colour_api.apply_options(session, options)
+        return result
 
     def restore_session(call, params):
         session_id = read.text(params, "session_id")

@@ -11,6 +11,7 @@ PERMISSIONS = {
     "restore_session": None,
     "ping": None,
     "heartbeat": None,
+    "set_options": None,
     "tell": "tell",
     "emoteto": "tell",
     "channel_join": "channel",

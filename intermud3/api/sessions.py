@@ -14,6 +14,7 @@ from collections import deque
 
 from twisted.logger import Logger
 
+from intermud3 import colour
 from intermud3.api.errors import NOT_AUTHENTICATED, SESSION_EXPIRED, RPCError
 from intermud3.api.keys import KeyInfo, KeyRing
 from intermud3.api.ratelimit import RateLimits
@@ -36,6 +37,9 @@ class Session:
         self.permissions = key.permissions
         self.channels = set()
         self.connection = None
+        # Colour form of delivered text, codes the MUD writes (docs/COLOUR.md).
+        self.colour_out = colour.DEFAULT
+        self.colour_in = colour.DEFAULT
         # A client has authenticated for this session (header key or
         # `authenticate`); False for the one a connection gets on open when
         # authentication is disabled.

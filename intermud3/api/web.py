@@ -1,4 +1,5 @@
-"""The HTTP side of the API port: /ws, /health*, /metrics, /api/info.
+"""The HTTP side of the API port: /ws, /health*, /metrics, /api/info,
+/static/pinkfish.css.
 
 One twisted.web `Site` serves HTTP and the WebSocket upgrade on the same
 port (the WebSocket resource takes the connection over). Every answer but
@@ -21,6 +22,7 @@ import intermud3
 from intermud3.api import methods
 from intermud3.api.connection import registry_for
 from intermud3.api.ws import CLOSE_GOING_AWAY, make_ws_factory
+from intermud3.colour import html as colour_html
 from intermud3.events import encode_json, iso_timestamp
 
 JSON_TYPE = b"application/json; charset=utf-8"
@@ -146,6 +148,19 @@ class MetricsPage(_JSONNode):
         return generate_latest(self.registry)
 
 
+class StyleSheet(_JSONNode):
+    """/static/pinkfish.css: the classes of the html colour form."""
+
+    isLeaf = True
+
+    def render(self, request):
+        if request.method not in (b"GET", b"HEAD"):
+            return super().render(request)
+        request.setHeader(b"content-type", b"text/css; charset=utf-8")
+        request.setHeader(b"cache-control", b"max-age=86400")
+        return colour_html.STYLESHEET
+
+
 class GatewaySite(Site):
     """The Site, plus what the service needs at shutdown."""
 
@@ -173,6 +188,9 @@ def make_site(gateway):
     api = _JSONNode()
     api.putChild(b"info", APIInfo())
     root.putChild(b"api", api)
+    static = _JSONNode()
+    static.putChild(b"pinkfish.css", StyleSheet())
+    root.putChild(b"static", static)
     site = GatewaySite(root, ws_factory)
     # Access lines would go to the log for every health probe: keep them out.
     site.log = lambda request: None

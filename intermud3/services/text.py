@@ -8,7 +8,7 @@ except newline are removed. I3-PROTOCOL.md: send LF, never CR or NUL.
 
 import re
 
-__all__ = ["clean", "username"]
+__all__ = ["clean", "username", "ANSI_ESCAPE"]
 
 # One alternation, tried left to right at each ESC / C1 byte:
 #  * CSI: ESC [ or 8-bit 0x9B, parameter bytes 0x30-0x3F, intermediate bytes
@@ -25,6 +25,8 @@ _ANSI = re.compile(
     r"|(?:\x1b[\]PX^_]|[\x9d\x90\x98\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c|(?=\x1b)|$)"
     r"|\x1b[\x20-\x2f]*[\x30-\x7e]?"
 )
+# The same, for other modules' patterns (intermud3.colour removes escapes in its own pass).
+ANSI_ESCAPE = _ANSI.pattern
 
 # Every C0 and C1 control character and DEL, except LF.
 _CONTROLS = {c: None for c in list(range(0x00, 0x20)) + list(range(0x7F, 0xA0)) if c != 0x0A}
