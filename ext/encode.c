@@ -133,8 +133,17 @@ write_int(out_buffer *out, PyObject *value)
     if (number == -1 && PyErr_Occurred())
         return -1;
     /* CoffeeMud reads 32-bit ints only. */
-    if (overflow || number < -2147483648LL || number > 2147483647LL) {
-        PyErr_Format(lpc_error, "int %S is outside signed 32 bits", value);
+    if (overflow) {
+        /* Past 64 bits the digits may be too many even to print. */
+        PyObject *bits = PyObject_CallMethod(value, "bit_length", NULL);
+        if (bits != NULL) {
+            PyErr_Format(lpc_error, "int of %S bits is outside signed 32 bits", bits);
+            Py_DECREF(bits);
+        }
+        return -1;
+    }
+    if (number < -2147483648LL || number > 2147483647LL) {
+        PyErr_Format(lpc_error, "int %lld is outside signed 32 bits", number);
         return -1;
     }
     char digits[16];

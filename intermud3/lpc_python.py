@@ -92,7 +92,9 @@ def _write(value, out, depth):
         out.append('"')
     elif isinstance(value, int):
         if not INT_MIN <= value <= INT_MAX:
-            raise LPCError(f"int {value} is outside signed 32 bits")
+            # Past 64 bits the digits may be too many even to print.
+            shown = value if -2 ** 63 <= value < 2 ** 63 else f"of {value.bit_length()} bits"
+            raise LPCError(f"int {shown} is outside signed 32 bits")
         out.append(str(int(value)))
     elif isinstance(value, float):
         if not math.isfinite(value):
