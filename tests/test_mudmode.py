@@ -7,7 +7,9 @@ import tracemalloc
 from hypothesis import given, settings, strategies as st
 
 from twisted.internet import defer, protocol as twisted_protocol, reactor
+from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
 from twisted.logger import Logger
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
@@ -283,6 +285,7 @@ class LargeFrameTests(SynchronousTestCase):
         value = ["mudlist", 5, "*r", 0, "A", 0, 1, {f"Mud{i}": [-1, "127.0.0.1", i] for i in range(3000)}]
         data = frame(value)
         self.assertGreater(len(data), 60000)
+        protocol.sliced_decode_bytes = len(data)  # decoded at once (SlicedDecodeTests: slices)
         for i in range(0, len(data) - 1, 1460):
             protocol.dataReceived(data[i:min(i + 1460, len(data) - 1)])
             # The partial frame waits in a list, not in one growing buffer.
@@ -291,6 +294,139 @@ class LargeFrameTests(SynchronousTestCase):
         protocol.dataReceived(data[-1:])
         self.assertEqual(protocol.packets, [value])
         self.assertEqual(protocol._awaiting, 0)
+
+
+def big_mudlist(muds):
+    """A mudlist packet of `muds` entries, about 100 bytes of LPC each."""
+    entries = {f"Mud{i:05d}": [-1, "127.0.0.1", 4000 + i, 0, 0, "Lib", "Lib 1", "FluffOS",
+                               "LP", "open", "admin@example.org", {"tell": 1, "who": 1}, 0]
+               for i in range(muds)}
+    return ["mudlist", 5, "*r", 0, "A", 0, 1, entries]
+
+
+class SlicedDecodeTests(SynchronousTestCase):
+    """Frames over sliced_decode_bytes: a slice per clock turn, in order."""
+
+    def setUp(self):
+        self.clock = Clock()
+        self.protocol = RecordingProtocol()
+        self.protocol.clock = self.clock
+        self.protocol.sliced_decode_bytes = 64 * 1024
+        self.protocol.decode_slice_bytes = 16 * 1024
+        self.transport = StringTransport()
+        self.protocol.makeConnection(self.transport)
+        self.big = big_mudlist(2000)
+        self.big_frame = frame(self.big)
+        self.assertGreater(len(self.big_frame), 200 * 1024)
+
+    def turn(self):
+        """One turn of the reactor: the calls due next, not the ones they schedule."""
+        self.clock.advance(mudmode._NEXT_TURN)
+
+    def turns_until_delivered(self, count):
+        turns = 0
+        while len(self.protocol.packets) + len(self.protocol.failures) < count:
+            self.assertTrue(self.clock.getDelayedCalls(), "nothing left to run")
+            self.turn()
+            turns += 1
+        return turns
+
+    def test_a_big_frame_is_decoded_one_slice_per_turn(self):
+        self.protocol.dataReceived(self.big_frame)
+        self.assertEqual(self.protocol.packets, [])
+        self.assertEqual(self.transport.producerState, "paused")
+        turns = self.turns_until_delivered(1)
+        # Each turn reads one slice (a token is never cut, so a little more).
+        slices = len(self.big_frame) / self.protocol.decode_slice_bytes
+        self.assertTrue(slices - 1 <= turns <= slices + 1, (turns, slices))
+        self.assertEqual(self.protocol.packets, [self.big])
+        self.assertEqual(self.transport.producerState, "producing")
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_frames_at_or_under_the_bound_are_decoded_at_once(self):
+        body = b'"' + b"x" * (self.protocol.sliced_decode_bytes - 3) + b'"\x00'
+        self.assertEqual(len(body), self.protocol.sliced_decode_bytes)
+        self.protocol.dataReceived(raw_frame(body))
+        self.assertEqual(self.protocol.packets, ["x" * (len(body) - 3)])
+        self.protocol.dataReceived(raw_frame(b'"y' + body[1:]))
+        self.assertEqual(len(self.protocol.packets), 1)
+        self.turns_until_delivered(2)
+
+    def test_later_frames_wait_for_the_big_one_and_keep_their_order(self):
+        self.protocol.dataReceived(frame("before") + self.big_frame + frame("after") + frame(1)[:3])
+        self.assertEqual(self.protocol.packets, ["before"])
+        self.turn()
+        # More arrives while the big frame is decoded: it waits too.
+        self.protocol.dataReceived(frame(1)[3:] + frame(big_mudlist(1000)) + frame("last"))
+        self.turn()
+        self.assertEqual(self.protocol.packets, ["before"])
+        self.turns_until_delivered(4)
+        self.assertEqual(self.protocol.packets, ["before", self.big, "after", 1])
+        # The second big frame paused reading again and came in its turn.
+        self.assertEqual(self.transport.producerState, "paused")
+        self.turns_until_delivered(6)
+        self.assertEqual(self.protocol.packets[4:], [big_mudlist(1000), "last"])
+        self.assertEqual(self.transport.producerState, "producing")
+        self.assertEqual(self.protocol._unprocessed, b"")
+
+    def test_a_big_frame_arriving_in_small_reads(self):
+        data = self.big_frame + frame("next")
+        for at in range(0, len(data), 1460):
+            self.protocol.dataReceived(data[at:at + 1460])
+        self.turns_until_delivered(2)
+        self.assertEqual(self.protocol.packets, [self.big, "next"])
+
+    def test_a_malformed_big_frame_goes_to_decode_failed_like_a_small_one(self):
+        body = lpc.encode(self.big)
+        middle = body.index(b",", 150000) + 1  # no string here holds a comma
+        broken = body[:middle] + b"@" + body[middle:] + b"\x00"
+        cut_short = body[:150000] + b"\x00"
+        self.protocol.dataReceived(raw_frame(broken) + raw_frame(cut_short) + frame("next"))
+        self.turns_until_delivered(3)
+        self.assertEqual(self.protocol.packets, ["next"])
+        [(error, raw), (error2, raw2)] = self.protocol.failures
+        self.assertIsInstance(error, lpc.LPCError)
+        self.assertIn("unexpected b'@'", str(error))
+        self.assertEqual(raw, broken)
+        self.assertIsInstance(error2, lpc.LPCError)
+        self.assertEqual(raw2, cut_short)
+        self.assertEqual(self.protocol.decode_failures, 2)
+        self.assertFalse(self.transport.disconnecting)
+        self.assertEqual(self.transport.producerState, "producing")
+
+    def test_a_depth_bomb_big_frame_is_a_decode_failure(self):
+        self.protocol.dataReceived(raw_frame(b"({" * 100000 + b"\x00") + frame(2))
+        self.turns_until_delivered(2)
+        self.assertEqual(self.protocol.packets, [2])
+        self.assertIn("deeper", str(self.protocol.failures[0][0]))
+
+    def test_a_failing_handler_of_a_big_packet_keeps_the_link(self):
+        class Fragile(RecordingProtocol):
+            def packetReceived(self, value):
+                if value and value[0] == "mudlist":
+                    raise KeyError("mudlist")
+                super().packetReceived(value)
+
+        self.protocol = Fragile()
+        self.protocol.clock = self.clock
+        self.protocol.makeConnection(self.transport)
+        self.protocol.dataReceived(self.big_frame + frame("next"))
+        self.turns_until_delivered(1)
+        self.assertEqual(self.protocol.packets, ["next"])
+        self.assertEqual(self.protocol.handler_failures, 1)
+        self.assertEqual(len(self.flushLoggedErrors(KeyError)), 1)
+
+    def test_the_connection_closing_mid_decode_leaves_nothing_running(self):
+        self.protocol.dataReceived(self.big_frame + frame("after"))
+        self.turn()
+        self.turn()
+        self.assertTrue(self.clock.getDelayedCalls())
+        self.protocol.connectionLost(Failure(ConnectionError("gone")))
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertEqual(self.protocol._unprocessed, b"")
+        self.clock.advance(60)
+        self.assertEqual(self.protocol.packets, [])
+        self.assertEqual(self.protocol.failures, [])
 
 
 class LoopbackTests(TestCase):
@@ -331,6 +467,18 @@ class LoopbackTests(TestCase):
         value = yield self.received
         self.assertEqual(value, packet[:-1] + ["caf\u00e9\nok"])
         self.assertEqual(size, client.bytes_sent)
+
+    @defer.inlineCallbacks
+    def test_a_big_frame_over_tcp_is_decoded_in_slices_on_the_reactor(self):
+        creator = twisted_protocol.ClientCreator(reactor, self.Client)
+        client = yield creator.connectTCP("127.0.0.1", self.port.getHost().port)
+        self.addCleanup(self.close, client)
+        client.max_send_bytes = mudmode.DEFAULT_MAX_FRAME_BYTES
+        packet = big_mudlist(3000)
+        self.assertGreater(len(frame(packet)), 4 * mudmode.DEFAULT_SLICED_DECODE_BYTES)
+        client.sendPacket(packet)
+        value = yield self.received
+        self.assertEqual(value, packet)
 
     def close(self, client):
         # Wait for both ends to go, pass or fail, so the reactor stays clean.
