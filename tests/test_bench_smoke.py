@@ -52,10 +52,22 @@ class BenchmarkSmokeTests(SynchronousTestCase):
     def test_lpc(self):
         load_vectors()  # skips, naming the path, when the vectors are absent
         values = figures(bench_lpc.run(runs=1, muds=3, min_kb=1, packets=5, stream_copies=1,
-                                       max_seconds=1))
+                                       big_frame_kb=100, max_seconds=1))
         for name in ("decode mudlist", "encode mudlist", "decode tell", "encode tell",
-                     "mudmode feed 1 B chunks", "mudmode feed 4 KiB chunks"):
+                     "mudmode feed 1 B chunks", "mudmode feed 4 KiB chunks",
+                     "decode mudlist vs json", "encode mudlist vs json",
+                     "decode tell vs json", "encode tell vs json",
+                     "big frame longest turn, sliced", "big frame longest turn, in one go"):
             self.assertGreater(values[name], 0, name)
+
+    def test_a_big_frame_is_delivered_over_several_turns_when_sliced(self):
+        load_vectors()
+        data = bench_lpc.mudmode.frame(bench_lpc.mudlist_packet(bench_lpc.real_frames(), 0, 200000))
+        reads = -(-len(data) // bench_lpc.READ_BYTES)
+        _, sliced_turns, _ = bench_lpc.longest_turn(data, sliced=True)
+        _, whole_turns, _ = bench_lpc.longest_turn(data, sliced=False)
+        self.assertEqual(whole_turns, reads)
+        self.assertGreater(sliced_turns, reads + 1)
 
     def test_mudlist_frame_holds_the_real_entries(self):
         load_vectors()
