@@ -32,16 +32,18 @@ def choose(import_module=importlib.import_module):
         compiled = import_module("_intermud3_lpc")
     except ImportError as exc:
         return lpc_python, f"the C codec is not installed ({exc})"
+    except Exception as exc:  # a broken build must not stop the gateway
+        return lpc_python, f"the C codec failed to load ({exc!r})"
     found = getattr(compiled, "ABI_VERSION", None)
     if found != C_ABI_VERSION:
         return lpc_python, f"the C codec has ABI version {found}, this source needs {C_ABI_VERSION}"
     return compiled, None
 
 
+# Both raise lpc_python.LPCError (the compiled one looks it up on import),
+# the one class every caller catches.
 _codec, FALLBACK_REASON = choose()
 IMPLEMENTATION = "python" if _codec is lpc_python else "c"
-
-# The compiled codec raises lpc_python.LPCError, the one class every caller catches.
 C_CODEC = None if FALLBACK_REASON else _codec
 Decoder = _codec.Decoder
 _encode = _codec.encode

@@ -616,6 +616,12 @@ def test_a_missing_or_mismatched_build_falls_back_to_python():
     codec_module, reason = lpc.choose(missing)
     assert codec_module is lpc_python and "not installed" in reason
 
+    def broken(name):
+        raise AttributeError("module 'intermud3.lpc_python' has no attribute 'LPCError'")
+
+    codec_module, reason = lpc.choose(broken)
+    assert codec_module is lpc_python and "failed to load" in reason
+
     class Stale:
         ABI_VERSION = lpc.C_ABI_VERSION - 1
 
