@@ -117,6 +117,7 @@ class _RouterProtocol(MudModeProtocol):
                 _log.failure("Handling a repaired packet failed")
 
     def connectionLost(self, reason):
+        super().connectionLost(reason)   # stops a sliced decode under way
         self.link._lost(self, reason)
 
 
@@ -129,6 +130,7 @@ class _RouterFactory(Factory):
     def buildProtocol(self, addr):
         protocol = _RouterProtocol(self.link, self.router, self.attempt)
         protocol.factory = self
+        protocol.clock = self.link._clock   # big frames are decoded in slices on it
         protocol.max_frame_bytes = int(self.link._timing("max_frame_bytes"))
         return protocol
 

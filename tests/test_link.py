@@ -291,7 +291,7 @@ class BackoffTests(LinkCase):
         else:  # accept TCP but never answer the startup
             attempt.accept()
             self.clock.advance(20)
-            self.clock.advance(0)
+            self.clock.advance(0.001)
         self.assertEqual(self.link.state, "backoff")
         return self.clock.getDelayedCalls()[0].getTime() - self.clock.seconds()
 
@@ -675,6 +675,31 @@ class PacingTests(LinkCase):
         self.assertEqual(link.encode(["a"]).data, frame(["a"]))
 
 
+class BigFrameTests(LinkCase):
+    def test_a_big_frame_is_decoded_in_slices_on_the_links_clock(self):
+        link, attempt = self.ready_link()
+        seen = []
+        link.on_packet.append(seen.append)
+        muds = {f"Mud{n:05d}": [-1, "127.0.0.1", 4000, 0, 0, "lib", "lib", "driver", "LPMud",
+                                "open", "a@b.c", {"tell": 1}, 0] for n in range(1500)}
+        big = ["mudlist", 5, "*test", 0, "ProbeA", 0, 7, muds]
+        self.assertGreater(len(frame(big)), attempt.protocol.sliced_decode_bytes)
+        self.assertIs(attempt.protocol.clock, self.clock)
+        attempt.receive(big)
+        self.assertEqual(len(link.lists.muds), 0)      # not in one go
+        for _ in range(200):
+            self.clock.advance(0.001)
+        self.assertEqual(len(link.lists.muds), 1500)
+
+    def test_a_slice_under_way_stops_with_the_connection(self):
+        link, attempt = self.ready_link()
+        muds = {f"Mud{n:05d}": [-1, "h", 1, 0, 0, "l", "l", "d", "t", "o", "e", {}, 0]
+                for n in range(2000)}
+        attempt.receive(["mudlist", 5, "*test", 0, "ProbeA", 0, 7, muds])
+        attempt.protocol.connectionLost(Failure(ConnectionDone()))
+        self.assertIsNone(attempt.protocol._slicing)
+
+
 class LifecycleTests(LinkCase):
     def test_stop_sends_shutdown_and_waits_for_close(self):
         link, attempt = self.ready_link()
@@ -866,7 +891,7 @@ class ReentrancyTests(LinkCase):
             link.startService()
             if stop_in != "connecting":
                 self.connector.last.accept() if stop_in == "handshaking" else self.connector.last.refuse()
-            self.clock.advance(0)
+            self.clock.advance(0.001)
             self.assertEqual(link.state, "stopped", stop_in)
             self.assertEqual(self.clock.getDelayedCalls(), [], stop_in)
 
