@@ -291,7 +291,7 @@ class BackoffTests(LinkCase):
         else:  # accept TCP but never answer the startup
             attempt.accept()
             self.clock.advance(20)
-            self.clock.advance(0.001)
+            self.clock.advance(0)
         self.assertEqual(self.link.state, "backoff")
         return self.clock.getDelayedCalls()[0].getTime() - self.clock.seconds()
 
@@ -891,7 +891,7 @@ class ReentrancyTests(LinkCase):
             link.startService()
             if stop_in != "connecting":
                 self.connector.last.accept() if stop_in == "handshaking" else self.connector.last.refuse()
-            self.clock.advance(0.001)
+            self.clock.advance(0)
             self.assertEqual(link.state, "stopped", stop_in)
             self.assertEqual(self.clock.getDelayedCalls(), [], stop_in)
 
