@@ -33,7 +33,7 @@ SEND_RATE_WARNING = 8
 # Key paths a reload cannot change (listening sockets, TLS files, the store).
 RESTART_REQUIRED = frozenset({
     "api.host", "api.port", "api.tcp.port", "api.tls.cert", "api.tls.key",
-    "api.websocket.enabled", "api.tcp.enabled", "state.directory",
+    "api.websocket.enabled", "api.tcp.enabled", "api.listen_backlog", "state.directory",
 })
 # Key paths whose change re-opens the router link.
 LINK_RESTART = frozenset({"mud.name", "routers"})
@@ -321,7 +321,9 @@ SCHEMA = _Section({
         "backoff": _Section({
             "initial": _duration(1), "max": _duration(300),
             "factor": _Number(2, minimum=1, as_float=True), "jitter": _Bool(True)}),
-        "keepalive_interval": _duration(300),
+        # Silence from the router before a probe, and how long the probe
+        # waits: a half-open link is noticed within their sum (90 s).
+        "keepalive_interval": _duration(30),
         "keepalive_timeout": _duration(60),
         "max_frame_bytes": _size(2097152),
         "max_send_bytes": _size(8192),
@@ -334,12 +336,19 @@ SCHEMA = _Section({
         "tls": _Section({"cert": _Str(None, nullable=True), "key": _Str(None, nullable=True)}),
         "websocket": _Section({
             "enabled": _Bool(True), "max_message_bytes": _size(65536), "ping_interval": _duration(30),
-            "ping_timeout": _duration(10), "allowed_origins": _List(_Str(), ["*"])}),
+            "ping_timeout": _duration(10), "allowed_origins": _List(_Str(), [])}),
         "tcp": _Section({
             "enabled": _Bool(True), "port": _port(8081), "max_line_bytes": _size(65536),
             "idle_timeout": _duration(0, zero_ok=True)}),
         "auth": _Section({
             "enabled": _Bool(True),
+            "timeout": _duration(10),
+            # Wrong keys: a growing delay per connection and per source
+            # address, then the connection is closed.
+            "failures": _Section({
+                "delay": _duration(1), "max_delay": _duration(30),
+                "max_per_connection": _count(5), "forget_after": _duration(600),
+                "log_interval": _duration(60)}),
             "api_keys": _List(_API_KEY, [
                 {"key": "${I3_API_KEY:-demo-key-123}", "permissions": ["*"], "rate_limit": None}]),
         }),
@@ -350,6 +359,9 @@ SCHEMA = _Section({
             "timeout": _duration(3600), "max_queue_size": _count(1000), "queue_ttl": _duration(300),
             "max_pending_queries": _count(20)}),
         "max_connections": _count(1000),
+        "max_connections_per_ip": _count(100),
+        "header_timeout": _duration(10),
+        "listen_backlog": _count(1024),
         "max_batch": _count(50),
         "max_send_buffer_bytes": _size(1048576),
     }),
@@ -585,6 +597,9 @@ def warnings(config):
     auth = config["api"]["auth"]
     if not auth["enabled"]:
         found.append("api.auth.enabled: false, every connection is trusted (local testing only)")
+    if "*" in config["api"]["websocket"]["allowed_origins"]:
+        found.append('api.websocket.allowed_origins: "*" lets any web page the admin opens '
+                     "use the gateway (list the origins that may connect)")
     for i, entry in enumerate(auth["api_keys"]):
         if entry["key"] in (DEMO_KEY, DEMO_KEY_SHA256):
             found.append(f"api.auth.api_keys[{i}].key: the demo key is in use "
