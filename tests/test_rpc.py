@@ -350,13 +350,13 @@ class AuthPermissionRateTests(DispatcherTestCase):
                                           "data": {"retry_after": 10.0}})
         self.assertIn("result", self.reply(request("who", id=4)))
 
-    def test_sessions_have_separate_buckets(self):
+    def test_sessions_of_one_key_share_its_bucket(self):
         self.login()
         for n in range(5):
             self.reply(request("who", id=n))
         other = FakeConnection()
         self.login(connection=other)
-        self.assertIn("result", self.reply(request("who", id=1), other))
+        self.assertEqual(self.reply(request("who", id=1), other)["error"]["code"], -32001)
 
     def test_ended_session_is_not_authenticated(self):
         self.login()

@@ -177,6 +177,30 @@ class SessionRateLimitTests(SynchronousTestCase):
             self.session.take_token("who")
         self.assertEqual(self.session.take_token("tell"), 1.0)
 
+    def test_sessions_of_one_key_share_its_buckets(self):
+        # API.md "Sessions": limits are per key, so more sessions gain nothing.
+        others = []
+        for _ in range(4):
+            connection = FakeConnection()
+            self.manager.authenticate(connection, "secret-one")
+            others.append(connection.session)
+        self.assertEqual(len({s.id for s in others + [self.session]}), 5)
+        self.assertIsNone(others[0].take_token("tell"))
+        for session in others[1:] + [self.session]:
+            self.assertEqual(session.take_token("tell"), 10.0)
+
+    def test_keys_have_buckets_of_their_own(self):
+        manager = SessionManager(make_config(
+            [{"key": "k1", "mud_name": "OurMud", "permissions": ["*"], "rate_limit": None},
+             {"key": "k2", "mud_name": "OurMud", "permissions": ["*"], "rate_limit": None}],
+            default={"per_minute": 60, "burst": 1}), self.clock)
+        one, two = FakeConnection(), FakeConnection()
+        manager.authenticate(one, "k1")
+        manager.authenticate(two, "k2")
+        self.assertIsNone(one.session.take_token("who"))
+        self.assertIsNone(two.session.take_token("who"))
+        self.assertEqual(one.session.take_token("who"), 1.0)
+
     def test_key_rate_limit_overrides_default(self):
         manager = SessionManager(make_config([{"key": "k", "mud_name": "OurMud", "permissions": ["*"],
                                                "rate_limit": {"per_minute": 600, "burst": 1}}]), self.clock)

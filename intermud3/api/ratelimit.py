@@ -1,10 +1,10 @@
-"""Token buckets for the per-session rate limits (`api.rate_limits`).
+"""Token buckets for the per-key rate limits (`api.rate_limits`).
 
-Every session has a default bucket (`per_minute`, `burst`: its key's
+Every API key has a default bucket, shared by all its sessions (`per_minute`, `burst`: its key's
 `rate_limit`, else `api.rate_limits.default`). A method named in
-`api.rate_limits.by_method` also has a bucket of its own in each session,
+`api.rate_limits.by_method` also has a bucket of its own for each key,
 and a call of it must find a token in BOTH buckets (taken from both only
-when both have one). So an override narrows one method, and the session's
+when both have one). So an override narrows one method, and the key's
 overall budget still bounds everything.
 """
 
@@ -58,7 +58,7 @@ def _retry_after(seconds):
 
 
 class RateLimits:
-    """One session's buckets: the default one and one per limited method."""
+    """One key's buckets: the default one and one per limited method."""
 
     def __init__(self, clock, default_rate, by_method):
         self.clock = clock

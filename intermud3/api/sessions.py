@@ -5,8 +5,8 @@ connection for `api.session.timeout` seconds. While detached it keeps its
 channel subscriptions and queues its events (bounded by
 `api.session.max_queue_size` and `api.session.queue_ttl`); re-attaching
 replays them in order before any new event and reports how many the bounds
-dropped, so loss is never silent. Each session carries its rate limits
-(ratelimit.py).
+dropped, so loss is never silent. Rate limits (ratelimit.py) belong to the
+key: every session of one key shares the same buckets.
 """
 
 import secrets
@@ -30,7 +30,7 @@ OPEN_KEY_ID = "auth-disabled"
 class Session:
     """One MUD client's identity, subscriptions and pending events."""
 
-    def __init__(self, key, clock, *, default_rate, by_method):
+    def __init__(self, key, clock, limits):
         self.id = secrets.token_urlsafe(24)  # 192 bits
         self.key_id = key.key_id
         self.mud_name = key.mud_name
@@ -49,7 +49,7 @@ class Session:
         # (queued_at, event name, serialised notification), oldest first.
         self.queue = deque()
         self.dropped = 0
-        self.limits = RateLimits(clock, default_rate, by_method)
+        self.limits = limits
 
     @property
     def attached(self):
@@ -76,6 +76,8 @@ class SessionManager:
         self._counters = {}
         self._sessions = {}
         self._expiry = {}
+        # key_id -> RateLimits shared by the key's sessions.
+        self._limits = {}
         self._stopped = False
         # callable(session): a session ended for good (expired, key removed).
         self.on_session_end = []
@@ -196,8 +198,14 @@ class SessionManager:
         return {"status": status, "mud_name": session.mud_name, "session_id": session.id,
                 "resumed": resumed, "replayed": replayed, "dropped": dropped}
 
+    def _limits_for(self, key):
+        limits = self._limits.get(key.key_id)
+        if limits is None:
+            limits = self._limits[key.key_id] = RateLimits(self.clock, self._rate_for(key), self.by_method)
+        return limits
+
     def _new_session(self, key):
-        session = Session(key, self.clock, default_rate=self._rate_for(key), by_method=self.by_method)
+        session = Session(key, self.clock, self._limits_for(key))
         self._sessions[session.id] = session
         return session
 
@@ -313,6 +321,12 @@ class SessionManager:
         Sessions of a key that is gone end; the others get the new grants."""
         self._configure(config)
         self._bound_detached()
+        for key_id, limits in list(self._limits.items()):
+            key = self.open_key if key_id == OPEN_KEY_ID else self.keys.by_id(key_id)
+            if key is None:
+                del self._limits[key_id]
+            else:
+                limits.configure(self._rate_for(key), self.by_method)
         for session in self.sessions():
             if session.key_id == OPEN_KEY_ID and not self.auth_enabled:
                 key = self.open_key
@@ -323,7 +337,6 @@ class SessionManager:
                 continue
             session.mud_name = key.mud_name
             session.permissions = key.permissions
-            session.limits.configure(self._rate_for(key), self.by_method)
             self._trim(session)
 
     # -- events --------------------------------------------------------
