@@ -420,6 +420,24 @@ class OriginTests(WSTestBase):
         self.assertFalse(origin_allowed("null", ["https://a"]))
 
 
+class DefaultOriginTests(WSTestBase):
+    """allowed_origins defaults to none: no web page may drive the gateway,
+    while clients that send no Origin (MUD servers) are unaffected."""
+
+    @defer.inlineCallbacks
+    def test_any_browser_origin_is_403_by_default(self):
+        self.assertEqual(self.gateway.config["api"]["websocket"]["allowed_origins"], [])
+        response = yield self.raw_exchange(
+            self.port, UPGRADE + b"Origin: http://127.0.0.1:8080\r\n\r\n")
+        self.assertTrue(response.startswith(b"HTTP/1.1 403"), response[:80])
+
+    @defer.inlineCallbacks
+    def test_a_client_without_origin_connects(self):
+        client = yield self.connect_ws({"X-API-Key": API_KEY})
+        reply = yield self.call(client, "ping", 1)
+        self.assertIn("result", reply)
+
+
 class AuthDisabledTests(WSTestBase):
 
     overrides = {"api.auth.enabled": False}

@@ -460,6 +460,14 @@ class WarningTests(ConfigTestCase):
         self.assertTrue(any("demo key" in w for w in warned))
 
 
+    def test_any_origin_warns_and_the_default_allows_none(self):
+        env = {"I3_MUD_NAME": "TestMud", "I3_API_KEY": "k"}
+        self.assertEqual(load(MINIMAL, env)["api"]["websocket"]["allowed_origins"], [])
+        warned = config.warnings(load(MINIMAL + "api: {websocket: {allowed_origins: ['*']}}", env))
+        self.assertEqual(len(warned), 1)
+        self.assertTrue(warned[0].startswith("api.websocket.allowed_origins: "))
+
+
 class DiffTests(ConfigTestCase):
     def test_no_change(self):
         self.assertEqual(config.diff(load(MINIMAL), load(MINIMAL)), [])

@@ -8,8 +8,10 @@ a port.
   handshake with HTTP 401 (no upgrade); a good one authenticates the
   session as soon as the connection opens, before any message of the client
   is dispatched. Without the header the client calls `authenticate`.
-* `Origin`, when sent, must be in `api.websocket.allowed_origins` (`"*"`
-  allows any); else HTTP 403.
+* `Origin`, when sent, must be in `api.websocket.allowed_origins` (default
+  none: no web page may use the gateway; `"*"` allows any, with a warning at
+  start); else HTTP 403. Clients that send no Origin are not browsers and
+  are never refused for it.
 * Over `api.max_connections` (shared with TCP): HTTP 503.
 * A text message that is not valid UTF-8 fails the connection with close
   code 1007 (RFC 6455 section 8.1) and nothing else is sent on it. Autobahn
