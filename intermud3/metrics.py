@@ -41,6 +41,8 @@ class Metrics:
             "intermud3_api_requests", "JSON-RPC requests handled", ["method", "outcome"], registry=r)
         self.api_request_duration = Histogram(
             "intermud3_api_request_duration_seconds", "Time to answer a JSON-RPC request", ["method"], registry=r)
+        self.api_auth_failures = Counter(
+            "intermud3_api_auth_failures", "Failed API authentications (wrong key)", registry=r)
         self.events_delivered = Counter(
             "intermud3_events_delivered", "Events written to API clients", ["event"], registry=r)
         self.events_dropped = Counter(

@@ -159,6 +159,25 @@ def track_protocols(factory):
             protocol.lost.callback(None)
 
         protocol.connectionLost = lost
+        # received_bytes(n): a Deferred firing once n more bytes arrived.
+        data_received = protocol.dataReceived
+        waiters = []
+
+        def counted(data):
+            data_received(data)
+            for waiter in list(waiters):
+                waiter[0] -= len(data)
+                if waiter[0] <= 0:
+                    waiters.remove(waiter)
+                    waiter[1].callback(None)
+
+        def received_bytes(count):
+            d = defer.Deferred()
+            waiters.append([count, d])
+            return d
+
+        protocol.dataReceived = counted
+        protocol.received_bytes = received_bytes
         built.append(protocol)
         return protocol
 
@@ -340,8 +359,7 @@ class TCPTransportTests(LoopbackMixin, unittest.TestCase):
     @defer.inlineCallbacks
     def test_max_connections_refuses_with_one_error_line(self):
         self.gateway.config["api"]["max_connections"] = 1
-        first = yield self.connect_lines(self.port)
-        yield first.next_json()
+        first = yield self.authenticated_client()
         second = yield self.connect_lines(self.port)
         refusal = yield second.next_json()
         self.assertEqual(refusal, {"jsonrpc": "2.0", "id": None,
@@ -396,6 +414,34 @@ class TCPTransportTests(LoopbackMixin, unittest.TestCase):
 
 
 class IdleTimeoutTests(LoopbackMixin, unittest.TestCase):
+
+    @defer.inlineCallbacks
+    def test_a_trickle_of_bytes_does_not_keep_a_connection_open(self):
+        clock = Clock()
+        gateway = LoopGateway({"api.tcp.idle_timeout": 5.0, "api.auth.timeout": 1000.0})
+        factory = APILineFactory(gateway, clock=clock)
+        servers = track_protocols(factory)
+        client = yield self.connect_lines(self.listen(factory))
+        yield client.next_json()
+        for _ in range(2):
+            client.send(b"{")           # a byte every 3 s, never a whole line
+            yield servers[0].received_bytes(1)
+            clock.advance(3)
+        yield client.closed
+        yield servers[0].lost
+
+    @defer.inlineCallbacks
+    def test_blank_lines_are_not_activity(self):
+        clock = Clock()
+        gateway = LoopGateway({"api.tcp.idle_timeout": 5.0, "api.auth.timeout": 1000.0})
+        factory = APILineFactory(gateway, clock=clock)
+        servers = track_protocols(factory)
+        client = yield self.connect_lines(self.listen(factory))
+        yield client.next_json()
+        client.send(b"\n")
+        yield servers[0].received_bytes(1)
+        clock.advance(5)
+        yield client.closed
 
     @defer.inlineCallbacks
     def test_idle_connection_is_closed_on_the_clock(self):
@@ -653,6 +699,8 @@ class RegistryTests(unittest.SynchronousTestCase):
 
         class Conn:
             transport_name = "websocket"
+            host = "127.0.0.1"
+            authenticated = True
 
         a, b = Conn(), Conn()
         self.assertTrue(registry.add(a))
@@ -665,3 +713,63 @@ class RegistryTests(unittest.SynchronousTestCase):
         self.assertEqual(registry.count(), 1)
         self.assertEqual(metrics.registry.get_sample_value(
             "intermud3_api_connections", {"transport": "websocket"}), 1.0)
+
+
+class ConnectionAbuseTests(LoopbackMixin, unittest.TestCase):
+    """Slots under abuse: an authentication deadline, the per-IP cap, and
+    room made for the MUD while idle connections hold every slot."""
+
+    def setUp(self):
+        self.clock = Clock()
+        self.gateway = LoopGateway(clock=self.clock)
+        self.factory = APILineFactory(self.gateway)
+        self.servers = track_protocols(self.factory)
+        self.port = self.listen(self.factory)
+        self.addCleanup(lambda: self.wait_server_side(self.servers))
+
+    @defer.inlineCallbacks
+    def welcomed(self):
+        client = yield self.connect_lines(self.port)
+        yield client.next_json()
+        return client
+
+    @defer.inlineCallbacks
+    def test_unauthenticated_connection_is_closed_at_the_auth_timeout(self):
+        self.assertEqual(self.gateway.config["api"]["auth"]["timeout"], 10.0)
+        idle = yield self.welcomed()
+        mud = yield self.welcomed()
+        mud.send(request("authenticate", 1, api_key=API_KEY) + b"\n")
+        yield mud.next_json()
+        self.clock.advance(9.9)
+        self.assertTrue(idle.transport.connected)
+        self.clock.advance(0.1)
+        yield idle.closed
+        self.assertTrue(mud.transport.connected)
+
+    @defer.inlineCallbacks
+    def test_per_ip_cap(self):
+        self.gateway.config["api"]["max_connections_per_ip"] = 2
+        yield self.welcomed()
+        yield self.welcomed()
+        third = yield self.connect_lines(self.port)
+        refusal = yield third.next_json()
+        self.assertEqual(refusal["error"], {"code": -32000, "message": "too many connections from this address"})
+        yield third.closed
+        self.assertEqual(registry_for(self.gateway).count(), 2)
+
+    @defer.inlineCallbacks
+    def test_the_mud_gets_in_while_idle_connections_hold_every_slot(self):
+        self.gateway.config["api"]["max_connections"] = 3
+        flood = []
+        for _ in range(3):
+            flood.append((yield self.welcomed()))
+        mud = yield self.welcomed()         # the oldest idle one made room
+        yield flood[0].closed
+        mud.send(request("authenticate", 1, api_key=API_KEY) + b"\n")
+        reply = yield mud.next_json()
+        self.assertEqual(reply["result"]["status"], "authenticated")
+        # The next newcomer pushes out the next idle one, never the MUD.
+        yield self.welcomed()
+        yield flood[1].closed
+        self.assertTrue(mud.transport.connected)
+        self.assertTrue(flood[2].transport.connected)

@@ -224,6 +224,9 @@ class WebSocketTests(WSTestBase):
         tcp_port = self.listen(tcp_factory)
         line_client = yield self.connect_lines(tcp_port)
         yield line_client.next_line()
+        # Authenticated, so no newcomer may take its slot.
+        line_client.send(request("authenticate", 0, api_key=API_KEY) + b"\n")
+        yield line_client.next_line()
         response = yield self.raw_exchange(self.port, UPGRADE + b"\r\n")
         self.assertTrue(response.startswith(b"HTTP/1.1 503"), response[:80])
         yield self.disconnect(line_client)

@@ -3,12 +3,14 @@
 import json
 
 from twisted.internet import defer
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3.api import housekeeping
 from intermud3.api.methods import MethodTable
 from intermud3.api.rpc import Dispatcher
 from intermud3.api.sessions import SessionManager
+from intermud3.metrics import Metrics
 from tests.test_sessions import START, FakeConnection, make_clock, make_config
 
 KEYS = [{"key": "admin", "mud_name": "OurMud", "permissions": ["*"]},
@@ -46,6 +48,7 @@ class FakeLists:
 class FakeGateway:
     def __init__(self, config, clock):
         self.config = config
+        self.metrics = None
         self.sessions = SessionManager(config, clock)
         self.link = FakeLink()
         self.outbox = FakeOutbox()
@@ -106,7 +109,53 @@ class HousekeepingTests(SynchronousTestCase):
         self.assertEqual(reply["error"]["data"], {"field": "api_key"})
         reply = self.call("authenticate", {"api_key": "admin", "session_id": 5})
         self.assertEqual(reply["error"]["data"], {"field": "session_id"})
-        self.assertEqual(self.call("authenticate", {"api_key": "nope"})["error"]["code"], -32000)
+        self.assertEqual(self.wrong_key()["error"]["code"], -32000)
+
+    def wrong_key(self, connection=None, delay=1):
+        """A wrong-key authenticate, answered after `delay` seconds, not before."""
+        message = {"jsonrpc": "2.0", "method": "authenticate", "id": 1, "params": {"api_key": "nope"}}
+        d = self.dispatcher.handle(connection or self.connection, json.dumps(message).encode())
+        self.clock.advance(delay - 0.01)
+        self.assertNoResult(d)
+        self.clock.advance(0.01)
+        return json.loads(self.successResultOf(d))
+
+    def test_wrong_keys_wait_longer_each_time_then_close(self):
+        self.gateway.metrics = Metrics()
+        for delay in (1, 2, 4, 8):
+            self.assertEqual(self.wrong_key(delay=delay)["error"]["message"], "Invalid API key")
+        self.clock.advance(0)
+        self.assertEqual(self.connection.closed, [])
+        self.wrong_key(delay=16)
+        self.clock.advance(0)   # the close follows the reply
+        self.assertEqual(self.connection.closed, ["too many failed authentications"])
+        self.assertEqual(self.gateway.metrics.registry.get_sample_value(
+            "intermud3_api_auth_failures_total"), 5.0)
+
+    def test_the_source_address_is_remembered_across_connections(self):
+        self.wrong_key(FakeConnection(peer="10.0.0.9:1"), delay=1)
+        self.wrong_key(FakeConnection(peer="10.0.0.9:2"), delay=2)
+        self.wrong_key(FakeConnection(peer="10.0.0.8:1"), delay=1)   # another address
+        self.clock.advance(600)                                       # forgotten
+        self.wrong_key(FakeConnection(peer="10.0.0.9:3"), delay=1)
+
+    def test_the_delay_is_capped(self):
+        self.gateway.config["api"]["auth"]["failures"] = {
+            "delay": 1, "max_delay": 3, "max_per_connection": 100, "forget_after": 600, "log_interval": 60}
+        for delay in (1, 2, 3, 3):
+            self.wrong_key(delay=delay)
+
+    def test_one_log_line_per_source_per_interval(self):
+        logged = []
+        globalLogPublisher.addObserver(logged.append)
+        self.addCleanup(globalLogPublisher.removeObserver, logged.append)
+        for n in range(3):
+            self.wrong_key(FakeConnection(peer=f"10.0.0.9:{n}"), delay=2 ** n)
+        self.clock.advance(60)
+        self.wrong_key(FakeConnection(peer="10.0.0.9:9"), delay=8)
+        lines = [e for e in logged if "failed authentication" in e.get("log_format", "")]
+        self.assertEqual([(e["count"], e["host"]) for e in lines], [(1, "10.0.0.9"), (3, "10.0.0.9")])
+        self.assertFalse(any("nope" in formatEvent(e) for e in logged))
 
     def test_authenticate_with_unknown_session(self):
         reply = self.call("authenticate", {"api_key": "admin", "session_id": "gone"})

@@ -23,6 +23,7 @@ class FakeConnection:
     def __init__(self, transport_name="tcp", peer="127.0.0.1:4242"):
         self.transport_name = transport_name
         self.peer = peer
+        self.host = peer.rsplit(":", 1)[0]
         self.session = None
         self.sent = []
         self.closed = []

@@ -16,7 +16,13 @@ everything else lives here once:
   detached at once, so the session keeps later events for replay. On
   "resume" the deque is flushed in order.
 * Counting: `ConnectionRegistry` enforces `api.max_connections` across both
-  transports and keeps the `intermud3_api_connections{transport}` gauge.
+  transports and HTTP requests still in their headers, and
+  `api.max_connections_per_ip` per source address, and keeps the
+  `intermud3_api_connections{transport}` gauge. When every slot is taken,
+  the oldest connection that has not authenticated makes room, so a flood
+  of idle connections never locks the MUD out.
+* An authentication deadline: a connection still without a session
+  `api.auth.timeout` seconds after it opened is closed.
 """
 
 import collections
@@ -41,6 +47,11 @@ def format_peer(address):
     return f"{host}:{port}"
 
 
+def peer_host(address):
+    """The source address of a connection, the key of the per-IP cap."""
+    return getattr(address, "host", None) or str(address)
+
+
 def set_no_delay(transport):
     """Turn Nagle off: small JSON lines must not wait for a delayed ACK."""
     try:
@@ -51,42 +62,76 @@ def set_no_delay(transport):
 
 
 class ConnectionRegistry:
-    """Every open API connection, both transports, with one shared bound.
+    """Every open API connection, both transports, with shared bounds.
 
-    `max_connections` is an int or a callable returning one, so a reloaded
-    `api.max_connections` applies to the next accept.
+    `max_connections` and `max_per_ip` are ints or callables returning one,
+    so reloaded values apply to the next accept. A counted connection has
+    `.transport_name`, `.host`, `.authenticated` and `abort()`.
     """
 
-    def __init__(self, max_connections, metrics=None):
+    def __init__(self, max_connections, metrics=None, max_per_ip=None):
         self._limit = max_connections if callable(max_connections) else (lambda: max_connections)
+        if max_per_ip is None:
+            max_per_ip = self._limit
+        self._per_ip_limit = max_per_ip if callable(max_per_ip) else (lambda: max_per_ip)
         self._metrics = metrics
-        self._open = set()
+        # Insertion-ordered, so the oldest unauthenticated one is found first.
+        self._open = {}
+        self._per_host = collections.Counter()
         self._empty_waiters = []
 
     @property
     def max_connections(self):
         return self._limit()
 
-    def add(self, connection):
-        """Count a new connection; False (and nothing counted) when full."""
-        if len(self._open) >= self.max_connections:
-            return False
-        self._open.add(connection)
+    def admit(self, connection):
+        """Count a new connection: None when admitted, else why it may not open."""
+        if self._per_host[connection.host] >= self._per_ip_limit():
+            return "too many connections from this address"
+        if len(self._open) >= self.max_connections and not self._evict_one():
+            return "too many connections"
+        self._open[connection] = None
+        self._per_host[connection.host] += 1
         if self._metrics is not None:
             self._metrics.api_connections.labels(connection.transport_name).inc()
-        return True
+        return None
+
+    def add(self, connection):
+        """Count a new connection; False (and nothing counted) when refused."""
+        return self.admit(connection) is None
+
+    def _evict_one(self):
+        """Drop the oldest connection that has not authenticated; False if none."""
+        for victim in self._open:
+            if not victim.authenticated:
+                _log.info("Dropping unauthenticated {transport} connection {host} to make room",
+                          transport=victim.transport_name, host=victim.host)
+                self.remove(victim)
+                victim.abort()
+                return True
+        return False
 
     def remove(self, connection):
         """Forget a connection; safe to call more than once."""
         if connection not in self._open:
             return
-        self._open.discard(connection)
+        del self._open[connection]
+        self._per_host[connection.host] -= 1
+        if not self._per_host[connection.host]:
+            del self._per_host[connection.host]
         if self._metrics is not None:
             self._metrics.api_connections.labels(connection.transport_name).dec()
         if not self._open:
             waiters, self._empty_waiters = self._empty_waiters, []
             for waiter in waiters:
                 waiter.callback(None)
+
+    def release_transport(self, transport):
+        """Forget the slot held for `transport` by another protocol (the HTTP
+        request a WebSocket upgrade takes over)."""
+        for entry in list(self._open):
+            if getattr(entry, "transport", None) is transport:
+                self.remove(entry)
 
     def when_empty(self):
         """A Deferred firing once no connection is open (now, if none is)."""
@@ -125,7 +170,8 @@ def registry_for(gateway):
     registry = getattr(gateway, "api_connections", None)
     if registry is None:
         registry = ConnectionRegistry(
-            lambda: gateway.config["api"]["max_connections"], getattr(gateway, "metrics", None))
+            lambda: gateway.config["api"]["max_connections"], getattr(gateway, "metrics", None),
+            max_per_ip=lambda: gateway.config["api"].get("max_connections_per_ip", 100))
         gateway.api_connections = registry
     return registry
 
@@ -151,11 +197,13 @@ class APIConnection:
     """
 
     def __init__(self, gateway, transport_name, peer, *, write_message,
-                 close_transport, abort_transport):
+                 close_transport, abort_transport, host=None):
         self.gateway = gateway
         self.transport_name = transport_name
         self.peer = peer
+        self.host = host if host is not None else peer.rsplit(":", 1)[0]
         self.session = None
+        self._auth_deadline = None
         self._write_message = write_message
         self._close_transport = close_transport
         self._abort_transport = abort_transport
@@ -197,6 +245,10 @@ class APIConnection:
     def stopProducing(self):
         # The transport is going away; connectionLost does the cleanup.
         self._paused = True
+
+    @property
+    def authenticated(self):
+        return self.session is not None
 
     @property
     def buffered_bytes(self):
@@ -346,7 +398,23 @@ class APIConnection:
         session = self.gateway.sessions.connection_opened(self)
         if session is not None and self.session is None:
             self.session = session
+        if self.session is None:
+            self._start_auth_deadline()
         return session
+
+    def _start_auth_deadline(self):
+        clock = getattr(self.gateway, "clock", None)
+        timeout = (self.gateway.config["api"].get("auth") or {}).get("timeout")
+        if clock is None or not timeout:
+            return
+        self._auth_deadline = clock.callLater(timeout, self._auth_timed_out, timeout)
+
+    def _auth_timed_out(self, timeout):
+        self._auth_deadline = None
+        if self.open and self.session is None:
+            _log.info("{transport} client {peer} did not authenticate within {seconds}s; closing",
+                      transport=self.transport_name, peer=self.peer, seconds=timeout)
+            self.close("authentication timeout", code=1008)
 
     def _detach(self):
         if self._detached:
@@ -360,6 +428,9 @@ class APIConnection:
     def lost(self):
         """The socket is gone: detach the session, stop counting us."""
         self.open = False
+        if self._auth_deadline is not None and self._auth_deadline.active():
+            self._auth_deadline.cancel()
+        self._auth_deadline = None
         self._take_held()
         self._detach()
         registry_for(self.gateway).remove(self)

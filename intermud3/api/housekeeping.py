@@ -6,8 +6,12 @@ the gateway's parts: `link` (state, router, counters, reconnect), `lists`,
 `reload()`.
 """
 
+from twisted.internet import task
+
 from intermud3.api import params as read
-from intermud3.api.errors import invalid_params
+from intermud3.api.authguard import auth_guard_for
+from intermud3.api.errors import NOT_AUTHENTICATED, RPCError, invalid_params
+from intermud3.api.sessions import INVALID_KEY
 from intermud3.colour import api as colour_api
 from intermud3.events import iso_timestamp
 
@@ -28,11 +32,30 @@ def handlers(gateway):
         session_id = read.text(params, "session_id", default=None)
         # Bad options are refused before anything changes.
         options = colour_api.read_options(params)
-        result = sessions.authenticate(call.connection, api_key, session_id)
+        try:
+            result = sessions.authenticate(call.connection, api_key, session_id)
+        except RPCError as error:
+            if error.code != NOT_AUTHENTICATED or error.message != INVALID_KEY:
+                raise
+            return _wrong_key(call.connection, error)
         session = sessions.get(result["session_id"])
         if session is not None:
             colour_api.apply_options(session, options)
         return result
+
+    def _wrong_key(connection, error):
+        """Answer a wrong key only after a growing delay; close a connection
+        that keeps guessing once its answer is out."""
+        delay, close = auth_guard_for(gateway).failed(connection, getattr(connection, "host", "?"))
+        clock = sessions.clock
+
+        def answer():
+            if close:
+                # After the reply (written when this Deferred fails).
+                clock.callLater(0, connection.close, "too many failed authentications")
+            raise error
+
+        return task.deferLater(clock, delay, answer)
 
     def restore_session(call, params):
         session_id = read.text(params, "session_id")

@@ -23,6 +23,7 @@ _log = Logger()
 
 DEFAULT_RATE = {"per_minute": 100, "burst": 20}
 DEFAULT_SESSION = {"timeout": 3600, "max_queue_size": 1000, "queue_ttl": 300}
+INVALID_KEY = "Invalid API key"
 # key_id of the single identity used when api.auth.enabled is false.
 OPEN_KEY_ID = "auth-disabled"
 
@@ -139,8 +140,8 @@ class SessionManager:
         """API.md's `authenticate`; raises RPCError -32000 or -32003."""
         key = self.open_key if not self.auth_enabled else self.keys.match(api_key)
         if key is None:
-            _log.info("authentication failed from {peer}", peer=getattr(connection, "peer", "?"))
-            raise RPCError(NOT_AUTHENTICATED, "Invalid API key")
+            # Logged as a summary per source by the caller (api/authguard.py).
+            raise RPCError(NOT_AUTHENTICATED, INVALID_KEY)
         current = self._current(connection)
         if current is not None and current.key_id != key.key_id:
             # An authenticated connection never changes identity.

@@ -12,10 +12,12 @@ Framing only; dispatch, the send buffer and counting are in connection.py.
   cut. Blank lines are ignored.
 * A line longer than `api.tcp.max_line_bytes` gets -32600 "line too long"
   (id null, `data.max_bytes`) and the connection is closed.
-* `api.tcp.idle_timeout` seconds without input closes it (0: never).
-* Over `api.max_connections` (shared with WebSocket) the server writes
+* `api.tcp.idle_timeout` seconds without a whole line closes it (0: never);
+  a byte now and then does not keep a connection open.
+* Over `api.max_connections` (shared with WebSocket and HTTP) the server writes
   `{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"too many connections"}}`
-  and closes.
+  and closes; over `api.max_connections_per_ip` the same with the message
+  "too many connections from this address".
 """
 
 from twisted.internet.protocol import Factory
@@ -24,7 +26,7 @@ from twisted.protocols.basic import LineReceiver
 from twisted.protocols.policies import TimeoutMixin
 
 import intermud3
-from intermud3.api.connection import APIConnection, format_peer, registry_for, set_no_delay
+from intermud3.api.connection import APIConnection, format_peer, peer_host, registry_for, set_no_delay
 from intermud3.api.errors import INVALID_REQUEST, RPCError
 from intermud3.events import encode_json
 
@@ -75,15 +77,17 @@ class APILineProtocol(LineReceiver, TimeoutMixin):
 
     def connectionMade(self):
         set_no_delay(self.transport)
-        peer = format_peer(self.transport.getPeer())
+        address = self.transport.getPeer()
+        peer = format_peer(address)
         connection = APIConnection(
-            self.gateway, TRANSPORT, peer,
+            self.gateway, TRANSPORT, peer, host=peer_host(address),
             write_message=self._write_message,
             close_transport=self._close_transport,
             abort_transport=self.transport.abortConnection)
-        if not registry_for(self.gateway).add(connection):
-            _log.warn("Refusing TCP API connection from {peer}: too many connections", peer=peer)
-            self._write_message(_error_message(TOO_MANY_CONNECTIONS, "too many connections"))
+        refusal = registry_for(self.gateway).admit(connection)
+        if refusal is not None:
+            _log.warn("Refusing TCP API connection from {peer}: {reason}", peer=peer, reason=refusal)
+            self._write_message(_error_message(TOO_MANY_CONNECTIONS, refusal))
             self.transport.loseConnection()
             return
         self.connection = connection
@@ -107,7 +111,6 @@ class APILineProtocol(LineReceiver, TimeoutMixin):
     def dataReceived(self, data):
         if self.connection is None or not self.connection.open:
             return
-        self.resetTimeout()
         super().dataReceived(data)
 
     def lineReceived(self, line):
@@ -117,6 +120,9 @@ class APILineProtocol(LineReceiver, TimeoutMixin):
             return self.lineLengthExceeded(line)
         if not line.strip():
             return
+        # Only a whole request is activity: a trickle of bytes (or of blank
+        # lines) must not hold a connection slot forever.
+        self.resetTimeout()
         self.connection.message_received(line)
 
     def lineLengthExceeded(self, line):
@@ -130,7 +136,7 @@ class APILineProtocol(LineReceiver, TimeoutMixin):
         self.connection.close("line too long")
 
     def timeoutConnection(self):
-        _log.info("TCP API client {peer} idle for {seconds}s; closing",
+        _log.info("TCP API client {peer} sent no whole line for {seconds}s; closing",
                   peer=self.connection.peer, seconds=self.idle_timeout)
         self.connection.close("idle timeout")
 

@@ -5,6 +5,12 @@ One twisted.web `Site` serves HTTP and the WebSocket upgrade on the same
 port (the WebSocket resource takes the connection over). Every answer but
 /metrics is JSON; unknown paths are 404 with a JSON body.
 
+Every HTTP connection holds a slot of `api.max_connections` (and of
+`api.max_connections_per_ip`) from accept, and must send its request
+headers within `api.header_timeout` seconds (each request of a kept-alive
+connection again), so a client that never finishes its headers cannot hold
+the port; a WebSocket upgrade hands its slot to the WebSocket connection.
+
 `/metrics` is a small synchronous resource around `generate_latest` with
 the gateway's own registry (prometheus_client.twisted would import the
 reactor and use a thread pool).
@@ -15,17 +21,23 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from twisted.internet import ssl
+from twisted.logger import Logger
+from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 import intermud3
 from intermud3.api import methods
-from intermud3.api.connection import registry_for
+from intermud3.api.connection import peer_host, registry_for
 from intermud3.api.ws import CLOSE_GOING_AWAY, make_ws_factory
 from intermud3.colour import html as colour_html
 from intermud3.events import encode_json, iso_timestamp
 
 JSON_TYPE = b"application/json; charset=utf-8"
+
+_log = Logger()
+
+_REFUSED = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
 def _json_body(request, code, value):
@@ -161,15 +173,90 @@ class StyleSheet(_JSONNode):
         return colour_html.STYLESHEET
 
 
+class _HTTPSlot:
+    """An HTTP connection as the ConnectionRegistry counts it."""
+
+    transport_name = "http"
+    authenticated = False
+
+    def __init__(self, transport, host):
+        self.transport = transport
+        self.host = host
+
+    def abort(self):
+        self.transport.abortConnection()
+
+
+class CountedHTTPChannel(HTTPChannel):
+    """An HTTP/1.1 channel that holds a connection slot and a header deadline."""
+
+    _slot = None
+    _header_call = None
+    _refused = False
+
+    def connectionMade(self):
+        super().connectionMade()
+        gateway = self.site.gateway
+        slot = _HTTPSlot(self.transport, peer_host(self.transport.getPeer()))
+        refusal = registry_for(gateway).admit(slot)
+        if refusal is not None:
+            _log.warn("Refusing HTTP connection from {host}: {reason}", host=slot.host, reason=refusal)
+            self._refused = True
+            self.transport.write(_REFUSED)
+            self.transport.loseConnection()
+            return
+        self._slot = slot
+        self._arm_header_deadline()
+
+    def _arm_header_deadline(self):
+        gateway = self.site.gateway
+        timeout = gateway.config["api"].get("header_timeout")
+        if timeout:
+            self._header_call = gateway.clock.callLater(timeout, self._headers_too_slow, timeout)
+
+    def _cancel_header_deadline(self):
+        if self._header_call is not None and self._header_call.active():
+            self._header_call.cancel()
+        self._header_call = None
+
+    def _headers_too_slow(self, timeout):
+        self._header_call = None
+        _log.info("HTTP client {host} sent no complete request headers within {seconds}s; closing",
+                  host=self._slot.host, seconds=timeout)
+        self.transport.abortConnection()
+
+    def dataReceived(self, data):
+        if not self._refused:
+            super().dataReceived(data)
+
+    def allHeadersReceived(self):
+        self._cancel_header_deadline()
+        super().allHeadersReceived()
+
+    def requestDone(self, request):
+        super().requestDone(request)
+        # A kept-alive connection owes the next request's headers in time too.
+        if self._slot is not None and not self._refused and self._header_call is None:
+            self._arm_header_deadline()
+
+    def connectionLost(self, reason):
+        self._cancel_header_deadline()
+        if self._slot is not None:
+            registry_for(self.site.gateway).remove(self._slot)
+        super().connectionLost(reason)
+
+
 class GatewaySite(Site):
     """The Site, plus what the service needs at shutdown."""
 
+    protocol = CountedHTTPChannel
     # Never show a traceback to a client.
     displayTracebacks = False
 
-    def __init__(self, root, ws_factory):
+    def __init__(self, root, ws_factory, gateway):
         super().__init__(root)
         self.ws_factory = ws_factory
+        self.gateway = gateway
 
     def close_all(self, code=CLOSE_GOING_AWAY, reason="server shutting down"):
         """Close every WebSocket client (the service's graceful stop: 1001)."""
@@ -191,7 +278,7 @@ def make_site(gateway):
     static = _JSONNode()
     static.putChild(b"pinkfish.css", StyleSheet())
     root.putChild(b"static", static)
-    site = GatewaySite(root, ws_factory)
+    site = GatewaySite(root, ws_factory, gateway)
     # Access lines would go to the log for every health probe: keep them out.
     site.log = lambda request: None
     return site

@@ -12,7 +12,8 @@ a port.
   none: no web page may use the gateway; `"*"` allows any, with a warning at
   start); else HTTP 403. Clients that send no Origin are not browsers and
   are never refused for it.
-* Over `api.max_connections` (shared with TCP): HTTP 503.
+* Over `api.max_connections` (shared with TCP and HTTP) or
+  `api.max_connections_per_ip`: HTTP 503.
 * A text message that is not valid UTF-8 fails the connection with close
   code 1007 (RFC 6455 section 8.1) and nothing else is sent on it. Autobahn
   validates incrementally, frame by frame, so a fragmented message fails as
@@ -37,7 +38,8 @@ from autobahn.websocket.types import ConnectionDeny
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from intermud3.api.connection import APIConnection, format_peer, registry_for, set_no_delay
+from intermud3.api.authguard import auth_guard_for
+from intermud3.api.connection import APIConnection, format_peer, peer_host, registry_for, set_no_delay
 
 _log = Logger()
 
@@ -80,7 +82,12 @@ class APIWebSocketProtocol(WebSocketServerProtocol):
     def _check_upgrade(self, request):
         gateway = self.factory.gateway
         api = gateway.config["api"]
-        peer = format_peer(self.transport.getPeer())
+        address = self.transport.getPeer()
+        peer = format_peer(address)
+        registry = registry_for(gateway)
+        # The HTTP request that carried the upgrade held a slot; the
+        # WebSocket connection takes it over (or, refused, frees it).
+        registry.release_transport(self.transport)
         if not origin_allowed(request.origin, api["websocket"]["allowed_origins"]):
             _log.info("Refusing WebSocket from {peer}: origin {origin} not allowed",
                       peer=peer, origin=request.origin)
@@ -88,18 +95,19 @@ class APIWebSocketProtocol(WebSocketServerProtocol):
         key = request.headers.get("x-api-key")
         if key is not None and api["auth"]["enabled"]:
             if gateway.sessions.keys.match(key) is None:
-                # Never log the key itself.
-                _log.info("Refusing WebSocket from {peer}: bad X-API-Key", peer=peer)
+                # Never log the key itself; the guard logs a summary per source.
+                auth_guard_for(gateway).failed(None, peer_host(address))
                 raise ConnectionDeny(401, "invalid API key")
             self._header_key = key
         connection = APIConnection(
-            gateway, TRANSPORT, peer,
+            gateway, TRANSPORT, peer, host=peer_host(address),
             write_message=self._write_message,
             close_transport=self._close_transport,
             abort_transport=self._abort_transport)
-        if not registry_for(gateway).add(connection):
-            _log.warn("Refusing WebSocket from {peer}: too many connections", peer=peer)
-            raise ConnectionDeny(503, "too many connections")
+        refusal = registry.admit(connection)
+        if refusal is not None:
+            _log.warn("Refusing WebSocket from {peer}: {reason}", peer=peer, reason=refusal)
+            raise ConnectionDeny(503, refusal)
         self.connection = connection
         return None
 
