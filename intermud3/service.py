@@ -190,9 +190,12 @@ class GatewayService(service.MultiService):
             self._log_filter.reconfigure(new["logging"])
 
     def _listen(self, port, factory, host, tls):
+        # Twisted's default backlog (50) left clients hanging under a burst
+        # of connects: the kernel queue is api.listen_backlog long.
+        backlog = self.config["api"]["listen_backlog"]
         if tls is not None:
-            return self.reactor.listenSSL(port, factory, tls, interface=host)
-        return self.reactor.listenTCP(port, factory, interface=host)
+            return self.reactor.listenSSL(port, factory, tls, backlog=backlog, interface=host)
+        return self.reactor.listenTCP(port, factory, backlog=backlog, interface=host)
 
     def _install_signal_handlers(self):
         # Handlers only schedule work: the reactor may be in the middle of

@@ -423,6 +423,19 @@ class OriginTests(WSTestBase):
         self.assertFalse(origin_allowed("null", ["https://a"]))
 
 
+class AuthTimeoutTests(WSTestBase):
+
+    @defer.inlineCallbacks
+    def test_unauthenticated_websocket_is_closed_at_the_auth_timeout(self):
+        idle = yield self.connect_ws()
+        keyed = yield self.connect_ws({"X-API-Key": API_KEY})
+        self.gateway.clock.advance(9.9)
+        self.assertEqual(idle.state, WSClient.STATE_OPEN)
+        self.gateway.clock.advance(0.1)
+        yield idle.lost
+        self.assertEqual(keyed.state, WSClient.STATE_OPEN)
+
+
 class DefaultOriginTests(WSTestBase):
     """allowed_origins defaults to none: no web page may drive the gateway,
     while clients that send no Origin (MUD servers) are unaffected."""

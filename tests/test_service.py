@@ -62,3 +62,20 @@ class ReloadTests(SynchronousTestCase):
         self.assertEqual(result["status"], "rejected")
         self.assertTrue(result["errors"])
         self.assertIs(self.gateway.config, old)
+
+
+class ListenBacklogTests(SynchronousTestCase):
+    def test_listeners_use_the_configured_backlog(self):
+        from twisted.internet.protocol import Factory
+        from twisted.internet.testing import MemoryReactor
+
+        from intermud3.service import GatewayService
+
+        config = configuration.load_text("mud: {name: TestMud}\n", environ={})
+        self.assertEqual(config["api"]["listen_backlog"], 1024)
+        config["api"]["listen_backlog"] = 77
+        reactor = MemoryReactor()
+        svc = GatewayService(config, reactor=reactor)
+        svc._listen(8081, Factory(), "127.0.0.1", None)
+        port, _, backlog, interface = reactor.tcpServers[0]
+        self.assertEqual((port, backlog, interface), (8081, 77, "127.0.0.1"))

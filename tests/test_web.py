@@ -5,13 +5,26 @@ import datetime
 import json
 
 from twisted.internet import defer, reactor, ssl
-from twisted.internet.endpoints import SSL4ClientEndpoint, connectProtocol
+from twisted.internet.endpoints import SSL4ClientEndpoint, TCP4ClientEndpoint, connectProtocol
+from twisted.internet.task import Clock, deferLater
 from twisted.trial import unittest
 
 from intermud3.api import methods
 from intermud3.api.tcp import APILineFactory, make_tcp_factory
 from intermud3.api.web import make_site, make_tls_context
-from tests.test_api_tcp import LineClient, LoopbackMixin, LoopGateway, track_protocols
+from intermud3.api.connection import registry_for
+from tests.test_api_tcp import LineClient, LoopbackMixin, LoopGateway, RawClient, track_protocols
+
+
+@defer.inlineCallbacks
+def wait_until(predicate, timeout=5.0):
+    """Poll the real reactor until `predicate()` holds (server-side state)."""
+    waited = 0.0
+    while not predicate():
+        if waited >= timeout:
+            raise AssertionError("condition not reached")
+        yield deferLater(reactor, 0.01, lambda: None)
+        waited += 0.01
 
 
 def parse_response(raw):
@@ -260,3 +273,50 @@ class SecureWebSocketTests(LoopbackMixin, unittest.TestCase):
         client.sendClose(1000)
         yield client.lost
         yield server.lost
+
+
+class HTTPSlotTests(LoopbackMixin, unittest.TestCase):
+    """HTTP connections count against max_connections from accept and must
+    finish their request headers within api.header_timeout."""
+
+    def setUp(self):
+        self.clock = Clock()
+        self.gateway = LoopGateway(clock=self.clock)
+        self.site = make_site(self.gateway)
+        self.port = self.listen(self.site)
+
+    @defer.inlineCallbacks
+    def open_raw(self, data):
+        client = RawClient(data)
+        yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", self.port), client)
+        self.addCleanup(self.disconnect, client)
+        yield wait_until(lambda: registry_for(self.gateway).count("http") >= 1)
+        return client
+
+    @defer.inlineCallbacks
+    def test_unfinished_headers_hold_a_slot_until_the_header_timeout(self):
+        client = yield self.open_raw(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        self.assertEqual(registry_for(self.gateway).count("http"), 1)
+        self.clock.advance(9.9)
+        self.assertTrue(client.transport.connected)
+        self.clock.advance(0.1)
+        yield client.closed
+        yield wait_until(lambda: registry_for(self.gateway).count() == 0)
+
+    @defer.inlineCallbacks
+    def test_a_new_request_gets_in_while_unfinished_ones_hold_every_slot(self):
+        self.gateway.config["api"]["max_connections"] = 2
+        first = yield self.open_raw(b"GET /health HTTP/1.1\r\n")
+        yield self.open_raw(b"GET /health HTTP/1.1\r\n")
+        yield wait_until(lambda: registry_for(self.gateway).count("http") == 2)
+        received = yield self.raw_exchange(
+            self.port, b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertTrue(received.startswith(b"HTTP/1.1 200"), received[:40])
+        yield first.closed    # the oldest unfinished one made room
+
+    @defer.inlineCallbacks
+    def test_per_ip_cap_answers_503(self):
+        self.gateway.config["api"]["max_connections_per_ip"] = 1
+        yield self.open_raw(b"GET /health HTTP/1.1\r\n")
+        received = yield self.raw_exchange(self.port, b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertTrue(received.startswith(b"HTTP/1.1 503"), received[:40])
