@@ -571,6 +571,33 @@ class SlowClientTests(LoopbackMixin, unittest.TestCase):
         self.assertTrue(reply["result"]["resumed"])
 
 
+    @defer.inlineCallbacks
+    def test_a_backlog_far_over_the_send_buffer_is_restored(self):
+        # 200 events of about 1 KB: 50 times the 4096-byte send buffer. The
+        # replay goes out as the transport drains, never over the bound.
+        (client, other) = yield self.two_sessions()
+        session = self.servers[0].connection.session
+        yield self.disconnect(client)
+        yield self.servers[0].lost
+        for n in range(200):
+            self.gateway.hub.publish("tell_received", {"n": n, "message": "x" * 1000}, session=session)
+        self.assertEqual(len(session.queue), 200)
+        restored = yield self.connect_lines(self.port)
+        yield restored.next_json()
+        self.servers[2].transport.bufferSize = 2048
+        restored.send(request("authenticate", 0, api_key=API_KEY, session_id=session.id) + b"\n")
+        self.gateway.hub.publish("tell_received", {"n": 200}, session=session)   # during the replay
+        received = []
+        for _ in range(201):
+            event = yield restored.next_json()
+            received.append(event["params"]["n"])
+        self.assertEqual(received, list(range(201)))
+        reply = yield restored.next_json()
+        # The event that arrived during the replay went out with it.
+        self.assertEqual((reply["result"]["replayed"], reply["result"]["dropped"]), (201, 0))
+        self.assertTrue(self.servers[2].connection.open)
+
+
 # -- pieces without sockets ------------------------------------------------
 
 class FakeTransportSink:

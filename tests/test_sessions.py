@@ -4,6 +4,7 @@ ratelimit, sessions)."""
 import hashlib
 
 from prometheus_client import CollectorRegistry
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -379,6 +380,67 @@ class DetachReplayTests(SynchronousTestCase):
         new = FakeConnection()
         self.manager.authenticate(new, "secret-one", self.session_id)
         self.assertEqual(new.sent, [b"e0", b"e1", b"e2"])
+
+    def test_replay_waits_while_the_connection_is_paused(self):
+        class SlowConnection(FakeConnection):
+            """Pauses after every two messages, as a full transport would."""
+            paused = False
+
+            def __init__(self):
+                super().__init__()
+                self.waiters = []
+
+            def send_message(self, data):
+                super().send_message(data)
+                self.paused = len(self.sent) % 2 == 0
+
+            def when_writable(self):
+                d = Deferred()
+                self.waiters.append(d)
+                return d
+
+            def resume(self):
+                self.paused = False
+                waiters, self.waiters = self.waiters, []
+                for d in waiters:
+                    d.callback(None)
+
+        self.manager.detach(self.connection)
+        for n in range(3):
+            self.manager.deliver(self.session, "tell_received", b"e%d" % n)
+        slow = SlowConnection()
+        result = self.manager.authenticate(slow, "secret-one", self.session_id)
+        self.assertNoResult(result)
+        self.assertEqual(slow.sent, [b"e0", b"e1"])
+        self.manager.deliver(self.session, "tell_received", b"new")   # waits behind the replay
+        self.assertEqual(slow.sent, [b"e0", b"e1"])
+        slow.resume()
+        self.assertEqual(slow.sent, [b"e0", b"e1", b"e2", b"new"])
+        self.assertEqual(self.successResultOf(result)["replayed"], 4)
+        self.manager.deliver(self.session, "tell_received", b"later")
+        self.assertEqual(slow.sent[-1], b"later")
+
+    def test_a_replay_cut_short_leaves_the_rest_in_the_session(self):
+        class StuckConnection(FakeConnection):
+            paused = True
+
+            def when_writable(self):
+                self.waiter = Deferred()
+                return self.waiter
+
+        self.manager.detach(self.connection)
+        for n in range(3):
+            self.manager.deliver(self.session, "tell_received", b"e%d" % n)
+        stuck = StuckConnection()
+        result = self.manager.authenticate(stuck, "secret-one", self.session_id)
+        self.assertEqual(stuck.sent, [])
+        self.manager.detach(stuck)      # the connection is lost while paused
+        stuck.waiter.callback(None)
+        self.successResultOf(result)
+        new = FakeConnection()
+        replay = self.manager.authenticate(new, "secret-one", self.session_id)
+        self.assertEqual(new.sent, [b"e0", b"e1", b"e2"])
+        self.assertEqual(replay["replayed"], 3)
 
     def test_dropped_count_resets_after_report(self):
         self.manager.detach(self.connection)

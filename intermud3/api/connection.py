@@ -29,6 +29,7 @@ import collections
 import json
 
 from twisted.internet import defer
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -212,6 +213,7 @@ class APIConnection:
         self._held = collections.deque()
         self._held_bytes = 0
         self._paused = False
+        self._writable_waiters = []
         self._flushing = False
         self.open = True
         self._detached = False
@@ -241,6 +243,23 @@ class APIConnection:
     def resumeProducing(self):
         self._paused = False
         self._flush()
+        if not self._paused and not self._held:
+            self._wake_writable_waiters()
+
+    def when_writable(self):
+        """A Deferred firing once the transport takes data again (or the
+        connection is gone): a session replay waits on it."""
+        waiter = Deferred()
+        if not self.open or (not self._paused and not self._held):
+            waiter.callback(None)
+        else:
+            self._writable_waiters.append(waiter)
+        return waiter
+
+    def _wake_writable_waiters(self):
+        waiters, self._writable_waiters = self._writable_waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
 
     def stopProducing(self):
         # The transport is going away; connectionLost does the cleanup.
@@ -433,4 +452,5 @@ class APIConnection:
         self._auth_deadline = None
         self._take_held()
         self._detach()
+        self._wake_writable_waiters()
         registry_for(self.gateway).remove(self)

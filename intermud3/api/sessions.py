@@ -5,13 +5,18 @@ connection for `api.session.timeout` seconds. While detached it keeps its
 channel subscriptions and queues its events (bounded by
 `api.session.max_queue_size` and `api.session.queue_ttl`); re-attaching
 replays them in order before any new event and reports how many the bounds
-dropped, so loss is never silent. Rate limits (ratelimit.py) belong to the
+dropped, so loss is never silent. The replay follows the client's flow
+control: events go out while the connection's transport takes them and wait
+in the session while it is paused, so any backlog within the bounds can be
+restored over a slow link; a replay cut short leaves the rest in the
+session. Until it ends, new events queue behind it. Rate limits (ratelimit.py) belong to the
 key: every session of one key shares the same buckets.
 """
 
 import secrets
 from collections import deque
 
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from intermud3 import colour
@@ -50,6 +55,8 @@ class Session:
         # (queued_at, event name, serialised notification), oldest first.
         self.queue = deque()
         self.dropped = 0
+        # While a replay is under way: the Deferred of its result.
+        self.replay = None
         self.limits = limits
 
     @property
@@ -161,6 +168,11 @@ class SessionManager:
                       session_id=session.id[:6], mud=session.mud_name,
                       peer=getattr(connection, "peer", "?"))
             result = self._result(status, session)
+        if isinstance(result, Deferred):
+            return result.addCallback(self._claimed)
+        return self._claimed(result)
+
+    def _claimed(self, result):
         session = self.get(result["session_id"])
         if session is not None:  # None: ended at once (dropped mid-replay, timeout 0)
             session.client_authenticated = True
@@ -191,8 +203,15 @@ class SessionManager:
             current.connection = None
             connection.session = None
             self._end(current, "replaced by restored session")
-        replayed, dropped = self._attach(session, connection)
-        return self._result(status, session, resumed=True, replayed=replayed, dropped=dropped)
+        replay = self._attach(session, connection)
+
+        def result(counts):
+            replayed, dropped = counts
+            return self._result(status, session, resumed=True, replayed=replayed, dropped=dropped)
+
+        if isinstance(replay, Deferred):
+            return replay.addCallback(result)
+        return result(replay)
 
     @staticmethod
     def _result(status, session, *, resumed=False, replayed=0, dropped=0):
@@ -213,7 +232,8 @@ class SessionManager:
     # -- attach / detach / end -----------------------------------------
 
     def _attach(self, session, connection):
-        """Attach and replay the kept events in order. Returns (replayed, dropped)."""
+        """Attach and replay the kept events in order: (replayed, dropped),
+        or a Deferred of it while the connection cannot take them all yet."""
         old = session.connection
         if old is not None and old is not connection:
             old.session = None
@@ -223,20 +243,59 @@ class SessionManager:
         session.connection = connection
         session.detached_at = None
         connection.session = session
+        # A replay to an earlier connection still waiting is superseded.
+        session.replay = None
         self._prune(session)
+        replayed = self._replay_round(session, connection)
+        if not session.queue or session.connection is not connection:
+            return self._replay_done(session, replayed)
+        session.replay = Deferred()
+        self._continue_replay(session, connection, replayed)
+        return session.replay
+
+    def _replay_round(self, session, connection):
+        """Send kept events while the connection takes them; how many went."""
         pending = list(session.queue)
         session.queue.clear()
-        replayed = 0
+        sent = 0
         for position, (_, event, data) in enumerate(pending):
             if session.connection is not connection:
-                # The connection dropped mid-replay (send buffer overflow)
-                # and handed back what it held; the unsent rest follows that.
+                # The connection dropped (send buffer overflow) and handed
+                # back what it held; the unsent rest follows that.
                 session.queue.extend(pending[position:])
                 self._trim(session)
-                break
+                return sent
+            if getattr(connection, "paused", False):
+                # Its transport is full: the rest waits, still first in line.
+                session.queue.extendleft(reversed(pending[position:]))
+                return sent
             connection.send_message(data)
-            replayed += 1
+            sent += 1
             self._count("events_delivered", event)
+        return sent
+
+    def _continue_replay(self, session, connection, replayed):
+        done = session.replay
+
+        def resumed(_):
+            if session.replay is not done:
+                done.callback((replayed, 0))   # superseded by a newer attach
+                return
+            if session.connection is connection:
+                self._prune(session)
+                more = self._replay_round(session, connection)
+            else:
+                more = 0
+            if session.queue and session.connection is connection:
+                self._continue_replay(session, connection, replayed + more)
+                return
+            session.replay = None
+            done.callback(self._replay_done(session, replayed + more))
+
+        connection.when_writable().addCallback(resumed)
+
+    @staticmethod
+    def _replay_done(session, replayed):
         dropped, session.dropped = session.dropped, 0
         return replayed, dropped
 
@@ -343,8 +402,9 @@ class SessionManager:
     # -- events --------------------------------------------------------
 
     def deliver(self, session, event, data):
-        """Send one serialised notification now, or keep it for replay."""
-        if session.connection is not None:
+        """Send one serialised notification now, or keep it for replay
+        (also while a replay is under way: it goes first)."""
+        if session.connection is not None and session.replay is None:
             session.connection.send_message(data)
             self._count("events_delivered", event)
             return
