@@ -12,11 +12,25 @@ router; ``stopped`` before start and after stop.
 
 Outbound packets go through the link's PacedLane (outbound.py) so the
 router's flood control never blocks us; see ``send`` and ``try_send``.
+
+Half-open links (the router's process frozen, TCP still up): after
+``keepalive_interval`` seconds with nothing from the router we probe it
+with an ``auth-mud-req`` addressed to ourselves. Routers differ: the Dead
+Souls router sends it back, CoffeeMud's only logs it. So the link learns,
+per router, whether probes are answered: an answer marks the router
+"answers probes", and from then on a probe unanswered for
+``keepalive_timeout`` seconds, with nothing else heard, drops the link. A
+probe that goes unanswered while the router says nothing else proves
+nothing on a router not known to answer: it is marked "does not answer"
+and no longer probed (no log noise there, no false alarm on an idle link);
+such a link relies on any inbound traffic and on TCP keepalive, which the
+kernel runs on the same timings.
 """
 
 import math
 import random as _random
 import secrets
+import socket
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, fail, succeed
@@ -192,13 +206,15 @@ class RouterLink(Service):
         self._protocol = None
         self._closing = None         # the connection stopService is closing
         self._connecting = None
-        self._inbound = 0            # grows with every byte batch received: "life"
+        self._last_inbound = None    # when the router was last heard (any bytes)
+        self._probe_sent_at = None   # the unanswered keepalive probe, if any
+        # router name -> True (answers our probes) / False (never does).
+        self.answers_probes = {}
 
         self._backoff_call = None
         self._startup_call = None
         self._handshake_call = None
-        self._ping_call = None
-        self._alive_checks = []
+        self._ping_call = None       # the next keepalive check
         self._close_call = None
         self._close_waiters = []
         self._sent_counters = {}      # packet type label -> bound counter
@@ -230,7 +246,11 @@ class RouterLink(Service):
         self._config = config
         self.pacer.set_rate(self._timing("send_rate"))
         if self._ping_call is not None and self._ping_call.active():
-            self._ping_call.reset(float(self._timing("keepalive_interval")))
+            # Due from the last traffic, not from now: reloads must not
+            # keep putting the check off.
+            self._ping_call.cancel()
+            self._ping_call = None
+            self._schedule_keepalive(self._protocol)
         if self._protocol is not None:
             self._protocol.max_frame_bytes = int(self._timing("max_frame_bytes"))
         if (old["mud"]["name"] != config["mud"]["name"]
@@ -398,6 +418,8 @@ class RouterLink(Service):
             protocol.transport.abortConnection()
             return
         self._protocol = protocol
+        self._last_inbound = self._clock.seconds()
+        self._tune_tcp_keepalive(protocol.transport)
         self._set_state("handshaking", "connected")
         if protocol is not self._protocol:
             return
@@ -510,12 +532,11 @@ class RouterLink(Service):
 
     def _teardown(self, why):
         """Forget the connection's timers, held packets and ready state."""
-        for call in (self._startup_call, self._handshake_call, self._ping_call,
-                     *self._alive_checks):
+        for call in (self._startup_call, self._handshake_call, self._ping_call):
             if call is not None and call.active():
                 call.cancel()
         self._startup_call = self._handshake_call = self._ping_call = None
-        self._alive_checks = []
+        self._probe_sent_at = None
         self.lane.drop(f"the router link went down ({why})")
         if self.connected_since is not None:
             self.connected_since = None
@@ -527,7 +548,7 @@ class RouterLink(Service):
     def _bytes_in(self, protocol, count):
         if protocol is not self._protocol:
             return
-        self._inbound += 1   # any traffic at all shows the link is alive
+        self._last_inbound = self._clock.seconds()   # any traffic at all shows life
         if self.metrics is not None:
             self.metrics.router_bytes_received.inc(count)
 
@@ -567,6 +588,7 @@ class RouterLink(Service):
             self._apply_list(self.lists.apply_chanlist, protocol, packet, "chanlist_id", "channel_list")
         elif ptype == "auth-mud-req":
             if packet.o_mud == self.mud_name:
+                self._probe_answered(protocol)
                 return  # our own keepalive coming back: life, nothing more
             if packet.t_mud == self.mud_name and isinstance(packet.o_mud, str) and packet.o_mud:
                 self._answer_auth(packet)   # (an originator that is no name has no answer)
@@ -628,8 +650,7 @@ class RouterLink(Service):
         if protocol is not self._protocol:
             return  # an on_state observer stopped or re-opened the link
         if self._ping_call is None:
-            self._ping_call = self._clock.callLater(
-                float(self._timing("keepalive_interval")), self._ping, protocol)
+            self._schedule_keepalive(protocol)
         for observer in list(self.on_ready):
             try:
                 observer()
@@ -652,25 +673,80 @@ class RouterLink(Service):
 
     # -- keepalive ------------------------------------------------------------
 
-    def _ping(self, protocol):
+    def _schedule_keepalive(self, protocol):
+        """The next check: when the probe times out, else when the router
+        will have been silent for keepalive_interval."""
+        if self._probe_sent_at is not None:
+            due = self._probe_sent_at + float(self._timing("keepalive_timeout"))
+        elif self.answers_probes.get(protocol.router["name"]) is False:
+            return   # never probed again; TCP keepalive watches this link
+        else:
+            due = self._last_inbound + float(self._timing("keepalive_interval"))
+        delay = max(0.0, due - self._clock.seconds())
+        self._ping_call = self._clock.callLater(delay, self._keepalive_check, protocol)
+
+    def _keepalive_check(self, protocol):
         self._ping_call = None
         if protocol is not self._protocol or not self.ready:
             return
-        mark = self._inbound
-        self.send(make("auth-mud-req", self.mud_name, 0, self.mud_name, 0))
-        self._alive_checks = [c for c in self._alive_checks if c.active()]
-        self._alive_checks.append(self._clock.callLater(
-            float(self._timing("keepalive_timeout")), self._check_alive, protocol, mark))
-        self._ping_call = self._clock.callLater(
-            float(self._timing("keepalive_interval")), self._ping, protocol)
+        now = self._clock.seconds()
+        name = protocol.router["name"]
+        if self._probe_sent_at is not None:
+            if now - self._probe_sent_at < float(self._timing("keepalive_timeout")):
+                self._schedule_keepalive(protocol)
+                return
+            heard = self._last_inbound >= self._probe_sent_at
+            self._probe_sent_at = None
+            if not heard and self.answers_probes.get(name):
+                _log.warn("Nothing from router {router} for {seconds}s after a probe it always "
+                          "answered; the link is dead", router=name,
+                          seconds=self._timing("keepalive_timeout"))
+                protocol.close_reason = "keepalive timeout"
+                # Learned again on the next link: a router that stopped
+                # answering probes costs one reconnect, not one an interval.
+                del self.answers_probes[name]
+                protocol.transport.abortConnection()
+                return
+            if name not in self.answers_probes:
+                self.answers_probes[name] = False
+                _log.info("Router {router} does not answer keepalive probes; relying on its "
+                          "traffic and TCP keepalive to notice a dead link", router=name)
+        elif (now - self._last_inbound >= float(self._timing("keepalive_interval"))
+                and self.answers_probes.get(name) is not False):
+            self._probe_sent_at = now
+            self.send(make("auth-mud-req", self.mud_name, 0, self.mud_name, 0))
+        self._schedule_keepalive(protocol)
 
-    def _check_alive(self, protocol, mark):
-        if protocol is not self._protocol or self._inbound != mark:
+    def _probe_answered(self, protocol):
+        if protocol is not self._protocol:
             return
-        _log.warn("Nothing from router {router} for {seconds}s after a keepalive; the link is dead",
-                  router=protocol.router["name"], seconds=self._timing("keepalive_timeout"))
-        protocol.close_reason = "keepalive timeout"
-        protocol.transport.abortConnection()
+        name = protocol.router["name"]
+        if not self.answers_probes.get(name):
+            _log.info("Router {router} answers keepalive probes", router=name)
+        self.answers_probes[name] = True
+        self._probe_sent_at = None
+        if self._ping_call is not None and self._ping_call.active():
+            self._ping_call.cancel()
+            self._schedule_keepalive(protocol)
+
+    def _tune_tcp_keepalive(self, transport):
+        """Let the kernel probe the router's host on our timings (a host
+        that vanished) and give up on data it never acknowledges."""
+        handle = getattr(transport, "getHandle", lambda: None)()
+        if not isinstance(handle, socket.socket):
+            return
+        idle = max(1, int(self._timing("keepalive_interval")))
+        timeout = max(1, int(self._timing("keepalive_timeout")))
+        options = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
+        for name, value in (("TCP_KEEPIDLE", idle), ("TCP_KEEPINTVL", max(1, timeout // 6)),
+                            ("TCP_KEEPCNT", 6), ("TCP_USER_TIMEOUT", (idle + timeout) * 1000)):
+            if hasattr(socket, name):
+                options.append((socket.IPPROTO_TCP, getattr(socket, name), value))
+        for level, option, value in options:
+            try:
+                handle.setsockopt(level, option, value)
+            except OSError as error:
+                _log.debug("Cannot set socket option {option}: {error}", option=option, error=error)
 
     # -- outbound -------------------------------------------------------------
 

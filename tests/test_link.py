@@ -492,16 +492,33 @@ class InboundTests(LinkCase):
         self.assertEqual(self.metric("intermud3_packets_received_total", type="startup-reply"), 1.0)
 
 
+PROBE = ["auth-mud-req", 5, "ProbeA", 0, "ProbeA", 0]
+
+
 class KeepaliveTests(LinkCase):
+    """Half-open detection: probe after keepalive_interval (100) of silence,
+    learn per router whether probes are answered, drop a router that always
+    answered once keepalive_timeout (10) passes in silence."""
+
+    def probes(self, attempt):
+        return sum(1 for packet in attempt.sent() if packet == PROBE)
+
+    def answering_link(self):
+        link, attempt = self.ready_link()
+        self.clock.advance(100)
+        attempt.receive(PROBE)
+        self.assertIs(link.answers_probes["*test"], True)
+        return link, attempt
+
     def test_ping_and_echo(self):
         link, attempt = self.ready_link()
         seen = []
         link.on_packet.append(seen.append)
         self.clock.advance(100)
         ping = attempt.sent()[-1]
-        self.assertEqual(ping, ["auth-mud-req", 5, "ProbeA", 0, "ProbeA", 0])
+        self.assertEqual(ping, PROBE)
         written = len(attempt.sent())
-        attempt.receive(["auth-mud-req", 5, "ProbeA", 0, "ProbeA", 0])
+        attempt.receive(PROBE)
         self.assertEqual(len(attempt.sent()), written)   # the echo is not answered
         self.assertEqual(seen, [])                        # nor passed on
         self.clock.advance(10)
@@ -510,22 +527,77 @@ class KeepaliveTests(LinkCase):
         self.assertEqual(len(attempt.sent()), written + 1)  # the next ping
 
     def test_any_traffic_counts_as_life(self):
-        link, attempt = self.ready_link()
+        link, attempt = self.answering_link()
         self.clock.advance(100)
         attempt.receive(["mudlist", 5, "*test", 0, "ProbeA", 0, 1, {}])
         self.clock.advance(10)
         self.assertTrue(link.ready)
 
-    def test_silence_after_a_ping_is_a_dead_link(self):
+    def test_traffic_puts_the_probe_off(self):
         link, attempt = self.ready_link()
+        for _ in range(5):
+            self.clock.advance(60)
+            attempt.receive(["mudlist", 5, "*test", 0, "ProbeA", 0, 1, {}])
+        self.assertEqual(self.probes(attempt), 0)
+
+    def test_silence_after_a_probe_a_router_answers_is_a_dead_link(self):
+        link, attempt = self.answering_link()
         self.clock.advance(100)
+        self.assertEqual(self.probes(attempt), 2)
         self.clock.advance(9.9)
         self.assertFalse(attempt.transport.aborted)
         self.clock.advance(0.1)
         self.assertTrue(attempt.transport.aborted)
         self.clock.advance(0)
         self.assertEqual(link.state, "backoff")
-        self.assertEqual(self.clock.getDelayedCalls()[0].getTime() - self.clock.seconds(), 1)
+        # Learned again on the next link.
+        self.assertNotIn("*test", link.answers_probes)
+
+    def test_detected_within_interval_plus_timeout_of_the_last_packet(self):
+        link, attempt = self.answering_link()
+        self.clock.advance(37)
+        attempt.receive(["mudlist", 5, "*test", 0, "ProbeA", 0, 1, {}])
+        frozen_at = self.clock.seconds()
+        while not attempt.transport.aborted:
+            self.clock.advance(1)
+        self.assertEqual(self.clock.seconds() - frozen_at, 110)
+
+    def test_a_router_that_ignores_probes_is_not_dropped_for_an_hour(self):
+        link, attempt = self.ready_link()
+        for _ in range(3600):
+            self.clock.advance(1)
+        self.assertTrue(link.ready)
+        self.assertFalse(attempt.transport.aborted)
+        self.assertIs(link.answers_probes["*test"], False)
+        self.assertEqual(self.probes(attempt), 1)   # learned once, then left alone
+
+    def test_a_probe_unanswered_while_other_traffic_flows_proves_nothing(self):
+        link, attempt = self.ready_link()
+        self.clock.advance(100)
+        attempt.receive(["mudlist", 5, "*test", 0, "ProbeA", 0, 1, {}])
+        self.clock.advance(10)
+        self.assertTrue(link.ready)
+        self.assertIs(link.answers_probes["*test"], False)
+
+    def test_reloads_do_not_put_detection_off(self):
+        link, attempt = self.answering_link()
+        for _ in range(11):
+            self.clock.advance(10)
+            link.reconfigure(make_config())
+        self.assertTrue(attempt.transport.aborted)
+
+    def test_default_timings_notice_within_90_seconds(self):
+        config = make_config()
+        defaults = load_text("mud: {name: ProbeA}\n", environ={})["router"]
+        config["router"]["keepalive_interval"] = defaults["keepalive_interval"]
+        config["router"]["keepalive_timeout"] = defaults["keepalive_timeout"]
+        link, attempt = self.ready_link(config=config)
+        self.clock.advance(defaults["keepalive_interval"])
+        attempt.receive(PROBE)
+        frozen_at = self.clock.seconds()
+        while not attempt.transport.aborted:
+            self.clock.advance(1)
+        self.assertLessEqual(self.clock.seconds() - frozen_at, 90)
 
 
 class PacingTests(LinkCase):

@@ -154,6 +154,11 @@ class I3Router(ServerFactory):
       ``router_list``: what startup-reply offers (None: this router only);
       ``refuse_startups``: stay silent on every startup;
       ``silent``: read everything, write nothing (a router gone quiet);
+      ``ignore_self_probes``: an ``auth-mud-req`` a MUD addresses to itself
+      is only logged, never routed back (as CoffeeMud's router does; the
+      Dead Souls router, the default here, sends it back);
+      ``freeze()``: stop reading and writing on every link, TCP left up
+      (the router's process stopped);
       ``flood_blocked``: MUD -> time its block ends;
       ``refused_connections``: peers closed by ``accept_gap``.
     Methods: ``listen``, ``drop``, ``send_raw``, ``send_packet``,
@@ -185,6 +190,7 @@ class I3Router(ServerFactory):
         self.router_list = None
         self.refuse_startups = False
         self.silent = False
+        self.ignore_self_probes = False
         self._rng = rng if rng is not None else random.SystemRandom()
 
         self.received = []
@@ -276,6 +282,12 @@ class I3Router(ServerFactory):
         self._changed()
 
     # ------------------------------------------------------------ test hooks
+
+    def freeze(self):
+        """Stop reading from and writing to every link; sockets stay open."""
+        self.silent = True
+        for conn in self._links:
+            conn.transport.pauseProducing()
 
     def drop(self, mud):
         """Close ``mud``'s link; the Deferred fires once it is closed."""
@@ -538,6 +550,9 @@ class I3Router(ServerFactory):
 
     def _dispatch(self, conn, packet, raw):
         ptype, target = packet[0], packet[4]
+        if self.ignore_self_probes and ptype == "auth-mud-req" and target == conn.mud:
+            _log.info("auth-mud-req from {mud} to itself: logged, not answered", mud=conn.mud)
+            return
         if ptype.startswith("channel-"):
             self._channel_packet(conn, packet, raw)
         elif ptype == "chan-filter-reply":

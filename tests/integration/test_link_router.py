@@ -7,6 +7,7 @@ import tempfile
 import yaml
 
 from twisted.internet import defer, reactor
+from twisted.internet.task import Clock, deferLater
 from twisted.trial.unittest import TestCase
 
 from intermud3.link import RouterLink
@@ -54,7 +55,17 @@ def wait_state(link, state, timeout=TIMEOUT, count=1):
     return d
 
 
-class LinkRouterTests(TestCase):
+@defer.inlineCallbacks
+def wait_for_condition(predicate, timeout=TIMEOUT):
+    waited = 0.0
+    while not predicate():
+        if waited >= timeout:
+            raise AssertionError("condition not reached")
+        yield deferLater(reactor, 0.01, lambda: None)
+        waited += 0.01
+
+
+class LinkRouterCase(TestCase):
     def tempdir(self):
         # Private and removed afterwards: nothing is left in the work tree.
         directory = tempfile.mkdtemp(prefix="i3link-test-")
@@ -90,6 +101,10 @@ class LinkRouterTests(TestCase):
         ready = wait_state(link, "ready")
         link.startService()
         yield ready
+
+
+
+class LinkRouterTests(LinkRouterCase):
 
     # -- handshake and password --------------------------------------------
 
@@ -259,3 +274,60 @@ class LinkRouterTests(TestCase):
         router.send_raw(MUD, struct.pack("!I", 10 * 1024 * 1024))
         yield ready_again
         self.assertEqual(link.reconnects, 1)
+
+
+class HalfOpenRouterTests(LinkRouterCase):
+    """Keepalive against the in-repo router over real TCP, the link's timers
+    on a Clock: a frozen router is noticed; an idle router that ignores
+    self-addressed probes (CoffeeMud-like) is kept."""
+
+    def clocked_link(self, router):
+        store = self.store()
+        config = link_config([router], self.tempdir(), keepalive_interval=30, keepalive_timeout=60)
+        self.clock = Clock()
+        link = RouterLink(config, store, NetworkLists(store), clock=self.clock, metrics=Metrics())
+        self.addCleanup(self._stop, link)
+        return link
+
+    @defer.inlineCallbacks
+    def ready(self, link, router):
+        # The connect and handshake run on the real reactor; their timers
+        # sit on the Clock, which stays still meanwhile.
+        ready = wait_state(link, "ready")
+        link.startService()
+        yield ready
+        yield router.wait_for(lambda r: any(m == MUD and p[0] == "chanlist-reply" for m, p in r.sent))
+        # wait_state fires inside the link's own state change: let it finish.
+        yield deferLater(reactor, 0.05, lambda: None)
+
+    def probes(self, router):
+        return [p for mud, p in router.received if p[0] == "auth-mud-req" and p[2] == p[4] == MUD]
+
+    @defer.inlineCallbacks
+    def test_a_frozen_router_is_noticed(self):
+        router = self.router()
+        link = self.clocked_link(router)
+        yield self.ready(link, router)
+        self.clock.advance(30)
+        yield router.wait_for(lambda r: self.probes(r))
+        yield wait_for_condition(lambda: link.answers_probes.get("*test") is True)
+        router.freeze()
+        lost = wait_state(link, "backoff")
+        self.clock.advance(30)      # silence: the next probe goes out
+        self.clock.advance(60)      # unanswered: the link is dead
+        reason = yield lost
+        self.assertEqual(reason, "keepalive timeout")
+
+    @defer.inlineCallbacks
+    def test_an_idle_router_that_ignores_probes_is_kept_for_an_hour(self):
+        router = self.router()
+        router.ignore_self_probes = True
+        link = self.clocked_link(router)
+        yield self.ready(link, router)
+        for _ in range(120):
+            self.clock.advance(30)
+            yield deferLater(reactor, 0, lambda: None)   # let the probe reach the router
+        self.assertEqual(link.state, "ready")
+        self.assertIs(link.answers_probes["*test"], False)
+        self.assertEqual(len(self.probes(router)), 1)
+        self.assertEqual(link.reconnects, 0)
