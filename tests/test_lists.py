@@ -2,6 +2,7 @@
 
 import os
 
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3.lists import MudChange, NetworkLists
@@ -226,6 +227,18 @@ class LookupTests(ListsTestCase):
 
 
 class MalformedTests(ListsTestCase):
+    def test_one_warning_line_per_packet_however_many_bad_entries(self):
+        logged = []
+        globalLogPublisher.addObserver(logged.append)
+        self.addCleanup(globalLogPublisher.removeObserver, logged.append)
+        delta = {f"Bad{n}": "not an entry" for n in range(5000)}
+        delta.update({f"Short{n}": [-1, "host"] for n in range(10)})
+        self.lists.apply_mudlist("*i4", MUD, 1, delta)
+        warnings = [formatEvent(e) for e in logged if e.get("log_level") == LogLevel.warn]
+        self.assertEqual(len(warnings), 1)
+        self.assertIn("malformed entries ignored: 5000 (e.g. Bad0, Bad1, Bad2)", warnings[0])
+        self.assertIn("entries without 13 fields: 10", warnings[0])
+
     def test_malformed_mud_entries_tolerated(self):
         changes = self.lists.apply_mudlist("*i4", MUD, 1, {
             "Short": [-1, "host"],
