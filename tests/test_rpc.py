@@ -124,6 +124,15 @@ class ParseAndShapeTests(DispatcherTestCase):
             self.assertEqual(reply["error"]["code"], -32700, data[:20])
             self.assertIsNone(reply["id"])
 
+    def test_json_too_deep_or_a_number_too_long_is_said_so(self):
+        deep = b"[" * 100000 + b"]" * 100000
+        self.assertEqual(self.reply(deep)["error"],
+                         {"code": -32700, "message": "Parse error: nesting too deep"})
+        long_id = b'{"jsonrpc":"2.0","method":"ping","id":' + b"7" * 5000 + b"}"
+        self.assertEqual(self.reply(long_id)["error"],
+                         {"code": -32700, "message": "Parse error: number too long"})
+        self.assertEqual(self.reply(b"{")["error"]["message"], "Parse error: not JSON")
+
     def test_not_an_object(self):
         for data in [b"1", b'"ping"', b"null", b"true"]:
             self.assertEqual(self.reply(data),

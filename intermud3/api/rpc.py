@@ -104,8 +104,13 @@ class Dispatcher:
             return self._encode(_error_reply(None, RPCError(PARSE_ERROR, "Parse error: not UTF-8")))
         try:
             message = json.loads(text, parse_constant=_refuse_constant)
-        except (ValueError, RecursionError):
-            return self._encode(_error_reply(None, RPCError(PARSE_ERROR, "Parse error: not JSON")))
+        except RecursionError:
+            # Valid JSON may still be too deep for the parser: say so.
+            return self._encode(_error_reply(None, RPCError(PARSE_ERROR, "Parse error: nesting too deep")))
+        except ValueError as error:
+            # Python refuses integers of over 4300 digits (int_max_str_digits).
+            reason = "number too long" if "integer string conversion" in str(error) else "not JSON"
+            return self._encode(_error_reply(None, RPCError(PARSE_ERROR, f"Parse error: {reason}")))
         if not isinstance(message, list):
             reply = await self._run(connection, message)
             return None if reply is None else self._encode(reply)
