@@ -237,6 +237,10 @@ class WebSocketTests(WSTestBase):
         yield self.connect_ws()
         self.assertEqual(self.gateway.metrics.registry.get_sample_value(
             "intermud3_api_connections", {"transport": "websocket"}), 1.0)
+        # The upgrade's HTTP slot went to the WebSocket connection: one in all.
+        self.assertEqual(registry_for(self.gateway).count(), 1)
+        self.assertEqual(self.gateway.metrics.registry.get_sample_value(
+            "intermud3_api_connections", {"transport": "http"}), 0.0)
 
     @defer.inlineCallbacks
     def test_tcp_nodelay_and_producer(self):
