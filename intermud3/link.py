@@ -727,6 +727,8 @@ class RouterLink(Service):
         self._probe_sent_at = None
         if self._ping_call is not None and self._ping_call.active():
             self._ping_call.cancel()
+        self._ping_call = None
+        if self.ready:   # (also after a late answer on a link left unprobed)
             self._schedule_keepalive(protocol)
 
     def _tune_tcp_keepalive(self, transport):

@@ -579,6 +579,18 @@ class KeepaliveTests(LinkCase):
         self.assertTrue(link.ready)
         self.assertIs(link.answers_probes["*test"], False)
 
+    def test_a_late_answer_makes_the_router_watched_again(self):
+        link, attempt = self.ready_link()
+        self.clock.advance(100)
+        self.clock.advance(10)
+        self.assertIs(link.answers_probes["*test"], False)
+        attempt.receive(PROBE)          # the answer comes after all
+        self.assertIs(link.answers_probes["*test"], True)
+        self.clock.advance(100)         # silence: probed again
+        self.assertEqual(self.probes(attempt), 2)
+        self.clock.advance(10)
+        self.assertTrue(attempt.transport.aborted)
+
     def test_reloads_do_not_put_detection_off(self):
         link, attempt = self.answering_link()
         for _ in range(11):

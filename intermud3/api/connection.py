@@ -205,6 +205,8 @@ class APIConnection:
         self.host = host if host is not None else peer.rsplit(":", 1)[0]
         self.session = None
         self._auth_deadline = None
+        # callable(): run once when the socket is gone (pending answers).
+        self.on_lost = []
         self._write_message = write_message
         self._close_transport = close_transport
         self._abort_transport = abort_transport
@@ -453,4 +455,10 @@ class APIConnection:
         self._take_held()
         self._detach()
         self._wake_writable_waiters()
+        callbacks, self.on_lost = self.on_lost, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                _log.failure("on_lost callback of {peer} failed", peer=self.peer)
         registry_for(self.gateway).remove(self)

@@ -6,7 +6,7 @@ the gateway's parts: `link` (state, router, counters, reconnect), `lists`,
 `reload()`.
 """
 
-from twisted.internet import task
+from twisted.internet import defer
 
 from intermud3.api import params as read
 from intermud3.api.authguard import auth_guard_for
@@ -45,17 +45,26 @@ def handlers(gateway):
 
     def _wrong_key(connection, error):
         """Answer a wrong key only after a growing delay; close a connection
-        that keeps guessing once its answer is out."""
+        that keeps guessing once its answer is out. A connection lost in the
+        meantime gets its answer (to nobody) at once: no timer outlives it."""
         delay, close = auth_guard_for(gateway).failed(connection, getattr(connection, "host", "?"))
         clock = sessions.clock
+        answered = defer.Deferred()
+        on_lost = getattr(connection, "on_lost", [])
 
         def answer():
-            if close:
-                # After the reply (written when this Deferred fails).
+            if timer.active():
+                timer.cancel()
+            if answer in on_lost:
+                on_lost.remove(answer)
+            if close and getattr(connection, "open", True):
+                # After the reply (written when `answered` fails).
                 clock.callLater(0, connection.close, "too many failed authentications")
-            raise error
+            answered.errback(error)
 
-        return task.deferLater(clock, delay, answer)
+        timer = clock.callLater(delay, answer)
+        on_lost.append(answer)
+        return answered
 
     def restore_session(call, params):
         session_id = read.text(params, "session_id")

@@ -183,6 +183,9 @@ class _HTTPSlot:
         self.transport = transport
         self.host = host
 
+    def close(self, reason, code=None):
+        self.transport.loseConnection()
+
     def abort(self):
         self.transport.abortConnection()
 

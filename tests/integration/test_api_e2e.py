@@ -768,7 +768,8 @@ class WebSocketTests(GatewayTestCase):
 
     @defer.inlineCallbacks
     def test_browser_authenticates_by_call(self):
-        router, svc = yield self.start()
+        # A browser page's origin must be listed (none is by default).
+        router, svc = yield self.start(api={"websocket": {"allowed_origins": ["http://localhost:8000"]}})
         client = yield self.ws(svc, key=None, headers={"Origin": "http://localhost:8000"})
         yield RulesMixin.assertCallFails(self, client, "heartbeat", None, -32000)
         result = yield client.call("authenticate", {"api_key": API_KEY})
