@@ -58,6 +58,10 @@ class AuthGuard:
         if self._metrics is not None:
             self._metrics.api_auth_failures.inc()
         self._summarise(host, source, now, settings["log_interval"])
+        if connection_failures > settings["max_per_connection"]:
+            # Already condemned (its close follows a delayed answer): no
+            # more timers for a client that pipelines guesses.
+            return 0, True
         count = max(source.failures, connection_failures)
         delay = min(settings["max_delay"], settings["delay"] * 2 ** min(count - 1, 32))
         close = connection is not None and connection_failures >= settings["max_per_connection"]
