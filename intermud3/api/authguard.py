@@ -3,7 +3,8 @@
 Each wrong key makes the caller wait before its answer: `delay` seconds,
 doubled for every earlier failure of the same connection or of the same
 source address (whichever has more), at most `max_delay`. A connection is
-closed after `max_per_connection` failures. A source address is forgotten
+closed after `max_per_connection` failures (guesses pipelined beyond that
+close it at once, unanswered). A source address is forgotten
 after `forget_after` seconds without a failure; at most `MAX_SOURCES` are
 remembered (the longest quiet go first).
 
@@ -45,7 +46,9 @@ class AuthGuard:
         self._sources = OrderedDict()
 
     def failed(self, connection, host):
-        """Record one failure; returns (seconds to wait, close the connection)."""
+        """Record one failure; returns (seconds to wait before answering,
+        close the connection after the answer); (None, True): close now,
+        unanswered."""
         settings = self._settings()
         now = self._clock.seconds()
         source = self._source(host, now, settings["forget_after"])
@@ -59,9 +62,10 @@ class AuthGuard:
             self._metrics.api_auth_failures.inc()
         self._summarise(host, source, now, settings["log_interval"])
         if connection_failures > settings["max_per_connection"]:
-            # Already condemned (its close follows a delayed answer): no
-            # more timers for a client that pipelines guesses.
-            return 0, True
+            # Guesses pipelined past the last allowed one: no answer, no
+            # timer; the connection closes now (answering them early would
+            # undo the delays).
+            return None, True
         count = max(source.failures, connection_failures)
         delay = min(settings["max_delay"], settings["delay"] * 2 ** min(count - 1, 32))
         close = connection is not None and connection_failures >= settings["max_per_connection"]

@@ -48,6 +48,9 @@ def handlers(gateway):
         that keeps guessing once its answer is out. A connection lost in the
         meantime gets its answer (to nobody) at once: no timer outlives it."""
         delay, close = auth_guard_for(gateway).failed(connection, getattr(connection, "host", "?"))
+        if delay is None:
+            connection.close("too many failed authentications")
+            raise error   # to a closed connection: never written
         clock = sessions.clock
         answered = defer.Deferred()
         on_lost = getattr(connection, "on_lost", [])

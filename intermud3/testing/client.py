@@ -131,9 +131,10 @@ class JSONLineClient(LineReceiver):
         return self.inbox.names()
 
     def connectionLost(self, reason):
-        for d in self._pending.values():
+        # A callback may send a new call: take the pending ones out first.
+        pending, self._pending = self._pending, {}
+        for d in pending.values():
             d.errback(reason)
-        self._pending.clear()
         if not self.closed.called:
             self.closed.callback(None)
 
