@@ -38,10 +38,17 @@ def handlers(gateway):
             if error.code != NOT_AUTHENTICATED or error.message != INVALID_KEY:
                 raise
             return _wrong_key(call.connection, error)
-        session = sessions.get(result["session_id"])
-        if session is not None:
-            colour_api.apply_options(session, options)
-        return result
+
+        def with_options(result):
+            session = sessions.get(result["session_id"])
+            if session is not None:
+                colour_api.apply_options(session, options)
+            return result
+
+        # A Deferred while a paced replay is still going out.
+        if isinstance(result, defer.Deferred):
+            return result.addCallback(with_options)
+        return with_options(result)
 
     def _wrong_key(connection, error):
         """Answer a wrong key only after a growing delay; close a connection
