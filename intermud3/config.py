@@ -323,7 +323,7 @@ SCHEMA = _Section({
             "factor": _Number(2, minimum=1, as_float=True), "jitter": _Bool(True)}),
         # Silence from the router before a probe, and how long the probe
         # waits: a half-open link is noticed within their sum (90 s).
-        "keepalive_interval": _duration(30),
+        "keepalive_interval": _duration(300),
         "keepalive_timeout": _duration(60),
         "max_frame_bytes": _size(2097152),
         "max_send_bytes": _size(8192),
