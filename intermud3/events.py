@@ -7,11 +7,12 @@ for replay while the session is detached.
 """
 
 import datetime
-import json
 
 from twisted.logger import Logger
 
 from intermud3.colour.api import has_text, render_event
+# Serialisation lives in jsonwire; the name stays here for its many importers.
+from intermud3.jsonwire import encode as encode_json  # noqa: F401
 
 _log = Logger()
 
@@ -20,17 +21,6 @@ def iso_timestamp(seconds):
     """ISO 8601 UTC with milliseconds and a Z: 2024-05-01T12:00:00.123Z."""
     moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def encode_json(value):
-    """Compact UTF-8 JSON, not ASCII-escaped. A string holding a lone
-    surrogate (legal in JSON text, not in UTF-8) falls back to \\u escapes
-    for that message rather than failing."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        return json.dumps(value, ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode("ascii")
 
 
 class EventHub:
