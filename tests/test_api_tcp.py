@@ -608,7 +608,7 @@ class SendBufferUnitTests(unittest.SynchronousTestCase):
         seen = []
 
         class Recorder:
-            def handle(self, connection, data):
+            def dispatch(self, connection, data):
                 seen.append(data)
                 return defer.succeed(None)
 
@@ -635,7 +635,7 @@ class SendBufferUnitTests(unittest.SynchronousTestCase):
 
     def test_dispatcher_failure_is_logged_and_connection_kept(self):
         class Broken:
-            def handle(self, connection, data):
+            def dispatch(self, connection, data):
                 raise RuntimeError("bug")
 
         self.gateway.dispatcher = Broken()

@@ -5,9 +5,10 @@ ARCHITECTURE.md "API connections"): `.transport_name`, `.peer`, `.session`,
 `send_message(data)` and `close(reason)`. The transports only frame bytes;
 everything else lives here once:
 
-* Dispatch: every received message goes to `gateway.dispatcher.handle`.
-  Requests of one connection run concurrently (a query may wait seconds,
-  and JSON-RPC replies carry ids), and each reply is written when ready.
+* Dispatch: every received message goes to `gateway.dispatcher.dispatch`.
+  A synchronous handler's reply is written at once; requests that wait (a
+  query may wait seconds, and JSON-RPC replies carry ids) run concurrently,
+  and each reply is written when ready.
 * A bounded send buffer. `transport.write` buffers without limit, so the
   connection registers itself as a streaming (push) producer on its
   transport. While the transport says "paused" (its own buffer is full),
@@ -323,8 +324,15 @@ class APIConnection:
             if self._inbound_held_bytes > self.max_send_buffer_bytes:
                 self.close("too much input before authentication finished")
             return
-        d = defer.maybeDeferred(self.gateway.dispatcher.handle, self, data)
-        d.addCallbacks(self._reply, self._dispatch_failed)
+        try:
+            reply = self.gateway.dispatcher.dispatch(self, data)
+        except Exception:
+            self._dispatch_failed(None)
+            return
+        if isinstance(reply, defer.Deferred):
+            reply.addCallbacks(self._reply, self._dispatch_failed)
+        else:
+            self._reply(reply)
 
     def _reply(self, reply):
         if reply is not None and self.open:
@@ -332,7 +340,8 @@ class APIConnection:
 
     def _dispatch_failed(self, failure):
         # The dispatcher answers every client fault itself; reaching here is
-        # a bug of ours. Log it and keep the connection.
+        # a bug of ours. Log it (None: the exception being handled) and keep
+        # the connection.
         _log.failure("Dispatcher failed on a message from {peer}", failure, peer=self.peer)
 
     # -- lifecycle ------------------------------------------------------------
