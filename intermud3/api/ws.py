@@ -35,7 +35,7 @@ from autobahn.websocket.types import ConnectionDeny
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from intermud3.api import wsmask
+from intermud3.api import autobahn_tuning
 from intermud3.api.connection import APIConnection, format_peer, registry_for, set_no_delay
 
 _log = Logger()
@@ -231,7 +231,7 @@ class APIWebSocketFactory(WebSocketServerFactory):
     def __init__(self, gateway):
         super().__init__()
         self.gateway = gateway
-        wsmask.install()
+        autobahn_tuning.install()
         self.reconfigure(gateway.config)
         self.setProtocolOptions(
             # Pings are ours (see the protocol): Autobahn's are off.
@@ -239,6 +239,10 @@ class APIWebSocketFactory(WebSocketServerFactory):
             autoPingTimeout=0,
             # Send the close frame (1009, ...) instead of dropping the socket.
             failByDrop=False,
+            # Mounted on twisted.web, the opening handshake is over (101 or
+            # refused) within the request's render: a timer per connection
+            # to bound it would only be made and cancelled.
+            openHandshakeTimeout=0,
             tcpNoDelay=True,
             # A plain GET on /ws gets an HTTP error, not Autobahn's HTML page.
             webStatus=False,

@@ -1,4 +1,4 @@
-"""intermud3.api.wsmask: unmasking small client frames as Autobahn would."""
+"""intermud3.api.autobahn_tuning: the same frames and log lines, cheaper."""
 
 import os
 
@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from intermud3.api import wsmask
+from intermud3.api import autobahn_tuning as wsmask
 
 
 class UnmaskTests(SynchronousTestCase):
@@ -35,7 +35,13 @@ class UnmaskTests(SynchronousTestCase):
         self.assertNotIsInstance(wsmask.create_masker(b"abcd", wsmask.SMALL_PAYLOAD + 1), wsmask.SmallUnmasker)
         self.assertNotIsInstance(wsmask.create_masker(b"abcd"), wsmask.SmallUnmasker)
 
-    def test_install_is_what_autobahns_parser_calls(self):
+    def test_install_is_what_autobahns_protocol_calls(self):
         wsmask.install()
         wsmask.install()
         self.assertIs(autobahn_protocol.create_xor_masker, wsmask.create_masker)
+        self.assertIs(autobahn_protocol.pformat, wsmask.plain_format)
+
+    def test_plain_format_is_a_one_line_str(self):
+        value = [("openHandshakeTimeout", 0, "APIWebSocketFactory")] * 40
+        self.assertEqual(wsmask.plain_format(value), repr(value))
+        self.assertEqual(wsmask.plain_format({"a": 1}, indent=2, width=80), "{'a': 1}")

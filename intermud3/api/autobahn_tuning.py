@@ -1,12 +1,17 @@
-"""Unmasking of the frames WebSocket clients send (RFC 6455 section 5.3).
+"""Two places where Autobahn spends CPU per frame or per connection that our
+use of it does not need; `install()` (called by the WebSocket factory)
+replaces them in Autobahn's protocol module, behaviour unchanged.
 
-Every client frame is XOR-masked with a 4-byte key. Autobahn builds a masker
-per frame; with its native (NVX) build that object costs more to make than
-unmasking a small frame does, and our frames are small (one JSON-RPC
-request each). `install()` makes Autobahn use `create_masker`: small
-payloads are unmasked with one big-integer XOR (C speed, no per-frame
-allocation beyond the result), larger ones by Autobahn's own masker, which
-is faster in bulk.
+* Unmasking client frames (RFC 6455 section 5.3). Every client frame is
+  XOR-masked with a 4-byte key. Autobahn builds a masker per frame; with its
+  native (NVX) build that object costs more to make than unmasking a small
+  frame does, and our frames are small (one JSON-RPC request each).
+  `create_masker` unmasks small payloads with one big-integer XOR (C speed)
+  and leaves larger ones to Autobahn's own masker, faster in bulk.
+* A debug line. On every new connection Autobahn pretty-prints its ~40
+  protocol options for a debug log line, whether debug is on or not; under
+  a burst of connects that `pprint.pformat` was about 18% of the gateway's
+  CPU. `plain_format` writes the same line with `repr` instead.
 """
 
 from autobahn.websocket import protocol as _autobahn_protocol
@@ -50,6 +55,13 @@ def create_masker(mask, length=None):
     return _autobahn_create(mask, length)
 
 
+def plain_format(value, *args, **kwargs):
+    """`pprint.pformat`'s signature, `repr`'s (one-line) text."""
+    return repr(value)
+
+
 def install():
-    """Make Autobahn's frame parser use `create_masker` (idempotent)."""
+    """Make Autobahn's protocol module use `create_masker` and
+    `plain_format` (idempotent)."""
     _autobahn_protocol.create_xor_masker = create_masker
+    _autobahn_protocol.pformat = plain_format
