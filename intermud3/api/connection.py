@@ -61,6 +61,7 @@ class ConnectionRegistry:
     def __init__(self, max_connections, metrics=None):
         self._limit = max_connections if callable(max_connections) else (lambda: max_connections)
         self._metrics = metrics
+        self._gauges = {}  # transport name -> its labelled gauge, bound once
         self._open = set()
         self._empty_waiters = []
 
@@ -74,8 +75,14 @@ class ConnectionRegistry:
             return False
         self._open.add(connection)
         if self._metrics is not None:
-            self._metrics.api_connections.labels(connection.transport_name).inc()
+            self._gauge(connection.transport_name).inc()
         return True
+
+    def _gauge(self, transport_name):
+        gauge = self._gauges.get(transport_name)
+        if gauge is None:
+            gauge = self._gauges[transport_name] = self._metrics.api_connections.labels(transport_name)
+        return gauge
 
     def remove(self, connection):
         """Forget a connection; safe to call more than once."""
@@ -83,7 +90,7 @@ class ConnectionRegistry:
             return
         self._open.discard(connection)
         if self._metrics is not None:
-            self._metrics.api_connections.labels(connection.transport_name).dec()
+            self._gauge(connection.transport_name).dec()
         if not self._open:
             waiters, self._empty_waiters = self._empty_waiters, []
             for waiter in waiters:
