@@ -28,6 +28,8 @@ from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from intermud3.api.rpc import waits
+
 _log = Logger()
 
 
@@ -336,7 +338,7 @@ class APIConnection:
         except Exception:
             self._dispatch_failed(None)
             return
-        if isinstance(reply, defer.Deferred):
+        if waits(reply):
             reply.addCallbacks(self._reply, self._dispatch_failed)
         else:
             self._reply(reply)

@@ -44,6 +44,16 @@ UNKNOWN_METHOD = "unknown"
 # A member ("id", "params") missing from the request.
 _ABSENT = object()
 
+# What a handler or a request usually gives back. isinstance(x, Deferred) is
+# an ABC check (Deferred is a typing.Awaitable), slow enough to show in a
+# profile: these types are ruled out by their type first.
+_PLAIN = frozenset({dict, list, str, bytes, int, float, bool, type(None)})
+
+
+def waits(value):
+    """True when `value` is a Deferred: the answer comes later."""
+    return type(value) not in _PLAIN and isinstance(value, defer.Deferred)
+
 
 class Call:
     """What a handler knows about the request it serves."""
@@ -104,7 +114,7 @@ class Dispatcher:
             return self._encode(_error_reply(None, RPCError(PARSE_ERROR, "Parse error: not JSON")))
         if not isinstance(message, list):
             reply = self._run(connection, message)
-            if isinstance(reply, defer.Deferred):
+            if waits(reply):
                 return reply.addCallback(self._encode_or_none)
             return self._encode_or_none(reply)
         if not message:
@@ -120,7 +130,7 @@ class Dispatcher:
         replies = []
         for position, member in enumerate(members):
             reply = self._run(connection, member)
-            if isinstance(reply, defer.Deferred):
+            if waits(reply):
                 return defer.ensureDeferred(
                     self._finish_batch(connection, reply, members[position + 1:], replies))
             self._collect(replies, reply)
@@ -130,7 +140,7 @@ class Dispatcher:
         self._collect(replies, await waiting)
         for member in rest:
             reply = self._run(connection, member)
-            if isinstance(reply, defer.Deferred):
+            if waits(reply):
                 reply = await reply
             self._collect(replies, reply)
         return self._join(replies)
@@ -178,7 +188,7 @@ class Dispatcher:
             label = method
             permission, handler = entry
             result = self._call(connection, method, permission, handler, params, request_id)
-            if isinstance(result, defer.Deferred):
+            if waits(result):
                 return result.addCallbacks(
                     self._succeeded, self._failed,
                     callbackArgs=(request_id, label, started, notification),
@@ -230,9 +240,9 @@ class Dispatcher:
         # Transports' connections carry their gateway; an explicit one wins.
         gateway = self.gateway if self.gateway is not None else getattr(connection, "gateway", None)
         result = handler(Call(connection, session, gateway, method, request_id), params)
-        if isinstance(result, (dict, list, str)) or result is None:
-            return result  # the common case, without asking inspect
-        if inspect.isawaitable(result):
+        if type(result) in _PLAIN or isinstance(result, defer.Deferred):
+            return result
+        if inspect.isawaitable(result):  # a coroutine
             return defer.ensureDeferred(result)
         return result
 
