@@ -12,6 +12,7 @@ from intermud3.api.connection import registry_for
 from intermud3.api.tcp import APILineFactory
 from intermud3.api.web import make_site
 from intermud3.api.ws import origin_allowed, text_frame_header
+from intermud3.events import encode_json
 from tests.test_api_tcp import API_KEY, LoopbackMixin, LoopGateway, request, track_protocols
 
 UPGRADE = (
@@ -196,10 +197,13 @@ class WebSocketTests(WSTestBase):
         # and 64-bit lengths at each boundary, read by Autobahn's client.
         client = yield self.connect_ws({"X-API-Key": API_KEY})
         session = self.servers[0].connection.session
-        overhead = len(self.gateway.hub.notification("tell_received", {"message": ""}))
+        def notification(message):
+            return encode_json({"jsonrpc": "2.0", "method": "tell_received", "params": {"message": message}})
+
+        overhead = len(notification(""))
         for size in (125, 126, 65535, 65536, 70000):
             message = "\u00e9" * ((size - overhead) // 2) + "y" * ((size - overhead) % 2)
-            data = self.gateway.hub.notification("tell_received", {"message": message})
+            data = notification(message)
             self.assertEqual(len(data), size)
             session.connection.send_message(data)
             event = yield client.next_message()
