@@ -22,6 +22,7 @@ else:
     from bench import common
 
 from prometheus_client import CollectorRegistry
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
 from intermud3.api import housekeeping
@@ -97,12 +98,12 @@ def request(method, params=None, request_id=1):
 
 
 def call(dispatcher, connection, data):
-    """The reply bytes; every handler here answers synchronously."""
-    replies = []
-    dispatcher.handle(connection, data).addCallback(replies.append)
-    if not replies:
+    """The reply bytes, as the connections get them: every handler here is
+    synchronous, so the dispatcher answers without a Deferred."""
+    reply = dispatcher.dispatch(connection, data)
+    if isinstance(reply, Deferred):
         raise RuntimeError("the dispatcher did not answer synchronously")
-    return replies[0]
+    return reply
 
 
 def measure(dispatcher, connection, data, count, max_seconds):

@@ -6,31 +6,42 @@ every recipient of that form; SessionManager.deliver sends them now or keeps the
 for replay while the session is detached.
 """
 
-import datetime
-import json
+import math
+import time
 
 from twisted.logger import Logger
 
 from intermud3.colour.api import has_text, render_event
+# Serialisation lives in jsonwire; the name stays here for its many importers.
+from intermud3.jsonwire import encode as encode_json  # noqa: F401
 
 _log = Logger()
 
 
+# (whole second, its "YYYY-MM-DDTHH:MM:SS." text): events come many to a
+# second, so the date and time are formatted once per second.
+_last_second = (None, "")
+
+
 def iso_timestamp(seconds):
-    """ISO 8601 UTC with milliseconds and a Z: 2024-05-01T12:00:00.123Z."""
-    moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """ISO 8601 UTC with milliseconds and a Z: 2024-05-01T12:00:00.123Z.
 
-
-def encode_json(value):
-    """Compact UTF-8 JSON, not ASCII-escaped. A string holding a lone
-    surrogate (legal in JSON text, not in UTF-8) falls back to \\u escapes
-    for that message rather than failing."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        return json.dumps(value, ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode("ascii")
+    The fraction is rounded to microseconds first, half to even, as
+    datetime.fromtimestamp does; the milliseconds are those microseconds
+    cut down.
+    """
+    global _last_second
+    fraction, whole = math.modf(seconds)
+    micro = round(fraction * 1e6)
+    if micro >= 1_000_000:
+        whole, micro = whole + 1, micro - 1_000_000
+    elif micro < 0:
+        whole, micro = whole - 1, micro + 1_000_000
+    second, text = _last_second
+    if whole != second:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(whole))
+        _last_second = (whole, text)
+    return f"{text}{micro // 1000:03d}Z"
 
 
 class EventHub:

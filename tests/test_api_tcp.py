@@ -681,7 +681,7 @@ class SendBufferUnitTests(unittest.SynchronousTestCase):
         seen = []
 
         class Recorder:
-            def handle(self, connection, data):
+            def dispatch(self, connection, data):
                 seen.append(data)
                 return defer.succeed(None)
 
@@ -708,7 +708,7 @@ class SendBufferUnitTests(unittest.SynchronousTestCase):
 
     def test_dispatcher_failure_is_logged_and_connection_kept(self):
         class Broken:
-            def handle(self, connection, data):
+            def dispatch(self, connection, data):
                 raise RuntimeError("bug")
 
         self.gateway.dispatcher = Broken()

@@ -11,7 +11,8 @@ from twisted.trial import unittest
 from intermud3.api.connection import registry_for
 from intermud3.api.tcp import APILineFactory
 from intermud3.api.web import make_site
-from intermud3.api.ws import origin_allowed
+from intermud3.api.ws import origin_allowed, text_frame_header
+from intermud3.events import encode_json
 from tests.test_api_tcp import API_KEY, LoopbackMixin, LoopGateway, request, track_protocols
 
 UPGRADE = (
@@ -189,6 +190,46 @@ class WebSocketTests(WSTestBase):
         self.gateway.hub.publish("tell_received", {"message": "y" * 5000}, session=session)
         event = yield client.next_message()
         self.assertEqual(len(event["params"]["message"]), 5000)
+
+    @defer.inlineCallbacks
+    def test_every_frame_length_encoding_reaches_autobahn_intact(self):
+        # Our frames are written without Autobahn's sendFrame: 7-bit, 16-bit
+        # and 64-bit lengths at each boundary, read by Autobahn's client.
+        client = yield self.connect_ws({"X-API-Key": API_KEY})
+        session = self.servers[0].connection.session
+        def notification(message):
+            return encode_json({"jsonrpc": "2.0", "method": "tell_received", "params": {"message": message}})
+
+        overhead = len(notification(""))
+        for size in (125, 126, 65535, 65536, 70000):
+            message = "\u00e9" * ((size - overhead) // 2) + "y" * ((size - overhead) % 2)
+            data = notification(message)
+            self.assertEqual(len(data), size)
+            session.connection.send_message(data)
+            event = yield client.next_message()
+            self.assertEqual(event["params"]["message"], message)
+
+    def test_text_frame_header(self):
+        self.assertEqual(text_frame_header(0), b"\x81\x00")
+        self.assertEqual(text_frame_header(125), b"\x81\x7d")
+        self.assertEqual(text_frame_header(126), b"\x81\x7e\x00\x7e")
+        self.assertEqual(text_frame_header(65535), b"\x81\x7e\xff\xff")
+        self.assertEqual(text_frame_header(65536), b"\x81\x7f" + (65536).to_bytes(8, "big"))
+
+    @defer.inlineCallbacks
+    def test_compression_offer_is_declined(self):
+        # Frames are written uncompressed: a client's permessage-deflate
+        # offer must never be accepted.
+        from autobahn.websocket.compress import PerMessageDeflateOffer
+        factory = WebSocketClientFactory(f"ws://127.0.0.1:{self.port}/ws", headers={"X-API-Key": API_KEY})
+        factory.protocol = WSClient
+        factory.setProtocolOptions(perMessageCompressionOffers=[PerMessageDeflateOffer()])
+        client = yield TCP4ClientEndpoint(reactor, "127.0.0.1", self.port).connect(factory)
+        self.addCleanup(self.close_ws, client)
+        yield client.opened
+        self.assertIsNone(self.servers[0]._perMessageCompress)
+        reply = yield self.call(client, "ping", "p")
+        self.assertTrue(reply["result"]["pong"])
 
     @defer.inlineCallbacks
     def test_events_reach_the_client(self):

@@ -2,6 +2,9 @@
 
 import json
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from prometheus_client import CollectorRegistry
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -137,3 +140,22 @@ class RoutingTests(SynchronousTestCase):
         self.assertEqual(sample(self.metrics.events_delivered, event="gateway_connected"), 3)
 
 
+
+
+
+class IsoTimestampTests(SynchronousTestCase):
+    @settings(deadline=None, max_examples=500)
+    @given(st.floats(min_value=0, max_value=253402300799.0) | st.integers(0, 253402300799))
+    def test_same_text_as_datetime(self, seconds):
+        import datetime
+        moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc)
+        self.assertEqual(iso_timestamp(seconds),
+                         moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z")
+
+    def test_rounds_to_microseconds_first(self):
+        self.assertEqual(iso_timestamp(1_700_000_000.9999996), "2023-11-14T22:13:21.000Z")
+
+    def test_same_second_then_the_next(self):
+        self.assertEqual([iso_timestamp(t) for t in (100.1, 100.25, 101.0, 100.5)],
+                         ["1970-01-01T00:01:40.100Z", "1970-01-01T00:01:40.250Z",
+                          "1970-01-01T00:01:41.000Z", "1970-01-01T00:01:40.500Z"])

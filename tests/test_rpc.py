@@ -1,6 +1,7 @@
 """The JSON-RPC 2.0 dispatcher (intermud3.api.rpc) against API.md's rules."""
 
 import json
+import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -482,3 +483,107 @@ class FuzzTests(DispatcherTestCase):
         if raw is not None:
             text = raw.decode("utf-8")
             self.assertNotIn("-32603", text)
+
+
+class SyncAndDeferredPathTests(SynchronousTestCase):
+    """A synchronous handler is answered at once (bytes, no Deferred); the same
+    handler returning a Deferred or a coroutine gives the same bytes and codes."""
+
+    def build(self, wrap):
+        clock = make_clock()
+        config = make_config(DispatcherTestCase.keys, default={"per_minute": 60, "burst": 5},
+                             by_method={"tell": {"per_minute": 6, "burst": 4}})
+        sessions = SessionManager(config, clock, metrics=Metrics(CollectorRegistry()))
+        table = MethodTable()
+
+        def authenticate(call, params):
+            return sessions.authenticate(call.connection, params.get("api_key"))
+
+        def tell(call, params):
+            if params.get("fail") == "rpc":
+                raise invalid_params("message", "message must not be empty")
+            if params.get("fail") == "bug":
+                raise RuntimeError("bug")
+            if params.get("fail") == "unserialisable":
+                return {"x": object()}
+            return {"status": "sent", "echo": params.get("echo")}
+
+        table.add("authenticate", wrap(authenticate))
+        table.add("tell", wrap(tell))
+        table.add("who", wrap(lambda call, params: {"users": []}))
+        dispatcher = Dispatcher(table, sessions, max_batch=4, clock=clock, gateway=object())
+        return dispatcher, FakeConnection()
+
+    REQUESTS = [
+        request("tell", {"target_mud": "X"}, id=1),                       # not authenticated
+        request("authenticate", {"api_key": "infoonly"}, id="a"),
+        request("tell", {}, id=2),                                        # permission denied
+        request("authenticate", {"api_key": "full"}, id="b"),             # other key: -32000
+    ]
+    AS_FULL = [
+        request("authenticate", {"api_key": "full"}, id="a"),
+        request("tell", {"echo": "ünï \u2028"}, id=1),
+        request("tell", {"fail": "rpc"}, id=2),
+        request("tell", {"fail": "bug"}, id=3),
+        request("tell", {"fail": "unserialisable"}, id=4),
+        request("tell", [1], id=5),                                       # params an array
+        request("tell", {}, id=6),                                        # rate limited (burst 4)
+        request("tell", {"echo": 1}, id=...),                             # notification
+        request("nope", id=7),
+        b"[" + request("who", id=8) + b"," + request("who", id=...) + b"," + request("who", id=9) + b"]",
+        b"[" + request("who", id=...) + b"]",
+        b"{",
+        b"\xff",
+    ]
+
+    def run_all(self, wrap, messages):
+        dispatcher, connection = self.build(wrap)
+        replies = []
+        for data in messages:
+            reply = dispatcher.dispatch(connection, data)
+            if isinstance(reply, defer.Deferred):
+                reply = self.successResultOf(reply)
+            replies.append(reply)
+        self.flushLoggedErrors(RuntimeError, TypeError)
+        # Session ids are random: everything else must match byte for byte.
+        return [None if r is None else re.sub(rb'"session_id":"[^"]+"', b'"session_id":"S"', r)
+                for r in replies]
+
+    def test_sync_handlers_answer_without_a_deferred(self):
+        dispatcher, connection = self.build(lambda handler: handler)
+        for data in self.REQUESTS + self.AS_FULL:
+            self.assertNotIsInstance(dispatcher.dispatch(connection, data), defer.Deferred)
+        self.flushLoggedErrors(RuntimeError, TypeError)
+
+    def test_deferred_and_coroutine_handlers_give_the_same_bytes(self):
+        def deferred(handler):
+            return lambda call, params: defer.maybeDeferred(handler, call, params)
+
+        def coroutine(handler):
+            async def run(call, params):
+                return handler(call, params)
+            return run
+
+        for messages in (self.REQUESTS, self.AS_FULL):
+            expected = self.run_all(lambda handler: handler, messages)
+            for wrap in (deferred, coroutine):
+                self.assertEqual(self.run_all(wrap, messages), expected)
+        codes = re.findall(rb'"code":(-\d+)', b"".join(r for r in expected if r))
+        self.assertEqual(codes, [b"-32602", b"-32603", b"-32603", b"-32602", b"-32001", b"-32601",
+                                 b"-32001", b"-32700", b"-32700"])  # the batch's last "who" finds no token
+
+    def test_deferred_path_waits(self):
+        pending = defer.Deferred()
+        dispatcher, connection = self.build(lambda handler: handler)
+        dispatcher.table.add("who", lambda call, params: pending)
+        self.assertIsInstance(dispatcher.dispatch(connection, request("authenticate", {"api_key": "full"})),
+                              bytes)
+        reply = dispatcher.dispatch(connection, request("who", id=3))
+        self.assertNoResult(reply)
+        pending.callback({"users": ["z"]})
+        self.assertEqual(self.successResultOf(reply), b'{"jsonrpc":"2.0","result":{"users":["z"]},"id":3}')
+
+    def test_handle_is_dispatch_as_a_deferred(self):
+        dispatcher, connection = self.build(lambda handler: handler)
+        self.assertEqual(self.successResultOf(dispatcher.handle(connection, request("tell", id=1))),
+                         dispatcher.dispatch(connection, request("tell", id=1)))

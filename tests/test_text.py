@@ -101,3 +101,26 @@ def test_clean_keeps_printable_ascii(raw):
 ])
 def test_username(raw, expected):
     assert username(raw) == expected
+
+
+def _clean_in_three_steps(text):
+    """The former clean(): line ends, then ANSI, then controls (the reference
+    the one-pass version must equal)."""
+    import re
+    from intermud3.services.text import _ANSI
+    controls = {c: None for c in list(range(0x00, 0x20)) + list(range(0x7F, 0xA0)) if c != 0x0A}
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return re.sub(_ANSI, "", text).translate(controls)
+
+
+@settings(deadline=None, max_examples=500)
+@given(st.text(alphabet=st.sampled_from(
+    ["a", " ", "%", "^", "[", "]", "\\", ";", "0", "1", "m", "P", "X", "_", "(", "B", "#", "\u00e9", "\u2028",
+     "\x1b", "\r", "\n", "\t", "\x00", "\x07", "\x7f", "\x85", "\x90", "\x9b", "\x9c", "\x9d", "\x9f"])))
+def test_one_pass_equals_the_three_steps(raw):
+    assert clean(raw) == _clean_in_three_steps(raw)
+
+
+@pytest.mark.parametrize("raw, expected", CASES)
+def test_cases_hold_for_the_reference_too(raw, expected):
+    assert _clean_in_three_steps(raw) == expected

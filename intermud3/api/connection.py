@@ -5,9 +5,10 @@ ARCHITECTURE.md "API connections"): `.transport_name`, `.peer`, `.session`,
 `send_message(data)` and `close(reason)`. The transports only frame bytes;
 everything else lives here once:
 
-* Dispatch: every received message goes to `gateway.dispatcher.handle`.
-  Requests of one connection run concurrently (a query may wait seconds,
-  and JSON-RPC replies carry ids), and each reply is written when ready.
+* Dispatch: every received message goes to `gateway.dispatcher.dispatch`.
+  A synchronous handler's reply is written at once; requests that wait (a
+  query may wait seconds, and JSON-RPC replies carry ids) run concurrently,
+  and each reply is written when ready.
 * A bounded send buffer. `transport.write` buffers without limit, so the
   connection registers itself as a streaming (push) producer on its
   transport. While the transport says "paused" (its own buffer is full),
@@ -33,6 +34,8 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from zope.interface import implementer
+
+from intermud3.api.rpc import waits
 
 _log = Logger()
 
@@ -76,6 +79,7 @@ class ConnectionRegistry:
             max_per_ip = self._limit
         self._per_ip_limit = max_per_ip if callable(max_per_ip) else (lambda: max_per_ip)
         self._metrics = metrics
+        self._gauges = {}  # transport name -> its labelled gauge, bound once
         # Insertion-ordered, so the oldest unauthenticated one is found first.
         self._open = {}
         self._per_host = collections.Counter()
@@ -94,7 +98,7 @@ class ConnectionRegistry:
         self._open[connection] = None
         self._per_host[connection.host] += 1
         if self._metrics is not None:
-            self._metrics.api_connections.labels(connection.transport_name).inc()
+            self._gauge(connection.transport_name).inc()
         return None
 
     def add(self, connection):
@@ -112,6 +116,12 @@ class ConnectionRegistry:
                 return True
         return False
 
+    def _gauge(self, transport_name):
+        gauge = self._gauges.get(transport_name)
+        if gauge is None:
+            gauge = self._gauges[transport_name] = self._metrics.api_connections.labels(transport_name)
+        return gauge
+
     def remove(self, connection):
         """Forget a connection; safe to call more than once."""
         if connection not in self._open:
@@ -121,7 +131,7 @@ class ConnectionRegistry:
         if not self._per_host[connection.host]:
             del self._per_host[connection.host]
         if self._metrics is not None:
-            self._metrics.api_connections.labels(connection.transport_name).dec()
+            self._gauge(connection.transport_name).dec()
         if not self._open:
             waiters, self._empty_waiters = self._empty_waiters, []
             for waiter in waiters:
@@ -396,8 +406,15 @@ class APIConnection:
             if self._inbound_held_bytes > self.max_send_buffer_bytes:
                 self.close("too much input before authentication finished")
             return
-        d = defer.maybeDeferred(self.gateway.dispatcher.handle, self, data)
-        d.addCallbacks(self._reply, self._dispatch_failed)
+        try:
+            reply = self.gateway.dispatcher.dispatch(self, data)
+        except Exception:
+            self._dispatch_failed(None)
+            return
+        if waits(reply):
+            reply.addCallbacks(self._reply, self._dispatch_failed)
+        else:
+            self._reply(reply)
 
     def _reply(self, reply):
         if reply is not None and self.open:
@@ -405,7 +422,8 @@ class APIConnection:
 
     def _dispatch_failed(self, failure):
         # The dispatcher answers every client fault itself; reaching here is
-        # a bug of ours. Log it and keep the connection.
+        # a bug of ours. Log it (None: the exception being handled) and keep
+        # the connection.
         _log.failure("Dispatcher failed on a message from {peer}", failure, peer=self.peer)
 
     # -- lifecycle ------------------------------------------------------------

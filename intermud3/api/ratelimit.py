@@ -33,22 +33,24 @@ class TokenBucket:
         # A reload never grants more than the new burst.
         self.tokens = burst if self.tokens is None else min(self.tokens, burst)
 
-    def _refill(self):
-        now = self.clock.seconds()
+    def _refill(self, now=None):
+        if now is None:
+            now = self.clock.seconds()
         if self.tokens is not None and now > self._stamp:
             self.tokens = min(self.burst, self.tokens + (now - self._stamp) * self.per_minute / 60.0)
         self._stamp = max(self._stamp, now)
 
-    def wait(self):
-        """Seconds until one token is available (0 when one is now)."""
-        self._refill()
+    def wait(self, now=None):
+        """Seconds until one token is available (0 when one is now); `now`
+        saves a clock read when the caller has one."""
+        self._refill(now)
         missing = 1.0 - self.tokens
         if missing <= 1e-9:
             return 0.0
         return missing * 60.0 / self.per_minute
 
-    def take(self):
-        self._refill()
+    def take(self, now=None):
+        self._refill(now)
         self.tokens -= 1.0
 
 
@@ -82,12 +84,15 @@ class RateLimits:
 
     def take(self, method):
         """None when the call may run (a token is taken), else retry_after seconds."""
-        buckets = [self._default]
-        if method in self._by_method:
-            buckets.append(self._by_method[method])
-        wait = max(bucket.wait() for bucket in buckets)
+        # Once per request: one clock read, no list, no generator.
+        now = self.clock.seconds()
+        wait = self._default.wait(now)
+        bucket = self._by_method.get(method)
+        if bucket is not None:
+            wait = max(wait, bucket.wait(now))
         if wait > 0:
             return _retry_after(wait)
-        for bucket in buckets:
-            bucket.take()
+        self._default.take(now)
+        if bucket is not None:
+            bucket.take(now)
         return None

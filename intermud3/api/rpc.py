@@ -1,10 +1,13 @@
 """Transport-free JSON-RPC 2.0 dispatcher.
 
-`Dispatcher.handle(connection, data)` takes one message (a line or a text
-frame) and returns a Deferred firing with the reply bytes, or None when
-nothing is to be answered (notifications, batches of notifications). The
-transports only frame bytes; every rule of API.md "JSON-RPC rules" lives
-here, so both transports give the same code for the same fault.
+`Dispatcher.dispatch(connection, data)` takes one message (a line or a text
+frame) and returns the reply bytes, None when nothing is to be answered
+(notifications, batches of notifications), or a Deferred firing with one of
+those when a handler returned a Deferred or a coroutine. Synchronous
+handlers (most methods) are answered on the spot: no Deferred, no
+coroutine. `handle` is the same as a Deferred always. The transports only
+frame bytes; every rule of API.md "JSON-RPC rules" lives here, so both
+transports give the same code for the same fault.
 
 Order of checks for one request: shape (-32600) -> method known (-32601)
 -> authenticated (-32000) -> permission (-32002) -> params an object
@@ -12,11 +15,11 @@ Order of checks for one request: shape (-32600) -> method known (-32601)
 """
 
 import inspect
-import json
 
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from intermud3 import jsonwire
 from intermud3.api.errors import (
     ERROR_NAMES,
     INTERNAL_ERROR,
@@ -29,7 +32,6 @@ from intermud3.api.errors import (
     RATE_LIMITED,
     RPCError,
 )
-from intermud3.events import encode_json
 
 _log = Logger()
 
@@ -41,6 +43,16 @@ UNKNOWN_METHOD = "unknown"
 
 # A member ("id", "params") missing from the request.
 _ABSENT = object()
+
+# What a handler or a request usually gives back. isinstance(x, Deferred) is
+# an ABC check (Deferred is a typing.Awaitable), slow enough to show in a
+# profile: these types are ruled out by their type first.
+_PLAIN = frozenset({dict, list, str, bytes, int, float, bool, type(None)})
+
+
+def waits(value):
+    """True when `value` is a Deferred: the answer comes later."""
+    return type(value) not in _PLAIN and isinstance(value, defer.Deferred)
 
 
 class Call:
@@ -59,13 +71,20 @@ class Call:
         return self.id is _ABSENT
 
 
-def _refuse_constant(name):
-    # NaN / Infinity are not JSON.
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _valid_id(value):
     return value is None or isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _parse_problem(error):
+    """What is wrong with a message the JSON reader refused, in words: valid
+    JSON may still nest too deep for the reader, and Python refuses integers
+    of over 4300 digits (int_max_str_digits)."""
+    text = str(error)
+    if "recursion" in text:
+        return "nesting too deep"
+    if "integer string conversion" in text:
+        return "number too long"
+    return "not JSON"
 
 
 def _permitted(session, permission):
@@ -94,44 +113,66 @@ class Dispatcher:
         self._observers = {}
 
     def handle(self, connection, data):
-        """Deferred[bytes | None]: the reply to one message."""
-        return defer.ensureDeferred(self._handle(connection, data))
+        """Deferred[bytes | None]: `dispatch` for callers that want a Deferred."""
+        return defer.maybeDeferred(self.dispatch, connection, data)
 
-    async def _handle(self, connection, data):
+    def dispatch(self, connection, data):
+        """The reply to one message: bytes, None, or a Deferred of either."""
         try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
+            message = jsonwire.decode(data)
+        except jsonwire.NotUTF8:
             return self._encode(_error_reply(None, RPCError(PARSE_ERROR, "Parse error: not UTF-8")))
-        try:
-            message = json.loads(text, parse_constant=_refuse_constant)
-        except RecursionError:
-            # Valid JSON may still be too deep for the parser: say so.
-            return self._encode(_error_reply(None, RPCError(PARSE_ERROR, "Parse error: nesting too deep")))
-        except ValueError as error:
-            # Python refuses integers of over 4300 digits (int_max_str_digits).
-            reason = "number too long" if "integer string conversion" in str(error) else "not JSON"
-            return self._encode(_error_reply(None, RPCError(PARSE_ERROR, f"Parse error: {reason}")))
+        except jsonwire.NotJSON as error:
+            return self._encode(_error_reply(
+                None, RPCError(PARSE_ERROR, f"Parse error: {_parse_problem(error)}")))
         if not isinstance(message, list):
-            reply = await self._run(connection, message)
-            return None if reply is None else self._encode(reply)
+            reply = self._run(connection, message)
+            if waits(reply):
+                return reply.addCallback(self._encode_or_none)
+            return self._encode_or_none(reply)
         if not message:
             return self._encode(_error_reply(None, RPCError(INVALID_REQUEST, "Invalid request: empty batch")))
         if len(message) > self.max_batch:
             return self._encode(_error_reply(None, RPCError(
                 INVALID_REQUEST, "Invalid request: batch too large", {"max_batch": self.max_batch})))
+        return self._run_batch(connection, message)
+
+    def _run_batch(self, connection, members):
+        """Members in order, each finished before the next starts; once one
+        waits, the rest of the batch continues in a coroutine."""
         replies = []
-        for member in message:  # in order, each finished before the next starts
-            reply = await self._run(connection, member)
-            if reply is not None:
-                replies.append(self._encode(reply))
+        for position, member in enumerate(members):
+            reply = self._run(connection, member)
+            if waits(reply):
+                return defer.ensureDeferred(
+                    self._finish_batch(connection, reply, members[position + 1:], replies))
+            self._collect(replies, reply)
+        return self._join(replies)
+
+    async def _finish_batch(self, connection, waiting, rest, replies):
+        self._collect(replies, await waiting)
+        for member in rest:
+            reply = self._run(connection, member)
+            if waits(reply):
+                reply = await reply
+            self._collect(replies, reply)
+        return self._join(replies)
+
+    def _collect(self, replies, reply):
+        if reply is not None:
+            replies.append(self._encode(reply))
+
+    @staticmethod
+    def _join(replies):
         if not replies:
             return None
         return b"[" + b",".join(replies) + b"]"
 
     # -- one request ---------------------------------------------------
 
-    async def _run(self, connection, request):
-        """The reply object for one request, or None for a notification."""
+    def _run(self, connection, request):
+        """The reply object for one request, None for a notification, or a
+        Deferred of either when the handler returned one."""
         started = self.clock.seconds()
         label = UNKNOWN_METHOD
         request_id = None
@@ -159,21 +200,39 @@ class Dispatcher:
                 raise RPCError(METHOD_NOT_FOUND, "Method not found", {"method": method[:64]})
             label = method
             permission, handler = entry
-            result = await self._call(connection, method, permission, handler, params, request_id)
-            outcome = "ok"
-            reply = {"jsonrpc": "2.0", "result": result, "id": request_id}
-        except RPCError as error:
-            outcome = ERROR_NAMES.get(error.code, "error")
-            reply = _error_reply(None if request_id is _ABSENT else request_id, error)
-        except Exception:
-            _log.failure("JSON-RPC method {method} failed", method=label)
-            outcome = ERROR_NAMES[INTERNAL_ERROR]
-            reply = _error_reply(None if request_id is _ABSENT else request_id,
-                                 RPCError(INTERNAL_ERROR, "Internal error"))
-        self._observe(label, outcome, started)
-        return None if notification else reply
+            result = self._call(connection, method, permission, handler, params, request_id)
+            if waits(result):
+                return result.addCallbacks(
+                    self._succeeded, self._failed,
+                    callbackArgs=(request_id, label, started, notification),
+                    errbackArgs=(request_id, label, started, notification))
+            return self._succeeded(result, request_id, label, started, notification)
+        except Exception as error:
+            return self._failed(error, request_id, label, started, notification)
 
-    async def _call(self, connection, method, permission, handler, params, request_id):
+    def _succeeded(self, result, request_id, label, started, notification):
+        self._observe(label, "ok", started)
+        return None if notification else {"jsonrpc": "2.0", "result": result, "id": request_id}
+
+    def _failed(self, error, request_id, label, started, notification):
+        """The error reply for an exception or a Failure of the call."""
+        if isinstance(error, defer.Failure):
+            failure, error = error, error.value
+        else:
+            failure = None  # _log.failure takes the exception being handled
+        if isinstance(error, RPCError):
+            outcome = ERROR_NAMES.get(error.code, "error")
+        else:
+            _log.failure("JSON-RPC method {method} failed", failure, method=label)
+            outcome = ERROR_NAMES[INTERNAL_ERROR]
+            error = RPCError(INTERNAL_ERROR, "Internal error")
+        self._observe(label, outcome, started)
+        if notification:
+            return None
+        return _error_reply(None if request_id is _ABSENT else request_id, error)
+
+    def _call(self, connection, method, permission, handler, params, request_id):
+        """The handler's result, or a Deferred of it (a coroutine becomes one)."""
         session = connection.session
         if session is not None and not self.sessions.is_live(session):
             session = None  # ended (key removed) while the connection lingers
@@ -193,10 +252,11 @@ class Dispatcher:
                 raise RPCError(RATE_LIMITED, "Rate limit exceeded", {"retry_after": retry_after})
         # Transports' connections carry their gateway; an explicit one wins.
         gateway = self.gateway if self.gateway is not None else getattr(connection, "gateway", None)
-        call = Call(connection, session, gateway, method, request_id)
-        result = handler(call, params)
-        if inspect.isawaitable(result):
-            result = await result
+        result = handler(Call(connection, session, gateway, method, request_id), params)
+        if type(result) in _PLAIN or isinstance(result, defer.Deferred):
+            return result
+        if inspect.isawaitable(result):  # a coroutine
+            return defer.ensureDeferred(result)
         return result
 
     # -- output --------------------------------------------------------
@@ -204,10 +264,13 @@ class Dispatcher:
     def _encode(self, reply):
         """Serialise one reply; a result that is not JSON becomes -32603."""
         try:
-            return encode_json(reply)
+            return jsonwire.encode(reply)
         except (TypeError, ValueError):
             _log.failure("JSON-RPC result could not be serialised")
-            return encode_json(_error_reply(reply.get("id"), RPCError(INTERNAL_ERROR, "Internal error")))
+            return jsonwire.encode(_error_reply(reply.get("id"), RPCError(INTERNAL_ERROR, "Internal error")))
+
+    def _encode_or_none(self, reply):
+        return None if reply is None else self._encode(reply)
 
     def _observe(self, label, outcome, started):
         if self.metrics is None:

@@ -38,6 +38,7 @@ from autobahn.websocket.types import ConnectionDeny
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from intermud3.api import autobahn_tuning
 from intermud3.api.authguard import auth_guard_for
 from intermud3.api.connection import APIConnection, format_peer, peer_host, registry_for, set_no_delay
 
@@ -50,6 +51,16 @@ CLOSE_GOING_AWAY = 1001
 CLOSE_UNSUPPORTED_DATA = 1003
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_INTERNAL_ERROR = 1011
+
+
+def text_frame_header(length):
+    """RFC 6455 section 5.2: FIN + text opcode, then the payload length in 7,
+    7+16 or 7+64 bits; a server's frames are not masked."""
+    if length < 126:
+        return bytes((0x81, length))
+    if length < 0x10000:
+        return bytes((0x81, 126)) + length.to_bytes(2, "big")
+    return bytes((0x81, 127)) + length.to_bytes(8, "big")
 
 
 def origin_allowed(origin, allowed):
@@ -194,9 +205,12 @@ class APIWebSocketProtocol(WebSocketServerProtocol):
     def _write_message(self, data):
         if self.state != WebSocketProtocol.STATE_OPEN:
             return
-        # sendMessage would apply the *receive* limit to what we send; a
-        # reply such as the mudlist may be larger, so write the text frame.
-        self.sendFrame(opcode=1, payload=data)
+        # One unmasked, uncompressed text frame (the factory accepts no
+        # compression), written as header + the shared bytes: Autobahn's
+        # sendFrame copies every payload into a new frame and formats a
+        # debug line per call; sendMessage would also apply the *receive*
+        # limit to what we send (a mudlist reply may be larger).
+        self.transport.writeSequence((text_frame_header(len(data)), data))
 
     def _close_transport(self, reason, code):
         if self.state == WebSocketProtocol.STATE_OPEN:
@@ -227,6 +241,7 @@ class APIWebSocketFactory(WebSocketServerFactory):
     def __init__(self, gateway):
         super().__init__()
         self.gateway = gateway
+        autobahn_tuning.install()
         self.reconfigure(gateway.config)
         self.setProtocolOptions(
             # Pings are ours (see the protocol): Autobahn's are off.
@@ -234,6 +249,10 @@ class APIWebSocketFactory(WebSocketServerFactory):
             autoPingTimeout=0,
             # Send the close frame (1009, ...) instead of dropping the socket.
             failByDrop=False,
+            # Mounted on twisted.web, the opening handshake is over (101 or
+            # refused) within the request's render: a timer per connection
+            # to bound it would only be made and cancelled.
+            openHandshakeTimeout=0,
             tcpNoDelay=True,
             # A plain GET on /ws gets an HTTP error, not Autobahn's HTML page.
             webStatus=False,

@@ -20,30 +20,35 @@ __all__ = ["clean", "username", "ANSI_ESCAPE"]
 #    as a terminal would swallow it;
 #  * any other escape: ESC, intermediates 0x20-0x2F, one final 0x30-0x7E
 #    (ESC c, ESC ( B, ESC 7 ...).
-_ANSI = re.compile(
+_ANSI = (
     r"(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?"
     r"|(?:\x1b[\]PX^_]|[\x9d\x90\x98\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c|(?=\x1b)|$)"
     r"|\x1b[\x20-\x2f]*[\x30-\x7e]?"
 )
 # The same, for other modules' patterns (intermud3.colour removes escapes in its own pass).
-ANSI_ESCAPE = _ANSI.pattern
+ANSI_ESCAPE = _ANSI
+# One pass: an ANSI sequence (removed), then CR LF or a lone CR (LF: a MUD's
+# line ends survive), then any other C0/C1 control or DEL but LF (removed).
+_UNWANTED = re.compile(_ANSI + r"|\r\n?|[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
-# Every C0 and C1 control character and DEL, except LF.
-_CONTROLS = {c: None for c in list(range(0x00, 0x20)) + list(range(0x7F, 0xA0)) if c != 0x0A}
+
+def _replacement(match):
+    return "\n" if match.group()[0] == "\r" else ""
 
 
 def clean(text):
     """``text`` with ANSI escapes and control characters (but LF) removed.
 
-    CR LF and a lone CR become LF first, so a MUD's line ends survive.
+    CR LF and a lone CR become LF, so a MUD's line ends survive.
     A non-string is turned into its string form rather than refused.
     """
     if not isinstance(text, str):
         text = str(text)
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _ANSI.sub("", text)
-    return text.translate(_CONTROLS)
+    if text.isprintable():
+        # No control character at all (no ESC, CR, LF...): the usual case,
+        # answered by one scan in C.
+        return text
+    return _UNWANTED.sub(_replacement, text)
 
 
 def username(name):

@@ -1,0 +1,47 @@
+"""intermud3.api.autobahn_tuning: the same frames and log lines, cheaper."""
+
+import os
+
+from autobahn.websocket import protocol as autobahn_protocol
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twisted.trial.unittest import SynchronousTestCase
+
+from intermud3.api import autobahn_tuning as wsmask
+
+
+class UnmaskTests(SynchronousTestCase):
+    @settings(deadline=None, max_examples=300)
+    @given(st.binary(min_size=4, max_size=4), st.binary(max_size=600), st.lists(st.integers(0, 600), max_size=4))
+    def test_same_bytes_as_autobahn_whatever_the_pieces(self, mask, payload, cuts):
+        ours = wsmask.SmallUnmasker(mask)
+        theirs = wsmask._autobahn_create(mask, len(payload))
+        edges = [0, *sorted(c for c in cuts if c <= len(payload)), len(payload)]
+        for start, end in zip(edges, edges[1:]):
+            self.assertEqual(ours.process(payload[start:end]), theirs.process(payload[start:end]))
+            self.assertEqual(ours.pointer(), end)
+        ours.reset()
+        self.assertEqual(ours.pointer(), 0)
+
+    def test_masking_twice_gives_the_payload_back(self):
+        mask, payload = os.urandom(4), os.urandom(1000)
+        masked = wsmask.SmallUnmasker(mask).process(payload)
+        self.assertNotEqual(masked, payload)
+        self.assertEqual(wsmask.SmallUnmasker(mask).process(masked), payload)
+
+    def test_large_payloads_keep_autobahns_masker(self):
+        self.assertIsInstance(wsmask.create_masker(b"abcd", 100), wsmask.SmallUnmasker)
+        self.assertIsInstance(wsmask.create_masker(b"abcd", wsmask.SMALL_PAYLOAD), wsmask.SmallUnmasker)
+        self.assertNotIsInstance(wsmask.create_masker(b"abcd", wsmask.SMALL_PAYLOAD + 1), wsmask.SmallUnmasker)
+        self.assertNotIsInstance(wsmask.create_masker(b"abcd"), wsmask.SmallUnmasker)
+
+    def test_install_is_what_autobahns_protocol_calls(self):
+        wsmask.install()
+        wsmask.install()
+        self.assertIs(autobahn_protocol.create_xor_masker, wsmask.create_masker)
+        self.assertIs(autobahn_protocol.pformat, wsmask.plain_format)
+
+    def test_plain_format_is_a_one_line_str(self):
+        value = [("openHandshakeTimeout", 0, "APIWebSocketFactory")] * 40
+        self.assertEqual(wsmask.plain_format(value), repr(value))
+        self.assertEqual(wsmask.plain_format({"a": 1}, indent=2, width=80), "{'a': 1}")
