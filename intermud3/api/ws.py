@@ -9,7 +9,8 @@ a port.
   session as soon as the connection opens, before any message of the client
   is dispatched. Without the header the client calls `authenticate`.
 * `Origin`, when sent, must be in `api.websocket.allowed_origins` (`"*"`
-  allows any); else HTTP 403.
+  allows any), or be the gateway's own origin while the web console is on
+  (`console_origins`); else HTTP 403.
 * Over `api.max_connections` (shared with TCP): HTTP 503.
 * A text message that is not valid UTF-8 fails the connection with close
   code 1007 (RFC 6455 section 8.1) and nothing else is sent on it. Autobahn
@@ -36,6 +37,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from intermud3.api.connection import APIConnection, format_peer, registry_for, set_no_delay
+from intermud3.config import is_loopback
 
 _log = Logger()
 
@@ -56,6 +58,22 @@ def origin_allowed(origin, allowed):
         return True
     wanted = origin.rstrip("/").lower()
     return any(wanted == entry.rstrip("/").lower() for entry in allowed)
+
+
+def console_origins(api, port):
+    """The origins the web console is loaded from: scheme://api.host:port,
+    and both loopback names when bound to loopback. Empty while the console
+    is off. A wildcard bind (0.0.0.0) has no single own origin: the
+    operator lists the public one in allowed_origins."""
+    if not api["console"]["enabled"]:
+        return []
+    scheme = "https" if api["tls"].get("cert") else "http"
+    host = api["host"]
+    if is_loopback(host):
+        hosts = ["127.0.0.1", "localhost", "[::1]"]
+    else:
+        hosts = [f"[{host}]" if ":" in host else host]
+    return [f"{scheme}://{name}:{port}" for name in hosts]
 
 
 class APIWebSocketProtocol(WebSocketServerProtocol):
@@ -79,7 +97,9 @@ class APIWebSocketProtocol(WebSocketServerProtocol):
         gateway = self.factory.gateway
         api = gateway.config["api"]
         peer = format_peer(self.transport.getPeer())
-        if not origin_allowed(request.origin, api["websocket"]["allowed_origins"]):
+        allowed = api["websocket"]["allowed_origins"] + console_origins(
+            api, self.transport.getHost().port)
+        if not origin_allowed(request.origin, allowed):
             _log.info("Refusing WebSocket from {peer}: origin {origin} not allowed",
                       peer=peer, origin=request.origin)
             raise ConnectionDeny(ConnectionDeny.FORBIDDEN, "origin not allowed")
