@@ -147,6 +147,7 @@ class GatewayService(service.MultiService):
         self.gateway = None
         self.tcp_listener = None
         self.web_listener = None
+        self.site = None
         self._previous_handlers = {}
 
     def startService(self):
@@ -173,7 +174,7 @@ class GatewayService(service.MultiService):
             factory = tcp.make_tcp_factory(self.gateway)
             self.tcp_listener = self._listen(api["tcp"]["port"], factory, api["host"], tls)
         if api["websocket"]["enabled"]:
-            site = web.make_site(self.gateway)
+            site = self.site = web.make_site(self.gateway)
             self.gateway.on_apply.append(site.ws_factory.reconfigure)
             self.web_listener = self._listen(api["port"], site, api["host"], tls)
         # After the reactor's own handlers, which it installs at startup.
@@ -240,6 +241,9 @@ class GatewayService(service.MultiService):
             _log.warn("API clients still open after {seconds}s; dropping them",
                       seconds=self.client_close_timeout)
             clients.abort_all()
+        if self.site is not None:
+            # A browser keeps its page's HTTP connections open; they go too.
+            self.site.close_http()
         # The link's stopService sends `shutdown` to the router and closes.
         yield defer.maybeDeferred(super().stopService)
         gateway.channels.stop()

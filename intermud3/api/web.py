@@ -10,6 +10,8 @@ the gateway's own registry (prometheus_client.twisted would import the
 reactor and use a thread pool).
 """
 
+import weakref
+
 from autobahn.twisted.resource import WebSocketResource
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -171,6 +173,21 @@ class GatewaySite(Site):
     def __init__(self, root, ws_factory):
         super().__init__(root)
         self.ws_factory = ws_factory
+        self._channels = weakref.WeakSet()  # every HTTP connection (kept alive or not)
+
+    def buildProtocol(self, addr):
+        channel = super().buildProtocol(addr)
+        self._channels.add(channel)
+        return channel
+
+    def close_http(self):
+        """Close the HTTP connections still open (a browser keeps its idle
+        ones for reuse). Called at stop, after the WebSocket clients went."""
+        for channel in list(self._channels):
+            # Site's protocol wraps the HTTPChannel (HTTP/1.1 or HTTP/2) as _channel.
+            transport = getattr(channel._channel, "transport", None)
+            if transport is not None and transport.connected:
+                transport.loseConnection()
 
     def close_all(self, code=CLOSE_GOING_AWAY, reason="server shutting down"):
         """Close every WebSocket client (the service's graceful stop: 1001)."""

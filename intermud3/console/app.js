@@ -401,7 +401,7 @@ function selectTell(peer) {
 
 function tellEvent(peer, line) {
   if (!state.tells.has(peer)) state.tells.set(peer, []);
-  if (!state.currentTell) state.currentTell = peer;
+  if (!state.currentTell) selectTell(peer);  // the first conversation opens itself
   addLine(state.tells.get(peer), line, peer === state.currentTell, $("tell-lines"));
   renderTellTabs();
 }
