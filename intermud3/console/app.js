@@ -132,9 +132,10 @@ async function startSession() {
   $("link-colour").textContent = state.html ? "HTML colour form" : "plain text";
   await probePermissions();
   setConnection("online");
-  if (!result.resumed) {
-    // A new session joined nothing yet: join what this page had open.
-    for (const channel of joinedChannels()) await joinChannel(channel, false);
+  // A restored session is still joined; a new one joins what the tab had open.
+  for (const channel of joinedChannels()) {
+    if (result.resumed) showJoined(channel);
+    else await joinChannel(channel, false);
   }
   refreshLink();
   if (state.permissions.has("info")) loadMudlist();
@@ -303,6 +304,10 @@ async function joinChannel(name, select = true) {
     logEvent("join_failed", { channel: name, message: failure(error) });
     return;
   }
+  await showJoined(name, select);
+}
+
+async function showJoined(name, select = false) {
   if (!state.channels.has(name)) state.channels.set(name, []);
   saveJoined();
   if (select || !state.currentChannel) await selectChannel(name);

@@ -16,7 +16,7 @@ from twisted.trial import unittest
 from tests.integration import browser as chromium
 from tests.integration.harness import API_KEY, wait_until
 from tests.integration.mudpair import A, B, make_loop, start_pair, state_dir
-from tests.integration.two_muds import player
+from tests.integration.two_muds import TELL_ONLY_KEY, player, two_keys
 
 CHANNEL = "dead_test4"
 XSS = '<img src=x onerror="document.title=\'owned\'">'
@@ -62,7 +62,7 @@ class ConsoleBrowserTests(unittest.TestCase):
 
     @defer.inlineCallbacks
     def start(self):
-        pair = yield start_pair(self.loop)
+        pair = yield start_pair(self.loop, a={"api": two_keys(A)})
         yield pair.cb.call("presence_sync", {"users": [player("bob", location="Town square")]})
         self.pair = pair
         return pair
@@ -70,16 +70,21 @@ class ConsoleBrowserTests(unittest.TestCase):
     def url(self, service):
         return f"http://127.0.0.1:{service.web_listener.getHost().port}/"
 
-    def log_in(self, service):
+    def log_in(self, service, key=API_KEY):
         b = self.browser
 
         def steps():
             b.driver.get(self.url(service))
-            b.fill("#api-key", API_KEY)
+            b.fill("#api-key", key)
             b.find("#login button").click()
             b.wait_text("#conn", "online")
-            b.wait_text("#link-state", "ready")
+            if key == API_KEY:
+                b.wait_text("#link-state", "ready")
         return self.step(steps)
+
+    def shown_tabs(self):
+        return [tab.text for tab in self.browser.driver.find_elements("css selector", "#tabs button")
+                if tab.is_displayed()]
 
     def view(self, name):
         return self.step(self.browser.click, f'#tabs button[data-view="{name}"]')
@@ -172,6 +177,31 @@ class ConsoleBrowserTests(unittest.TestCase):
         yield self.screenshot("main")
 
     @defer.inlineCallbacks
+    def test_views_follow_the_key_and_log_out_forgets_it(self):
+        pair = yield self.start()
+        b = self.browser
+        yield self.log_in(pair.a)
+        tabs = yield self.step(self.shown_tabs)
+        self.assertEqual(tabs, ["Link", "MUDs", "Channels", "Tells", "Who / finger / locate", "Event log"])
+        reconnect = yield self.step(lambda: b.find("#link-reconnect").is_displayed())
+        self.assertTrue(reconnect)
+
+        def log_out():
+            b.click("#logout")
+            b.wait(lambda: b.find("#login").is_displayed(), "no login form after log out")
+            return b.driver.execute_script("return sessionStorage.length")
+        stored = yield self.step(log_out)
+        self.assertEqual(stored, 0)
+
+        # A key with "tell" only: no mudlist, channels, queries or reconnect.
+        yield self.log_in(pair.a, TELL_ONLY_KEY)
+        tabs = yield self.step(self.shown_tabs)
+        self.assertEqual(tabs, ["Link", "Tells", "Event log"])
+        reconnect = yield self.step(lambda: b.find("#link-reconnect").is_displayed())
+        self.assertFalse(reconnect)
+        yield self.screenshot("tell-only")
+
+    @defer.inlineCallbacks
     def test_remote_markup_is_shown_as_text(self):
         pair = yield self.start()
         b = self.browser
@@ -214,6 +244,19 @@ class ConsoleBrowserTests(unittest.TestCase):
         b = self.browser
         yield self.log_in(pair.a)
         yield self.join(CHANNEL)
+        session_id = "return sessionStorage.getItem('i3.session_id')"
+        before = yield self.step(b.driver.execute_script, session_id)
+
+        def reload():
+            b.driver.refresh()
+            b.wait_text("#conn", "online")
+            b.click('#tabs button[data-view="channels"]')
+            b.wait_text("#chan-tabs button", CHANNEL)  # still joined, shown again
+            return b.driver.execute_script(session_id)
+        after = yield self.step(reload)
+        self.assertEqual(after, before)  # restore_session, not a new session
+        self.assertEqual(pair.a.gateway.sessions.count(), 2)  # the console's and the TCP client's
+
         port = pair.a.web_listener.getHost().port
         yield self.loop.stop_gateway(pair.a)
         yield self.step(b.wait_text, "#conn", "reconnecting")
