@@ -253,6 +253,7 @@ async function showMudInfo(event) {
 // -- channels --------------------------------------------------------------
 
 function channelLine(entry) {
+  const html = state.html && !entry.local;  // our own lines are shown as typed
   const line = element("li", `line ${entry.type || "message"}`);
   line.append(element("time", null, clock(entry.timestamp)), " ");
   const who = `${entry.visname || entry.from_user}@${entry.from_mud}`;
@@ -265,13 +266,13 @@ function channelLine(entry) {
       if (piece in names) body.append(element("span", "name", names[piece]));
       else if (piece) {
         const part = element("span");
-        showRemote(part, piece, state.html);
+        showRemote(part, piece, html);
         body.append(part);
       }
     }
   } else {
     line.append(element("span", "name", `${who}:`), " ");
-    showRemote(body, entry.message, state.html);
+    showRemote(body, entry.message, html);
   }
   line.append(body);
   return line;
@@ -377,11 +378,11 @@ async function sayOnChannel(event) {
 
 // -- tells -----------------------------------------------------------------
 
-function tellLine(from, text, timestamp) {
+function tellLine(from, text, timestamp, local = false) {
   const line = element("li", "line tell");
   line.append(element("time", null, clock(timestamp)), " ", element("span", "name", `${from}:`), " ");
   const body = element("span", "text");
-  showRemote(body, text, state.html);
+  showRemote(body, text, state.html && !local);
   line.append(body);
   return line;
 }
@@ -429,7 +430,7 @@ async function sendTell(event) {
     if (!state.tells.has(peer)) state.tells.set(peer, []);
     selectTell(peer);
   }
-  tellEvent(peer, tellLine(params.from_user, params.message));
+  tellEvent(peer, tellLine(params.from_user, params.message, undefined, true));
 }
 
 // -- who / finger / locate ---------------------------------------------------

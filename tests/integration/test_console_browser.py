@@ -112,8 +112,8 @@ class ConsoleBrowserTests(unittest.TestCase):
         pair = yield self.start()
         b = self.browser
         yield self.log_in(pair.a)
-        text = yield self.step(lambda: b.find("#link-router").text)
-        self.assertEqual(text, "*test")
+        text = yield self.step(lambda: (b.find("#link-router").text, b.find("#link-colour").text))
+        self.assertEqual(text, ("*test", "HTML colour form"))
         yield self.screenshot("link")
 
         yield self.view("muds")
@@ -127,16 +127,21 @@ class ConsoleBrowserTests(unittest.TestCase):
         yield self.b_joins(pair)
         yield pair.cb.call("channel_send", {"channel": CHANNEL, "from_user": "bob", "visname": "Bob",
                                             "message": "%^RED%^hello%^RESET%^ from B"})
-        yield self.step(b.wait_text, "#chan-lines li", "from B")
+        line = yield self.step(b.wait_text, "#chan-lines li", "from B")
+        # In colour: the HTML form's span, coloured by /static/pinkfish.css.
+        red = yield self.step(lambda: line.find_element("css selector", "span.pf-red"))
+        shown = yield self.step(lambda: (red.text, red.value_of_css_property("color"), line.text))
+        self.assertEqual(shown[:2], ("hello", "rgba(187, 0, 0, 1)"))
+        self.assertNotIn("%^", shown[2])
 
         def say():
             b.fill("#chan-from", "alice")
-            b.fill("#chan-text", "hello from the console")
+            b.fill("#chan-text", "hello from the console &amp;")
             b.find('#chan-say-form button[name="say"]').click()
-            b.wait_text("#chan-lines li", "hello from the console")
+            b.wait_text("#chan-lines li", "hello from the console &amp;")  # as typed
         yield self.step(say)
         heard = yield pair.cb.inbox.wait("channel_message",
-                                          lambda p: p["message"] == "hello from the console")
+                                          lambda p: p["message"] == "hello from the console &amp;")
         self.assertEqual((heard["from_mud"], heard["from_user"]), (A, "alice"))
         yield self.screenshot("channels")
 
