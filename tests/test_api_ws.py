@@ -454,6 +454,7 @@ class ConsoleOriginTests(WSTestBase):
         public = dict(api, host="192.0.2.7", tls={"cert": "c.pem", "key": "k.pem"})
         self.assertEqual(console_origins(public, 443), ["https://192.0.2.7:443"])
         self.assertEqual(console_origins(dict(api, console={"enabled": False}), 8080), [])
+        self.assertEqual(console_origins(dict(api, host="0.0.0.0"), 8080), [])
 
 
 class AuthDisabledTests(WSTestBase):

@@ -62,10 +62,10 @@ def origin_allowed(origin, allowed):
 
 def console_origins(api, port):
     """The origins the web console is loaded from: scheme://api.host:port,
-    and both loopback names when bound to loopback. Empty while the console
-    is off. A wildcard bind (0.0.0.0) has no single own origin: the
-    operator lists the public one in allowed_origins."""
-    if not api["console"]["enabled"]:
+    every loopback form of it when bound to loopback. Empty while the
+    console is off, and for a wildcard bind (0.0.0.0, ::), which has no
+    single own origin: the operator lists the public one in allowed_origins."""
+    if not api["console"]["enabled"] or api["host"] in ("0.0.0.0", "::"):
         return []
     scheme = "https" if api["tls"].get("cert") else "http"
     host = api["host"]
