@@ -283,7 +283,8 @@ class ConsoleTests(LoopbackMixin, unittest.TestCase):
     @defer.inlineCallbacks
     def test_static_files_have_their_types(self):
         for path, kind in ((b"/static/app.js", "text/javascript"), (b"/static/rpc.js", "text/javascript"),
-                           (b"/static/text.js", "text/javascript"), (b"/static/console.css", "text/css")):
+                           (b"/static/text.js", "text/javascript"), (b"/static/shared.js", "text/javascript"),
+                           (b"/static/console.css", "text/css")):
             status, headers, body = yield self.get(path)
             self.assertEqual(status, 200, path)
             self.assertTrue(headers["content-type"].startswith(kind), path)
