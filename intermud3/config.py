@@ -337,6 +337,8 @@ SCHEMA = _Section({
         "websocket": _Section({
             "enabled": _Bool(True), "max_message_bytes": _size(65536), "ping_interval": _duration(30),
             "ping_timeout": _duration(10), "allowed_origins": _List(_Str(), [])}),
+        # Left out (None): on when api.host is loopback (filled in by _cross_check).
+        "console": _Section({"enabled": _Optional(_Bool())}),
         "tcp": _Section({
             "enabled": _Bool(True), "port": _port(8081), "max_line_bytes": _size(65536),
             "idle_timeout": _duration(0, zero_ok=True)}),
@@ -433,7 +435,8 @@ class _Checker:
         return result
 
 
-def _is_loopback(host):
+def is_loopback(host):
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
     if host.lower() == "localhost":
         return True
     try:
@@ -459,10 +462,13 @@ def _cross_check(ctx, config):
     """Rules that tie several keys together; skips values already refused."""
     mud_name = _get(config, "mud", "name")
     host = _get(config, "api", "host")
-    loopback = host is not _BAD and _is_loopback(host)
+    loopback = host is not _BAD and is_loopback(host)
     enabled = _get(config, "api", "auth", "enabled")
     keys = _get(config, "api", "auth", "api_keys")
 
+    console = _get(config, "api", "console")
+    if isinstance(console, dict) and console.get("enabled") is None:
+        console["enabled"] = loopback
     if enabled is False and host is not _BAD and not loopback:
         ctx.error("api.auth.enabled", "false is refused while api.host is not a loopback address",
                   "enable auth, or set api.host to 127.0.0.1 for local testing")

@@ -11,7 +11,7 @@ from twisted.trial import unittest
 from intermud3.api.connection import registry_for
 from intermud3.api.tcp import APILineFactory
 from intermud3.api.web import make_site
-from intermud3.api.ws import origin_allowed, text_frame_header
+from intermud3.api.ws import console_origins, origin_allowed, text_frame_header
 from intermud3.events import encode_json
 from tests.test_api_tcp import API_KEY, LoopbackMixin, LoopGateway, request, track_protocols
 
@@ -497,6 +497,43 @@ class DefaultOriginTests(WSTestBase):
         client = yield self.connect_ws({"X-API-Key": API_KEY})
         reply = yield self.call(client, "ping", 1)
         self.assertIn("result", reply)
+
+
+class ConsoleOriginTests(WSTestBase):
+    """While the web console is on, the page's own origin may connect as
+    well as the listed ones; while it is off, only the listed ones."""
+
+    overrides = {"api.websocket.allowed_origins": ["https://mud.example"],
+                 "api.console.enabled": True}
+
+    @defer.inlineCallbacks
+    def test_own_origin_in_both_loopback_forms_is_accepted(self):
+        for host in ("127.0.0.1", "localhost"):
+            client = yield self.connect_ws({"Origin": f"http://{host}:{self.port}"})
+            reply = yield self.call(client, "ping", 1)
+            self.assertIn("result", reply)
+
+    @defer.inlineCallbacks
+    def test_another_port_on_the_same_host_is_403(self):
+        response = yield self.raw_exchange(
+            self.port, UPGRADE + f"Origin: http://127.0.0.1:{self.port + 1}\r\n\r\n".encode())
+        self.assertTrue(response.startswith(b"HTTP/1.1 403"), response[:80])
+
+    @defer.inlineCallbacks
+    def test_own_origin_is_403_while_the_console_is_off(self):
+        self.gateway.config["api"]["console"]["enabled"] = False
+        response = yield self.raw_exchange(
+            self.port, UPGRADE + f"Origin: http://127.0.0.1:{self.port}\r\n\r\n".encode())
+        self.assertTrue(response.startswith(b"HTTP/1.1 403"), response[:80])
+
+    def test_console_origins(self):
+        api = self.gateway.config["api"]
+        self.assertEqual(console_origins(api, 8080), [
+            "http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080"])
+        public = dict(api, host="192.0.2.7", tls={"cert": "c.pem", "key": "k.pem"})
+        self.assertEqual(console_origins(public, 443), ["https://192.0.2.7:443"])
+        self.assertEqual(console_origins(dict(api, console={"enabled": False}), 8080), [])
+        self.assertEqual(console_origins(dict(api, host="0.0.0.0"), 8080), [])
 
 
 class AuthDisabledTests(WSTestBase):

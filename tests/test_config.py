@@ -73,6 +73,18 @@ class DefaultsTests(ConfigTestCase):
         self.assertIsInstance(c["router"]["max_frame_bytes"], int)
         self.assertIsInstance(c["api"]["max_send_buffer_bytes"], int)
 
+    def test_console_is_on_by_default_only_on_loopback(self):
+        self.assertIs(load(MINIMAL)["api"]["console"]["enabled"], True)
+        self.assertIs(load(MINIMAL + "api: {host: localhost}")["api"]["console"]["enabled"], True)
+        public = MINIMAL + "api: {host: 192.0.2.7, auth: {api_keys: [{key: s3cret-key-0123, permissions: [info]}]}}"
+        self.assertIs(load(public)["api"]["console"]["enabled"], False)
+        self.assertIs(load(public.replace("]}]}}", "]}]}, console: {enabled: true}}"))["api"]["console"]["enabled"],
+                      True)
+        self.assertIs(load(MINIMAL + "api: {console: {enabled: false}}")["api"]["console"]["enabled"], False)
+
+    def test_console_enabled_must_be_a_boolean(self):
+        self.assertOneError(MINIMAL + "api: {console: {enabled: yes please}}", "api.console.enabled", "true or false")
+
     def test_mud_name_has_no_default(self):
         self.assertNotIn("name", config.DEFAULTS["mud"])
         self.assertOneError("api: {port: 9000}", "mud.name", "required")

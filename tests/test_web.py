@@ -139,7 +139,7 @@ class HTTPTests(LoopbackMixin, unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_unknown_paths_are_404_json(self):
-        for path in (b"/", b"/nope", b"/health/nope", b"/api", b"/api/info/x", b"/health/live/x"):
+        for path in (b"/nope", b"/health/nope", b"/api", b"/api/info/x", b"/health/live/x"):
             status, body = yield self.get_json(path)
             self.assertEqual(status, 404, path)
             self.assertEqual(body["error"], "not found")
@@ -320,3 +320,58 @@ class HTTPSlotTests(LoopbackMixin, unittest.TestCase):
         yield self.open_raw(b"GET /health HTTP/1.1\r\n")
         received = yield self.raw_exchange(self.port, b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
         self.assertTrue(received.startswith(b"HTTP/1.1 503"), received[:40])
+
+
+class ConsoleTests(LoopbackMixin, unittest.TestCase):
+    """The web console's files: served with their type and the security
+    headers, only from the package's console directory, only while on."""
+
+    setUp = HTTPTests.setUp
+    get = HTTPTests.get
+
+    @defer.inlineCallbacks
+    def test_root_is_the_console_page_with_security_headers(self):
+        status, headers, body = yield self.get(b"/")
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["content-type"], "text/html; charset=utf-8")
+        self.assertIn(b'<script type="module" src="/static/app.js">', body)
+        csp = headers["content-security-policy"]
+        self.assertIn("script-src 'self'", csp)
+        self.assertNotIn("unsafe-inline", csp)
+        self.assertEqual(headers["x-content-type-options"], "nosniff")
+
+    @defer.inlineCallbacks
+    def test_static_files_have_their_types(self):
+        for path, kind in ((b"/static/app.js", "text/javascript"), (b"/static/rpc.js", "text/javascript"),
+                           (b"/static/text.js", "text/javascript"), (b"/static/shared.js", "text/javascript"),
+                           (b"/static/console.css", "text/css")):
+            status, headers, body = yield self.get(path)
+            self.assertEqual(status, 200, path)
+            self.assertTrue(headers["content-type"].startswith(kind), path)
+            self.assertEqual(headers["x-content-type-options"], "nosniff")
+            self.assertTrue(body)
+
+    @defer.inlineCallbacks
+    def test_head_has_no_body(self):
+        status, headers, body = yield self.get(b"/static/app.js", method=b"HEAD")
+        self.assertEqual((status, body), (200, b""))
+
+    @defer.inlineCallbacks
+    def test_other_paths_are_404(self):
+        for path in (b"/static/", b"/static/nope.js", b"/static/../config.py", b"/static/%2e%2e%2fconfig.py",
+                     b"/static/__init__.py", b"/static/app.js/x", b"/index.html/x", b"/static"):
+            status, headers, body = yield self.get(path)
+            self.assertEqual(status, 404, path)
+            self.assertEqual(json.loads(body)["error"], "not found")
+
+    @defer.inlineCallbacks
+    def test_post_is_405(self):
+        status, headers, body = yield self.get(b"/static/app.js", method=b"POST")
+        self.assertEqual(status, 405)
+
+    @defer.inlineCallbacks
+    def test_console_off_is_404(self):
+        self.gateway.config["api"]["console"]["enabled"] = False
+        for path in (b"/", b"/static/app.js"):
+            status, headers, body = yield self.get(path)
+            self.assertEqual(status, 404, path)

@@ -1,5 +1,5 @@
 """The HTTP side of the API port: /ws, /health*, /metrics, /api/info,
-/static/pinkfish.css.
+/static/pinkfish.css, and the web console (/ and /static/..., see static.py).
 
 One twisted.web `Site` serves HTTP and the WebSocket upgrade on the same
 port (the WebSocket resource takes the connection over). Every answer but
@@ -16,6 +16,7 @@ the gateway's own registry (prometheus_client.twisted would import the
 reactor and use a thread pool).
 """
 
+
 from autobahn.twisted.resource import WebSocketResource
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -29,6 +30,7 @@ from twisted.web.server import Site
 import intermud3
 from intermud3.api import methods
 from intermud3.api.connection import peer_host, registry_for
+from intermud3.api.static import ConsoleFile, ConsoleStatic
 from intermud3.api.ws import CLOSE_GOING_AWAY, make_ws_factory
 from intermud3.colour import html as colour_html
 from intermud3.events import encode_json, iso_timestamp
@@ -278,7 +280,8 @@ def make_site(gateway):
     api = _JSONNode()
     api.putChild(b"info", APIInfo())
     root.putChild(b"api", api)
-    static = _JSONNode()
+    root.putChild(b"", ConsoleFile(gateway, "index.html", _NOT_FOUND))
+    static = ConsoleStatic(gateway, _NOT_FOUND)
     static.putChild(b"pinkfish.css", StyleSheet())
     root.putChild(b"static", static)
     site = GatewaySite(root, ws_factory, gateway)

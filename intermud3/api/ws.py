@@ -10,8 +10,9 @@ a port.
   is dispatched. Without the header the client calls `authenticate`.
 * `Origin`, when sent, must be in `api.websocket.allowed_origins` (default
   none: no web page may use the gateway; `"*"` allows any, with a warning at
-  start); else HTTP 403. Clients that send no Origin are not browsers and
-  are never refused for it.
+  start), or be the gateway's own origin while the web console is on
+  (`console_origins`); else HTTP 403. Clients that send no Origin are not
+  browsers and are never refused for it.
 * Over `api.max_connections` (shared with TCP and HTTP) or
   `api.max_connections_per_ip`: HTTP 503.
 * A text message that is not valid UTF-8 fails the connection with close
@@ -41,6 +42,7 @@ from twisted.logger import Logger
 from intermud3.api import autobahn_tuning
 from intermud3.api.authguard import auth_guard_for
 from intermud3.api.connection import APIConnection, format_peer, peer_host, registry_for, set_no_delay
+from intermud3.config import is_loopback
 
 _log = Logger()
 
@@ -73,6 +75,22 @@ def origin_allowed(origin, allowed):
     return any(wanted == entry.rstrip("/").lower() for entry in allowed)
 
 
+def console_origins(api, port):
+    """The origins the web console is loaded from: scheme://api.host:port,
+    every loopback form of it when bound to loopback. Empty while the
+    console is off, and for a wildcard bind (0.0.0.0, ::), which has no
+    single own origin: the operator lists the public one in allowed_origins."""
+    if not api["console"]["enabled"] or api["host"] in ("0.0.0.0", "::"):
+        return []
+    scheme = "https" if api["tls"].get("cert") else "http"
+    host = api["host"]
+    if is_loopback(host):
+        hosts = ["127.0.0.1", "localhost", "[::1]"]
+    else:
+        hosts = [f"[{host}]" if ":" in host else host]
+    return [f"{scheme}://{name}:{port}" for name in hosts]
+
+
 class APIWebSocketProtocol(WebSocketServerProtocol):
 
     connection = None
@@ -99,7 +117,9 @@ class APIWebSocketProtocol(WebSocketServerProtocol):
         # The HTTP request that carried the upgrade held a slot; the
         # WebSocket connection takes it over (or, refused, frees it).
         registry.release_transport(self.transport)
-        if not origin_allowed(request.origin, api["websocket"]["allowed_origins"]):
+        allowed = api["websocket"]["allowed_origins"] + console_origins(
+            api, self.transport.getHost().port)
+        if not origin_allowed(request.origin, allowed):
             _log.info("Refusing WebSocket from {peer}: origin {origin} not allowed",
                       peer=peer, origin=request.origin)
             raise ConnectionDeny(ConnectionDeny.FORBIDDEN, "origin not allowed")
