@@ -692,6 +692,8 @@ class Soak:
               "(tcp and ws on MudA and MudB)")
         print("episodes: " + ", ".join(f"{k} {v}" for k, v in self.episodes.items())
               + (f" (disk_full {self.disk_note})" if self.disk_note else ""))
+        print("client re-attachments: " + ", ".join(
+            f"{c.name} {c.connects - 1} ({c.resumed} resumed)" for c in self.clients))
         for key, value in counts.items():
             print(f"{key}: {value}")
         print("refused by reason: " + json.dumps(refusals, sort_keys=True))
@@ -750,6 +752,8 @@ def main(argv=None):
         reactor.run()   # Ctrl-C and SIGTERM stop the reactor; cleanup follows
     finally:
         soak.cleanup()
+    if "code" not in outcome:
+        print("soak: stopped before the end; children killed, temporary directory removed")
     sys.stdout.flush()
     return outcome.get("code", 3)
 
