@@ -267,6 +267,7 @@ class Client:
         self.ledger = ledger
         self.rng = rng
         self.conn = None
+        self.ready = False       # authenticated and joined to CHANNEL
         self.session_id = None
         self.seq = itertools.count(1)
         self.stopping = False
@@ -327,8 +328,6 @@ class Client:
                     raise
         result = yield self.call("authenticate", {"api_key": self.api_key})
         return result
-
-    ready = False
 
     def send_one(self):
         """Send one tell or channel message to the other MUD (not waiting)."""
