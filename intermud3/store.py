@@ -4,11 +4,11 @@ SQLite (on the writer thread) behind.
 Everything read on a hot path is held in memory, loaded once at start:
 the router records, the network lists, the id counters and the queued
 messages. Writes go to the ``StoreWriter``: those nobody waits for
-(router password, list deltas, history) run in the background, their
+(list deltas, history) run in the background, their
 failures counted and logged once per episode; those a caller must wait
 for (a queued message, before answering "queued") return the writer's
-Deferred. Outcome records (a queued message sent or expired) are retried
-with backoff until they land, so a full disk delays them but never loses
+Deferred. Outcome records (a queued message sent or expired) and the router
+password are retried with backoff until they land, so a full disk delays them but never loses
 or repeats a message.
 """
 
@@ -75,8 +75,12 @@ class Store:
         return dict(record) if record else {"password": 0, "mudlist_id": 0, "chanlist_id": 0}
 
     def save_password(self, router, mud, password):
+        # Retried until it lands: after a restart a router refuses a stale
+        # password without a word (the link then hangs in handshake). A
+        # retry gives way once a newer password is remembered.
         self._remember_router(router, mud, password=password)
-        self.background("router", "save_password", router, mud, password)
+        self.until_done("router", "save_password", router, mud, password,
+                        wanted=lambda: self.router_record(router, mud)["password"] == password)
 
     def _remember_router(self, router, mud, **values):
         record = self._routers.setdefault(
@@ -156,9 +160,10 @@ class Store:
                        errbackArgs=(kind,))
         return d
 
-    def until_done(self, kind, name, *args, attempt=0, **kwargs):
+    def until_done(self, kind, name, *args, attempt=0, wanted=None, **kwargs):
         """As ``background``, retried with backoff until it succeeds (or the
-        store is closed): for records whose loss would repeat a message."""
+        store is closed, or ``wanted()`` says a newer write replaced it): for
+        records whose loss would repeat a message or lock the gateway out."""
         d = self.writer.write(_method(name), *args, **kwargs)
 
         def failed(failure):
@@ -166,11 +171,15 @@ class Store:
             if self.writer.closed:
                 return None
             delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
-            self._clock.callLater(delay, self.until_done, kind, name, *args,
-                                  attempt=attempt + 1, **kwargs)
+            self._clock.callLater(delay, self._retry, kind, name, args, attempt + 1, wanted,
+                                  kwargs)
             return None
         d.addCallbacks(self._landed, failed, callbackArgs=(kind,))
         return d
+
+    def _retry(self, kind, name, args, attempt, wanted, kwargs):
+        if wanted is None or wanted():
+            self.until_done(kind, name, *args, attempt=attempt, wanted=wanted, **kwargs)
 
     def _landed(self, result, kind):
         if kind in self.failing:
