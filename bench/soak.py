@@ -532,8 +532,10 @@ class Soak:
         up = yield self.all_up()
         self.windows.append((start, time.time() + self.options.fault_margin, kind))
         if not up:
-            print("warning: not everything came back up within "
-                  f"{UP_TIMEOUT:.0f} s after a fault", flush=True)
+            down = [c.name for c in self.clients if not c.ready]
+            print(f"warning: {time.strftime('%H:%M:%S')}: not everything up {UP_TIMEOUT:.0f} s"
+                  f" after a {kind} (clients not attached: {down or 'none'}; a gateway"
+                  " not on the router otherwise)", flush=True)
 
     @defer.inlineCallbacks
     def disk_episode(self):
