@@ -379,8 +379,7 @@ class Outbox:
         return result
 
     def _not_durable(self, failure, message, remember_as):
-        _log.error("Queueing a {kind} message failed: {error}",
-                   kind=message.kind, error=failure.getErrorMessage())
+        # The store counted and logged it (once per episode, not per message).
         self._remove(message)
         if remember_as is not None:
             self._results.pop(remember_as, None)

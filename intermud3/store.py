@@ -135,10 +135,16 @@ class Store:
 
     def enqueue(self, message_id, kind, packet, *, created, expires, owner, client_msg_id,
                 key_id):
-        """Deferred firing once the row is durable (StateError if it cannot be)."""
-        return self.writer.write(
+        """Deferred firing once the row is durable (StateError if it cannot be;
+        counted and logged as a "queue" failure, once per episode)."""
+        d = self.writer.write(
             _method("enqueue"), kind, packet, created=created, expires=expires,
             owner=owner, client_msg_id=client_msg_id, id=message_id, key_id=key_id)
+
+        def failed(failure):
+            self.report_failure(failure, "queue")
+            return failure
+        return d.addCallbacks(self._landed, failed, callbackArgs=("queue",))
 
     def finish(self, ids, status, at):
         """Record queued messages as sent or expired; retried until it lands."""

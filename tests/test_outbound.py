@@ -352,10 +352,17 @@ class DurabilityTests(SynchronousTestCase):
         self.assertEqual(failure.value.code, GATEWAY_ERROR)
         self.assertEqual(failure.value.data, {"reason": "store_unavailable"})
         self.assertEqual(self.outbox.depth, 0)
+        for n in range(3):
+            self.failureResultOf(self.queue(n), RPCError)
+        # Counted each time, reported as one episode (and not ready meanwhile).
+        self.assertEqual(self.gw.metrics.registry.get_sample_value(
+            "intermud3_store_write_failures_total", {"kind": "queue"}), 4)
+        self.assertEqual(self.gw.store.failing, {"queue"})
         self.flushLoggedErrors()
         # Nothing was remembered: once the store works the retry is accepted.
         self.gw.state._conn.execute("DROP TRIGGER full")
         self.assertEqual(self.successResultOf(self.queue(client_msg_id="c-1"))["status"], "queued")
+        self.assertEqual(self.gw.store.failing, set())
 
     def test_link_lost_between_mark_and_write_puts_the_message_back(self):
         self.gw.link.ready = False
