@@ -209,8 +209,23 @@ class GatewayService(service.MultiService):
             _log.info("Signal {signal}: stopping", signal=signal.Signals(signum).name)
             self.reactor.callFromThread(self.reactor.stop)
 
+        # Operators of the older gateway send SIGUSR1; its default action
+        # kills the process. twistd --logfile has a handler that reopens
+        # (rotates) the file: keep it, and otherwise log and carry on.
+        rotate_log = signal.getsignal(signal.SIGUSR1)
+        if not callable(rotate_log):
+            rotate_log = None
+
+        def on_sigusr1(signum, frame):
+            if rotate_log is not None:
+                rotate_log(signum, frame)
+                self.reactor.callFromThread(_log.info, "SIGUSR1: log file reopened")
+            else:
+                self.reactor.callFromThread(
+                    _log.info, "SIGUSR1: ignored (no log file to reopen; SIGHUP reloads the configuration)")
+
         wanted = {signal.SIGHUP: on_sighup, signal.SIGTERM: on_stop_signal,
-                  signal.SIGINT: on_stop_signal}
+                  signal.SIGINT: on_stop_signal, signal.SIGUSR1: on_sigusr1}
         try:
             for signum, handler in wanted.items():
                 self._previous_handlers[signum] = signal.signal(signum, handler)
@@ -248,8 +263,11 @@ class GatewayService(service.MultiService):
         gateway.channels.stop()
         gateway.outbox.stop()
         gateway.sessions.stop()
+        # Queued messages stay on disk and go out after the next start.
+        queued = gateway.outbox.depth
         yield gateway.store.close()
-        _log.info("Gateway stopped")
+        _log.info("Gateway stopped; {queued} outbound message(s) still queued for the next start",
+                  queued=queued)
         if self._log_filter is not None:
             self._log_filter.uninstall()
             self._log_filter = None

@@ -1105,7 +1105,8 @@ class HousekeepingTests(GatewayTestCase):
     def test_reconnect_reopens_the_link(self):
         router, svc = yield self.start()
         client = yield self.tcp(svc)
-        startups = lambda r: sum(1 for mud, p in r.received if mud == MUD and p[0] == "startup-req-3")
+        def startups(r):
+            return sum(1 for mud, p in r.received if mud == MUD and p[0] == "startup-req-3")
         self.assertEqual(startups(router), 1)
         result = yield client.call("reconnect")
         self.assertEqual(result, {"status": "reconnecting"})
