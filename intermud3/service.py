@@ -161,7 +161,10 @@ class GatewayService(service.MultiService):
                 # replayed into itself), so wait until the reactor runs.
                 self.reactor.callWhenRunning(lambda: self.running and self._install_log_filter())
         for warning in configuration.warnings(self.config):
-            _log.warn("Configuration: {warning}", warning=warning)
+            # Not `warning=`: Twisted's legacy log bridge (trial's reporter
+            # among its users) reads an event with that key as a Python
+            # warning and fails on its missing fields.
+            _log.warn("Configuration: {problem}", problem=warning)
         self.gateway = Gateway(
             self.config, clock=self.reactor, connector=self._connector,
             metrics=self._metrics, config_path=self.config_path)
