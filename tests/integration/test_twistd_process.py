@@ -60,4 +60,6 @@ class TwistdProcessTests(ProcessCase):
             self.assertEqual((yield proc.ended), 0)
             records = [json.loads(line) for line in proc.text().splitlines()
                        if line.startswith("{")]
-            self.assertIn("intermud3.link", {r.get("log_namespace") for r in records})
+            self.assertIn("link", {r.get("component") for r in records})
+            for record in records:
+                self.assertTrue({"time", "level", "component", "message"} <= set(record), record)
