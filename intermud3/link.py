@@ -38,7 +38,7 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
 from intermud3 import lpc, lpc_repair
-from intermud3.mudmode import MudModeProtocol
+from intermud3.mudmode import MudModeProtocol, foreign_protocol
 from intermud3.outbound import OutFrame, PacedLane, encode
 from intermud3.packets import FIELDS, PacketError, make, parse
 from intermud3.pacer import Pacer
@@ -112,7 +112,8 @@ class _RouterProtocol(MudModeProtocol):
 
     def lengthLimitExceeded(self, length):
         if self.close_reason is None:
-            self.close_reason = f"router announced a frame of {length} bytes, over max_frame_bytes"
+            self.close_reason = (foreign_protocol(length)
+                                 or f"router announced a frame of {length} bytes, over max_frame_bytes")
         super().lengthLimitExceeded(length)
 
     def packetReceived(self, value):
@@ -469,12 +470,15 @@ class RouterLink(Service):
         delay = self._backoff_delay(self._failures)
         self._index = (self._index + 1) % len(self._routers)
         self._redirect_allowed = True
+        failed = self.router["name"] if self.router is not None else "-"
         self.router = None
-        self._set_state("backoff", reason)
+        self._set_state("backoff", reason, router=failed)
         if self.state != "backoff" or not self.running:
             return  # an on_state observer stopped or re-opened the link
-        _log.info("Next router {router} in {delay:.2f}s (failure {count} in a row)",
-                  router=self._routers[self._index]["name"], delay=delay, count=self._failures)
+        # A warning, so `level: warn` still shows why the link is down.
+        _log.warn("Router link to {router} failed: {reason}; next try {next_router} in {delay:.2f}s "
+                  "(failure {count} in a row)", router=failed, reason=reason,
+                  next_router=self._routers[self._index]["name"], delay=delay, count=self._failures)
         self._backoff_call = self._clock.callLater(delay, self._retry)
 
     def _retry(self):
@@ -813,13 +817,15 @@ class RouterLink(Service):
 
     # -- state --------------------------------------------------------------
 
-    def _set_state(self, state, reason):
+    def _set_state(self, state, reason, router=None):
+        """`router`: the router's name when self.router no longer says it."""
         if state == self.state:
             return
         self.state = state
+        if router is None:
+            router = self.router["name"] if self.router is not None else "-"
         _log.info("Router link {state}: {reason} (router {router})",
-                  state=state, reason=reason,
-                  router=self.router["name"] if self.router is not None else "-")
+                  state=state, reason=reason, router=router)
         for observer in list(self.on_state):
             try:
                 observer(state, reason)
