@@ -10,6 +10,7 @@ import signal
 
 from twisted.application import service
 from twisted.internet import defer
+from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 
 from intermud3 import config as configuration
@@ -124,6 +125,11 @@ def _copy_path(source, target, path):
     target[keys[-1]] = source[keys[-1]]
 
 
+class ListenFailed(SystemExit):
+    """An API port could not be opened. A SystemExit, so that twistd and
+    twist print its one line and exit 1 instead of a traceback."""
+
+
 class GatewayService(service.MultiService):
     """The process: the gateway, its listeners, SIGHUP reload, ordered stop."""
 
@@ -174,11 +180,11 @@ class GatewayService(service.MultiService):
         tls = web.make_tls_context(self.config)
         if api["tcp"]["enabled"]:
             factory = tcp.make_tcp_factory(self.gateway)
-            self.tcp_listener = self._listen(api["tcp"]["port"], factory, api["host"], tls)
+            self.tcp_listener = self._listen("api.tcp.port", api["tcp"]["port"], factory, api["host"], tls)
         if api["websocket"]["enabled"]:
             site = web.make_site(self.gateway)
             self.gateway.on_apply.append(site.ws_factory.reconfigure)
-            self.web_listener = self._listen(api["port"], site, api["host"], tls)
+            self.web_listener = self._listen("api.port", api["port"], site, api["host"], tls)
         # After the reactor's own handlers, which it installs at startup.
         self.reactor.callWhenRunning(self._install_signal_handlers)
         super().startService()
@@ -192,13 +198,18 @@ class GatewayService(service.MultiService):
         if self._log_filter is not None:
             self._log_filter.reconfigure(new["logging"])
 
-    def _listen(self, port, factory, host, tls):
+    def _listen(self, key, port, factory, host, tls):
         # Twisted's default backlog (50) left clients hanging under a burst
         # of connects: the kernel queue is api.listen_backlog long.
         backlog = self.config["api"]["listen_backlog"]
-        if tls is not None:
-            return self.reactor.listenSSL(port, factory, tls, backlog=backlog, interface=host)
-        return self.reactor.listenTCP(port, factory, backlog=backlog, interface=host)
+        try:
+            if tls is not None:
+                return self.reactor.listenSSL(port, factory, tls, backlog=backlog, interface=host)
+            return self.reactor.listenTCP(port, factory, backlog=backlog, interface=host)
+        except CannotListenError as error:
+            # One line naming the setting, not twistd's traceback.
+            reason = error.socketError.strerror if isinstance(error.socketError, OSError) else error.socketError
+            raise ListenFailed(f"{key}: cannot listen on {host}:{port}: {reason}") from None
 
     def _install_signal_handlers(self):
         # Handlers only schedule work: the reactor may be in the middle of
