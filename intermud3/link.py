@@ -42,6 +42,7 @@ from intermud3.mudmode import MudModeProtocol, foreign_protocol
 from intermud3.outbound import OutFrame, PacedLane, encode
 from intermud3.packets import FIELDS, PacketError, make, parse
 from intermud3.pacer import Pacer
+from intermud3.trace import PacketSummary
 
 __all__ = ["RouterLink", "STATES"]
 
@@ -115,6 +116,10 @@ class _RouterProtocol(MudModeProtocol):
             self.close_reason = (foreign_protocol(length)
                                  or f"router announced a frame of {length} bytes, over max_frame_bytes")
         super().lengthLimitExceeded(length)
+
+    def stringReceived(self, string):
+        self.last_frame_size = len(string)  # for the debug trace
+        super().stringReceived(string)
 
     def packetReceived(self, value):
         self.link._received(self, value)
@@ -581,6 +586,9 @@ class RouterLink(Service):
         self.packets_received += 1
         if self.metrics is not None:
             self.metrics.packets_received.labels(type=_type_label(packet.type)).inc()
+        _log.debug("Packet in: {type} from router {router}, {size} bytes: {summary}",
+                   type=packet.type, router=protocol.router["name"],
+                   size=getattr(protocol, "last_frame_size", 0), summary=PacketSummary(value))
         ptype = packet.type
         if ptype == "startup-reply":
             self._startup_reply(protocol, packet)
@@ -800,6 +808,9 @@ class RouterLink(Service):
 
     def _write_to(self, protocol, out, charge=True):
         protocol.transport.write(out.data)
+        _log.debug("Packet out: {type} to router {router}, {size} bytes: {summary}",
+                   type=out.type, router=protocol.router["name"], size=len(out.data),
+                   summary=PacketSummary(value=out.packet, frame=out.data))
         protocol.bytes_sent += len(out.data)
         if charge:
             self.pacer.charge(out.type)
