@@ -27,6 +27,7 @@ such a link relies on any inbound traffic and on TCP keepalive, which the
 kernel runs on the same timings.
 """
 
+import collections
 import math
 import random as _random
 import secrets
@@ -53,6 +54,8 @@ STATES = ("connecting", "handshaking", "ready", "backoff", "stopped")
 # Routers learned from startup-reply router lists join the failover rotation;
 # a hostile router must not grow it without bound.
 MAX_LEARNED_ROUTERS = 16
+# Link failures kept for /health's router.last_errors.
+RECENT_FAILURES = 5
 
 # Packet types outside FIELDS are counted under one label: metric label
 # values must not be chosen by whoever talks to the router.
@@ -191,6 +194,8 @@ class RouterLink(Service):
         self.router_list = []          # the last startup-reply's list, parsed
         self.packets_sent = 0
         self.packets_received = 0
+        # The last few failures, for /health and `intermud3 doctor`.
+        self.recent_failures = collections.deque(maxlen=RECENT_FAILURES)
         self.reconnects = 0
         self.decode_errors = 0
         self.quote_repairs = 0      # frames read by lpc_repair after failing
@@ -476,6 +481,7 @@ class RouterLink(Service):
         self._index = (self._index + 1) % len(self._routers)
         self._redirect_allowed = True
         failed = self.router["name"] if self.router is not None else "-"
+        self.recent_failures.append({"at": self._clock.seconds(), "router": failed, "reason": reason})
         self.router = None
         self._set_state("backoff", reason, router=failed)
         if self.state != "backoff" or not self.running:

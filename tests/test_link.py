@@ -395,6 +395,17 @@ class FailureLogTests(LinkCase):
         self.assertIn("*test failed: the peer answered in HTTP", failed)
         self.assertNotIn("1213486160 bytes, over", failed)
 
+    def test_the_last_failures_are_kept_for_health_bounded(self):
+        link = self.make_link()
+        link.startService()
+        for _ in range(link.recent_failures.maxlen + 2):
+            self.connector.last.refuse()
+            self.clock.advance(400)
+        self.assertEqual(len(link.recent_failures), link.recent_failures.maxlen)
+        latest = link.recent_failures[-1]
+        self.assertIn(latest["router"], ("*test", "*two", "*three"))
+        self.assertIn("refused", latest["reason"])
+
     def test_handshake_timeout_names_the_router(self):
         link = self.make_link()
         link.startService()

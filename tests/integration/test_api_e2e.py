@@ -1211,7 +1211,7 @@ class HTTPTests(GatewayTestCase):
         self.assertEqual((health["status"], health["service"]), ("healthy", "i3-gateway"))
         self.assertEqual((health["websocket_connections"], health["tcp_connections"]), (2, 1))
         self.assertEqual(health["active_sessions"], 2)
-        self.assertEqual(set(health["router"]), {"state", "name", "address", "connected_since"})
+        self.assertEqual(set(health["router"]), {"state", "name", "address", "connected_since", "last_errors"})
         self.assertEqual(health["router"]["state"], "ready")
         self.assertEqual(health["router"]["name"], "*test")
         self.assertEqual(health["router"]["address"], f"127.0.0.1:{router.port}")
