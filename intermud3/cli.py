@@ -5,6 +5,7 @@
     intermud3 doctor -c PATH            is the gateway of this config well?
     intermud3 collect -c PATH DIR       a support bundle without secrets
     intermud3 migrate-config OLD.yaml   the older gateway's config, converted
+    intermud3 session URL [--key KEY]   JSON-RPC by hand over ws:// or tcp://
 
 Exit codes: 0 all is well, 1 a problem was found, 2 the command line is wrong.
 """
@@ -74,6 +75,11 @@ def _parser():
     migrate = commands.add_parser("migrate-config", help="convert the older gateway's config.yaml")
     migrate.add_argument("path", metavar="OLD.yaml")
     migrate.add_argument("-o", "--output", metavar="NEW.yaml", help="write here instead of standard output")
+    session = commands.add_parser("session", help="send JSON-RPC lines from stdin, print what comes back")
+    session.add_argument("url", metavar="URL", help="ws://HOST:PORT/ws, wss://..., or tcp://HOST:PORT")
+    session.add_argument("--key", help="authenticate with this API key first")
+    session.add_argument("--wait", type=float, default=1.0, metavar="SECONDS",
+                         help="after the input ends, wait this long for replies (default 1)")
     return parser
 
 
@@ -94,5 +100,18 @@ def main(argv=None, out=None, environ=None):
         return collect.run(args.config, args.directory, out, log_file=args.log, environ=environ)
     if args.command == "migrate-config":
         return migrate_config(args.path, out=out, output=args.output)
+    if args.command == "session":
+        from twisted.internet import reactor
+
+        from intermud3 import session
+        result = []
+        try:
+            done = session.run(reactor, args.url, args.key, args.wait, out)
+        except ValueError as error:
+            print(error, file=sys.stderr)
+            return 2
+        done.addCallback(result.append).addBoth(lambda _: reactor.stop())
+        reactor.run()
+        return result[0] if result else 1
     parser.print_usage(sys.stderr)
     return 2
