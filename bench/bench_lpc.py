@@ -1,7 +1,7 @@
 """LPC and MudMode throughput on real frames (intermud3.lpc, intermud3.mudmode).
 
 * decode/encode of a mudlist frame built from the real mudlist entries in
-  ../shared/i3-vectors/dead-souls-router.jsonl, replicated under new names
+  tests/data/dead-souls-router.jsonl, replicated under new names
   until it holds at least `muds` MUDs and `min_kb` KB (what a router sends
   on a first startup): MB/s, median of `runs`;
 * decode/encode of a small tell packet: microseconds per packet, median of
@@ -31,10 +31,8 @@ from twisted.internet.testing import StringTransport
 from intermud3 import lpc, mudmode
 
 BENCH = "lpc"
-# Outside the repository, as for the tests; I3_VECTORS_DIR points elsewhere.
-VECTORS = os.path.join(
-    os.environ.get("I3_VECTORS_DIR") or os.path.join(common.REPO, "..", "shared", "i3-vectors"),
-    "dead-souls-router.jsonl")
+# The captured frames the tests replay (tests/data/README.md).
+VECTORS = os.path.join(common.REPO, "tests", "data", "dead-souls-router.jsonl")
 
 FULL = {"runs": 15, "muds": 160, "min_kb": 100, "packets": 2000, "stream_copies": 20,
         "big_frame_kb": 2000, "max_seconds": 8}
@@ -172,7 +170,7 @@ def run(quick=False, **sizes):
     runs, limit = s["runs"], s["max_seconds"]
     rows = []
     if not os.path.isfile(VECTORS):
-        return [common.skipped(BENCH, "all", f"I3 vectors not found at {VECTORS} (set I3_VECTORS_DIR)")]
+        return [common.skipped(BENCH, "all", f"I3 vectors not found at {VECTORS}")]
     frames = real_frames()
 
     mudlist = mudlist_packet(frames, s["muds"], s["min_kb"] * 1000)

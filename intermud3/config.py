@@ -195,6 +195,41 @@ class _Enum(_Scalar):
         return value
 
 
+class _LevelName(_Enum):
+    """A log level, in any case (`DEBUG` as from Python's logging); `warning`
+    and `critical`, Python's names, mean warn and error."""
+
+    ALIASES = {"warning": "warn", "critical": "error"}
+
+    def __init__(self, default=_MISSING):
+        super().__init__(LEVELS, default)
+
+    def _check(self, ctx, value, path):
+        if isinstance(value, str):
+            value = value.lower()
+            value = self.ALIASES.get(value, value)
+        return super()._check(ctx, value, path)
+
+
+def log_components():
+    """Every name `logging.components` accepts: each module and package of
+    intermud3, dotted from the package (`link`, `api`, `api.tcp`), found
+    on disk so that nothing is imported."""
+    root = os.path.dirname(os.path.abspath(__file__))
+    names = set()
+    for directory, _subdirs, files in os.walk(root):
+        relative = os.path.relpath(directory, root)
+        prefix = [] if relative == "." else relative.split(os.sep)
+        if "__pycache__" in prefix:
+            continue
+        for file in files:
+            if file.endswith(".py") and file != "__main__.py":
+                parts = prefix + ([] if file == "__init__.py" else [file[:-3]])
+                if parts:
+                    names.add(".".join(parts))
+    return names
+
+
 class _List:
     """A list; given in the file it replaces the default whole."""
 
@@ -217,9 +252,10 @@ class _List:
 class _NameMap:
     """A mapping of free names to values; given in the file it replaces the default whole."""
 
-    def __init__(self, value, default):
+    def __init__(self, value, default, names=None):
         self.value = value
         self.default = default
+        self.names = names   # a callable giving the allowed names, or None for any
 
     def check(self, ctx, value, path):
         if value is None:
@@ -227,9 +263,16 @@ class _NameMap:
         if not isinstance(value, dict):
             return ctx.error(path, f"must be a mapping, not {_type_name(value)}", "write {name: value, ...}")
         result = {}
+        allowed = self.names() if self.names is not None else None
         for name, item in value.items():
             if not isinstance(name, str) or not name:
                 ctx.error(f"{path}.{name}", "names must be non-empty strings", "quote the name")
+                continue
+            if allowed is not None and name not in allowed:
+                close = difflib.get_close_matches(name, sorted(allowed), n=1)
+                ctx.error(f"{path}.{name}", "is not a known name",
+                          f"did you mean {close[0]}?" if close else
+                          "one of " + ", ".join(sorted(n for n in allowed if "." not in n)) + " or a module below one")
                 continue
             result[name] = self.value.check(ctx, item, f"{path}.{name}")
         return result
@@ -375,8 +418,8 @@ SCHEMA = _Section({
     }),
     "state": _Section({"directory": _Str("state")}),
     "logging": _Section({
-        "level": _Enum(LEVELS, "info"), "format": _Enum(FORMATS, "text"),
-        "components": _NameMap(_Enum(LEVELS), {}),
+        "level": _LevelName("info"), "format": _Enum(FORMATS, "text"),
+        "components": _NameMap(_LevelName(), {}, names=log_components),
     }),
 })
 

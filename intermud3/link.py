@@ -27,6 +27,7 @@ such a link relies on any inbound traffic and on TCP keepalive, which the
 kernel runs on the same timings.
 """
 
+import collections
 import math
 import random as _random
 import secrets
@@ -38,10 +39,11 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
 from intermud3 import lpc, lpc_repair
-from intermud3.mudmode import MudModeProtocol
+from intermud3.mudmode import MudModeProtocol, foreign_protocol
 from intermud3.outbound import OutFrame, PacedLane, encode
 from intermud3.packets import FIELDS, PacketError, make, parse
 from intermud3.pacer import Pacer
+from intermud3.trace import PacketSummary
 
 __all__ = ["RouterLink", "STATES"]
 
@@ -52,6 +54,8 @@ STATES = ("connecting", "handshaking", "ready", "backoff", "stopped")
 # Routers learned from startup-reply router lists join the failover rotation;
 # a hostile router must not grow it without bound.
 MAX_LEARNED_ROUTERS = 16
+# Link failures kept for /health's router.last_errors.
+RECENT_FAILURES = 5
 
 # Packet types outside FIELDS are counted under one label: metric label
 # values must not be chosen by whoever talks to the router.
@@ -112,8 +116,13 @@ class _RouterProtocol(MudModeProtocol):
 
     def lengthLimitExceeded(self, length):
         if self.close_reason is None:
-            self.close_reason = f"router announced a frame of {length} bytes, over max_frame_bytes"
+            self.close_reason = (foreign_protocol(length)
+                                 or f"router announced a frame of {length} bytes, over max_frame_bytes")
         super().lengthLimitExceeded(length)
+
+    def stringReceived(self, string):
+        self.last_frame_size = len(string)  # for the debug trace
+        super().stringReceived(string)
 
     def packetReceived(self, value):
         self.link._received(self, value)
@@ -185,6 +194,8 @@ class RouterLink(Service):
         self.router_list = []          # the last startup-reply's list, parsed
         self.packets_sent = 0
         self.packets_received = 0
+        # The last few failures, for /health and `intermud3 doctor`.
+        self.recent_failures = collections.deque(maxlen=RECENT_FAILURES)
         self.reconnects = 0
         self.decode_errors = 0
         self.quote_repairs = 0      # frames read by lpc_repair after failing
@@ -469,12 +480,16 @@ class RouterLink(Service):
         delay = self._backoff_delay(self._failures)
         self._index = (self._index + 1) % len(self._routers)
         self._redirect_allowed = True
+        failed = self.router["name"] if self.router is not None else "-"
+        self.recent_failures.append({"at": self._clock.seconds(), "router": failed, "reason": reason})
         self.router = None
-        self._set_state("backoff", reason)
+        self._set_state("backoff", reason, router=failed)
         if self.state != "backoff" or not self.running:
             return  # an on_state observer stopped or re-opened the link
-        _log.info("Next router {router} in {delay:.2f}s (failure {count} in a row)",
-                  router=self._routers[self._index]["name"], delay=delay, count=self._failures)
+        # A warning, so `level: warn` still shows why the link is down.
+        _log.warn("Router link to {router} failed: {reason}; next try {next_router} in {delay:.2f}s "
+                  "(failure {count} in a row)", router=failed, reason=reason,
+                  next_router=self._routers[self._index]["name"], delay=delay, count=self._failures)
         self._backoff_call = self._clock.callLater(delay, self._retry)
 
     def _retry(self):
@@ -577,6 +592,9 @@ class RouterLink(Service):
         self.packets_received += 1
         if self.metrics is not None:
             self.metrics.packets_received.labels(type=_type_label(packet.type)).inc()
+        _log.debug("Packet in: {type} from router {router}, {size} bytes: {summary}",
+                   type=packet.type, router=protocol.router["name"],
+                   size=getattr(protocol, "last_frame_size", 0), summary=PacketSummary(value))
         ptype = packet.type
         if ptype == "startup-reply":
             self._startup_reply(protocol, packet)
@@ -796,6 +814,9 @@ class RouterLink(Service):
 
     def _write_to(self, protocol, out, charge=True):
         protocol.transport.write(out.data)
+        _log.debug("Packet out: {type} to router {router}, {size} bytes: {summary}",
+                   type=out.type, router=protocol.router["name"], size=len(out.data),
+                   summary=PacketSummary(value=out.packet, frame=out.data))
         protocol.bytes_sent += len(out.data)
         if charge:
             self.pacer.charge(out.type)
@@ -813,13 +834,15 @@ class RouterLink(Service):
 
     # -- state --------------------------------------------------------------
 
-    def _set_state(self, state, reason):
+    def _set_state(self, state, reason, router=None):
+        """`router`: the router's name when self.router no longer says it."""
         if state == self.state:
             return
         self.state = state
+        if router is None:
+            router = self.router["name"] if self.router is not None else "-"
         _log.info("Router link {state}: {reason} (router {router})",
-                  state=state, reason=reason,
-                  router=self.router["name"] if self.router is not None else "-")
+                  state=state, reason=reason, router=router)
         for observer in list(self.on_state):
             try:
                 observer(state, reason)

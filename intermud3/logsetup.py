@@ -1,11 +1,16 @@
 """Log output from config["logging"]: a level filter per component, text or JSON lines.
 
+JSON lines are flat objects (time, level, component, message, then the
+event's fields), for jq and log shippers.
+
 A component is the logger namespace after "intermud3." (`link` covers
 `intermud3.link` and anything below it). The observer can be reconfigured
 on reload without replacing it in the log publisher.
 """
 
+import json
 import sys
+from datetime import datetime, timezone
 
 from twisted.logger import (
     FilteringLogObserver,
@@ -13,15 +18,72 @@ from twisted.logger import (
     LogLevel,
     LogLevelFilterPredicate,
     LogPublisher,
-    jsonFileLogObserver,
+    formatEvent,
     textFileLogObserver,
 )
 
 PACKAGE = "intermud3"
 
+# The keys every JSON line starts with; an event field of the same name
+# (or one of the old twisted.python.log keys) is not copied over them.
+_JSON_KEYS = ("time", "level", "component", "message")
+_LEGACY_KEYS = {"format", "system", "isError", "why", "failure", "message"}
+
 
 def _level(name):
     return LogLevel.levelWithName(name)
+
+
+def component_of(namespace):
+    """The `logging.components` name of a logger namespace: `link` for
+    intermud3.link; other libraries' namespaces whole (`twisted.web`)."""
+    if namespace == PACKAGE:
+        return PACKAGE
+    if namespace.startswith(PACKAGE + "."):
+        return namespace[len(PACKAGE) + 1:]
+    return namespace
+
+
+def json_line(event):
+    """One flat JSON object for a log event: time, level, component and the
+    rendered message first, then the event's own fields (values JSON cannot
+    hold are written as text), then the traceback of a logged failure."""
+    level = event.get("log_level")
+    record = {
+        "time": datetime.fromtimestamp(event.get("log_time", 0), timezone.utc)
+                        .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "level": level.name if level is not None else "info",
+        "component": component_of(str(event.get("log_namespace", "-"))),
+        "message": formatEvent(event),
+    }
+    for key, value in event.items():
+        if key.startswith("log_") or key in _JSON_KEYS or key in _LEGACY_KEYS:
+            continue
+        record[key] = value if _is_plain(value) else str(value)
+    failure = event.get("log_failure")
+    if failure is not None:
+        record["traceback"] = failure.getTraceback()
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+def _is_plain(value):
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    return False
+
+
+def json_lines_observer(out):
+    """An ILogObserver writing one json_line per event to `out`."""
+    def observe(event):
+        out.write(json_line(event) + "\n")
+        flush = getattr(out, "flush", None)
+        if flush is not None:
+            flush()
+    return observe
 
 
 class GatewayLogObserver:
@@ -49,7 +111,7 @@ class GatewayLogObserver:
 
     def _writer(self, fmt):
         if fmt == "json":
-            return jsonFileLogObserver(self._out, recordSeparator="")
+            return json_lines_observer(self._out)
         if self._inner is not None:
             return self._inner
         return textFileLogObserver(self._out)
@@ -125,4 +187,3 @@ def logging_begun(publisher):
         return isinstance(observer, LogPublisher) and any(
             buffers(inner) for inner in getattr(observer, "_observers", []))
     return not buffers(publisher)
-

@@ -4,7 +4,11 @@ The registry is injected (tests make a fresh one each) and served by
 api/web.py with generate_latest(); nothing here touches the reactor.
 """
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+
+# No `*_created` series: they double every counter's lines on /metrics and
+# nothing (alerts, dashboard, rate()) reads them. A process-wide switch.
+disable_created_metrics()
 
 
 class Metrics:
@@ -14,7 +18,8 @@ class Metrics:
         self.router_connected = Gauge(
             "intermud3_router_connected", "1 while the router link is ready", ["router"], registry=r)
         self.router_reconnects = Counter(
-            "intermud3_router_reconnects", "Router link (re)connection attempts after the first", ["router"], registry=r)
+            "intermud3_router_reconnects", "Router link (re)connection attempts after the first",
+            ["router"], registry=r)
         self.packets_received = Counter(
             "intermud3_packets_received", "I3 packets received from the router", ["type"], registry=r)
         self.packets_sent = Counter(
@@ -33,6 +38,8 @@ class Metrics:
         self.store_write_failures = Counter(
             "intermud3_store_write_failures", "State database writes that failed", ["kind"],
             registry=r)
+        self.outbound_expired = Counter(
+            "intermud3_outbound_expired", "Queued messages dropped unsent at router.queue.ttl", registry=r)
         self.mudlist_size = Gauge("intermud3_mudlist_size", "MUDs in the mudlist", registry=r)
         self.chanlist_size = Gauge("intermud3_chanlist_size", "Channels in the chanlist", registry=r)
         self.api_connections = Gauge(

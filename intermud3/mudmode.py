@@ -26,6 +26,20 @@ __all__ = ["frame", "FrameTooLarge", "MudModeProtocol",
 
 _log = Logger()
 
+# Length prefixes that are really the first bytes of another protocol's
+# answer: a router address that points at a web or SSH server.
+_FOREIGN_PREFIXES = {
+    b"HTTP": "the peer answered in HTTP: check the host and port",
+    b"SSH-": "the peer is an SSH server: check the host and port",
+}
+
+
+def foreign_protocol(length):
+    """Words for a length prefix that spells another protocol's greeting
+    (1213486160 is "HTTP"), or None."""
+    return _FOREIGN_PREFIXES.get(_PREFIX.pack(length)) if 0 <= length < 2 ** 32 else None
+
+
 # A full mudlist can run to hundreds of KB; Twisted's default 99,999 is too small.
 DEFAULT_MAX_FRAME_BYTES = 2 * 1024 * 1024
 # Dead Souls peers drop the link on frames over 10,000 bytes.
@@ -145,8 +159,9 @@ class MudModeProtocol(Int32StringReceiver):
         self._unprocessed = b""
         self._parts, self._parts_size, self._awaiting = [], 0, 0
         _log.warn(
-            "Peer announced a frame of {length} bytes, over the limit of {limit}; dropping the link",
-            length=length, limit=self.max_frame_bytes)
+            "Peer announced a frame of {length} bytes, over the limit of {limit}; dropping the link{hint}",
+            length=length, limit=self.max_frame_bytes,
+            hint=f" ({foreign_protocol(length)})" if foreign_protocol(length) else "")
         self.transport.loseConnection()
 
     def stringReceived(self, string):

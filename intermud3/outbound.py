@@ -563,6 +563,9 @@ class Outbox:
             expired.append(message)
         if expired:
             self._finish(expired, "expired")
+            metrics = getattr(self.gateway, "metrics", None)
+            if metrics is not None:
+                metrics.outbound_expired.inc(len(expired))
         for message in expired:
             _log.info("Queued {kind} message {message_id} expired unsent",
                       kind=message.kind, message_id=message.message_id)

@@ -10,6 +10,7 @@ import signal
 
 from twisted.application import service
 from twisted.internet import defer
+from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 
 from intermud3 import config as configuration
@@ -124,6 +125,11 @@ def _copy_path(source, target, path):
     target[keys[-1]] = source[keys[-1]]
 
 
+class ListenFailed(SystemExit):
+    """An API port could not be opened. A SystemExit, so that twistd and
+    twist print its one line and exit 1 instead of a traceback."""
+
+
 class GatewayService(service.MultiService):
     """The process: the gateway, its listeners, SIGHUP reload, ordered stop."""
 
@@ -161,7 +167,10 @@ class GatewayService(service.MultiService):
                 # replayed into itself), so wait until the reactor runs.
                 self.reactor.callWhenRunning(lambda: self.running and self._install_log_filter())
         for warning in configuration.warnings(self.config):
-            _log.warn("Configuration: {warning}", warning=warning)
+            # Not `warning=`: Twisted's legacy log bridge (trial's reporter
+            # among its users) reads an event with that key as a Python
+            # warning and fails on its missing fields.
+            _log.warn("Configuration: {problem}", problem=warning)
         self.gateway = Gateway(
             self.config, clock=self.reactor, connector=self._connector,
             metrics=self._metrics, config_path=self.config_path)
@@ -171,11 +180,11 @@ class GatewayService(service.MultiService):
         tls = web.make_tls_context(self.config)
         if api["tcp"]["enabled"]:
             factory = tcp.make_tcp_factory(self.gateway)
-            self.tcp_listener = self._listen(api["tcp"]["port"], factory, api["host"], tls)
+            self.tcp_listener = self._listen("api.tcp.port", api["tcp"]["port"], factory, api["host"], tls)
         if api["websocket"]["enabled"]:
             site = web.make_site(self.gateway)
             self.gateway.on_apply.append(site.ws_factory.reconfigure)
-            self.web_listener = self._listen(api["port"], site, api["host"], tls)
+            self.web_listener = self._listen("api.port", api["port"], site, api["host"], tls)
         # After the reactor's own handlers, which it installs at startup.
         self.reactor.callWhenRunning(self._install_signal_handlers)
         super().startService()
@@ -189,13 +198,18 @@ class GatewayService(service.MultiService):
         if self._log_filter is not None:
             self._log_filter.reconfigure(new["logging"])
 
-    def _listen(self, port, factory, host, tls):
+    def _listen(self, key, port, factory, host, tls):
         # Twisted's default backlog (50) left clients hanging under a burst
         # of connects: the kernel queue is api.listen_backlog long.
         backlog = self.config["api"]["listen_backlog"]
-        if tls is not None:
-            return self.reactor.listenSSL(port, factory, tls, backlog=backlog, interface=host)
-        return self.reactor.listenTCP(port, factory, backlog=backlog, interface=host)
+        try:
+            if tls is not None:
+                return self.reactor.listenSSL(port, factory, tls, backlog=backlog, interface=host)
+            return self.reactor.listenTCP(port, factory, backlog=backlog, interface=host)
+        except CannotListenError as error:
+            # One line naming the setting, not twistd's traceback.
+            reason = error.socketError.strerror if isinstance(error.socketError, OSError) else error.socketError
+            raise ListenFailed(f"{key}: cannot listen on {host}:{port}: {reason}") from None
 
     def _install_signal_handlers(self):
         # Handlers only schedule work: the reactor may be in the middle of
@@ -209,8 +223,23 @@ class GatewayService(service.MultiService):
             _log.info("Signal {signal}: stopping", signal=signal.Signals(signum).name)
             self.reactor.callFromThread(self.reactor.stop)
 
+        # Operators of the older gateway send SIGUSR1; its default action
+        # kills the process. twistd --logfile has a handler that reopens
+        # (rotates) the file: keep it, and otherwise log and carry on.
+        rotate_log = signal.getsignal(signal.SIGUSR1)
+        if not callable(rotate_log):
+            rotate_log = None
+
+        def on_sigusr1(signum, frame):
+            if rotate_log is not None:
+                rotate_log(signum, frame)
+                self.reactor.callFromThread(_log.info, "SIGUSR1: log file reopened")
+            else:
+                self.reactor.callFromThread(
+                    _log.info, "SIGUSR1: ignored (no log file to reopen; SIGHUP reloads the configuration)")
+
         wanted = {signal.SIGHUP: on_sighup, signal.SIGTERM: on_stop_signal,
-                  signal.SIGINT: on_stop_signal}
+                  signal.SIGINT: on_stop_signal, signal.SIGUSR1: on_sigusr1}
         try:
             for signum, handler in wanted.items():
                 self._previous_handlers[signum] = signal.signal(signum, handler)
@@ -248,8 +277,11 @@ class GatewayService(service.MultiService):
         gateway.channels.stop()
         gateway.outbox.stop()
         gateway.sessions.stop()
+        # Queued messages stay on disk and go out after the next start.
+        queued = gateway.outbox.depth
         yield gateway.store.close()
-        _log.info("Gateway stopped")
+        _log.info("Gateway stopped; {queued} outbound message(s) still queued for the next start",
+                  queued=queued)
         if self._log_filter is not None:
             self._log_filter.uninstall()
             self._log_filter = None

@@ -50,7 +50,7 @@ class HelperTests(SynchronousTestCase):
 
 class BenchmarkSmokeTests(SynchronousTestCase):
     def test_lpc(self):
-        load_vectors()  # skips, naming the path, when the vectors are absent
+        load_vectors()  # fails, naming the path, when the data file is missing
         values = figures(bench_lpc.run(runs=1, muds=3, min_kb=1, packets=5, stream_copies=1,
                                        big_frame_kb=100, max_seconds=1))
         for name in ("decode mudlist", "encode mudlist", "decode tell", "encode tell",

@@ -146,7 +146,8 @@ class ListenSetSurvivesRouterResetTests(ChannelsTestBase, SynchronousTestCase):
         self.call("channel_join", channel="dchat")
         self.gw.link.ready = False
         self.message = packets.make("channel-m", OUR_MUD, "alice", 0, 0, "dchat", "Alice", "hi")
-        self.assertEqual(settled(self.gw.outbox.submit("channel_send", self.gw.outbox.encode(self.message, "message"), self.alice))["status"],
+        self.assertEqual(settled(self.gw.outbox.submit(
+            "channel_send", self.gw.outbox.encode(self.message, "message"), self.alice))["status"],
                          "queued")
         del self.written[:]
 
@@ -181,9 +182,11 @@ class ListenSetSurvivesRouterResetTests(ChannelsTestBase, SynchronousTestCase):
         other = packets.make("channel-m", OUR_MUD, "alice", 0, 0, "ichat", "Alice", "yo")
         self.gw.clock.advance(5)
         self.assertEqual(settled(self.gw.outbox.submit("tell", self.gw.outbox.encode(tell, "message"), self.alice))["status"], "sent")
-        self.assertEqual(settled(self.gw.outbox.submit("channel_send", self.gw.outbox.encode(other, "message"), self.alice))["status"], "sent")
+        self.assertEqual(settled(self.gw.outbox.submit(
+            "channel_send", self.gw.outbox.encode(other, "message"), self.alice))["status"], "sent")
         late = packets.make("channel-m", OUR_MUD, "alice", 0, 0, "dchat", "Alice", "later")
-        self.assertEqual(settled(self.gw.outbox.submit("channel_send", self.gw.outbox.encode(late, "message"), self.alice))["status"], "queued")
+        self.assertEqual(settled(self.gw.outbox.submit(
+            "channel_send", self.gw.outbox.encode(late, "message"), self.alice))["status"], "queued")
         self.chanlist({"dchat": ["Frontiers", 0]})
         self.assertEqual(self.written[-2:], [self.message, late])    # in order
 

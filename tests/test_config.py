@@ -508,3 +508,25 @@ class DiffTests(ConfigTestCase):
             for part in path.split("."):
                 self.assertIn(part, value, path)
                 value = value[part]
+
+
+class LoggingSectionTests(ConfigTestCase):
+    def test_level_names_in_any_case_and_pythons_names(self):
+        loaded = load(MINIMAL + "logging: {level: DEBUG, components: {link: Warning, api.tcp: CRITICAL}}")
+        self.assertEqual(loaded["logging"]["level"], "debug")
+        self.assertEqual(loaded["logging"]["components"], {"link": "warn", "api.tcp": "error"})
+
+    def test_unknown_level_is_an_error(self):
+        self.assertOneError(MINIMAL + "logging: {level: loud}", "logging.level", "one of debug")
+
+    def test_unknown_component_is_an_error_with_the_closest_name(self):
+        self.assertOneError(MINIMAL + "logging: {components: {lnik: debug}}",
+                            "logging.components.lnik", "did you mean link?")
+        self.assertOneError(MINIMAL + "logging: {components: {gateway: debug}}",
+                            "logging.components.gateway", "link", "services")
+
+    def test_every_module_and_package_is_a_component(self):
+        names = config.log_components()
+        for name in ("link", "api", "api.tcp", "services", "services.channels", "state", "service"):
+            self.assertIn(name, names)
+        self.assertFalse([name for name in names if "__" in name], names)

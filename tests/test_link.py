@@ -6,6 +6,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionAborted, ConnectionDone, ConnectionRefusedError
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.logger import LogLevel, capturedLogs, formatEvent
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -360,6 +361,61 @@ class BackoffTests(LinkCase):
         self.clock.advance(1)
         self.assertEqual(self.connector.last.router["name"], "*two")
         self.assertEqual(link.state, "connecting")
+
+
+class FailureLogTests(LinkCase):
+    """A failing link is a warning naming the router and the reason in
+    words, so an operator running at `level: warn` sees why it is down."""
+
+    def warnings_while(self, action):
+        with capturedLogs() as events:
+            action()
+        return [formatEvent(e) for e in events
+                if e["log_level"] == LogLevel.warn and e["log_namespace"].startswith("intermud3.")]
+
+    def test_refused_connection_is_a_warning_with_the_routers_name(self):
+        link = self.make_link()
+        link.startService()
+        (line,) = self.warnings_while(self.connector.last.refuse)
+        self.assertIn("Router link to *test failed: connect failed:", line)
+        self.assertIn("refused", line)
+        self.assertIn("next try *two", line)
+
+    def test_a_peer_speaking_http_is_named_as_such(self):
+        link = self.make_link()
+        link.startService()
+        attempt = self.connector.last.accept()
+
+        def answer_in_http():
+            attempt.protocol.dataReceived(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+            self.clock.advance(0)
+        lines = self.warnings_while(answer_in_http)
+        self.assertIn("the peer answered in HTTP: check the host and port", "\n".join(lines))
+        (failed,) = [line for line in lines if line.startswith("Router link to")]
+        self.assertIn("*test failed: the peer answered in HTTP", failed)
+        self.assertNotIn("1213486160 bytes, over", failed)
+
+    def test_the_last_failures_are_kept_for_health_bounded(self):
+        link = self.make_link()
+        link.startService()
+        for _ in range(link.recent_failures.maxlen + 2):
+            self.connector.last.refuse()
+            self.clock.advance(400)
+        self.assertEqual(len(link.recent_failures), link.recent_failures.maxlen)
+        latest = link.recent_failures[-1]
+        self.assertIn(latest["router"], ("*test", "*two", "*three"))
+        self.assertIn("refused", latest["reason"])
+
+    def test_handshake_timeout_names_the_router(self):
+        link = self.make_link()
+        link.startService()
+        self.connector.last.accept()
+
+        def time_out():
+            self.clock.advance(20)
+            self.clock.advance(0)
+        (line,) = [entry for entry in self.warnings_while(time_out) if entry.startswith("Router link to")]
+        self.assertIn("*test failed: no startup-reply within handshake_timeout", line)
 
 
 class RedirectTests(LinkCase):

@@ -49,7 +49,7 @@ class InstalledFilterTests(SynchronousTestCase):
         self.emit("intermud3.link", LogLevel.info, "hello")
         self.assertEqual(self.seen, [])
         line = json.loads(out.getvalue().strip())
-        self.assertEqual(line["log_namespace"], "intermud3.link")
+        self.assertEqual(line["component"], "link")
 
 
 class FakeFileObserver:
@@ -72,7 +72,7 @@ class JSONUnderTwistdTests(SynchronousTestCase):
         Logger(namespace="intermud3.link", observer=publisher).info("hello")
         self.assertEqual(twistd_observer.events, [])
         line = json.loads(twistd_observer._outFile.getvalue().strip())
-        self.assertEqual(line["log_format"], "hello")
+        self.assertEqual(line["message"], "hello")
 
     def test_text_lines_too_whatever_format_twists_own_observer_has(self):
         # `twist` writes JSON records when stdout is not a terminal, through
@@ -133,7 +133,7 @@ class GatewayLogObserverTests(SynchronousTestCase):
         self.emit(observer, "intermud3.link", "info", "one")
         self.emit(observer, "intermud3.link", "info", "two")
         lines = out.getvalue().splitlines()
-        self.assertEqual([json.loads(line)["log_format"] for line in lines], ["one", "two"])
+        self.assertEqual([json.loads(line)["message"] for line in lines], ["one", "two"])
 
     def test_reconfigure(self):
         out = io.StringIO()
@@ -159,4 +159,44 @@ class GatewayLogObserverTests(SynchronousTestCase):
         self.emit(observer, "intermud3.link", "info", "as json")
         first, second = out.getvalue().splitlines()
         self.assertIn("as text", first)
-        self.assertEqual(json.loads(second)["log_format"], "as json")
+        self.assertEqual(json.loads(second)["message"], "as json")
+
+
+class JSONLineTests(SynchronousTestCase):
+    """`format: json`: one flat object per line, ready for jq."""
+
+    def lines(self, log_call):
+        out = io.StringIO()
+        publisher = LogPublisher()
+        publisher.addObserver(GatewayLogObserver(logging_config("debug", "json"), out))
+        log_call(Logger(namespace="intermud3.link", observer=publisher))
+        return [json.loads(line) for line in out.getvalue().splitlines()]
+
+    def test_time_level_component_rendered_message_then_the_fields(self):
+        (line,) = self.lines(lambda log: log.warn(
+            "Router link {state}: {reason} (router {router})",
+            state="backoff", reason="connection refused", router="*i4"))
+        self.assertEqual(list(line)[:4], ["time", "level", "component", "message"])
+        self.assertRegex(line["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        self.assertEqual(line["level"], "warn")
+        self.assertEqual(line["component"], "link")
+        self.assertEqual(line["message"], "Router link backoff: connection refused (router *i4)")
+        self.assertEqual((line["state"], line["reason"], line["router"]),
+                         ("backoff", "connection refused", "*i4"))
+        self.assertFalse([key for key in line if key.startswith("log_")])
+
+    def test_odd_values_become_text_and_a_failure_its_traceback(self):
+        def fail(log):
+            try:
+                raise ValueError("bad frame")
+            except ValueError:
+                log.failure("Decoding {thing}", thing=object())
+        (line,) = self.lines(fail)
+        self.assertIn("<object object", line["thing"])
+        self.assertIn("ValueError: bad frame", line["traceback"])
+        self.assertTrue(line["message"].startswith("Decoding <object object"))
+
+    def test_a_field_named_like_a_key_does_not_replace_it(self):
+        (line,) = self.lines(lambda log: log.info("{message} at {time}", message="m", time="t"))
+        self.assertEqual(line["message"], "m at t")
+        self.assertNotEqual(line["time"], "t")

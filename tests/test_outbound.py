@@ -182,6 +182,7 @@ class OutboxTests(SynchronousTestCase):
                          [(first, "tell"), (second, "emoteto")])
         self.assertEqual(self.gw.state.queue_depth(), 0)
         self.assertEqual(self.gauge(), 0)
+        self.assertEqual(self.gw.metrics.registry.get_sample_value("intermud3_outbound_expired_total"), 2)
         self.gw.link.set_state("ready")
         self.assertEqual(self.gw.link.sent, [])
         self.assertEqual(self.alice.events("message_sent"), [])

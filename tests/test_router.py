@@ -1,14 +1,11 @@
 """The in-repo test router behaves like a real Dead Souls router.
 
 Raw MudMode clients on loopback talk to ``I3Router``; where the captured
-frames in ``../shared/i3-vectors/`` show what a real router does, the test
+frames in ``tests/data/`` show what a real router does, the test
 replays the client's bytes and compares the router's answer with them.
 """
 
-import json
-import os
 import struct
-from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,32 +21,17 @@ from intermud3.mudmode import frame
 from intermud3.testing import tap
 from intermud3.testing.router import I3Router
 from intermud3.testing.strict_lpc import is_strict_lpc, strict_problem
+from tests.vectors import load_records
 
 WAIT = 3.0  # seconds of real time before a test gives up on a frame
 
 
-def _vectors_file():
-    directory = os.environ.get("I3_VECTORS_DIR")
-    if directory:
-        return Path(directory) / "dead-souls-router.jsonl"
-    return Path(__file__).resolve().parents[2] / "shared" / "i3-vectors" / "dead-souls-router.jsonl"
-
-
-def load_vectors():
-    path = _vectors_file()
-    if not path.exists():
-        return None
-    with path.open() as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
-VECTORS = load_vectors()
+# The captured frames as raw JSON records (tests/data/README.md).
+VECTORS = [record for _line, record in load_records()]
 
 
 def vector(conn, direction, ptype, note=None):
     """The whole frame (bytes) of the first vector that matches."""
-    if VECTORS is None:
-        raise unittest.SkipTest(f"vectors not found at {_vectors_file()}")
     for item in VECTORS:
         if (item["conn"] == conn and item["dir"] == direction and item["decoded"][0] == ptype
                 and (note is None or item["note"] == note)):
@@ -717,8 +699,6 @@ class WaitForTests(unittest.SynchronousTestCase):
 class StrictLPCTests(unittest.SynchronousTestCase):
 
     def test_every_vector_is_strict(self):
-        if VECTORS is None:
-            raise unittest.SkipTest(f"vectors not found at {_vectors_file()}")
         for item in VECTORS:
             body = bytes.fromhex(item["hex"])[4:]
             self.assertIsNone(strict_problem(body), item["note"])

@@ -76,6 +76,6 @@ class ListenBacklogTests(SynchronousTestCase):
         config["api"]["listen_backlog"] = 77
         reactor = MemoryReactor()
         svc = GatewayService(config, reactor=reactor)
-        svc._listen(8081, Factory(), "127.0.0.1", None)
+        svc._listen("api.tcp.port", 8081, Factory(), "127.0.0.1", None)
         port, _, backlog, interface = reactor.tcpServers[0]
         self.assertEqual((port, backlog, interface), (8081, 77, "127.0.0.1"))

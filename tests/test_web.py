@@ -67,7 +67,7 @@ class HTTPTests(LoopbackMixin, unittest.TestCase):
             "status": "healthy", "service": "i3-gateway", "version": "0.1.0",
             "websocket_connections": 0, "tcp_connections": 0, "active_sessions": 0,
             "router": {"state": "connecting", "name": "*test", "address": "127.0.0.1:9999",
-                       "connected_since": None}})
+                       "connected_since": None, "last_errors": []}})
 
     @defer.inlineCallbacks
     def test_health_counts_connections_and_sessions(self):

@@ -1,18 +1,17 @@
 """Real MudMode frames captured from a Dead Souls router, for tests.
 
-The file lives outside the repository, in ``../shared/i3-vectors/`` from the
-repository root; ``I3_VECTORS_DIR`` points elsewhere. Tests that need it are
-skipped, with the path in the reason, only when the file is absent.
+The frames are part of the repository: ``tests/data/dead-souls-router.jsonl``
+(``tests/data/README.md`` says where they come from and what each field
+holds). A missing file is a broken checkout, so it fails loudly rather than
+skipping the tests that replay it.
 """
 
 import json
-import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
-import pytest
-
-VECTORS_FILE = "dead-souls-router.jsonl"
+VECTORS_PATH = Path(__file__).resolve().parent / "data" / "dead-souls-router.jsonl"
 
 
 @dataclass(frozen=True)
@@ -31,26 +30,20 @@ class Vector:
         return body[:-1] if body.endswith(b"\x00") else body
 
 
-def vectors_path():
-    directory = os.environ.get("I3_VECTORS_DIR")
-    if directory:
-        return Path(directory) / VECTORS_FILE
-    return Path(__file__).resolve().parents[2] / "shared" / "i3-vectors" / VECTORS_FILE
+@lru_cache(maxsize=1)
+def load_records():
+    """The file's JSON objects, one per non-blank line, with line numbers."""
+    records = []
+    with VECTORS_PATH.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if line.strip():
+                records.append((number, json.loads(line)))
+    return tuple(records)
 
 
 def load_vectors():
-    """Every vector in the file, or skip the calling test if it is absent."""
-    path = vectors_path()
-    if not path.is_file():
-        pytest.skip(f"I3 test vectors not found at {path} (set I3_VECTORS_DIR)")
-    vectors = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            vectors.append(Vector(
-                line=number, conn=record["conn"], dir=record["dir"],
-                note=record.get("note", ""), frame=bytes.fromhex(record["hex"]),
-                decoded=record["decoded"]))
-    return vectors
+    """Every vector in the file, in file order."""
+    return [Vector(line=number, conn=record["conn"], dir=record["dir"],
+                   note=record.get("note", ""), frame=bytes.fromhex(record["hex"]),
+                   decoded=record["decoded"])
+            for number, record in load_records()]

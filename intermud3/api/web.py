@@ -87,6 +87,9 @@ def _router_status(link):
         "name": router.get("name"),
         "address": address,
         "connected_since": iso_timestamp(since) if since is not None else None,
+        # Why the link last failed, oldest first: what `intermud3 doctor` shows.
+        "last_errors": [{"at": iso_timestamp(f["at"]), "router": f["router"], "reason": f["reason"]}
+                        for f in getattr(link, "recent_failures", ())],
     }
 
 

@@ -2,7 +2,7 @@
 
 Every test of the gateway talks to this instead of the public network, so
 it copies what the real router does (I3-PROTOCOL.md, and the frames in
-``../shared/i3-vectors/``), including the unfriendly parts:
+``tests/data/``), including the unfriendly parts:
 
 * It reads strictly, like the FluffOS driver: a frame with whitespace
   between tokens, a missing trailing comma or ``([,])`` is dropped without

@@ -2,7 +2,7 @@
 
 Shared by the message and channel end-to-end tests: building the pair,
 reading what the router received, and comparing a packet's shape with the
-real frames in ``../shared/i3-vectors/``.
+real frames in ``tests/data/``.
 """
 
 import shutil

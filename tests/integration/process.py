@@ -71,8 +71,9 @@ class Child(protocol.ProcessProtocol):
         return b"".join(self.output).decode("utf-8", "replace")
 
 
-def spawn(testcase, code, *args, cwd=None, env=None):
-    """Start `python -c code *args`; returns its `Child` (`.transport` to signal it)."""
+def spawn(testcase, code, *args, cwd=None, env=None, deadline=DEADLINE):
+    """Start `python -c code *args`; returns its `Child` (`.transport` to signal it).
+    It is killed after `deadline` seconds."""
     child = Child()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("I3_")}
     environ.update(PYTHONPATH=str(REPO), **(env or {}))
@@ -86,15 +87,15 @@ def spawn(testcase, code, *args, cwd=None, env=None):
         return None
 
     testcase.addCleanup(kill_if_alive)
-    deadline = reactor.callLater(DEADLINE, kill_if_alive)
-    child.ended.addBoth(lambda result: (deadline.active() and deadline.cancel(), result)[1])
+    killer = reactor.callLater(deadline, kill_if_alive)
+    child.ended.addBoth(lambda result: (killer.active() and killer.cancel(), result)[1])
     return child
 
 
-def twistd_gateway(testcase, config_path, *twistd_options, cwd=None):
+def twistd_gateway(testcase, config_path, *twistd_options, cwd=None, deadline=DEADLINE):
     """`twistd -n --pidfile= [twistd_options] intermud3 --config PATH`."""
     return spawn(testcase, TWISTD, "-n", "--pidfile=", *twistd_options,
-                 "intermud3", "--config", str(config_path), cwd=cwd)
+                 "intermud3", "--config", str(config_path), cwd=cwd, deadline=deadline)
 
 
 @contextlib.contextmanager
@@ -173,8 +174,12 @@ class ProcessCase(unittest.TestCase):
     def spawn(self, code, *args, env=None):
         return spawn(self, code, *args, cwd=self.dir, env=env)
 
+    # Seconds a gateway process may live before it is killed.
+    gateway_deadline = DEADLINE
+
     def gateway(self, *twistd_options):
-        return twistd_gateway(self, self.config_path, *twistd_options, cwd=self.dir)
+        return twistd_gateway(self, self.config_path, *twistd_options, cwd=self.dir,
+                              deadline=self.gateway_deadline)
 
     def connected(self):
         return self.router.wait_for(lambda r: self.mud in r.connections, timeout=DEADLINE)

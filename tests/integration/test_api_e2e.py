@@ -1105,7 +1105,8 @@ class HousekeepingTests(GatewayTestCase):
     def test_reconnect_reopens_the_link(self):
         router, svc = yield self.start()
         client = yield self.tcp(svc)
-        startups = lambda r: sum(1 for mud, p in r.received if mud == MUD and p[0] == "startup-req-3")
+        def startups(r):
+            return sum(1 for mud, p in r.received if mud == MUD and p[0] == "startup-req-3")
         self.assertEqual(startups(router), 1)
         result = yield client.call("reconnect")
         self.assertEqual(result, {"status": "reconnecting"})
@@ -1210,7 +1211,7 @@ class HTTPTests(GatewayTestCase):
         self.assertEqual((health["status"], health["service"]), ("healthy", "i3-gateway"))
         self.assertEqual((health["websocket_connections"], health["tcp_connections"]), (2, 1))
         self.assertEqual(health["active_sessions"], 2)
-        self.assertEqual(set(health["router"]), {"state", "name", "address", "connected_since"})
+        self.assertEqual(set(health["router"]), {"state", "name", "address", "connected_since", "last_errors"})
         self.assertEqual(health["router"]["state"], "ready")
         self.assertEqual(health["router"]["name"], "*test")
         self.assertEqual(health["router"]["address"], f"127.0.0.1:{router.port}")

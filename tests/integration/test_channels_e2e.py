@@ -1,7 +1,7 @@
 """Channels between two gateways on one router (API.md "Channels", "Events").
 
 What the router received is checked packet by packet against I3-PROTOCOL.md
-and the shapes of the real frames in ``../shared/i3-vectors/``; what each
+and the shapes of the real frames in ``tests/data/``; what each
 MUD's clients got is checked event by event.
 """
 

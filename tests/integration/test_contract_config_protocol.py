@@ -108,6 +108,21 @@ class CommandLineTests(ProcessCase):
             self.assertNotIn("Gateway started", proc.text())   # the file, not stdout
 
     @defer.inlineCallbacks
+    def test_sigusr1_without_a_logfile_is_logged_and_ignored(self):
+        """Without --logfile, SIGUSR1 (the older gateway's restart signal)
+        must not kill the process (its default action): it is logged and
+        ignored. SIGTERM then stops in order and says what stays queued."""
+        with output_on_failure(self.gateway()) as proc:
+            yield self.connected()
+            yield wait_until(lambda: "Gateway started" in proc.text())
+            proc.transport.signalProcess(signal.SIGUSR1)
+            yield wait_until(lambda: "SIGUSR1: ignored" in proc.text(), timeout=10)
+            self.assertFalse(proc.ended.called)
+            proc.transport.signalProcess("TERM")
+            self.assertEqual((yield proc.ended), 0)
+            self.assertIn("0 outbound message(s) still queued", proc.text())
+
+    @defer.inlineCallbacks
     def test_twistd_check_config_prints_every_error_opens_no_socket(self):
         """`twistd intermud3 --config PATH --check-config` (no -n): every
         error with its key path and a hint, exit 1; a valid file exits 0; no

@@ -1,7 +1,7 @@
 """Tells and emotes between two gateways on one router, and the durable queue.
 
 Every outbound packet is checked as the router received it (I3-PROTOCOL.md
-section 3, and the shapes of the real frames in ``../shared/i3-vectors/``),
+section 3, and the shapes of the real frames in ``tests/data/``),
 every inbound one as the event the other MUD's client got (API.md "Events").
 """
 

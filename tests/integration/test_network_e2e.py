@@ -227,6 +227,11 @@ class NetworkEndToEnd(unittest.TestCase):
         router = json.loads(body)["router"]
         self.assertIn(router["state"], ("connecting", "handshaking", "backoff"))
         self.assertIsNone(router["connected_since"])
+        # Why it is down, for `intermud3 doctor`: the router and the reason.
+        yield wait_until(lambda: m.a.gateway.link.recent_failures)
+        router = json.loads((yield http_get(m.a, "/health"))[1])["router"]
+        self.assertEqual(router["last_errors"][-1]["router"], "*test")
+        self.assertTrue(router["last_errors"][-1]["reason"])
         self.assertNotIn("gateway_connected", client.event_names())
 
         self.router.refuse_startups = False

@@ -1,7 +1,7 @@
 """Bad input from the router gets counted, logged and skipped; it harms nothing.
 
 A real GatewayService (named ``ProbeA``, so the captured router frames in
-``../shared/i3-vectors/`` are addressed to it) on the in-repo router, with
+``tests/data/`` are addressed to it) on the in-repo router, with
 a connected TCP API client. Each case writes something malformed down the
 router link (``send_raw``/``send_packet``), then a normal tell. After
 every case: the router link is the same connection (except the oversized

@@ -5,7 +5,7 @@ router does, those tests would prove nothing. Here:
 
 * ``ReplayTests`` drives ``I3Router`` with the very frames two clients,
   ProbeA and ProbeB, sent to a real Dead Souls router (the capture in
-  ``../shared/i3-vectors/``), in the same order, from raw MudMode
+  ``tests/data/``), in the same order, from raw MudMode
   connections on loopback, with a scripted stand-in for the captured
   Dead Souls MUD "DSTest", and compares what each client gets back with
   what the real router sent, frame by frame: byte for byte where the frame

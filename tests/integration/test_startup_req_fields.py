@@ -2,9 +2,9 @@
 I3-PROTOCOL.md section 3 gives (20 fields in all).
 
 The in-repo router checks only the kinds of the fields (ints where ints
-belong), and the frame-exact vector test in tests/test_link.py is skipped
-where the shared vectors are absent; so two strings or two ints swapped
-would pass both. Here every field has a value of its own.
+belong), and the frame-exact vector test in tests/test_link.py compares
+with one captured frame whose strings and ints may coincide; so two strings
+or two ints swapped could pass both. Here every field has a value of its own.
 """
 
 from twisted.internet import defer

@@ -8,6 +8,7 @@ instead of stalling CI.
 """
 
 import json
+import socket
 
 from twisted.internet import defer
 
@@ -60,4 +61,17 @@ class TwistdProcessTests(ProcessCase):
             self.assertEqual((yield proc.ended), 0)
             records = [json.loads(line) for line in proc.text().splitlines()
                        if line.startswith("{")]
-            self.assertIn("intermud3.link", {r.get("log_namespace") for r in records})
+            self.assertIn("link", {r.get("component") for r in records})
+            for record in records:
+                self.assertTrue({"time", "level", "component", "message"} <= set(record), record)
+
+    @defer.inlineCallbacks
+    def test_a_port_in_use_is_one_line_naming_the_setting(self):
+        busy = socket.socket()
+        self.addCleanup(busy.close)
+        busy.bind(("127.0.0.1", self.tcp_port))
+        busy.listen()
+        code, out = yield self.run_to_end(self.gateway())
+        self.assertEqual(code, 1, out)
+        self.assertIn(f"api.tcp.port: cannot listen on 127.0.0.1:{self.tcp_port}: Address already in use", out)
+        self.assertNotIn("Traceback", out)
