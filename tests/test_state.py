@@ -478,7 +478,11 @@ class CrashTests(SynchronousTestCase):
                 lines.append(line)
         finally:
             os.kill(proc.pid, signal.SIGKILL)
-            rest, _ = proc.communicate()
+            # Through the buffer readline used: communicate() reads the pipe
+            # beneath it and would miss lines already buffered there.
+            rest = proc.stdout.read()
+            proc.stderr.read()
+            proc.wait()
         self.assertEqual(proc.returncode, -signal.SIGKILL)
         lines.extend(rest.splitlines())
         acks = self.acknowledged(lines)

@@ -8,6 +8,7 @@ Screenshots of each view go to the test's temporary directory
 (<test>-<view>.png), or to I3_SCREENSHOTS_DIR when set.
 """
 
+import atexit
 import os
 
 from twisted.internet import defer
@@ -25,13 +26,23 @@ XSS = '<img src=x onerror="document.title=\'owned\'">'
 class ConsoleBrowserTests(unittest.TestCase):
 
     browser = None
+    skip_reason = None
     timeout = 60
 
     @classmethod
     def setUpClass(cls):
+        cls.start_browser()
+
+    @classmethod
+    def start_browser(cls):
+        """One browser for the class, started by the first test that needs
+        it (trial calls no setUpClass) and quit at the end."""
+        if cls.browser is not None or cls.skip_reason is not None:
+            return
         reason = chromium.unavailable()
         if reason is None:
             cls.browser = chromium.Browser()
+            atexit.register(cls.tearDownClass)   # trial calls no tearDownClass either
         elif os.environ.get("CI") == "true":
             raise RuntimeError(f"browser tests cannot run in CI: {reason}")
         else:
@@ -44,6 +55,7 @@ class ConsoleBrowserTests(unittest.TestCase):
             cls.browser = None
 
     def setUp(self):
+        self.start_browser()
         if self.browser is None:
             raise unittest.SkipTest(self.skip_reason)
         # I3_SCREENSHOTS_DIR keeps them past the run (the temporary one goes).
