@@ -404,7 +404,10 @@ SCHEMA = _Section({
             "timeout": _duration(3600), "max_queue_size": _count(1000), "queue_ttl": _duration(300),
             "max_pending_queries": _count(20)}),
         "max_connections": _count(1000),
-        "max_connections_per_ip": _count(100),
+        # 0: no bound per address but api.max_connections (a MUD's own
+        # clients often share one address; the eviction of unauthenticated
+        # connections is what keeps a flood from locking the MUD out).
+        "max_connections_per_ip": _Number(0, minimum=0, integer=True, what="an integer"),
         "header_timeout": _duration(10),
         "listen_backlog": _count(1024),
         "max_batch": _count(50),

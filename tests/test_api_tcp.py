@@ -800,3 +800,26 @@ class ConnectionAbuseTests(LoopbackMixin, unittest.TestCase):
         yield flood[1].closed
         self.assertTrue(mud.transport.connected)
         self.assertTrue(flood[2].transport.connected)
+
+
+class _Slot:
+    host = "127.0.0.1"
+    transport_name = "tcp"
+    authenticated = True
+
+    def abort(self):
+        pass
+
+
+class NoPerAddressCapByDefaultTests(LoopbackMixin, unittest.TestCase):
+    """Left at 0, api.max_connections_per_ip bounds nothing but
+    api.max_connections: a MUD's clients often share one address."""
+
+    def test_default_is_zero_and_means_max_connections(self):
+        gateway = LoopGateway()
+        self.assertEqual(gateway.config["api"]["max_connections_per_ip"], 0)
+        gateway.config["api"]["max_connections"] = 3
+        registry = registry_for(gateway)
+        slots = [_Slot() for _ in range(4)]
+        self.assertEqual([registry.admit(s) for s in slots[:3]], [None, None, None])
+        self.assertEqual(registry.admit(slots[3]), "too many connections")

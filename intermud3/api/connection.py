@@ -76,7 +76,7 @@ class ConnectionRegistry:
     def __init__(self, max_connections, metrics=None, max_per_ip=None):
         self._limit = max_connections if callable(max_connections) else (lambda: max_connections)
         if max_per_ip is None:
-            max_per_ip = self._limit
+            max_per_ip = 0      # no bound per address but the total
         self._per_ip_limit = max_per_ip if callable(max_per_ip) else (lambda: max_per_ip)
         self._metrics = metrics
         self._gauges = {}  # transport name -> its labelled gauge, bound once
@@ -91,7 +91,8 @@ class ConnectionRegistry:
 
     def admit(self, connection):
         """Count a new connection: None when admitted, else why it may not open."""
-        if self._per_host[connection.host] >= self._per_ip_limit():
+        per_ip = self._per_ip_limit()
+        if per_ip and self._per_host[connection.host] >= per_ip:
             return "too many connections from this address"
         if len(self._open) >= self.max_connections and not self._evict_one():
             return "too many connections"
@@ -182,7 +183,7 @@ def registry_for(gateway):
     if registry is None:
         registry = ConnectionRegistry(
             lambda: gateway.config["api"]["max_connections"], getattr(gateway, "metrics", None),
-            max_per_ip=lambda: gateway.config["api"].get("max_connections_per_ip", 100))
+            max_per_ip=lambda: gateway.config["api"].get("max_connections_per_ip", 0))
         gateway.api_connections = registry
     return registry
 
