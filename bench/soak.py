@@ -83,7 +83,7 @@ from autobahn.twisted.websocket import (  # noqa: E402
 from twisted.internet import defer, reactor, task  # noqa: E402
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol  # noqa: E402
 
-from intermud3.testing.client import JSONLineClient, RPCFailure  # noqa: E402
+from intermud3.testing.client import JSONLineClient, RPCFailure, answer  # noqa: E402
 
 TWISTD = "from twisted.scripts.twistd import run; run()"
 MUDS = ("MudA", "MudB")
@@ -180,12 +180,7 @@ class WSClient(WebSocketClientProtocol):
         if "method" in message:
             self.on_event(message["method"], message.get("params") or {})
             return
-        d = self._pending.pop(message.get("id"), None)
-        if d is not None:
-            if "error" in message:
-                d.errback(RPCFailure(message["error"]))
-            else:
-                d.callback(message["result"])
+        answer(self._pending, message)
 
     def call(self, method, params=None):
         request_id = next(self._ids)

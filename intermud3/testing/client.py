@@ -68,6 +68,18 @@ class EventInbox:
                     break
 
 
+def answer(pending, message):
+    """Fire the Deferred in ``pending`` (request id -> Deferred) that the
+    reply ``message`` answers: its result, or an RPCFailure."""
+    d = pending.pop(message.get("id"), None)
+    if d is None:
+        return
+    if "error" in message:
+        d.errback(RPCFailure(message["error"]))
+    else:
+        d.callback(message["result"])
+
+
 class JSONLineClient(LineReceiver):
     """A MUD-side API client over TCP lines: calls, replies and events.
 
@@ -104,13 +116,7 @@ class JSONLineClient(LineReceiver):
             self._reply(message)
 
     def _reply(self, message):
-        d = self._pending.pop(message.get("id"), None)
-        if d is None:
-            return
-        if "error" in message:
-            d.errback(RPCFailure(message["error"]))
-        else:
-            d.callback(message["result"])
+        answer(self._pending, message)
 
     def call(self, method, params=None):
         request_id = next(self._ids)
