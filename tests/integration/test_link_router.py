@@ -17,6 +17,7 @@ from intermud3.mudmode import frame
 from intermud3.state import StateStore
 from intermud3.testing.router import I3Router
 from intermud3.config import load_text
+from tests.integration.harness import wait_until
 
 MUD = "LinkTest"
 TIMEOUT = 10
@@ -53,16 +54,6 @@ def wait_state(link, state, timeout=TIMEOUT, count=1):
     link.on_state.append(observer)
     d.addTimeout(timeout, reactor)
     return d
-
-
-@defer.inlineCallbacks
-def wait_for_condition(predicate, timeout=TIMEOUT):
-    waited = 0.0
-    while not predicate():
-        if waited >= timeout:
-            raise AssertionError("condition not reached")
-        yield deferLater(reactor, 0.01, lambda: None)
-        waited += 0.01
 
 
 class LinkRouterCase(TestCase):
@@ -310,7 +301,7 @@ class HalfOpenRouterTests(LinkRouterCase):
         yield self.ready(link, router)
         self.clock.advance(30)
         yield router.wait_for(lambda r: self.probes(r))
-        yield wait_for_condition(lambda: link.answers_probes.get("*test") is True)
+        yield wait_until(lambda: link.answers_probes.get("*test") is True, timeout=TIMEOUT)
         router.freeze()
         lost = wait_state(link, "backoff")
         self.clock.advance(30)      # silence: the next probe goes out
