@@ -39,6 +39,7 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
 from intermud3 import lpc, lpc_repair
+from intermud3.logsetup import debug_wanted
 from intermud3.mudmode import MudModeProtocol, foreign_protocol
 from intermud3.outbound import OutFrame, PacedLane, encode
 from intermud3.packets import FIELDS, PacketError, make, parse
@@ -592,9 +593,10 @@ class RouterLink(Service):
         self.packets_received += 1
         if self.metrics is not None:
             self.metrics.packets_received.labels(type=_type_label(packet.type)).inc()
-        _log.debug("Packet in: {type} from router {router}, {size} bytes: {summary}",
-                   type=packet.type, router=protocol.router["name"],
-                   size=getattr(protocol, "last_frame_size", 0), summary=PacketSummary(value))
+        if debug_wanted():
+            _log.debug("Packet in: {type} from router {router}, {size} bytes: {summary}",
+                       type=packet.type, router=protocol.router["name"],
+                       size=getattr(protocol, "last_frame_size", 0), summary=PacketSummary(value))
         ptype = packet.type
         if ptype == "startup-reply":
             self._startup_reply(protocol, packet)
@@ -814,9 +816,10 @@ class RouterLink(Service):
 
     def _write_to(self, protocol, out, charge=True):
         protocol.transport.write(out.data)
-        _log.debug("Packet out: {type} to router {router}, {size} bytes: {summary}",
-                   type=out.type, router=protocol.router["name"], size=len(out.data),
-                   summary=PacketSummary(value=out.packet, frame=out.data))
+        if debug_wanted():
+            _log.debug("Packet out: {type} to router {router}, {size} bytes: {summary}",
+                       type=out.type, router=protocol.router["name"], size=len(out.data),
+                       summary=PacketSummary(value=out.packet, frame=out.data))
         protocol.bytes_sent += len(out.data)
         if charge:
             self.pacer.charge(out.type)

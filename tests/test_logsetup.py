@@ -6,6 +6,7 @@ import json
 from twisted.logger import FilteringLogObserver, LogBeginner, LogLevel, LogPublisher, Logger
 from twisted.trial.unittest import SynchronousTestCase
 
+from intermud3 import logsetup
 from intermud3.logsetup import GatewayLogObserver, InstalledFilter, logging_begun
 
 
@@ -18,6 +19,21 @@ class InstalledFilterTests(SynchronousTestCase):
         self.publisher = LogPublisher()
         self.seen = []
         self.publisher.addObserver(self.seen.append)
+        # A filter left installed must not silence other tests' debug events.
+        self.addCleanup(setattr, logsetup, "_debug_wanted", True)
+
+    def test_debug_wanted_follows_the_installed_levels(self):
+        self.assertTrue(logsetup.debug_wanted())     # nothing installed: every event goes
+        installed = InstalledFilter(logging_config("info"), self.publisher)
+        self.assertFalse(logsetup.debug_wanted())
+        installed.reconfigure(logging_config("info", components={"link": "debug"}))
+        self.assertTrue(logsetup.debug_wanted())
+        installed.reconfigure(logging_config("debug"))
+        self.assertTrue(logsetup.debug_wanted())
+        installed.reconfigure(logging_config("warn"))
+        self.assertFalse(logsetup.debug_wanted())
+        installed.uninstall()
+        self.assertTrue(logsetup.debug_wanted())
 
     def emit(self, namespace, level, text="x"):
         Logger(namespace=namespace, observer=self.publisher).emit(level, text)
@@ -64,6 +80,9 @@ class FakeFileObserver:
 
 
 class JSONUnderTwistdTests(SynchronousTestCase):
+    def setUp(self):
+        self.addCleanup(setattr, logsetup, "_debug_wanted", True)
+
     def test_json_lines_go_to_the_file_twistd_writes_to(self):
         publisher = LogPublisher()
         twistd_observer = FakeFileObserver()

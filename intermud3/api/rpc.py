@@ -32,6 +32,7 @@ from intermud3.api.errors import (
     RATE_LIMITED,
     RPCError,
 )
+from intermud3.logsetup import debug_wanted
 
 _log = Logger()
 
@@ -273,8 +274,9 @@ class Dispatcher:
         return None if reply is None else self._encode(reply)
 
     def _observe(self, label, outcome, started):
-        _log.debug("API request {method}: {outcome} in {ms:.1f} ms", method=label, outcome=outcome,
-                   ms=1000 * max(0.0, self.clock.seconds() - started))
+        if debug_wanted():
+            _log.debug("API request {method}: {outcome} in {ms:.1f} ms", method=label,
+                       outcome=outcome, ms=1000 * max(0.0, self.clock.seconds() - started))
         if self.metrics is None:
             return
         observers = self._observers.get((label, outcome))
