@@ -416,30 +416,32 @@ class TCPTransportTests(LoopbackMixin, unittest.TestCase):
 class IdleTimeoutTests(LoopbackMixin, unittest.TestCase):
 
     @defer.inlineCallbacks
-    def test_a_trickle_of_bytes_does_not_keep_a_connection_open(self):
+    def connect(self):
+        """A client past its welcome on a gateway with a 5 s idle timeout
+        (and no authentication deadline to get in the way)."""
         clock = Clock()
         gateway = LoopGateway({"api.tcp.idle_timeout": 5.0, "api.auth.timeout": 1000.0})
         factory = APILineFactory(gateway, clock=clock)
         servers = track_protocols(factory)
         client = yield self.connect_lines(self.listen(factory))
         yield client.next_json()
+        return clock, client, servers[0]
+
+    @defer.inlineCallbacks
+    def test_a_trickle_of_bytes_does_not_keep_a_connection_open(self):
+        clock, client, server = yield self.connect()
         for _ in range(2):
             client.send(b"{")           # a byte every 3 s, never a whole line
-            yield servers[0].received_bytes(1)
+            yield server.received_bytes(1)
             clock.advance(3)
         yield client.closed
-        yield servers[0].lost
+        yield server.lost
 
     @defer.inlineCallbacks
     def test_blank_lines_are_not_activity(self):
-        clock = Clock()
-        gateway = LoopGateway({"api.tcp.idle_timeout": 5.0, "api.auth.timeout": 1000.0})
-        factory = APILineFactory(gateway, clock=clock)
-        servers = track_protocols(factory)
-        client = yield self.connect_lines(self.listen(factory))
-        yield client.next_json()
+        clock, client, server = yield self.connect()
         client.send(b"\n")
-        yield servers[0].received_bytes(1)
+        yield server.received_bytes(1)
         clock.advance(5)
         yield client.closed
 
