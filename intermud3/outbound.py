@@ -19,21 +19,21 @@
 """
 
 import collections
-import heapq
 import itertools
 import os
 from collections import OrderedDict, deque
 
-from twisted.internet import defer
 from twisted.logger import Logger
 
 from intermud3 import lpc
 from intermud3.api.errors import gateway_error, invalid_params
+from intermud3.deadlines import Deadlines
 from intermud3.mudmode import frame as _frame
+from intermud3.outcomes import ANY_KEY, Outcomes, queued_id
+from intermud3.repeats import Repeats
 
 __all__ = ["Unsendable", "OutFrame", "encode", "encode_field", "frame_size", "PacedLane",
-           "Outbox", "permission_for",
-           "DEFAULT_MAX_REMEMBERED", "OUTCOME_MARGIN"]
+           "Outbox", "permission_for", "DEFAULT_MAX_REMEMBERED", "DRAIN_BATCH"]
 
 _log = Logger()
 
@@ -220,15 +220,9 @@ class PacedLane:
 # oldest are forgotten (outcomes of queued messages stay in the store).
 DEFAULT_MAX_REMEMBERED = 10000
 
-# Outcomes are kept for router.queue.ttl plus this (API.md message_status).
-OUTCOME_MARGIN = 3600.0
-
 # Queued messages marked and written per store round trip: bounds the
 # work of one reactor turn however long the queue is.
 DRAIN_BATCH = 128
-
-# How often finished outcomes older than their keep are purged.
-PURGE_INTERVAL = 600.0
 
 
 def permission_for(kind):
@@ -262,26 +256,35 @@ class _Queued:
 
     @property
     def message_id(self):
-        return _queued_id(self.id)
+        return queued_id(self.id)
 
 
 class Outbox:
-    def __init__(self, gateway, *, max_remembered=DEFAULT_MAX_REMEMBERED):
-        self.gateway = gateway
-        self.clock = gateway.clock
-        self.store = gateway.store
-        self.max_remembered = max_remembered
+    """The durable queue and its drain to the router link.
+
+    ``link``: the RouterLink (ready, try_send, reserve, write_reserved,
+    connection, on_writable); ``store``: the Store; ``config``: the
+    gateway configuration (swapped by ``reconfigure``); ``sessions`` and
+    ``hub``: where message_sent / message_expired events go.
+    """
+
+    def __init__(self, *, link, store, clock, config, sessions, hub, metrics=None,
+                 max_remembered=DEFAULT_MAX_REMEMBERED):
+        self.link = link
+        self.store = store
+        self.clock = clock
+        self.config = config
+        self._sessions = sessions
+        self._hub = hub
+        self._metrics = metrics
+        self.outcomes = Outcomes(store, clock, config, max_remembered=max_remembered)
+        self.repeats = Repeats(clock, config, max_remembered=max_remembered)
+        self._record_outcome = self.outcomes.record
         self._queue = OrderedDict()     # id -> _Queued, oldest first
-        self._expiries = []             # heap of (expires, id)
-        self._expiry_call = None
-        self._purge_call = None
+        self._expiries = Deadlines(clock, self._queue, self.expire)
         self._sending = None            # the batch being marked sent, or None
         self._drain_call = None
         self._stopped = False
-        # (key_id, client_msg_id) -> (forget_at, result dict or _Queued), oldest first.
-        self._results = OrderedDict()
-        # message_id -> (key_id, client_msg_id, status, at): recent outcomes.
-        self._outcomes = OrderedDict()
         # Ids of messages sent at once: unique within the process (a random
         # prefix) without a system call per message.
         self._sent_prefix = os.urandom(6).hex()
@@ -294,16 +297,20 @@ class Outbox:
         # those send on a new connection (channel-listen above all: a router
         # drops a channel message from a MUD that does not listen) goes
         # before the queued messages.
-        gateway.link.on_writable.append(self.drain)
+        link.on_writable.append(self.drain)
         self._restore()
-        self._purge()
+        self.outcomes.purge()
+
+    def reconfigure(self, config):
+        """A reloaded configuration: read from now on."""
+        self.config = self.outcomes.config = self.repeats.config = config
 
     # -- accepting messages ------------------------------------------------
 
     def encode(self, packet, field):
         """The message's OutFrame, encoded once; -32602 naming ``field``
         when it can never be sent (checked before it is sent or queued)."""
-        return encode_field(packet, self.gateway.config["router"]["max_send_bytes"], field)
+        return encode_field(packet, self.config["router"]["max_send_bytes"], field)
 
     def submit(self, kind, out, session, client_msg_id=None, accepted=None):
         """Send or queue ``out`` (an OutFrame); ``{"status": "sent"|"queued",
@@ -321,10 +328,10 @@ class Outbox:
         remember_as = None
         if client_msg_id is not None:
             remember_as = (key_id, client_msg_id)
-            earlier = self._recall(remember_as)
+            earlier = self.repeats.recall(remember_as)
             if earlier is not None:
                 return earlier
-        link = self.gateway.link
+        link = self.link
         if self._queue and link.ready:
             self.drain()    # older messages first, as far as they can go now
         if not self._older_may_send() and self.may_send(out.packet) and link.try_send(out):
@@ -334,7 +341,7 @@ class Outbox:
             return self._accept(result, remember_as, accepted, kind)
         message = self._queue_message(kind, out, session, key_id, client_msg_id)
         if remember_as is not None:
-            self._remember(remember_as, message)
+            self.repeats.remember(remember_as, message)
         d = self.store.enqueue(
             message.id, kind, out.packet, created=message.created, expires=message.expires,
             owner=message.owner, client_msg_id=client_msg_id, key_id=key_id)
@@ -350,12 +357,11 @@ class Outbox:
         return any(may_send(message.out.packet) for message in self._queue.values())
 
     def _queue_message(self, kind, out, session, key_id, client_msg_id):
-        link = self.gateway.link
-        queue = self.gateway.config["router"]["queue"]
+        queue = self.config["router"]["queue"]
         if not queue["enabled"]:
             # Without the queue a message we cannot write now is refused: a
             # ready link with a busy pacer is "full", a down link "link_down".
-            reason = "queue_full" if link.ready else "link_down"
+            reason = "queue_full" if self.link.ready else "link_down"
             raise gateway_error(_REFUSED[reason], reason=reason)
         if len(self._queue) >= queue["max_messages"]:
             raise gateway_error(_REFUSED["queue_full"], reason="queue_full")
@@ -382,7 +388,7 @@ class Outbox:
         # The store counted and logged it (once per episode, not per message).
         self._remove(message)
         if remember_as is not None:
-            self._results.pop(remember_as, None)
+            self.repeats.forget(remember_as)
         error = gateway_error(_REFUSED["store_unavailable"], reason="store_unavailable")
         for waiter in message.waiters:
             waiter.errback(error)
@@ -391,7 +397,7 @@ class Outbox:
 
     def _accept(self, result, remember_as, accepted, kind):
         if remember_as is not None:
-            self._remember(remember_as, result)
+            self.repeats.remember(remember_as, result)
         if accepted is not None:
             try:
                 accepted(dict(result))
@@ -405,9 +411,8 @@ class Outbox:
 
     def _add(self, message):
         self._queue[message.id] = message
-        heapq.heappush(self._expiries, (message.expires, message.id))
         self._set_gauge()
-        self._schedule_expiry()
+        self._expiries.add(message.expires, message.id)
 
     def _remove(self, message):
         if self._queue.pop(message.id, None) is not None:
@@ -415,64 +420,26 @@ class Outbox:
 
     def _restore(self):
         """Queued rows of an earlier process: back in memory, their
-        client_msg_ids remembered (for any key: the store did not keep it,
-        and every key of a gateway speaks for one MUD); they go out after
-        the first handshake, or expire."""
-        timeout = self.gateway.config["api"]["session"]["timeout"]
-        limit = self.gateway.config["router"]["max_send_bytes"]
+        client_msg_ids remembered (for any key); they go out after the
+        first handshake, or expire."""
+        limit = self.config["router"]["max_send_bytes"]
         for row in self.store.queued_at_start:
             try:
                 out = encode(row.packet, limit)
             except Unsendable as error:
                 # Possible after max_send_bytes was lowered: never block the queue.
                 _log.warn("Queued {kind} message {message_id} {error}; dropped",
-                          kind=row.kind, message_id=_queued_id(row.id), error=str(error))
+                          kind=row.kind, message_id=queued_id(row.id), error=str(error))
                 self._finish([row], "expired")
                 continue
             message = _Queued(row.id, row.kind, out, row.created, row.expires, row.owner,
-                              None, row.client_msg_id, durable=True)
+                              ANY_KEY, row.client_msg_id, durable=True)
             self._add(message)
             if row.client_msg_id is not None:
-                self._results[(_ANY_KEY, row.client_msg_id)] = (
-                    row.created + timeout, {"status": "queued", "message_id": message.message_id})
+                self.repeats.remember_restored(
+                    row.client_msg_id, row.created,
+                    {"status": "queued", "message_id": message.message_id})
         self.store.queued_at_start = []
-        self._trim_results()
-        self._forget_old()
-
-    # -- client_msg_id --------------------------------------------------------
-
-    def _recall(self, key):
-        self._forget_old()
-        entry = self._results.get(key)
-        if entry is None:
-            entry = self._results.get((_ANY_KEY, key[1]))
-        if entry is None:
-            return None
-        earlier = entry[1]
-        if isinstance(earlier, _Queued):
-            waiter = defer.Deferred()
-            earlier.waiters.append(waiter)
-            return waiter
-        return dict(earlier)
-
-    def _remember(self, key, result):
-        timeout = self.gateway.config["api"]["session"]["timeout"]
-        self._results[key] = (self.clock.seconds() + timeout,
-                              result if isinstance(result, _Queued) else dict(result))
-        self._results.move_to_end(key)
-        self._trim_results()
-
-    def _trim_results(self):
-        while len(self._results) > self.max_remembered:
-            self._results.popitem(last=False)
-
-    def _forget_old(self):
-        now = self.clock.seconds()
-        while self._results:
-            key, (forget_at, _) = next(iter(self._results.items()))
-            if forget_at > now:
-                break
-            del self._results[key]
 
     # -- pushing the queue -------------------------------------------------
 
@@ -491,7 +458,7 @@ class Outbox:
         if self._sending is not None or self._stopped:
             return
         self._expire_due()
-        link = self.gateway.link
+        link = self.link
         batch = []
         may_send = self.may_send
         for message in self._queue.values():
@@ -512,7 +479,7 @@ class Outbox:
 
     def _write_batch(self, _, batch, connection):
         self._sending = None
-        link = self.gateway.link
+        link = self.link
         if self._stopped or link.connection is not connection or not link.ready:
             # Marked but not written: undo the marks; they go out later.
             self.store.until_done("outcomes", "unfinish", [m.id for m in batch])
@@ -540,32 +507,31 @@ class Outbox:
 
     def expire(self):
         """Drop every queued message past its TTL, telling its MUD."""
-        self._expiry_call = None
+        self._expiries.fired()
         if self._stopped:
             return
         self._expire_due()
-        self._schedule_expiry()
+        self._expiries.schedule()
 
     def _expire_due(self):
         now = self.clock.seconds()
         expired = []
         sending = {m.id for m in self._sending or ()}
-        while self._expiries and self._expiries[0][0] <= now:
-            _, row_id = heapq.heappop(self._expiries)
-            message = self._queue.get(row_id)
-            if message is None:
-                continue
+        while True:
+            row_id = self._expiries.next_due(now)
+            if row_id is None:
+                break
+            message = self._queue[row_id]
             if not message.durable or row_id in sending:
                 # Its fate is being decided elsewhere; look again later.
-                heapq.heappush(self._expiries, (now + 1.0, row_id))
+                self._expiries.postpone(now + 1.0, row_id)
                 break
             self._remove(message)
             expired.append(message)
         if expired:
             self._finish(expired, "expired")
-            metrics = getattr(self.gateway, "metrics", None)
-            if metrics is not None:
-                metrics.outbound_expired.inc(len(expired))
+            if self._metrics is not None:
+                self._metrics.outbound_expired.inc(len(expired))
         for message in expired:
             _log.info("Queued {kind} message {message_id} expired unsent",
                       kind=message.kind, message_id=message.message_id)
@@ -576,88 +542,32 @@ class Outbox:
     def _finish(self, rows, status):
         self.store.finish([row.id for row in rows], status, self.clock.seconds())
 
-    def _schedule_expiry(self):
-        if self._stopped:
-            return
-        while self._expiries and self._expiries[0][1] not in self._queue:
-            heapq.heappop(self._expiries)
-        call = self._expiry_call
-        if not self._expiries:
-            if call is not None and call.active():
-                call.cancel()
-            self._expiry_call = None
-            return
-        when = self._expiries[0][0]
-        if call is not None and call.active():
-            if call.getTime() <= when:
-                return
-            call.cancel()
-        self._expiry_call = self.clock.callLater(
-            max(0.0, when - self.clock.seconds()), self.expire)
-
-    # -- outcomes (message_status) -------------------------------------------
-
-    def _record_outcome(self, message_id, key_id, client_msg_id, status, at=None):
-        self._outcomes[message_id] = (key_id, client_msg_id, status,
-                                      self.clock.seconds() if at is None else at)
-        self._outcomes.move_to_end(message_id)
-        while len(self._outcomes) > self.max_remembered:
-            self._outcomes.popitem(last=False)
+    # -- outcomes, gauges, stop, events ----------------------------------------
 
     def status(self, session, message_id=None, client_msg_id=None):
         """Deferred[{"message_id","client_msg_id","status","at"} or None]
-        for a message of ``session``'s key: from memory when this process
-        knows it, else from the store (queued messages, kept for
-        router.queue.ttl plus OUTCOME_MARGIN)."""
-        key_id = getattr(session, "key_id", None)
-        for known_id, (owner_key, known_cmid, state, at) in reversed(self._outcomes.items()):
-            if (known_id == message_id if message_id is not None
-                    else known_cmid == client_msg_id) and owner_key in (key_id, _ANY_KEY):
-                return defer.succeed(_status(known_id, known_cmid, state, at))
-        row_id = None
-        if message_id is not None:
-            if not (message_id.startswith("q") and message_id[1:].isdigit()):
-                return defer.succeed(None)
-            row_id = int(message_id[1:])
-        d = self.store.outcome(id=row_id, client_msg_id=None if row_id else client_msg_id,
-                               key_id=key_id)
-
-        def found(row):
-            if row is None:
-                return None
-            at = row["done_at"] if row["done_at"] is not None else row["created"]
-            return _status(_queued_id(row["id"]), row["client_msg_id"], row["status"], at)
-        return d.addCallback(found)
-
-    def _purge(self):
-        """Forget outcomes older than router.queue.ttl plus the margin."""
-        self._purge_call = None
-        if self._stopped:
-            return
-        keep = self.gateway.config["router"]["queue"]["ttl"] + OUTCOME_MARGIN
-        self.store.purge_outcomes(self.clock.seconds() - keep)
-        self._purge_call = self.clock.callLater(PURGE_INTERVAL, self._purge)
-
-    # -- gauges, stop, events --------------------------------------------------
+        for a message of ``session``'s key (outcomes.py)."""
+        return self.outcomes.status(getattr(session, "key_id", None), message_id=message_id,
+                                    client_msg_id=client_msg_id)
 
     def _set_gauge(self):
-        metrics = getattr(self.gateway, "metrics", None)
-        if metrics is not None:
-            metrics.outbound_queue_depth.set(len(self._queue))
+        if self._metrics is not None:
+            self._metrics.outbound_queue_depth.set(len(self._queue))
 
     def stop(self):
         """Stop the timers (queued messages stay stored for the next run)."""
         self._stopped = True
-        for call in (self._expiry_call, self._purge_call, self._drain_call):
-            if call is not None and call.active():
-                call.cancel()
-        self._expiry_call = self._purge_call = self._drain_call = None
+        self._expiries.stop()
+        self.outcomes.stop()
+        if self._drain_call is not None and self._drain_call.active():
+            self._drain_call.cancel()
+        self._drain_call = None
 
     def _notify(self, event, message):
         """``event`` to the session that queued ``message`` while it exists,
         else to every session holding the kind's permission."""
-        session = self.gateway.sessions.get(message.owner) if message.owner else None
-        self.gateway.hub.publish(
+        session = self._sessions.get(message.owner) if message.owner else None
+        self._hub.publish(
             event, {"message_id": message.message_id, "method": message.kind},
             permission=permission_for(message.kind), session=session)
 
@@ -666,21 +576,8 @@ def _mark_sent(state, ids, at):
     state.finish(ids, "sent", at)
 
 
-def _status(message_id, client_msg_id, status, at):
-    return {"message_id": message_id, "client_msg_id": client_msg_id, "status": status,
-            "at": at}
-
-
-# The key of a client_msg_id restored from the store (see _restore).
-_ANY_KEY = None
-
 _REFUSED = {
     "queue_full": "The outbound queue is full",
     "link_down": "The router link is down and the outbound queue is disabled",
     "store_unavailable": "The state database cannot store the message",
 }
-
-
-def _queued_id(row_id):
-    # Store ids never repeat, even across restarts.
-    return f"q{row_id}"

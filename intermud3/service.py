@@ -61,7 +61,9 @@ class Gateway:
         self.presence = Presence(self)
         self.queries = Queries(self)
         self.errors = ErrorRouter(self)
-        self.outbox = Outbox(self)
+        self.outbox = Outbox(
+            link=self.link, store=self.store, clock=clock, config=config,
+            sessions=self.sessions, hub=self.hub, metrics=self.metrics)
         self.messages = MessageService(self)
         self.channels = ChannelService(self)
         self.network = Network(self)
@@ -112,6 +114,7 @@ class Gateway:
         self.sessions.reconfigure(new)
         self.channels.reconfigure(new)
         self.link.reconfigure(new)
+        self.outbox.reconfigure(new)
         self.dispatcher.max_batch = new["api"]["max_batch"]
         for hook in self.on_apply:
             hook(new)

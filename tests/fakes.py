@@ -20,7 +20,7 @@ from intermud3.config import DEFAULTS
 from intermud3.events import EventHub
 from intermud3.lists import NetworkLists
 from intermud3.metrics import Metrics
-from intermud3.outbound import OutFrame, encode
+from intermud3.outbound import Outbox, OutFrame, encode
 from intermud3.services.inbound import InboundDispatcher
 from intermud3.store import open_store
 
@@ -216,6 +216,13 @@ def make_gateway(testcase, config=None, directory=None):
     gateway = FakeGateway(directory, config)
     testcase.addCleanup(gateway.store.close)
     return gateway
+
+
+def make_outbox(gateway, **kwargs):
+    """An Outbox over ``gateway``'s parts, as intermud3.service builds it."""
+    return Outbox(link=gateway.link, store=gateway.store, clock=gateway.clock,
+                  config=gateway.config, sessions=gateway.sessions, hub=gateway.hub,
+                  metrics=gateway.metrics, **kwargs)
 
 
 def settled(result):

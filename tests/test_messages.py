@@ -6,16 +6,16 @@ from twisted.trial.unittest import SynchronousTestCase
 from intermud3.api.errors import GATEWAY_ERROR, RPCError
 from intermud3.services.channels import ChannelService
 from intermud3.services.messages import MessageService
-from intermud3.outbound import Outbox, frame_size
+from intermud3.outbound import frame_size
 from intermud3.services.presence import Presence
-from tests.fakes import settled, assert_invalid, OUR_MUD, add_muds, make_gateway
+from tests.fakes import make_outbox, settled, assert_invalid, OUR_MUD, add_muds, make_gateway
 
 
 class MessagesTestBase:
     def setUp(self):
         self.gw = make_gateway(self)
         add_muds(self.gw, "OtherMud", "DSTest")
-        self.gw.outbox = Outbox(self.gw)
+        self.gw.outbox = make_outbox(self.gw)
         self.addCleanup(self.gw.outbox.stop)
         self.gw.presence = Presence(self.gw)
         self.service = MessageService(self.gw)

@@ -5,8 +5,9 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3 import packets
 from intermud3.api.errors import GATEWAY_ERROR, RPCError
-from intermud3.outbound import DRAIN_BATCH, OUTCOME_MARGIN, PURGE_INTERVAL, Outbox, permission_for
-from tests.fakes import OUR_MUD, make_gateway, settled
+from intermud3.outbound import DRAIN_BATCH, permission_for
+from intermud3.outcomes import OUTCOME_MARGIN, PURGE_INTERVAL
+from tests.fakes import OUR_MUD, make_gateway, make_outbox, settled
 
 
 def submit(outbox, kind, packet, session, **kwargs):
@@ -21,7 +22,7 @@ def tell_packet(n=1):
 class OutboxTests(SynchronousTestCase):
     def setUp(self):
         self.gw = make_gateway(self)
-        self.outbox = Outbox(self.gw)
+        self.outbox = make_outbox(self.gw)
         self.addCleanup(self.outbox.stop)
         self.alice = self.gw.sessions.add()
 
@@ -187,7 +188,7 @@ class OutboxTests(SynchronousTestCase):
         self.assertEqual(self.gw.link.sent, [])
         self.assertEqual(self.alice.events("message_sent"), [])
         # Nothing left but the periodic purge of old outcomes.
-        self.assertEqual([c.func for c in self.gw.clock.getDelayedCalls()], [self.outbox._purge])
+        self.assertEqual([c.func for c in self.gw.clock.getDelayedCalls()], [self.outbox.outcomes.purge])
 
     def test_rows_expired_during_downtime_are_not_sent_after_restart(self):
         self.gw.link.ready = False
@@ -197,7 +198,7 @@ class OutboxTests(SynchronousTestCase):
         gw2 = make_gateway(self, directory=self.gw.store.directory)
         gw2.clock.advance(301)          # the gateway was down past the TTL
         tells = gw2.sessions.add(permissions=["tell"])
-        outbox2 = Outbox(gw2)
+        outbox2 = make_outbox(gw2)
         self.addCleanup(outbox2.stop)
         gw2.link.set_state("ready")             # handshake before the timer ran
         self.assertEqual(gw2.link.sent, [])
@@ -239,7 +240,7 @@ class OutboxTests(SynchronousTestCase):
         self.assertEqual(len(self.gw.link.sent), 2)
 
     def test_client_msg_id_bounded(self):
-        outbox = Outbox(self.gw, max_remembered=2)
+        outbox = make_outbox(self.gw, max_remembered=2)
         self.addCleanup(outbox.stop)
         for n in range(3):
             submit(outbox, "tell", tell_packet(n), self.alice, client_msg_id=f"m-{n}")
@@ -264,7 +265,7 @@ class OutboxTests(SynchronousTestCase):
         # A new process: new store over the same files, new sessions.
         gw2 = make_gateway(self, directory=self.gw.store.directory)
         tells = gw2.sessions.add(permissions=["tell"])
-        outbox2 = Outbox(gw2)
+        outbox2 = make_outbox(gw2)
         self.addCleanup(outbox2.stop)
         self.assertEqual(gw2.state.queue_depth(), 2)
         gw2.link.ready = False
@@ -279,7 +280,7 @@ class OutboxTests(SynchronousTestCase):
         self.outbox.stop()
         self.gw.store.close()
         gw2 = make_gateway(self, directory=self.gw.store.directory)
-        outbox2 = Outbox(gw2)
+        outbox2 = make_outbox(gw2)
         self.addCleanup(outbox2.stop)
         alice_again = gw2.sessions.add(key_id="key0")
         self.assertEqual(submit(outbox2, "tell", tell_packet(), alice_again, client_msg_id="keep-me"), first)
@@ -318,7 +319,7 @@ class DurabilityTests(SynchronousTestCase):
 
     def setUp(self):
         self.gw = make_gateway(self)
-        self.outbox = Outbox(self.gw)
+        self.outbox = make_outbox(self.gw)
         self.addCleanup(self.outbox.stop)
         self.alice = self.gw.sessions.add()
         self.writer = self.gw.store.writer
@@ -402,7 +403,7 @@ class DurabilityTests(SynchronousTestCase):
         self.writer.run_pending()       # marked, then "killed" before anything else
         self.outbox.stop()
         gw2 = make_gateway(self, directory=self.gw.store.directory)
-        outbox2 = Outbox(gw2)
+        outbox2 = make_outbox(gw2)
         self.addCleanup(outbox2.stop)
         gw2.link.set_state("ready")
         self.assertEqual(gw2.link.sent, [])
@@ -423,7 +424,7 @@ class DurabilityTests(SynchronousTestCase):
 class MessageStatusTests(SynchronousTestCase):
     def setUp(self):
         self.gw = make_gateway(self)
-        self.outbox = Outbox(self.gw)
+        self.outbox = make_outbox(self.gw)
         self.addCleanup(self.outbox.stop)
         self.alice = self.gw.sessions.add(key_id="key0")
         self.stranger = self.gw.sessions.add(key_id="key1")
@@ -448,7 +449,7 @@ class MessageStatusTests(SynchronousTestCase):
         self.assertEqual((found["status"], found["at"]), ("sent", self.gw.clock.seconds()))
         self.outbox.stop()
         gw2 = make_gateway(self, directory=self.gw.store.directory)
-        outbox2 = Outbox(gw2)
+        outbox2 = make_outbox(gw2)
         self.addCleanup(outbox2.stop)
         again = gw2.sessions.add(key_id="key0")
         found = self.successResultOf(outbox2.status(again, client_msg_id="c-1"))
