@@ -27,7 +27,7 @@ from twisted.logger import Logger
 
 from intermud3 import lpc
 from intermud3.api.errors import gateway_error, invalid_params
-from intermud3.deadlines import Deadlines
+from intermud3.expiry import QueueExpiry
 from intermud3.mudmode import frame as _frame
 from intermud3.outcomes import ANY_KEY, Outcomes, queued_id
 from intermud3.repeats import Repeats
@@ -239,7 +239,7 @@ class _Queued:
     """One message in the durable queue (the memory mirror of its row)."""
 
     __slots__ = ("id", "kind", "out", "created", "expires", "owner", "key_id",
-                 "client_msg_id", "durable", "waiters")
+                 "client_msg_id", "durable", "sending", "waiters")
 
     def __init__(self, row_id, kind, out, created, expires, owner, key_id, client_msg_id,
                  durable):
@@ -252,11 +252,28 @@ class _Queued:
         self.key_id = key_id
         self.client_msg_id = client_msg_id
         self.durable = durable
+        self.sending = False  # in the batch being marked sent
         self.waiters = []     # Deferreds of repeats waiting for durability
 
     @property
     def message_id(self):
         return queued_id(self.id)
+
+
+class MessageEvents:
+    """Tells a message's MUD what became of it (message_sent,
+    message_expired): the session that queued it while it exists, else
+    every session holding the kind's permission."""
+
+    def __init__(self, sessions, hub):
+        self._sessions = sessions
+        self._hub = hub
+
+    def publish(self, event, message):
+        session = self._sessions.get(message.owner) if message.owner else None
+        self._hub.publish(
+            event, {"message_id": message.message_id, "method": message.kind},
+            permission=permission_for(message.kind), session=session)
 
 
 class Outbox:
@@ -274,14 +291,14 @@ class Outbox:
         self.store = store
         self.clock = clock
         self.config = config
-        self._sessions = sessions
-        self._hub = hub
         self._metrics = metrics
+        self._events = MessageEvents(sessions, hub)
         self.outcomes = Outcomes(store, clock, config, max_remembered=max_remembered)
         self.repeats = Repeats(clock, config, max_remembered=max_remembered)
         self._record_outcome = self.outcomes.record
         self._queue = OrderedDict()     # id -> _Queued, oldest first
-        self._expiries = Deadlines(clock, self._queue, self.expire)
+        self._expiry = QueueExpiry(clock, self._queue, store=store, remove=self._remove,
+                                   outcomes=self.outcomes, events=self._events, metrics=metrics)
         self._sending = None            # the batch being marked sent, or None
         self._drain_call = None
         self._stopped = False
@@ -412,7 +429,7 @@ class Outbox:
     def _add(self, message):
         self._queue[message.id] = message
         self._set_gauge()
-        self._expiries.add(message.expires, message.id)
+        self._expiry.add(message)
 
     def _remove(self, message):
         if self._queue.pop(message.id, None) is not None:
@@ -430,7 +447,7 @@ class Outbox:
                 # Possible after max_send_bytes was lowered: never block the queue.
                 _log.warn("Queued {kind} message {message_id} {error}; dropped",
                           kind=row.kind, message_id=queued_id(row.id), error=str(error))
-                self._finish([row], "expired")
+                self.store.finish([row.id], "expired", self.clock.seconds())
                 continue
             message = _Queued(row.id, row.kind, out, row.created, row.expires, row.owner,
                               ANY_KEY, row.client_msg_id, durable=True)
@@ -457,7 +474,7 @@ class Outbox:
         """
         if self._sending is not None or self._stopped:
             return
-        self._expire_due()
+        self._expiry.expire_due()
         link = self.link
         batch = []
         may_send = self.may_send
@@ -471,6 +488,8 @@ class Outbox:
             batch.append(message)
         if not batch:
             return
+        for message in batch:
+            message.sending = True
         self._sending = batch
         connection = link.connection
         d = self.store.writer.write(_mark_sent, [m.id for m in batch], self.clock.seconds())
@@ -482,6 +501,8 @@ class Outbox:
         link = self.link
         if self._stopped or link.connection is not connection or not link.ready:
             # Marked but not written: undo the marks; they go out later.
+            for message in batch:
+                message.sending = False
             self.store.until_done("outcomes", "unfinish", [m.id for m in batch])
             return
         now = self.clock.seconds()
@@ -491,7 +512,7 @@ class Outbox:
             del queue[message.id]
             self._record_outcome(message.message_id, message.key_id, message.client_msg_id,
                                  "sent", now)
-            self._notify("message_sent", message)
+            self._events.publish("message_sent", message)
         self._set_gauge()
         self.drain()
 
@@ -500,49 +521,12 @@ class Outbox:
         # then go twice); the drain retries when the link is next writable
         # or the expiry timer runs.
         self._sending = None
+        for message in batch:
+            message.sending = False
         self.store.report_failure(failure, "outcomes")
         self.clock.callLater(1.0, self.drain)
 
-    # -- expiry -------------------------------------------------------------
-
-    def expire(self):
-        """Drop every queued message past its TTL, telling its MUD."""
-        self._expiries.fired()
-        if self._stopped:
-            return
-        self._expire_due()
-        self._expiries.schedule()
-
-    def _expire_due(self):
-        now = self.clock.seconds()
-        expired = []
-        sending = {m.id for m in self._sending or ()}
-        while True:
-            row_id = self._expiries.next_due(now)
-            if row_id is None:
-                break
-            message = self._queue[row_id]
-            if not message.durable or row_id in sending:
-                # Its fate is being decided elsewhere; look again later.
-                self._expiries.postpone(now + 1.0, row_id)
-                break
-            self._remove(message)
-            expired.append(message)
-        if expired:
-            self._finish(expired, "expired")
-            if self._metrics is not None:
-                self._metrics.outbound_expired.inc(len(expired))
-        for message in expired:
-            _log.info("Queued {kind} message {message_id} expired unsent",
-                      kind=message.kind, message_id=message.message_id)
-            self._record_outcome(message.message_id, message.key_id, message.client_msg_id,
-                                 "expired", now)
-            self._notify("message_expired", message)
-
-    def _finish(self, rows, status):
-        self.store.finish([row.id for row in rows], status, self.clock.seconds())
-
-    # -- outcomes, gauges, stop, events ----------------------------------------
+    # -- outcomes, gauges, stop ------------------------------------------------
 
     def status(self, session, message_id=None, client_msg_id=None):
         """Deferred[{"message_id","client_msg_id","status","at"} or None]
@@ -557,19 +541,11 @@ class Outbox:
     def stop(self):
         """Stop the timers (queued messages stay stored for the next run)."""
         self._stopped = True
-        self._expiries.stop()
+        self._expiry.stop()
         self.outcomes.stop()
         if self._drain_call is not None and self._drain_call.active():
             self._drain_call.cancel()
         self._drain_call = None
-
-    def _notify(self, event, message):
-        """``event`` to the session that queued ``message`` while it exists,
-        else to every session holding the kind's permission."""
-        session = self._sessions.get(message.owner) if message.owner else None
-        self._hub.publish(
-            event, {"message_id": message.message_id, "method": message.kind},
-            permission=permission_for(message.kind), session=session)
 
 
 def _mark_sent(state, ids, at):

@@ -1,6 +1,8 @@
 """outbound.py's Outbox: sent vs queued, the durable queue, drain, expiry,
 client_msg_id retries, restart, outcomes."""
 
+import copy
+
 from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3 import packets
@@ -157,6 +159,17 @@ class OutboxTests(SynchronousTestCase):
         self.assertEqual([p["method"] for p in tells.events("message_sent")], ["tell"])
         self.assertEqual([p["method"] for p in admin.events("message_sent")], ["channel_admin"])
         self.assertEqual(info.events("message_sent"), [])
+
+    def test_a_reloaded_configuration_is_used(self):
+        new = copy.deepcopy(self.gw.config)
+        new["router"]["queue"]["ttl"] = 5
+        self.outbox.reconfigure(new)
+        self.gw.link.ready = False
+        submit(self.outbox, "tell", tell_packet(), self.alice)
+        self.assertEqual(self.gw.state.pending()[0].expires - self.gw.state.pending()[0].created, 5)
+        new["router"]["queue"]["enabled"] = False
+        with self.assertRaises(RPCError):
+            submit(self.outbox, "tell", tell_packet(2), self.alice)
 
     def test_permission_for_kinds(self):
         self.assertEqual(permission_for("tell"), "tell")
@@ -381,6 +394,30 @@ class DurabilityTests(SynchronousTestCase):
         self.assertEqual(self.gw.link.sent, [tell_packet()])
         self.assertEqual(self.gw.state.queue_depth(), 0)
         self.assertEqual(len(self.alice.events("message_sent")), 1)
+
+    def test_not_expired_while_its_batch_is_being_marked(self):
+        self.gw.link.ready = False
+        self.successResultOf(self.queue())
+        self.writer.autorun = False
+        self.gw.link.set_state("ready")          # the drain marks it sent...
+        ttl = self.gw.config["router"]["queue"]["ttl"]
+        self.gw.clock.advance(ttl + 1)           # ...and its TTL passes before the COMMIT
+        self.assertEqual(self.outbox.depth, 1)
+        self.writer.run_pending()
+        self.assertEqual(self.gw.link.sent, [tell_packet()])
+        self.assertEqual(self.alice.events("message_expired"), [])
+
+    def test_a_mark_undone_leaves_the_message_free_to_expire(self):
+        self.gw.link.ready = False
+        self.successResultOf(self.queue())
+        self.writer.autorun = False
+        self.gw.link.set_state("ready")
+        self.gw.link.set_state("backoff")
+        self.writer.run_pending()
+        self.writer.autorun = True
+        self.gw.clock.advance(self.gw.config["router"]["queue"]["ttl"] + 2)
+        self.assertEqual(self.outbox.depth, 0)
+        self.assertEqual(len(self.alice.events("message_expired")), 1)
 
     def test_mark_failure_sends_nothing_until_the_store_works(self):
         self.gw.link.ready = False
