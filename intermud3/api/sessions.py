@@ -9,8 +9,9 @@ dropped, so loss is never silent. The replay follows the client's flow
 control: events go out while the connection's transport takes them and wait
 in the session while it is paused, so any backlog within the bounds can be
 restored over a slow link; a replay cut short leaves the rest in the
-session. Until it ends, new events queue behind it. Rate limits (ratelimit.py) belong to the
-key: every session of one key shares the same buckets.
+session. Until it ends, new events queue behind it (backlog.py). Rate
+limits belong to the key: every session of one key shares the same
+buckets (keylimits.py).
 """
 
 import secrets
@@ -21,12 +22,12 @@ from twisted.logger import Logger
 
 from intermud3 import colour
 from intermud3.api.errors import NOT_AUTHENTICATED, SESSION_EXPIRED, RPCError
+from intermud3.api.backlog import EventBacklog
+from intermud3.api.keylimits import KeyLimits
 from intermud3.api.keys import KeyInfo, KeyRing
-from intermud3.api.ratelimit import RateLimits
 
 _log = Logger()
 
-DEFAULT_RATE = {"per_minute": 100, "burst": 20}
 DEFAULT_SESSION = {"timeout": 3600, "max_queue_size": 1000, "queue_ttl": 300}
 INVALID_KEY = "Invalid API key"
 # key_id of the single identity used when api.auth.enabled is false.
@@ -81,11 +82,13 @@ class SessionManager:
     def __init__(self, config, clock, metrics=None):
         self.clock = clock
         self.metrics = metrics
-        self._counters = {}
         self._sessions = {}
         self._expiry = {}
-        # key_id -> RateLimits shared by the key's sessions.
-        self._limits = {}
+        self._limits = KeyLimits(clock)
+        self._backlog = EventBacklog(clock, metrics)
+        # Send one event now or keep it for replay (backlog.py): bound
+        # here, as it runs once per recipient of every event.
+        self.deliver = self._backlog.deliver
         self._stopped = False
         # callable(session): a session ended for good (expired, key removed).
         self.on_session_end = []
@@ -102,14 +105,8 @@ class SessionManager:
         # in a loop without its session_id must not pile them up. As many
         # may wait as connections may be open.
         self.max_detached = int(api.get("max_connections", 1000))
-        self.max_queue_size = int(session["max_queue_size"])
-        self.queue_ttl = float(session["queue_ttl"])
-        limits = api.get("rate_limits") or {}
-        self.default_rate = {**DEFAULT_RATE, **(limits.get("default") or {})}
-        self.by_method = dict(limits.get("by_method") or {})
-
-    def _rate_for(self, key):
-        return {**self.default_rate, **(key.rate_limit or {})}
+        self._backlog.configure(int(session["max_queue_size"]), float(session["queue_ttl"]))
+        self._limits.configure(api.get("rate_limits"))
 
     # -- lookups -------------------------------------------------------
 
@@ -218,14 +215,8 @@ class SessionManager:
         return {"status": status, "mud_name": session.mud_name, "session_id": session.id,
                 "resumed": resumed, "replayed": replayed, "dropped": dropped}
 
-    def _limits_for(self, key):
-        limits = self._limits.get(key.key_id)
-        if limits is None:
-            limits = self._limits[key.key_id] = RateLimits(self.clock, self._rate_for(key), self.by_method)
-        return limits
-
     def _new_session(self, key):
-        session = Session(key, self.clock, self._limits_for(key))
+        session = Session(key, self.clock, self._limits.for_key(key))
         self._sessions[session.id] = session
         return session
 
@@ -243,61 +234,7 @@ class SessionManager:
         session.connection = connection
         session.detached_at = None
         connection.session = session
-        # A replay to an earlier connection still waiting is superseded.
-        session.replay = None
-        self._prune(session)
-        replayed = self._replay_round(session, connection)
-        if not session.queue or session.connection is not connection:
-            return self._replay_done(session, replayed)
-        session.replay = Deferred()
-        self._continue_replay(session, connection, replayed)
-        return session.replay
-
-    def _replay_round(self, session, connection):
-        """Send kept events while the connection takes them; how many went."""
-        pending = list(session.queue)
-        session.queue.clear()
-        sent = 0
-        for position, (_, event, data) in enumerate(pending):
-            if session.connection is not connection:
-                # The connection dropped (send buffer overflow) and handed
-                # back what it held; the unsent rest follows that.
-                session.queue.extend(pending[position:])
-                self._trim(session)
-                return sent
-            if getattr(connection, "paused", False):
-                # Its transport is full: the rest waits, still first in line.
-                session.queue.extendleft(reversed(pending[position:]))
-                return sent
-            connection.send_message(data)
-            sent += 1
-            self._count("events_delivered", event)
-        return sent
-
-    def _continue_replay(self, session, connection, replayed):
-        done = session.replay
-
-        def resumed(_):
-            if session.replay is not done:
-                done.callback((replayed, 0))   # superseded by a newer attach
-                return
-            if session.connection is connection:
-                self._prune(session)
-                more = self._replay_round(session, connection)
-            else:
-                more = 0
-            if session.queue and session.connection is connection:
-                self._continue_replay(session, connection, replayed + more)
-                return
-            session.replay = None
-            done.callback(self._replay_done(session, replayed + more))
-
-        connection.when_writable().addCallback(resumed)
-
-    @staticmethod
-    def _replay_done(session, replayed):
-        dropped, session.dropped = session.dropped, 0
-        return replayed, dropped
+        return self._backlog.replay(session, connection)
 
     def detach(self, connection):
         """The connection is gone; its session waits `timeout` seconds for it."""
@@ -356,9 +293,7 @@ class SessionManager:
     def _end(self, session, reason):
         self._sessions.pop(session.id, None)
         self._cancel_expiry(session)
-        for _, event, _ in session.queue:
-            self._count("events_dropped", event)
-        session.queue.clear()
+        self._backlog.discard(session)
         connection = session.connection
         session.connection = None
         if connection is not None:
@@ -381,12 +316,8 @@ class SessionManager:
         Sessions of a key that is gone end; the others get the new grants."""
         self._configure(config)
         self._bound_detached()
-        for key_id, limits in list(self._limits.items()):
-            key = self.open_key if key_id == OPEN_KEY_ID else self.keys.by_id(key_id)
-            if key is None:
-                del self._limits[key_id]
-            else:
-                limits.configure(self._rate_for(key), self.by_method)
+        self._limits.reconfigure(
+            lambda key_id: self.open_key if key_id == OPEN_KEY_ID else self.keys.by_id(key_id))
         for session in self.sessions():
             if session.key_id == OPEN_KEY_ID and not self.auth_enabled:
                 key = self.open_key
@@ -397,43 +328,4 @@ class SessionManager:
                 continue
             session.mud_name = key.mud_name
             session.permissions = key.permissions
-            self._trim(session)
-
-    # -- events --------------------------------------------------------
-
-    def deliver(self, session, event, data):
-        """Send one serialised notification now, or keep it for replay
-        (also while a replay is under way: it goes first)."""
-        if session.connection is not None and session.replay is None:
-            session.connection.send_message(data)
-            self._count("events_delivered", event)
-            return
-        session.queue.append((self.clock.seconds(), event, data))
-        self._prune(session)
-        self._trim(session)
-
-    def _trim(self, session):
-        """Drop the oldest kept events beyond max_queue_size."""
-        while len(session.queue) > self.max_queue_size:
-            self._drop_oldest(session)
-
-    def _drop_oldest(self, session):
-        _, event, _ = session.queue.popleft()
-        session.dropped += 1
-        self._count("events_dropped", event)
-
-    def _prune(self, session):
-        """Drop kept events older than queue_ttl."""
-        oldest_allowed = self.clock.seconds() - self.queue_ttl
-        while session.queue and session.queue[0][0] < oldest_allowed:
-            self._drop_oldest(session)
-
-    def _count(self, metric, event):
-        # Once per recipient of every event: the labelled counter is looked
-        # up once per (metric, event) pair, a fixed set of names.
-        if self.metrics is None:
-            return
-        counter = self._counters.get((metric, event))
-        if counter is None:
-            counter = self._counters[metric, event] = getattr(self.metrics, metric).labels(event=event)
-        counter.inc()
+            self._backlog.trim(session)
