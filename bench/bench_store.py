@@ -177,7 +177,7 @@ def history_search(rows, queries):
         needle = "needle-%d" % (rows // 2000)
         rows_out = []
         for label, indexed in (("full-text index", True), ("plain scan", False)):
-            store._search_index = indexed and store._search_index
+            store.history_table.search_index = indexed and store.history_table.search_index
             found = []
             durations = common.repeat(
                 lambda: found.append(len(store.history("dchat", 50, query=needle))),

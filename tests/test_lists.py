@@ -291,7 +291,7 @@ class StoreFailureTests(SynchronousTestCase):
         self.addCleanup(store.close)
         # Every list row write fails, as on a full disk.
         for table in ("mudlist", "chanlist"):
-            store._conn.execute(f"CREATE TEMP TRIGGER full_{table} BEFORE INSERT ON {table}"
+            store.db.conn.execute(f"CREATE TEMP TRIGGER full_{table} BEFORE INSERT ON {table}"
                                 " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
         lists = NetworkLists(store)
         lists.apply_mudlist("*i4", MUD, 9, {"A": info(-1)})

@@ -360,7 +360,7 @@ class DurabilityTests(SynchronousTestCase):
 
     def test_store_failure_is_store_unavailable_and_nothing_is_queued(self):
         self.gw.link.ready = False
-        self.gw.state._conn.execute(
+        self.gw.state.db.conn.execute(
             "CREATE TEMP TRIGGER full BEFORE INSERT ON outbound"
             " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
         failure = self.failureResultOf(self.queue(client_msg_id="c-1"), RPCError)
@@ -375,7 +375,7 @@ class DurabilityTests(SynchronousTestCase):
         self.assertEqual(self.gw.store.failing, {"queue"})
         self.flushLoggedErrors()
         # Nothing was remembered: once the store works the retry is accepted.
-        self.gw.state._conn.execute("DROP TRIGGER full")
+        self.gw.state.db.conn.execute("DROP TRIGGER full")
         self.assertEqual(self.successResultOf(self.queue(client_msg_id="c-1"))["status"], "queued")
         self.assertEqual(self.gw.store.failing, set())
 
@@ -422,12 +422,12 @@ class DurabilityTests(SynchronousTestCase):
     def test_mark_failure_sends_nothing_until_the_store_works(self):
         self.gw.link.ready = False
         self.successResultOf(self.queue())
-        self.gw.state._conn.execute(
+        self.gw.state.db.conn.execute(
             "CREATE TEMP TRIGGER full BEFORE UPDATE ON outbound"
             " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
         self.gw.link.set_state("ready")
         self.assertEqual(self.gw.link.sent, [])      # never written unmarked
-        self.gw.state._conn.execute("DROP TRIGGER full")
+        self.gw.state.db.conn.execute("DROP TRIGGER full")
         self.gw.clock.advance(1)
         self.assertEqual(self.gw.link.sent, [tell_packet()])
         self.assertEqual(self.gw.state.queue_depth(), 0)

@@ -76,7 +76,7 @@ class FilesTests(StoreTestCase):
             conn.close()
         # synchronous is per connection: check the store's own (1 = NORMAL;
         # with WAL that survives a kill of the process, see state.py).
-        self.assertEqual(self.store._conn.execute("PRAGMA synchronous").fetchone()[0], 1)
+        self.assertEqual(self.store.db.conn.execute("PRAGMA synchronous").fetchone()[0], 1)
 
     def test_schema_version_recorded(self):
         self.store.close()
@@ -200,7 +200,7 @@ class SchemaOneTests(SynchronousTestCase):
         self.store.close()
 
     def tables(self):
-        return {row[0] for row in self.store._conn.execute(
+        return {row[0] for row in self.store.db.conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table'")}
 
     def test_records_go_to_the_first_mud_name_asked_for(self):
@@ -505,7 +505,7 @@ class HistoryTrimTests(SynchronousTestCase):
         self.addCleanup(store.close)
 
         def count():
-            return store._conn.execute("SELECT count(*) FROM history").fetchone()[0]
+            return store.db.conn.execute("SELECT count(*) FROM history").fetchone()[0]
         for n in range(1000):
             store.add_history("dchat", {"message": str(n)}, 500)
             self.assertLessEqual(count(), 505)

@@ -15,13 +15,13 @@ from intermud3.storewriter import InlineStoreWriter, ThreadedStoreWriter
 
 
 def insert(state, name):
-    with state._transaction() as conn:
+    with state.db.transaction() as conn:
         conn.execute("INSERT INTO chanlist (name, host, type) VALUES (?, 'Host', 0)", (name,))
     return name
 
 
 def fail(state):
-    with state._transaction() as conn:
+    with state.db.transaction() as conn:
         conn.execute("INSERT INTO chanlist (name, host, type) VALUES ('doomed', 'Host', 0)")
         raise ValueError("this call fails")
 
@@ -100,7 +100,7 @@ class InlineWriterTests(SynchronousTestCase):
         self.assertEqual(committed_names(self.directory), ["a"])
 
     def test_an_sqlite_failure_is_a_state_error_naming_the_file(self):
-        self.writer.store._conn.execute(
+        self.writer.store.db.conn.execute(
             "CREATE TEMP TRIGGER full BEFORE INSERT ON chanlist"
             " WHEN NEW.name = 'b' BEGIN SELECT RAISE(ABORT, 'disk full'); END")
         a, b = self.writer.write(insert, "a"), self.writer.write(insert, "b")
@@ -136,11 +136,11 @@ class StoreTests(SynchronousTestCase):
             "intermud3_store_write_failures_total", {"kind": kind}) or 0
 
     def fill_disk(self, table):
-        self.state._conn.execute(f"CREATE TEMP TRIGGER full_{table} BEFORE INSERT ON {table}"
+        self.state.db.conn.execute(f"CREATE TEMP TRIGGER full_{table} BEFORE INSERT ON {table}"
                                  " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
 
     def free_disk(self, table):
-        self.state._conn.execute(f"DROP TRIGGER full_{table}")
+        self.state.db.conn.execute(f"DROP TRIGGER full_{table}")
 
     def test_router_records_served_from_memory_and_saved(self):
         self.store.save_password("*i4", "OurMud", 1234)
@@ -197,13 +197,13 @@ class StoreTests(SynchronousTestCase):
 
     def test_outcomes_retried_until_they_land(self):
         row = self.state.enqueue("tell", ["tell"], created=0, expires=10)
-        self.state._conn.execute("CREATE TEMP TRIGGER full BEFORE UPDATE ON outbound"
+        self.state.db.conn.execute("CREATE TEMP TRIGGER full BEFORE UPDATE ON outbound"
                                  " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
         self.store.finish([row], "sent", 5)
         self.assertEqual(self.state.queue_depth(), 1)
         self.clock.advance(RETRY_DELAYS[0])
         self.assertEqual(self.failures("outcomes"), 2)
-        self.state._conn.execute("DROP TRIGGER full")
+        self.state.db.conn.execute("DROP TRIGGER full")
         self.clock.advance(RETRY_DELAYS[1])
         self.assertEqual(self.state.queue_depth(), 0)
         self.assertEqual(self.state.outcome(id=row)["status"], "sent")
