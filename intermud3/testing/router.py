@@ -58,8 +58,6 @@ and compares every frame. Differences kept on purpose:
 """
 
 import random
-import struct
-from dataclasses import dataclass, field
 
 from twisted.internet import defer
 from twisted.internet.protocol import ServerFactory
@@ -67,44 +65,24 @@ from twisted.logger import Logger
 
 from intermud3 import lpc
 from intermud3.mudmode import DEFAULT_MAX_FRAME_BYTES, MudModeProtocol
-from intermud3.packets import TTL, weight
+from intermud3.testing.router_channels import DEFAULT_CHANNEL_HOST, DEFAULT_CHANNELS, Channel, RouterChannels
+from intermud3.testing.router_conditions import Conditions
+from intermud3.testing.router_flood import FloodControl
+from intermud3.testing.router_mudlist import RouterMudlist
+from intermud3.testing.router_routing import Routing
+from intermud3.testing.router_startup import Startups, header_problem, startup_problem
+from intermud3.testing.router_wire import RouterWriter
 from intermud3.testing.strict_lpc import strict_problem
 
-__all__ = ["I3Router", "Channel", "DEFAULT_CHANNELS"]
+__all__ = ["I3Router", "Channel", "DEFAULT_CHANNELS", "DEFAULT_CHANNEL_HOST"]
 
 _log = Logger()
 
-_PREFIX = struct.Struct("!I")
 
-# The fields of a startup-req-3 that must be ints and strings (by index).
-_STARTUP_INTS = range(6, 12)      # password .. imud_udp_port
-_STARTUP_STRINGS = range(12, 18)  # mudlib .. admin_email
-_STARTUP_LENGTH = 20
-
-# A restart_delay above a week deletes the MUD from the list.
-_DELETE_AFTER = 604800
-
-# Packets only a router may send; a MUD sending one to another MUD is refused.
-_ROUTER_ONLY = frozenset(["startup-reply", "chanlist-reply", "mudlist", "bad-mojo"])
-
-# Channels the real network always has; the vectors show them hosted by
-# "Frontiers" (a MUD that is not in the local mudlist).
-DEFAULT_CHANNELS = ("dead_test4", "dchat", "imud_gossip")
-DEFAULT_CHANNEL_HOST = "Frontiers"
-
-
-@dataclass
-class Channel:
-    """A channel the router hosts the listing of."""
-
-    owner: str          # host_mud in the chanlist
-    type: int = 0       # 0 ban list, 1 admission list, 2 filtered by the owner
-    members: set = field(default_factory=set)  # banned (type 0) or admitted (1, 2)
-
-    def admits(self, mud):
-        if self.type == 0:
-            return mud not in self.members
-        return mud == self.owner or mud in self.members
+def _forward(part, name, doc):
+    """A property of the router kept by one of its parts."""
+    return property(lambda self: getattr(getattr(self, part), name),
+                    lambda self, value: setattr(getattr(self, part), name, value), doc=doc)
 
 
 class _RouterConnection(MudModeProtocol):
@@ -163,19 +141,17 @@ class I3Router(ServerFactory):
       ``refused_connections``: peers closed by ``accept_gap``.
     Methods: ``listen``, ``drop``, ``send_raw``, ``send_packet``,
     ``set_mud``, ``remove_mud``, ``add_channel``, ``wait_for``, ``shutdown``.
+
+    This class accepts connections, reads strictly and refuses startups;
+    its parts, built here, do the rest: write (router_wire.py), check and
+    answer startups (router_startup.py), route (router_routing.py), keep
+    the mudlist (router_mudlist.py), run the channels
+    (router_channels.py), count floods (router_flood.py) and wait on
+    conditions (router_conditions.py).
     """
 
     protocol = _RouterConnection
     noisy = False  # no "Starting factory" lines per test
-
-    # Flood control, as the Dead Souls router counts it.
-    flood_limit = 10
-    block_seconds = 60.0
-    # How many MUDs go in one targeted mudlist packet at startup.
-    mudlist_entries_per_packet = 100
-    # A just-created channel shows type ({}) in the broadcast that
-    # announces it, as the real router does (see the vectors).
-    new_channel_type_quirk = True
 
     def __init__(self, name="*test", *, clock=None, flood_control=False,
                  address="127.0.0.1", channels=DEFAULT_CHANNELS, rng=None,
@@ -189,36 +165,55 @@ class I3Router(ServerFactory):
         self.port = None
         self.router_list = None
         self.refuse_startups = False
-        self.silent = False
-        self.ignore_self_probes = False
-        self._rng = rng if rng is not None else random.SystemRandom()
 
         self.received = []
         self.rejected = []
-        self.sent = []
         self.connections = {}
         self.passwords = {}
-        self.muds = {}
-        self.channels = {}
         self.accept_gap = accept_gap
         self.refused_connections = []
         self._last_accept = None
+        self._listening_port = None
+        self._links = set()           # every open connection, started or not
+
+        self.conditions = Conditions(self, clock)
+        self._changed = self.conditions.changed
+        self.wait_for = self.conditions.wait_for
+        self.out = RouterWriter(name)
+        self.sent = self.out.sent
+        self.mudlist = RouterMudlist(self.connections, self.out, self._changed)
+        self.muds = self.mudlist.muds
+        self.flood = FloodControl(clock, self.out, self._reject)
+        self.flood_blocked = self.flood.blocked
+        self.channel_service = RouterChannels(
+            self.connections, self.muds, self.out, self._reject, self._changed)
+        self.channels = self.channel_service.channels
+        self.listening = self.channel_service.listening
+        self.routing = Routing(connections=self.connections, mudlist=self.mudlist,
+                               channels=self.channel_service, out=self.out, reject=self._reject)
+        self.startups = Startups(
+            connections=self.connections, passwords=self.passwords, mudlist=self.mudlist,
+            channels=self.channel_service, out=self.out,
+            rng=rng if rng is not None else random.SystemRandom(), routers=self._router_entries,
+            received=self.received, changed=self._changed)
         self._channels_call = None
         if channel_delay > 0:
             self._channels_call = clock.callLater(channel_delay, self._open_channels, tuple(channels))
         else:
-            self.channels = {name_: Channel(DEFAULT_CHANNEL_HOST) for name_ in channels}
-        self.listening = {}
-        self.flood_blocked = {}
-        self.mudlist_id = 0
-        # The real router's chanlist starts at id 1, even when empty.
-        self.chanlist_id = 1
+            self.channel_service.open_defaults(channels)
 
-        self._listening_port = None
-        self._links = set()           # every open connection, started or not
-        self._mud_changed = {}        # name -> mudlist id of its last change
-        self._flood_counts = {}       # mud -> (second, weighted count)
-        self._waiters = []
+    # Settings tests change, kept by the part that uses them.
+    silent = _forward("out", "silent", "read everything, write nothing")
+    flood_limit = _forward("flood", "limit", "weighted packets a MUD may send in one second")
+    block_seconds = _forward("flood", "block_seconds", "how long a flooding MUD is ignored")
+    new_channel_type_quirk = _forward(
+        "channel_service", "new_channel_type_quirk", "a new channel's broadcast shows type ({})")
+    ignore_self_probes = _forward(
+        "routing", "ignore_self_probes", "an auth-mud-req to its own MUD is not routed back")
+    mudlist_entries_per_packet = _forward(
+        "startups", "entries_per_packet", "MUDs in one targeted mudlist packet at startup")
+    mudlist_id = _forward("mudlist", "mudlist_id", "the latest mudlist id")
+    chanlist_id = _forward("channel_service", "chanlist_id", "the latest chanlist id")
 
     # ------------------------------------------------------------ lifecycle
 
@@ -239,21 +234,14 @@ class I3Router(ServerFactory):
         for conn in list(self._links):
             waits.append(conn.closed)
             conn.transport.loseConnection()
-        # Pending waiters never fire now; their timers must not outlive us.
-        for _, _, call in self._waiters:
-            call.cancel()
+        self.conditions.cancel_all()
         if self._channels_call is not None and self._channels_call.active():
             self._channels_call.cancel()
-        self._waiters = []
         return defer.gatherResults(waits, consumeErrors=True)
 
     def _open_channels(self, names):
-        """The delayed start-up channels, announced as the real router does
-        when it re-creates them: one chanlist update each."""
         self._channels_call = None
-        for name in names:
-            if name not in self.channels:
-                self._create_channel(name, DEFAULT_CHANNEL_HOST, 0)
+        self.channel_service.open_delayed(names)
 
     def _connectionMade(self, conn):
         now = self.clock.seconds()
@@ -275,9 +263,9 @@ class I3Router(ServerFactory):
         name = conn.mud
         if name is not None and self.connections.get(name) is conn:
             del self.connections[name]
-            self._stop_listening(name)
+            self.channel_service.stop_listening(name)
             if name in self.muds:
-                self._mark(name, 0)
+                self.mudlist.mark(name, 0)
             _log.info("MUD {mud} disconnected", mud=name)
         self._changed()
 
@@ -285,7 +273,7 @@ class I3Router(ServerFactory):
 
     def freeze(self):
         """Stop reading from and writing to every link; sockets stay open."""
-        self.silent = True
+        self.out.silent = True
         for conn in self._links:
             conn.transport.pauseProducing()
 
@@ -303,7 +291,7 @@ class I3Router(ServerFactory):
 
     def send_packet(self, mud, packet):
         """Write one packet to ``mud`` as the router would (even when silent)."""
-        return self._write(self.connections[mud], packet, force=True)
+        return self.out.write(self.connections[mud], packet, force=True)
 
     def set_mud(self, name, info):
         """Add or change a MUD (13-field info), or delete it (info 0/None),
@@ -312,59 +300,17 @@ class I3Router(ServerFactory):
             self.remove_mud(name)
             return
         self.muds[name] = list(info)
-        self._announce({name: self.muds[name]})
+        self.mudlist.announce({name: self.muds[name]})
 
     def remove_mud(self, name):
         self.muds.pop(name, None)
         self.passwords.pop(name, None)
-        self._announce({name: 0})
+        self.mudlist.announce({name: 0})
 
     def add_channel(self, name, owner=DEFAULT_CHANNEL_HOST, type=0):
         """Create a channel and tell every channel-capable MUD, as a
         ``channel-add`` from ``owner`` would."""
-        self._create_channel(name, owner, type)
-
-    def wait_for(self, predicate, timeout=5):
-        """A Deferred firing with predicate(self) once it is true.
-
-        Checked now and after every packet and state change; fails with
-        ``defer.TimeoutError`` after ``timeout`` seconds of ``clock`` (with
-        a ``task.Clock``, only when the test advances it).
-        """
-        d = defer.Deferred(lambda _: self._forget(entry))
-        result = predicate(self)
-        if result:
-            d.callback(result)
-            return d
-        entry = [predicate, d, None]
-
-        def expire():
-            self._waiters.remove(entry)
-            d.errback(defer.TimeoutError(f"router condition not met in {timeout}s"))
-
-        entry[2] = self.clock.callLater(timeout, expire)
-        self._waiters.append(entry)
-        return d
-
-    def _forget(self, entry):
-        if entry in self._waiters:
-            self._waiters.remove(entry)
-            entry[2].cancel()
-
-    def _changed(self):
-        for entry in list(self._waiters):
-            predicate, d, call = entry
-            if entry not in self._waiters:
-                continue
-            try:
-                result = predicate(self)
-            except Exception:
-                self._forget(entry)
-                d.errback()
-                continue
-            if result:
-                self._forget(entry)
-                d.callback(result)
+        self.channel_service.create(name, owner, type)
 
     # ------------------------------------------------------------ reading
 
@@ -398,7 +344,7 @@ class I3Router(ServerFactory):
         if not isinstance(packet, list) or len(packet) < 6 or not isinstance(packet[0], str):
             self._reject(conn, "not a packet (an array of six or more, type first)", raw)
             return
-        if self.flood_control and self._flooded(conn, packet, raw):
+        if self.flood_control and self.flood.flooded(conn, packet, raw):
             return
         if conn.mud is None and packet[0] != "startup-req-3":
             self._reject(conn, f"{packet[0]} before startup", raw)
@@ -409,126 +355,30 @@ class I3Router(ServerFactory):
         if packet[2] != conn.mud:
             self._reject(conn, f"originator {packet[2]!r} is not this link's MUD", raw)
             return
-        header = self._header_problem(packet)
+        header = header_problem(packet)
         if header is not None:
-            self._error(conn, packet, "bad-pkt", "Invalid initial data")
+            self.out.error(conn, packet, "bad-pkt", "Invalid initial data")
             self._reject(conn, header, raw)
             return
         target = packet[4]
         if target != 0 and target != self.name and target not in self.muds:
             self.received.append((conn.mud, packet))
-            self._error(conn, packet, "unk-dst", "destination unknown")
+            self.out.error(conn, packet, "unk-dst", "destination unknown")
             self._changed()
             return
         self.received.append((conn.mud, packet))
-        self._dispatch(conn, packet, raw)
+        self.routing.route(conn, packet, raw)
         self._changed()
-
-    @staticmethod
-    def _header_problem(packet):
-        if not isinstance(packet[1], int):
-            return "ttl is not an int"
-        if not isinstance(packet[2], str) or not packet[2]:
-            return "originator_mud is not a name"
-        for index, label in ((3, "originator_user"), (4, "target_mud"), (5, "target_user")):
-            value = packet[index]
-            if not isinstance(value, str) and value != 0:
-                return f"{label} is neither a string nor 0"
-        return None
-
-    def _flooded(self, conn, packet, raw):
-        """Counts the packet; True when it is dropped for flooding."""
-        key = packet[2] if isinstance(packet[2], str) else conn.peer
-        now = self.clock.seconds()
-        second = int(now)
-        counted_second, count = self._flood_counts.get(key, (second, 0))
-        if counted_second != second:
-            count = 0
-        count += weight(packet[0])
-        self._flood_counts[key] = (second, count)
-        own = conn.mud is not None and conn.mud == key
-        until = self.flood_blocked.get(key)
-        if until is not None:
-            if now < until:
-                if own and count < 2:
-                    self._error(conn, packet, "not-allowed",
-                                "Your packets are being temporarily dropped due to flooding.")
-                self._reject(conn, "flood: blocked", raw)
-                return True
-            del self.flood_blocked[key]
-        if count > self.flood_limit:
-            self.flood_blocked[key] = now + self.block_seconds
-            if own:
-                self._error(conn, packet, "not-allowed",
-                            "Flood detected! Your packets will be temporarily ignored.")
-            _log.warn("Router blocks {mud} for flooding ({count} in one second)", mud=key, count=count)
-            self._reject(conn, f"flood: {count} weighted packets in one second", raw)
-            return True
-        return False
 
     # ------------------------------------------------------------ startup
 
-    def _startup_problem(self, packet):
-        if len(packet) != _STARTUP_LENGTH:
-            return f"startup-req-3 has {len(packet)} elements, not {_STARTUP_LENGTH}"
-        header = self._header_problem(packet)
-        if header is not None:
-            return header
-        if packet[4] != self.name:
-            return f"startup-req-3 is addressed to {packet[4]!r}, not {self.name!r}"
-        for index in _STARTUP_INTS:
-            if not isinstance(packet[index], int):
-                return f"startup-req-3 element {index} is not an int"
-        for index in _STARTUP_STRINGS:
-            if not isinstance(packet[index], str):
-                return f"startup-req-3 element {index} is not a string"
-        if not isinstance(packet[18], dict):
-            return "startup-req-3 services is not a mapping"
-        if not isinstance(packet[19], dict) and packet[19] != 0:
-            return "startup-req-3 other_data is neither a mapping nor 0"
-        return None
-
     def _startup(self, conn, packet, raw):
-        problem = self._startup_problem(packet) or self._refusal(conn, packet)
+        problem = startup_problem(packet, self.name) or self._refusal(conn, packet)
         if problem is not None:
             # A real router answers nothing: the gateway must time out.
             self._reject(conn, problem, raw)
             return
-        name, password = packet[2], packet[6]
-        known = self.passwords.get(name)
-        existing = self.connections.get(name)
-        if existing is not None and existing is not conn:
-            # Same name and password: the old link is stale; it goes quietly.
-            existing.mud = None
-            existing.transport.loseConnection()
-        if known is None or password == 0:
-            password = self._rng.randint(100000000, 999999999)
-        conn.mud = name
-        self.connections[name] = conn
-        self.passwords[name] = password
-        self._stop_listening(name)
-        services = packet[18]
-        self.muds[name] = [-1, conn.host] + packet[9:12] + packet[12:18] + [services, packet[19]]
-        self.mudlist_id += 1
-        self._mud_changed[name] = self.mudlist_id
-        self.received.append((name, packet))
-        _log.info("MUD {mud} started up from {peer}", mud=name, peer=conn.peer)
-
-        routers = self.router_list or [[self.name, f"{self.address} {self.port}"]]
-        self._write(conn, self._packet("startup-reply", name, 0, routers, password))
-        old_id = packet[7]
-        changes = [(n, info) for n, info in self.muds.items() if self._mud_changed.get(n, 0) > old_id]
-        for start in range(0, len(changes), self.mudlist_entries_per_packet):
-            chunk = dict(changes[start:start + self.mudlist_entries_per_packet])
-            self._write(conn, self._packet("mudlist", name, 0, self.mudlist_id, chunk))
-        if "channel" in services:
-            self._write(conn, self._packet("chanlist-reply", name, 0, self.chanlist_id, self._chanlist()))
-        # The real router then repeats the whole list, one MUD a packet,
-        # addressed to 0 but sent to this MUD alone.
-        for other, info in list(self.muds.items()):
-            self._write(conn, self._packet("mudlist", 0, 0, self.mudlist_id, {other: info}))
-        self._announce({name: self.muds[name]})
-        self._changed()
+        self.startups.accept(conn, packet)
 
     def _refusal(self, conn, packet):
         """Why a well-formed startup is refused, or None."""
@@ -546,265 +396,5 @@ class I3Router(ServerFactory):
             return "MUD already connected on another link"
         return None
 
-    # ------------------------------------------------------------ routing
-
-    def _dispatch(self, conn, packet, raw):
-        ptype, target = packet[0], packet[4]
-        if self.ignore_self_probes and ptype == "auth-mud-req" and target == conn.mud:
-            _log.info("auth-mud-req from {mud} to itself: logged, not answered", mud=conn.mud)
-            return
-        if ptype.startswith("channel-"):
-            self._channel_packet(conn, packet, raw)
-        elif ptype == "chan-filter-reply":
-            self._filter_reply(conn, packet, raw)
-        elif target == 0:
-            for other in list(self.connections.values()):
-                self._write(other, packet)
-        elif target == self.name:
-            self._router_command(conn, packet, raw)
-        elif ptype in _ROUTER_ONLY:
-            self._error(conn, packet, "not-allowed", "You are not allowed to send this kind of packet.")
-        elif target in self.connections:
-            self._write(self.connections[target], packet)
-        else:
-            # Known but down: the real router says nothing.
-            self._reject(conn, f"{target} is down", raw)
-
-    def _router_command(self, conn, packet, raw):
-        ptype = packet[0]
-        if ptype == "shutdown":
-            if len(packet) != 7 or not isinstance(packet[6], int):
-                self._error(conn, packet, "bad-pkt", f"Wrong number of elements for packet: {ptype}")
-                return
-            self._shutdown_mud(conn, packet[6])
-        elif ptype in ("chanlist-req", "chanlist-request"):
-            self._write(conn, self._packet("chanlist-reply", conn.mud, 0, self.chanlist_id, self._chanlist()))
-        else:
-            self._error(conn, packet, "not-imp", f"Unknown command sent to router: {ptype}")
-
-    def _shutdown_mud(self, conn, delay):
-        name = conn.mud
-        del self.connections[name]
-        self._stop_listening(name)
-        conn.mud = None
-        _log.info("MUD {mud} shut down (restart delay {delay})", mud=name, delay=delay)
-        if delay > _DELETE_AFTER:
-            self.muds.pop(name, None)
-            self._announce({name: 0})
-        else:
-            self._mark(name, max(delay, 0))
-        conn.transport.loseConnection()
-
-    # ------------------------------------------------------------ channels
-
-    def _channel_packet(self, conn, packet, raw):
-        kind = packet[0][len("channel-"):]
-        if kind in ("m", "e", "t"):
-            self._channel_message(conn, packet, raw)
-        elif kind == "listen":
-            self._channel_listen(conn, packet, raw)
-        elif kind == "add":
-            self._channel_add(conn, packet, raw)
-        elif kind == "remove":
-            self._channel_remove(conn, packet, raw)
-        elif kind == "admin":
-            self._channel_admin(conn, packet, raw)
-        else:
-            self._error(conn, packet, "unk-type", f"I don't know what {packet[0]} means.")
-
-    def _channel_message(self, conn, packet, raw):
-        ptype = packet[0]
-        if ptype == "channel-t":
-            if len(packet) != 13 or not all(isinstance(v, str) for v in packet[9:13]):
-                self._error(conn, packet, "bad-pkt", "Bad packet format.")
-                return
-            if "$N" not in packet[9]:
-                suffix = f" (from {packet[3]}@{packet[2]})"
-                packet[9] += suffix
-                packet[10] += suffix
-        else:
-            if len(packet) != 9:
-                self._error(conn, packet, "bad-pkt", "Bad packet format.")
-                return
-            if ptype == "channel-e" and isinstance(packet[8], str) and "$N" not in packet[8]:
-                packet[8] += f" (from {packet[3]}@{packet[2]})"
-        if packet[4] != 0 or packet[5] != 0 or not all(isinstance(v, str) for v in packet[6:9]):
-            self._error(conn, packet, "bad-pkt", "Bad packet format.")
-            return
-        name = packet[6]
-        channel = self.channels.get(name)
-        if channel is None:
-            self._error(conn, packet, "unk-channel", f"Unknown channel: {name}")
-            return
-        if conn.mud not in self.listening.get(name, ()):
-            # The real router makes the sender listen instead of sending.
-            self._error(conn, packet, "warning",
-                        f"Your mud wasn't listening to {name}, so I'll start you listening right now.")
-            if channel.admits(conn.mud):
-                self.listening.setdefault(name, set()).add(conn.mud)
-            return
-        if channel.type == 2 and conn.mud != channel.owner:
-            owner = self.connections.get(channel.owner)
-            if owner is None:
-                self._error(conn, packet, "unk-dst", f"{channel.owner} is not online to filter {name}")
-                return
-            self._write(owner, [
-                "chan-filter-req", TTL, self.name, 0, channel.owner, 0, name, packet])
-            return
-        self._to_listeners(name, packet)
-
-    def _to_listeners(self, name, packet):
-        for mud in sorted(self.listening.get(name, ())):
-            conn = self.connections.get(mud)
-            if conn is not None:
-                self._write(conn, packet)
-
-    def _filter_reply(self, conn, packet, raw):
-        inner = packet[7] if len(packet) > 7 else None
-        name = packet[6] if len(packet) > 6 else None
-        channel = self.channels.get(name) if isinstance(name, str) else None
-        if channel is None or channel.owner != conn.mud:
-            self._error(conn, packet, "not-allowed", f"You are not the owner of {name}")
-            return
-        if (not isinstance(inner, list) or len(inner) < 7
-                or inner[0] not in ("channel-m", "channel-e", "channel-t") or inner[6] != name):
-            self._error(conn, packet, "not-allowed", "Not a channel packet for that channel.")
-            return
-        self._to_listeners(name, inner)
-
-    def _channel_listen(self, conn, packet, raw):
-        if len(packet) != 8 or not isinstance(packet[6], str) or not isinstance(packet[7], int):
-            self._reject(conn, "channel-listen needs a channel name and an int flag", raw)
-            return
-        name, on = packet[6], packet[7]
-        channel = self.channels.get(name)
-        if channel is None:
-            self._error(conn, packet, "unk-channel", f"Unknown channel: {name}")
-            return
-        listeners = self.listening.setdefault(name, set())
-        if bool(on) == (conn.mud in listeners):
-            return  # no change
-        if on and not channel.admits(conn.mud):
-            reason = f"Banned from {name}" if channel.type == 0 else f"Not in allow list for {name}"
-            self._send_error(conn, conn.mud, 0, "not-allowed", reason, packet)
-            return
-        if on:
-            listeners.add(conn.mud)
-        else:
-            listeners.discard(conn.mud)
-
-    def _channel_add(self, conn, packet, raw):
-        if len(packet) != 8 or not isinstance(packet[6], str) or not isinstance(packet[7], int):
-            self._error(conn, packet, "bad-pkt", "Bad packet format.")
-            return
-        name = packet[6]
-        if name in self.channels:
-            self._reject(conn, f"channel {name} already exists", raw)
-            return
-        self._create_channel(name, conn.mud, packet[7])
-
-    def _create_channel(self, name, owner, type):
-        # The real router announces a new channel with the whole chanlist.
-        self.channels[name] = Channel(owner, type)
-        self.chanlist_id += 1
-        listing = self._chanlist()
-        if self.new_channel_type_quirk:
-            listing[name] = [owner, []]
-        self._broadcast_chanlist(listing)
-
-    def _owned_channel(self, conn, packet, name):
-        """The channel `name` if the sender owns it; else None, answered with
-        unk-channel or not-allowed."""
-        channel = self.channels.get(name) if isinstance(name, str) else None
-        if channel is None:
-            self._error(conn, packet, "unk-channel", f"Unknown channel: {name}")
-        elif channel.owner != conn.mud:
-            self._error(conn, packet, "not-allowed", f"Channel {name} owned by: {channel.owner}")
-            channel = None
-        return channel
-
-    def _channel_remove(self, conn, packet, raw):
-        name = packet[6] if len(packet) > 6 else None
-        if self._owned_channel(conn, packet, name) is None:
-            return
-        del self.channels[name]
-        self.listening.pop(name, None)
-        self.chanlist_id += 1
-        self._broadcast_chanlist({name: 0})
-
-    def _channel_admin(self, conn, packet, raw):
-        if len(packet) != 9:
-            self._error(conn, packet, "bad-pkt", "Bad packet format.")
-            return
-        name = packet[6]
-        channel = self._owned_channel(conn, packet, name)
-        if channel is None:
-            return
-        added = [m for m in packet[7] if isinstance(m, str)] if isinstance(packet[7], list) else []
-        removed = [m for m in packet[8] if isinstance(m, str)] if isinstance(packet[8], list) else []
-        channel.members.update(added)
-        channel.members.difference_update(removed)
-        listeners = self.listening.get(name, set())
-        for mud in list(listeners):
-            if not channel.admits(mud):
-                listeners.discard(mud)
-
-    def _stop_listening(self, mud):
-        # Listening is per connection: a MUD listens again after reconnecting.
-        for listeners in self.listening.values():
-            listeners.discard(mud)
-
-    def _chanlist(self):
-        return {name: [c.owner, c.type] for name, c in self.channels.items()}
-
-    def _broadcast_chanlist(self, listing):
-        for name, conn in list(self.connections.items()):
-            services = self.muds.get(name, [0] * 13)[11]
-            if isinstance(services, dict) and "channel" in services:
-                self._write(conn, self._packet("chanlist-reply", name, 0, self.chanlist_id, listing))
-        self._changed()
-
-    # ------------------------------------------------------------ mudlist
-
-    def _mark(self, name, state):
-        self.muds[name][0] = state
-        self._announce({name: self.muds[name]})
-
-    def _announce(self, delta):
-        """A mudlist change under a new id, to every connected MUD."""
-        self.mudlist_id += 1
-        for name in delta:
-            self._mud_changed[name] = self.mudlist_id
-        for name, conn in list(self.connections.items()):
-            self._write(conn, self._packet("mudlist", name, 0, self.mudlist_id, delta))
-        self._changed()
-
-    # ------------------------------------------------------------ writing
-
-    def _packet(self, ptype, t_mud, t_user, *fields):
-        return [ptype, TTL, self.name, 0, t_mud, t_user, *fields]
-
-    def _error(self, conn, packet, code, message):
-        self._send_error(conn, packet[2], packet[3], code, message, packet)
-
-    def _send_error(self, conn, mud, user, code, message, packet):
-        self._write(conn, self._packet("error", mud, user, code, message, packet))
-
-    def _write(self, conn, packet, *, force=False):
-        """Writes one packet as FluffOS would; False when nothing was written."""
-        if self.silent and not force:
-            return False
-        try:
-            # FluffOS writes a newline inside a string as a raw CR; the
-            # strict encoder emits LF nowhere else.
-            text = lpc.encode(packet).replace(b"\n", b"\r") + b"\x00"
-        except lpc.LPCError as exc:
-            _log.warn("Router cannot write a {type} packet: {error}", type=packet[0], error=str(exc))
-            return False
-        data = _PREFIX.pack(len(text)) + text
-        if len(data) > conn.max_send_bytes:
-            _log.warn("Router frame of {size} bytes is too large; not sent", size=len(data))
-            return False
-        conn.transport.write(data)
-        self.sent.append((conn.mud, packet))
-        return True
+    def _router_entries(self):
+        return self.router_list or [[self.name, f"{self.address} {self.port}"]]
