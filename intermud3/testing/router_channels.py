@@ -104,7 +104,7 @@ class RouterChannels:
         if conn.mud not in self.listening.get(name, ()):
             # The real router makes the sender listen instead of sending.
             self._out.error(conn, packet, "warning",
-                        f"Your mud wasn't listening to {name}, so I'll start you listening right now.")
+                            f"Your mud wasn't listening to {name}, so I'll start you listening right now.")
             if channel.admits(conn.mud):
                 self.listening.setdefault(name, set()).add(conn.mud)
             return
