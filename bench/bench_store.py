@@ -104,10 +104,8 @@ def measure_drain(reactor, count, max_seconds):
         store = open_store(directory, clock=reactor, mud_name="BenchMud")
         sessions = OneSession()
         link = NullLink()
-        gateway = types.SimpleNamespace(
-            config=config, clock=reactor, store=store, link=link, sessions=sessions,
-            hub=EventHub(sessions, clock=reactor), metrics=None)
-        outbox = Outbox(gateway)
+        outbox = Outbox(link=link, store=store, clock=reactor, config=config, sessions=sessions,
+                        hub=EventHub(sessions, clock=reactor))
         spans = []
         for name in ("drain", "_write_batch", "_durable"):
             setattr(outbox, name, _timed(getattr(outbox, name), spans))
