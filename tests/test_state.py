@@ -1,4 +1,8 @@
-"""Tests for intermud3.state: the SQLite store."""
+"""Tests for intermud3.state: the SQLite store, one class per part:
+FilesTests, SchemaOneTests and CrashTests (state_db.py, state_schema.py),
+RouterTests (state_routers.py), ListTests (state_lists.py), OutboundTests
+(state_outbound.py), HistoryTests and HistoryTrimTests (state_history.py),
+SerialisationTests (state_values.py)."""
 
 import os
 import signal
