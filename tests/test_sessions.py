@@ -1,5 +1,6 @@
 """Keys, rate limits, sessions, detach/expiry/replay (intermud3.api.keys,
-ratelimit, sessions)."""
+ratelimit, sessions, and through SessionManager backlog and keylimits;
+test_backlog.py has those two on their own)."""
 
 import hashlib
 
