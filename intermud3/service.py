@@ -1,8 +1,11 @@
 """The gateway as a twistd service: wiring, listening, reload and stop.
 
-`Gateway` builds every part from one configuration and holds them; it has
-no sockets of its own, so integration tests can build one around a
-`Clock`. `GatewayService` adds what a process needs: the router link as a
+`Gateway` is the composition root: it builds every part from one
+configuration and hands each only the collaborators it uses, as
+constructor arguments; the build order below is the dependency graph.
+Values a reload changes (the configuration, the MUD name) are passed as
+callables that read them now. It has no sockets of its own, so
+integration tests can build one around a `Clock`. `GatewayService` adds what a process needs: the router link as a
 child service, the API listeners, SIGHUP reload and the ordered stop.
 """
 
@@ -15,9 +18,11 @@ from twisted.logger import Logger
 
 from intermud3 import config as configuration
 from intermud3 import logsetup
-from intermud3.api import housekeeping
-from intermud3.api.connection import registry_for
-from intermud3.api.methods import MethodTable
+from intermud3.api.authguard import DEFAULT_SETTINGS as AUTH_FAILURE_DEFAULTS
+from intermud3.api.authguard import AuthGuard
+from intermud3.api.connection import ConnectionRegistry
+from intermud3.api.methods import MethodTable, i3_handlers
+from intermud3.api.methods import housekeeping
 from intermud3.api.rpc import Dispatcher
 from intermud3.api.sessions import SessionManager
 from intermud3.colour import api as colour_api
@@ -26,9 +31,8 @@ from intermud3.link import RouterLink
 from intermud3.lists import NetworkLists
 from intermud3.metrics import Metrics
 from intermud3.outbound import Outbox
-from intermud3.services import rpc as service_rpc
 from intermud3.services.channels import ChannelService
-from intermud3.services.errors import ErrorRouter
+from intermud3.services.i3_errors import ErrorRouter
 from intermud3.services.inbound import InboundDispatcher
 from intermud3.services.messages import MessageService
 from intermud3.services.network import Network
@@ -55,20 +59,47 @@ class Gateway:
             config, self.store, self.lists, clock=clock, connector=connector, metrics=self.metrics)
         self.sessions = SessionManager(config, clock, metrics=self.metrics)
         self.hub = EventHub(self.sessions, clock=clock, metrics=self.metrics)
-        # Order matters only in that each service registers its inbound
-        # handlers with `inbound` and may use the ones built before it.
-        self.inbound = InboundDispatcher(self)
-        self.presence = Presence(self)
-        self.queries = Queries(self)
-        self.errors = ErrorRouter(self)
+
+        def current():
+            return self.config
+
+        def mud_name():
+            return self.config["mud"]["name"]
+
+        self.inbound = InboundDispatcher(link=self.link, mud_name=mud_name)
+        self.presence = Presence(inbound=self.inbound, link=self.link, config=current,
+                                 mud_name=mud_name, clock=clock)
+        self.queries = Queries(
+            inbound=self.inbound, link=self.link, sessions=self.sessions, lists=self.lists,
+            presence=self.presence, hub=self.hub, config=current, mud_name=mud_name, clock=clock)
+        self.errors = ErrorRouter(inbound=self.inbound, queries=self.queries,
+                                  presence=self.presence, hub=self.hub, config=current,
+                                  clock=clock)
         self.outbox = Outbox(
             link=self.link, store=self.store, clock=clock, config=config,
             sessions=self.sessions, hub=self.hub, metrics=self.metrics)
-        self.messages = MessageService(self)
-        self.channels = ChannelService(self)
-        self.network = Network(self)
+        self.channels = ChannelService(
+            inbound=self.inbound, link=self.link, outbox=self.outbox, errors=self.errors,
+            sessions=self.sessions, lists=self.lists, store=self.store, config=current,
+            mud_name=mud_name, clock=clock)
+        self.messages = MessageService(
+            inbound=self.inbound, link=self.link, outbox=self.outbox, errors=self.errors,
+            presence=self.presence, channels=self.channels, lists=self.lists,
+            sessions=self.sessions, hub=self.hub, store=self.store, config=current,
+            mud_name=mud_name, clock=clock)
+        self.network = Network(lists=self.lists, link=self.link, hub=self.hub)
+        self.api_connections = ConnectionRegistry(
+            lambda: self.config["api"]["max_connections"], self.metrics,
+            max_per_ip=lambda: self.config["api"].get("max_connections_per_ip", 0))
+        self.auth_guard = AuthGuard(
+            lambda: (self.config["api"].get("auth") or {}).get("failures") or AUTH_FAILURE_DEFAULTS,
+            clock, self.metrics)
         table = MethodTable(colour_api.wrap({
-            **housekeeping.handlers(self), **service_rpc.handlers(self),
+            **housekeeping.handlers(
+                sessions=self.sessions, link=self.link, lists=self.lists, outbox=self.outbox,
+                auth_guard=self.auth_guard, started_at=self.started_at, reload=self.reload),
+            **i3_handlers(messages=self.messages, channels=self.channels, queries=self.queries,
+                          presence=self.presence, network=self.network, mud_name=mud_name),
             "set_options": colour_api.set_options}))
         self.dispatcher = Dispatcher(
             table, self.sessions, max_batch=config["api"]["max_batch"],
@@ -267,7 +298,7 @@ class GatewayService(service.MultiService):
         yield defer.DeferredList([defer.maybeDeferred(p.stopListening) for p in listeners])
         # API clients get close code 1001; wait (boundedly) for them to go,
         # so no session detaches after the sessions are stopped.
-        clients = registry_for(gateway)
+        clients = gateway.api_connections
         clients.close_all(1001)
         try:
             yield clients.when_empty().addTimeout(self.client_close_timeout, self.reactor)

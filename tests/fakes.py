@@ -15,13 +15,25 @@ from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 
 from intermud3 import packets
-from intermud3.api.errors import INVALID_PARAMS, RPCError
+from intermud3.api.errors import INVALID_PARAMS, RPCError, for_failure
+from intermud3.api.methods import channels as channel_methods
+from intermud3.api.methods import messages as message_methods
+from intermud3.api.methods import network as network_methods
+from intermud3.api.methods import presence as presence_methods
+from intermud3.api.methods import queries as query_methods
 from intermud3.config import DEFAULTS
 from intermud3.events import EventHub
 from intermud3.lists import NetworkLists
 from intermud3.metrics import Metrics
 from intermud3.outbound import Outbox, OutFrame, encode
+from intermud3.services.channels import ChannelService
+from intermud3.services.failures import ServiceFailure
+from intermud3.services.i3_errors import ErrorRouter
 from intermud3.services.inbound import InboundDispatcher
+from intermud3.services.messages import MessageService
+from intermud3.services.network import Network
+from intermud3.services.presence import Presence
+from intermud3.services.queries import Queries
 from intermud3.store import open_store
 
 OUR_MUD = "OurMud"
@@ -195,16 +207,111 @@ class FakeGateway:
         self.lists = NetworkLists(self.store)
         self.sessions = FakeSessions()
         self.hub = EventHub(self.sessions, metrics=self.metrics, clock=self.clock)
-        self.inbound = InboundDispatcher(self)
+        self.inbound = InboundDispatcher(link=self.link, mud_name=self.current_mud_name)
         self.errors = FakeErrors()
 
     @property
     def mud_name(self):
         return self.config["mud"]["name"]
 
+    # What intermud3.service.Gateway hands the services for values a reload changes.
+    def current_mud_name(self):
+        return self.config["mud"]["name"]
+
+    def current_config(self):
+        return self.config
+
     def call(self, session):
         """What a handler gets as ``call``."""
         return types.SimpleNamespace(session=session, gateway=self)
+
+
+# -- the services, built on a FakeGateway as intermud3.service.Gateway builds
+# them (each is also set on the gateway, for the services built after it).
+
+def build_presence(gw):
+    gw.presence = Presence(inbound=gw.inbound, link=gw.link, config=gw.current_config,
+                           mud_name=gw.current_mud_name, clock=gw.clock)
+    return gw.presence
+
+
+def build_queries(gw):
+    gw.queries = Queries(inbound=gw.inbound, link=gw.link, sessions=gw.sessions, lists=gw.lists,
+                         presence=gw.presence, hub=gw.hub, config=gw.current_config,
+                         mud_name=gw.current_mud_name, clock=gw.clock)
+    return gw.queries
+
+
+def build_errors(gw):
+    gw.errors = ErrorRouter(inbound=gw.inbound, queries=gw.queries, presence=gw.presence,
+                            hub=gw.hub, config=gw.current_config, clock=gw.clock)
+    return gw.errors
+
+
+def build_channels(gw):
+    gw.channels = ChannelService(
+        inbound=gw.inbound, link=gw.link, outbox=gw.outbox, errors=gw.errors,
+        sessions=gw.sessions, lists=gw.lists, store=gw.store, config=gw.current_config,
+        mud_name=gw.current_mud_name, clock=gw.clock)
+    return gw.channels
+
+
+def build_messages(gw):
+    gw.messages = MessageService(
+        inbound=gw.inbound, link=gw.link, outbox=gw.outbox, errors=gw.errors,
+        presence=gw.presence, channels=gw.channels, lists=gw.lists, sessions=gw.sessions,
+        hub=gw.hub, store=gw.store, config=gw.current_config, mud_name=gw.current_mud_name,
+        clock=gw.clock)
+    return gw.messages
+
+
+def build_network(gw):
+    gw.network = Network(lists=gw.lists, link=gw.link, hub=gw.hub)
+    return gw.network
+
+
+# -- the API handlers over them, with a service's refusal answered as the
+# dispatcher answers it (api/errors.py's table).
+
+def as_api(handlers):
+    """{method: handler} whose ServiceFailures (raised, or failing a
+    returned Deferred) become the RPCError the client gets."""
+    def api(handler):
+        def call(c, params):
+            try:
+                result = handler(c, params)
+            except ServiceFailure as failure:
+                raise for_failure(failure) from None
+            if isinstance(result, Deferred):
+                result.addErrback(_answered)
+            return result
+        return call
+    return {name: api(handler) for name, handler in handlers.items()}
+
+
+def _answered(failure):
+    failure.trap(ServiceFailure)
+    raise for_failure(failure.value)
+
+
+def message_handlers(gw):
+    return as_api(message_methods.handlers(gw.messages))
+
+
+def channel_handlers(gw):
+    return as_api(channel_methods.handlers(gw.channels))
+
+
+def query_handlers(gw):
+    return as_api(query_methods.handlers(gw.queries))
+
+
+def presence_handlers(gw):
+    return as_api(presence_methods.handlers(gw.presence, gw.current_mud_name))
+
+
+def network_handlers(gw):
+    return as_api(network_methods.handlers(gw.network))
 
 
 def make_gateway(testcase, config=None, directory=None):

@@ -15,8 +15,9 @@ from twisted.internet.task import Clock
 from twisted.trial import unittest
 
 from intermud3 import config as configuration
-from intermud3.api import housekeeping
-from intermud3.api.connection import APIConnection, ConnectionRegistry, registry_for
+from intermud3.api.authguard import DEFAULT_SETTINGS, AuthGuard
+from intermud3.api.methods import housekeeping
+from intermud3.api.connection import APIConnection, ConnectionRegistry
 from intermud3.api.methods import MethodTable
 from intermud3.api.rpc import Dispatcher
 from intermud3.api.sessions import SessionManager
@@ -62,7 +63,16 @@ class LoopGateway:
         self.sessions = SessionManager(self.config, self.clock, metrics=self.metrics)
         self.hub = EventHub(self.sessions, metrics=self.metrics, clock=self.clock)
         self.slow = []
-        table = MethodTable(housekeeping.handlers(self))
+        # Built as intermud3.service.Gateway builds them.
+        self.api_connections = ConnectionRegistry(
+            lambda: self.config["api"]["max_connections"], self.metrics,
+            max_per_ip=lambda: self.config["api"].get("max_connections_per_ip", 0))
+        self.auth_guard = AuthGuard(
+            lambda: (self.config["api"].get("auth") or {}).get("failures") or DEFAULT_SETTINGS,
+            self.clock, self.metrics)
+        table = MethodTable(housekeeping.handlers(
+            sessions=self.sessions, link=self.link, lists=None, outbox=None,
+            auth_guard=self.auth_guard, started_at=self.started_at, reload=None))
 
         def who(call, params):
             d = defer.Deferred()
@@ -367,7 +377,7 @@ class TCPTransportTests(LoopbackMixin, unittest.TestCase):
         yield second.closed
         self.assertEqual(second.lines, [])
         yield self.servers[1].lost
-        self.assertEqual(registry_for(self.gateway).count(), 1)
+        self.assertEqual(self.gateway.api_connections.count(), 1)
         # The first connection still works.
         first.send(request("ping", 1) + b"\n")
         reply = yield first.next_json()
@@ -380,7 +390,7 @@ class TCPTransportTests(LoopbackMixin, unittest.TestCase):
         gauge = self.gateway.metrics.registry.get_sample_value(
             "intermud3_api_connections", {"transport": "tcp"})
         self.assertEqual(gauge, 1.0)
-        self.assertEqual(registry_for(self.gateway).count("tcp"), 1)
+        self.assertEqual(self.gateway.api_connections.count("tcp"), 1)
         yield self.disconnect(client)
         yield self.servers[0].lost
         gauge = self.gateway.metrics.registry.get_sample_value(
@@ -410,7 +420,7 @@ class TCPTransportTests(LoopbackMixin, unittest.TestCase):
         self.factory.close_all(1001)
         yield client.closed
         yield self.servers[0].lost
-        self.assertEqual(registry_for(self.gateway).count(), 0)
+        self.assertEqual(self.gateway.api_connections.count(), 0)
 
 
 class IdleTimeoutTests(LoopbackMixin, unittest.TestCase):
@@ -784,7 +794,7 @@ class ConnectionAbuseTests(LoopbackMixin, unittest.TestCase):
         refusal = yield third.next_json()
         self.assertEqual(refusal["error"], {"code": -32000, "message": "too many connections from this address"})
         yield third.closed
-        self.assertEqual(registry_for(self.gateway).count(), 2)
+        self.assertEqual(self.gateway.api_connections.count(), 2)
 
     @defer.inlineCallbacks
     def test_the_mud_gets_in_while_idle_connections_hold_every_slot(self):
@@ -821,7 +831,7 @@ class NoPerAddressCapByDefaultTests(LoopbackMixin, unittest.TestCase):
         gateway = LoopGateway()
         self.assertEqual(gateway.config["api"]["max_connections_per_ip"], 0)
         gateway.config["api"]["max_connections"] = 3
-        registry = registry_for(gateway)
+        registry = gateway.api_connections
         slots = [_Slot() for _ in range(4)]
         self.assertEqual([registry.admit(s) for s in slots[:3]], [None, None, None])
         self.assertEqual(registry.admit(slots[3]), "too many connections")

@@ -8,7 +8,6 @@ from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.trial import unittest
 
-from intermud3.api.connection import registry_for
 from intermud3.api.tcp import APILineFactory
 from intermud3.api.web import make_site
 from intermud3.api.ws import console_origins, origin_allowed, text_frame_header
@@ -149,7 +148,7 @@ class WebSocketTests(WSTestBase):
         response = yield self.raw_exchange(self.port, UPGRADE + b"X-API-Key: wrong\r\n\r\n")
         self.assertTrue(response.startswith(b"HTTP/1.1 401"), response[:80])
         self.assertNotIn(b"101", response.split(b"\r\n")[0])
-        self.assertEqual(registry_for(self.gateway).count(), 0)
+        self.assertEqual(self.gateway.api_connections.count(), 0)
         self.assertEqual(self.gateway.sessions.count(), 0)
 
     @defer.inlineCallbacks
@@ -247,7 +246,7 @@ class WebSocketTests(WSTestBase):
         yield self.servers[0].lost
         self.assertFalse(session.attached)
         self.assertTrue(self.gateway.sessions.is_live(session))
-        self.assertEqual(registry_for(self.gateway).count(), 0)
+        self.assertEqual(self.gateway.api_connections.count(), 0)
 
     @defer.inlineCallbacks
     def test_close_all_sends_1001(self):
@@ -279,7 +278,7 @@ class WebSocketTests(WSTestBase):
         self.assertEqual(self.gateway.metrics.registry.get_sample_value(
             "intermud3_api_connections", {"transport": "websocket"}), 1.0)
         # The upgrade's HTTP slot went to the WebSocket connection: one in all.
-        self.assertEqual(registry_for(self.gateway).count(), 1)
+        self.assertEqual(self.gateway.api_connections.count(), 1)
         self.assertEqual(self.gateway.metrics.registry.get_sample_value(
             "intermud3_api_connections", {"transport": "http"}), 0.0)
 

@@ -7,9 +7,9 @@ import copy
 from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3 import packets
-from intermud3.services.channels import ChannelService
-from intermud3.services.messages import MessageService
-from tests.fakes import make_outbox, settled, assert_invalid, OUR_MUD, ROUTER, add_muds, make_config, make_gateway
+from tests.fakes import (make_outbox, settled, assert_invalid, OUR_MUD, ROUTER, add_muds, make_config, make_gateway,
+                         build_channels, build_messages, build_presence, channel_handlers,
+                         message_handlers)
 
 
 def listen(channel, flag):
@@ -25,8 +25,8 @@ class ChannelsTestBase:
         self.gw = make_gateway(self, config=config)
         self.gw.outbox = make_outbox(self.gw)
         self.addCleanup(self.gw.outbox.stop)
-        self.service = self.gw.channels = ChannelService(self.gw)
-        self.methods = self.service.handlers()
+        self.service = build_channels(self.gw)
+        self.methods = channel_handlers(self.gw)
         self.alice = self.gw.sessions.add()
         self.bob = self.gw.sessions.add()
 
@@ -238,8 +238,9 @@ class JoinFirstTests(ChannelsTestBase, SynchronousTestCase):
 
     def setUp(self):
         super().setUp()
-        self.gw.messages = MessageService(self.gw)
-        self.messages = self.gw.messages.handlers()
+        build_presence(self.gw)
+        build_messages(self.gw)
+        self.messages = message_handlers(self.gw)
 
     def send(self, method, **params):
         return self.messages[method](self.gw.call(self.alice), params)
@@ -342,7 +343,8 @@ class ListTests(ChannelsTestBase, SynchronousTestCase):
 class HistoryTests(ChannelsTestBase, SynchronousTestCase):
     def setUp(self):
         super().setUp()
-        self.messages = MessageService(self.gw)
+        build_presence(self.gw)
+        self.messages = build_messages(self.gw)
         self.bob.channels.update({"dchat", "other"})
         for n in range(10):
             self.gw.link.receive(
@@ -514,17 +516,18 @@ class FilterTests(ChannelsTestBase, SynchronousTestCase):
 
 
 class WiringTests(SynchronousTestCase):
-    """The gateway builds each service from itself alone."""
+    """Each service is built from the collaborators it is handed."""
 
-    def test_built_from_gateway_alone(self):
+    def test_built_from_its_collaborators(self):
         gw = make_gateway(self)
         gw.outbox = make_outbox(gw)
         self.addCleanup(gw.outbox.stop)
-        gw.messages = MessageService(gw)
-        gw.channels = ChannelService(gw)
+        build_presence(gw)
+        build_channels(gw)
+        build_messages(gw)
         self.assertIs(gw.messages.outbox, gw.outbox)
         self.assertIs(gw.channels.outbox, gw.outbox)
-        self.assertEqual(set(gw.messages.handlers()) | set(gw.channels.handlers()), {
+        self.assertEqual(set(message_handlers(gw)) | set(channel_handlers(gw)), {
             "tell", "emoteto", "channel_send", "channel_emote", "channel_target",
             "channel_join", "channel_leave", "channel_list", "channel_history", "channel_admin",
             "message_status"})

@@ -1,4 +1,4 @@
-"""Link and housekeeping methods (intermud3.api.housekeeping) through the dispatcher."""
+"""Link and housekeeping methods (intermud3.api.methods.housekeeping) through the dispatcher."""
 
 import json
 
@@ -6,7 +6,8 @@ from twisted.internet import defer
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
-from intermud3.api import housekeeping
+from intermud3.api.authguard import DEFAULT_SETTINGS, AuthGuard
+from intermud3.api.methods import housekeeping
 from intermud3.api.methods import MethodTable
 from intermud3.api.rpc import Dispatcher
 from intermud3.api.sessions import SessionManager
@@ -48,7 +49,7 @@ class FakeLists:
 class FakeGateway:
     def __init__(self, config, clock):
         self.config = config
-        self.metrics = None
+        self.metrics = Metrics()
         self.sessions = SessionManager(config, clock)
         self.link = FakeLink()
         self.outbox = FakeOutbox()
@@ -59,13 +60,22 @@ class FakeGateway:
     def reload(self):
         return self.reload_result
 
+    def handlers(self):
+        """As intermud3.service.Gateway hands them their collaborators."""
+        guard = AuthGuard(
+            lambda: (self.config["api"].get("auth") or {}).get("failures") or DEFAULT_SETTINGS,
+            self.sessions.clock, self.metrics)
+        return housekeeping.handlers(
+            sessions=self.sessions, link=self.link, lists=self.lists, outbox=self.outbox,
+            auth_guard=guard, started_at=self.started_at, reload=self.reload)
+
 
 class HousekeepingTests(SynchronousTestCase):
     def setUp(self):
         self.clock = make_clock()
         self.gateway = FakeGateway(make_config(KEYS), self.clock)
-        self.table = MethodTable(housekeeping.handlers(self.gateway))
-        self.dispatcher = Dispatcher(self.table, self.gateway.sessions, clock=self.clock, gateway=self.gateway)
+        self.table = MethodTable(self.gateway.handlers())
+        self.dispatcher = Dispatcher(self.table, self.gateway.sessions, clock=self.clock)
         self.connection = FakeConnection()
 
     def call(self, method, params=None, connection=None):
@@ -121,7 +131,6 @@ class HousekeepingTests(SynchronousTestCase):
         return json.loads(self.successResultOf(d))
 
     def test_wrong_keys_wait_longer_each_time_then_close(self):
-        self.gateway.metrics = Metrics()
         for delay in (1, 2, 4, 8):
             self.assertEqual(self.wrong_key(delay=delay)["error"]["message"], "Invalid API key")
         self.clock.advance(0)
@@ -233,8 +242,7 @@ class AuthDisabledHousekeepingTests(SynchronousTestCase):
     def test_any_key_or_none_succeeds(self):
         clock = make_clock()
         gateway = FakeGateway(make_config([], enabled=False), clock)
-        dispatcher = Dispatcher(MethodTable(housekeeping.handlers(gateway)), gateway.sessions, clock=clock,
-                                gateway=gateway)
+        dispatcher = Dispatcher(MethodTable(gateway.handlers()), gateway.sessions, clock=clock)
         connection = FakeConnection()
         gateway.sessions.connection_opened(connection)
         # The first call reports "authenticated" (clients wait for it), a repeat "success".

@@ -67,10 +67,10 @@ class DispatchTests(SynchronousTestCase):
             ["finger-req", 5, "*test", 0, OUR_MUD, 0, "nobody"],
             ["finger-req", 5, "ProbeA", 0, "SomeoneElse", 0, "nobody"],
         ):
-            self.assertFalse(send_error(self.gateway, packets.parse(value), "unk-user", "no"))
+            self.assertFalse(send_error(self.link, OUR_MUD, packets.parse(value), "unk-user", "no"))
         self.assertEqual(self.link.sent, [])
         value = ["finger-req", 5, "ProbeA", "alice", OUR_MUD, 0, "nobody"]
-        self.assertTrue(send_error(self.gateway, packets.parse(value), "unk-user", "no"))
+        self.assertTrue(send_error(self.link, OUR_MUD, packets.parse(value), "unk-user", "no"))
         self.assertEqual(self.link.sent, [["error", 5, OUR_MUD, 0, "ProbeA", "alice", "unk-user", "no", value]])
 
     def test_unregistered_error_is_not_answered(self):

@@ -4,11 +4,10 @@ delivery and history, inbound tells/channel packets, unk-user answers."""
 from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3.api.errors import GATEWAY_ERROR, RPCError
-from intermud3.services.channels import ChannelService
-from intermud3.services.messages import MessageService
 from intermud3.outbound import frame_size
-from intermud3.services.presence import Presence
-from tests.fakes import make_outbox, settled, assert_invalid, OUR_MUD, add_muds, make_gateway
+from tests.fakes import (make_outbox, settled, assert_invalid, OUR_MUD, add_muds, make_gateway, build_channels,
+                         build_messages, build_presence, message_handlers,
+                         presence_handlers)
 
 
 class MessagesTestBase:
@@ -17,10 +16,10 @@ class MessagesTestBase:
         add_muds(self.gw, "OtherMud", "DSTest")
         self.gw.outbox = make_outbox(self.gw)
         self.addCleanup(self.gw.outbox.stop)
-        self.gw.presence = Presence(self.gw)
-        self.service = MessageService(self.gw)
-        self.gw.channels = ChannelService(self.gw)
-        self.methods = self.service.handlers()
+        build_presence(self.gw)
+        build_channels(self.gw)
+        self.service = build_messages(self.gw)
+        self.methods = message_handlers(self.gw)
         self.alice = self.gw.sessions.add()
 
     def call(self, method, session=None, **params):
@@ -28,8 +27,8 @@ class MessagesTestBase:
 
     def sync_players(self, *names):
         """A current presence snapshot holding just these players."""
-        self.gw.presence.presence_sync(self.gw.call(self.alice),
-                                       {"users": [{"name": name} for name in names]})
+        presence_handlers(self.gw)["presence_sync"](
+            self.gw.call(self.alice), {"users": [{"name": name} for name in names]})
 
     def assertInvalid(self, field, method, **params):
         return assert_invalid(self, field, lambda: self.call(method, **params))

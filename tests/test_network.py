@@ -3,17 +3,15 @@ the gateway_* link events."""
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from intermud3.services.network import Network
-from tests.fakes import assert_invalid, make_gateway, mud_info as info
+from tests.fakes import assert_invalid, build_network, make_gateway, network_handlers, mud_info as info
 
 
 class NetworkTestCase(SynchronousTestCase):
     def setUp(self):
         self.gateway = make_gateway(self)
         self.lists = self.gateway.lists
-        self.network = Network(self.gateway)
-        self.gateway.network = self.network
-        self.handlers = self.network.handlers()
+        self.network = build_network(self.gateway)
+        self.handlers = network_handlers(self.gateway)
         sessions = self.gateway.sessions
         self.info_session = sessions.add("s-info", ["info"])
         self.tell_session = sessions.add("s-tell", ["tell"])

@@ -8,8 +8,7 @@ from intermud3.api.errors import INVALID_PARAMS, RPCError
 from intermud3.mudmode import frame
 from intermud3.outbound import frame_size
 from intermud3.services import presence as presence_module
-from intermud3.services.presence import Presence
-from tests.fakes import OUR_MUD, make_gateway
+from tests.fakes import OUR_MUD, build_presence, make_gateway, presence_handlers
 
 ALICE = {"name": "Alice", "visname": "Alice the Bold", "title": "the Bold", "level": 20,
          "idle": 30, "race": "elf", "guild": "mage", "location": "Tower", "status": "afk",
@@ -21,9 +20,8 @@ class PresenceTestCase(SynchronousTestCase):
     def setUp(self):
         self.gateway = make_gateway(self)
         self.link = self.gateway.link
-        self.presence = Presence(self.gateway)
-        self.gateway.presence = self.presence
-        self.sync = self.presence.handlers()["presence_sync"]
+        self.presence = build_presence(self.gateway)
+        self.sync = presence_handlers(self.gateway)["presence_sync"]
         self.session = self.gateway.sessions.add("s1", ["presence"])
 
     def do_sync(self, users):

@@ -7,11 +7,10 @@ from twisted.trial.unittest import SynchronousTestCase
 from intermud3 import lpc
 
 from intermud3.api.errors import GATEWAY_ERROR, RPCError
-from intermud3.services.errors import ErrorRouter, permission_for
-from intermud3.services.presence import Presence
-from intermud3.services.queries import Queries
+from intermud3.permissions import for_packet as permission_for
 from tests import coffeemud_frames as coffeemud
-from tests.fakes import assert_invalid, make_config, make_gateway
+from tests.fakes import (assert_invalid, build_errors, build_presence, build_queries, make_config,
+                         make_gateway, presence_handlers, query_handlers)
 from tests.vectors import load_vectors
 
 PROBE_A = "ProbeA"
@@ -30,12 +29,10 @@ class QueryTestCase(SynchronousTestCase):
     def setUp(self):
         self.gateway = make_gateway(self, make_config(mud={"name": self.mud}))
         self.link = self.gateway.link
-        self.gateway.presence = Presence(self.gateway)
-        self.queries = Queries(self.gateway)
-        self.gateway.queries = self.queries
-        self.errors = ErrorRouter(self.gateway)
-        self.gateway.errors = self.errors
-        self.handlers = self.queries.handlers()
+        build_presence(self.gateway)
+        self.queries = build_queries(self.gateway)
+        self.errors = build_errors(self.gateway)
+        self.handlers = query_handlers(self.gateway)
         sessions = self.gateway.sessions
         self.alice = sessions.add("s-alice", ["info", "tell"])
         self.bob = sessions.add("s-bob", ["info"])
@@ -550,7 +547,7 @@ class RoutersThatDropWhatMatchingNeedsTests(QueryTestCase):
         self.link.receive(lpc.decode(text))
 
     def sync_amy(self):
-        self.gateway.presence.presence_sync(
+        presence_handlers(self.gateway)["presence_sync"](
             self.gateway.call(self.alice), {"users": [{"name": "Amy", "visname": "Amy"}]})
 
     def test_unk_user_without_packet_fails_the_finger_it_answers(self):

@@ -9,11 +9,13 @@ from prometheus_client import CollectorRegistry
 from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase
 
+from intermud3.api import errors
 from intermud3.api.errors import RPCError, invalid_params
 from intermud3.api.methods import EVENTS, PERMISSIONS, MethodTable
 from intermud3.api.rpc import Dispatcher
 from intermud3.api.sessions import SessionManager
 from intermud3.metrics import Metrics
+from intermud3.services import failures
 from tests.test_sessions import FakeConnection, make_clock, make_config, sample
 
 
@@ -67,7 +69,6 @@ class DispatcherTestCase(SynchronousTestCase):
         self.sessions = SessionManager(self.config, self.clock, metrics=self.metrics)
         self.calls = []
         self.table = MethodTable()
-        self.gateway = object()
         self.table.add("authenticate", self._authenticate)
         self.table.add("ping", self._record("ping", {"pong": True}))
         self.table.add("heartbeat", self._record("heartbeat", {"status": "ok"}))
@@ -75,7 +76,7 @@ class DispatcherTestCase(SynchronousTestCase):
         self.table.add("tell", self._record("tell", {"status": "sent"}))
         self.table.add("reconnect", self._record("reconnect", {"status": "reconnecting"}))
         self.dispatcher = Dispatcher(self.table, self.sessions, max_batch=4, metrics=self.metrics,
-                                     clock=self.clock, gateway=self.gateway)
+                                     clock=self.clock)
         self.connection = FakeConnection()
 
     def _authenticate(self, call, params):
@@ -205,17 +206,10 @@ class ParseAndShapeTests(DispatcherTestCase):
         name, call, _ = self.calls[-1]
         self.assertIs(call.session, self.connection.session)
         self.assertIs(call.connection, self.connection)
-        self.assertIs(call.gateway, self.gateway)
         self.assertEqual(call.transport, "tcp")
         self.assertEqual(call.method, "who")
         self.assertEqual(call.id, "q1")
 
-
-    def test_call_gateway_falls_back_to_the_connection(self):
-        dispatcher = Dispatcher(self.table, self.sessions, clock=self.clock)
-        self.connection.gateway = marker = object()
-        self.successResultOf(dispatcher.handle(self.connection, request("ping")))
-        self.assertIs(self.calls[-1][1].gateway, marker)
 
 
 class NotificationTests(DispatcherTestCase):
@@ -390,6 +384,40 @@ class HandlerOutcomeTests(DispatcherTestCase):
                          {"jsonrpc": "2.0", "id": 1, "error": {"code": -32602, "message": "target_mud is missing",
                                                                "data": {"field": "target_mud"}}})
 
+    def test_service_failures_answered_by_the_table(self):
+        """A service's refusal, raised or failing a Deferred, is answered
+        with its JSON-RPC error (api/errors.py) and counted as that. (ping:
+        never rate limited, so eight calls in a row are all answered.)"""
+        cases = [
+            (failures.LinkDown("The router link is down"),
+             {"code": -32004, "message": "The router link is down", "data": {"reason": "link_down"}}),
+            (failures.TimedOut("No answer to who in time"),
+             {"code": -32004, "message": "No answer to who in time", "data": {"reason": "timeout"}}),
+            (failures.RemoteError("unk-user", "bob is not here"),
+             {"code": -32004, "message": "I3 error unk-user: bob is not here",
+              "data": {"i3_error": "unk-user", "i3_message": "bob is not here"}}),
+            (failures.WrongChannelType("action", "ban needs type 0", channel_type=1),
+             {"code": -32602, "message": "ban needs type 0",
+              "data": {"field": "action", "channel_type": 1}}),
+        ]
+        for failure, expected in cases:
+            def raising(call, params, failure=failure):
+                raise failure
+            self.table.add("ping", raising)
+            self.assertEqual(self.reply(request("ping", id=1))["error"], expected)
+            self.table.add("ping", lambda call, params, failure=failure: defer.fail(failure))
+            self.assertEqual(self.reply(request("ping", id=2))["error"], expected)
+        self.assertEqual(self.metrics.registry.get_sample_value(
+            "intermud3_api_requests_total", {"method": "ping", "outcome": "gateway_error"}), 6)
+        self.assertEqual(self.flushLoggedErrors(), [])
+
+    def test_every_service_failure_has_an_answer(self):
+        for name in failures.__all__:
+            cls = getattr(failures, name)
+            if cls.__subclasses__() or cls in (failures.ServiceFailure,):
+                continue   # only the concrete failures are raised
+            self.assertIn(cls, errors._FOR_FAILURE, name)
+
     def test_exception_is_internal_error_logged_not_leaked(self):
         def boom(call, params):
             raise KeyError("the secret internals")
@@ -511,7 +539,7 @@ class SyncAndDeferredPathTests(SynchronousTestCase):
         table.add("authenticate", wrap(authenticate))
         table.add("tell", wrap(tell))
         table.add("who", wrap(lambda call, params: {"users": []}))
-        dispatcher = Dispatcher(table, sessions, max_batch=4, clock=clock, gateway=object())
+        dispatcher = Dispatcher(table, sessions, max_batch=4, clock=clock)
         return dispatcher, FakeConnection()
 
     REQUESTS = [

@@ -12,7 +12,6 @@ from twisted.trial import unittest
 from intermud3.api import methods
 from intermud3.api.tcp import APILineFactory, make_tcp_factory
 from intermud3.api.web import make_site, make_tls_context
-from intermud3.api.connection import registry_for
 from tests.test_api_tcp import LineClient, LoopbackMixin, LoopGateway, RawClient, track_protocols
 
 
@@ -290,25 +289,25 @@ class HTTPSlotTests(LoopbackMixin, unittest.TestCase):
         client = RawClient(data)
         yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", self.port), client)
         self.addCleanup(self.disconnect, client)
-        yield wait_until(lambda: registry_for(self.gateway).count("http") >= 1)
+        yield wait_until(lambda: self.gateway.api_connections.count("http") >= 1)
         return client
 
     @defer.inlineCallbacks
     def test_unfinished_headers_hold_a_slot_until_the_header_timeout(self):
         client = yield self.open_raw(b"GET /health HTTP/1.1\r\nHost: x\r\n")
-        self.assertEqual(registry_for(self.gateway).count("http"), 1)
+        self.assertEqual(self.gateway.api_connections.count("http"), 1)
         self.clock.advance(9.9)
         self.assertTrue(client.transport.connected)
         self.clock.advance(0.1)
         yield client.closed
-        yield wait_until(lambda: registry_for(self.gateway).count() == 0)
+        yield wait_until(lambda: self.gateway.api_connections.count() == 0)
 
     @defer.inlineCallbacks
     def test_a_new_request_gets_in_while_unfinished_ones_hold_every_slot(self):
         self.gateway.config["api"]["max_connections"] = 2
         first = yield self.open_raw(b"GET /health HTTP/1.1\r\n")
         yield self.open_raw(b"GET /health HTTP/1.1\r\n")
-        yield wait_until(lambda: registry_for(self.gateway).count("http") == 2)
+        yield wait_until(lambda: self.gateway.api_connections.count("http") == 2)
         received = yield self.raw_exchange(
             self.port, b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         self.assertTrue(received.startswith(b"HTTP/1.1 200"), received[:40])

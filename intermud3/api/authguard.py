@@ -98,14 +98,3 @@ class AuthGuard:
                   count=source.unlogged, host=host, total=source.failures)
         source.unlogged = 0
         source.logged_at = now
-
-
-def auth_guard_for(gateway):
-    """The gateway's one AuthGuard, made on first use (as registry_for)."""
-    guard = getattr(gateway, "auth_guard", None)
-    if guard is None:
-        def settings():
-            return (gateway.config["api"].get("auth") or {}).get("failures") or DEFAULT_SETTINGS
-        guard = AuthGuard(settings, gateway.sessions.clock, getattr(gateway, "metrics", None))
-        gateway.auth_guard = guard
-    return guard

@@ -173,21 +173,6 @@ class ConnectionRegistry:
             connection.abort()
 
 
-def registry_for(gateway):
-    """The gateway's one ConnectionRegistry, made on first use.
-
-    Both transport factories call this, so TCP and WebSocket share the bound
-    of `api.max_connections` without service.py wiring it by hand.
-    """
-    registry = getattr(gateway, "api_connections", None)
-    if registry is None:
-        registry = ConnectionRegistry(
-            lambda: gateway.config["api"]["max_connections"], getattr(gateway, "metrics", None),
-            max_per_ip=lambda: gateway.config["api"].get("max_connections_per_ip", 0))
-        gateway.api_connections = registry
-    return registry
-
-
 def _event_name(data):
     """The method of a serialised notification (an event), else None."""
     try:
@@ -480,4 +465,4 @@ class APIConnection:
                 callback()
             except Exception:
                 _log.failure("on_lost callback of {peer} failed", peer=self.peer)
-        registry_for(self.gateway).remove(self)
+        self.gateway.api_connections.remove(self)

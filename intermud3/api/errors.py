@@ -1,8 +1,11 @@
-"""JSON-RPC error codes and the one exception type every handler raises.
+"""JSON-RPC error codes, the one exception type of the API layer, and the
+one table that turns a service's refusal into its JSON-RPC error.
 
 Both transports turn an RPCError into the same error object, so the same
 fault always gives the same code.
 """
+
+from intermud3.services import failures
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -67,3 +70,35 @@ def invalid_params(field, message, **details):
 def gateway_error(message, **data):
     """-32004: the I3 side failed (i3_error/i3_message, or reason)."""
     return RPCError(GATEWAY_ERROR, message, data)
+
+
+def _bad_request(failure):
+    return invalid_params(failure.field, failure.message, **failure.details)
+
+
+def _unavailable(failure):
+    return gateway_error(failure.message, reason=failure.reason)
+
+
+def _remote(failure):
+    return gateway_error(failure.message, i3_error=failure.code, i3_message=failure.text)
+
+
+# Each domain failure (services/failures.py) -> how it is answered.
+_FOR_FAILURE = {
+    failures.UnknownMud: _bad_request,
+    failures.UnknownChannel: _bad_request,
+    failures.UnknownMessage: _bad_request,
+    failures.WrongChannelType: _bad_request,
+    failures.TooLarge: _bad_request,
+    failures.LinkDown: _unavailable,
+    failures.TooManyPending: _unavailable,
+    failures.TimedOut: _unavailable,
+    failures.Cancelled: _unavailable,
+    failures.RemoteError: _remote,
+}
+
+
+def for_failure(failure):
+    """The RPCError that answers a service's ServiceFailure."""
+    return _FOR_FAILURE[type(failure)](failure)

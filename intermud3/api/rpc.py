@@ -31,8 +31,10 @@ from intermud3.api.errors import (
     PERMISSION_DENIED,
     RATE_LIMITED,
     RPCError,
+    for_failure,
 )
 from intermud3.logsetup import debug_wanted
+from intermud3.services.failures import ServiceFailure
 
 _log = Logger()
 
@@ -59,10 +61,9 @@ def waits(value):
 class Call:
     """What a handler knows about the request it serves."""
 
-    def __init__(self, connection, session, gateway, method, request_id):
+    def __init__(self, connection, session, method, request_id):
         self.connection = connection
         self.session = session
-        self.gateway = gateway
         self.method = method
         self.id = request_id
         self.transport = getattr(connection, "transport_name", None)
@@ -100,7 +101,7 @@ def _error_reply(request_id, error):
 
 
 class Dispatcher:
-    def __init__(self, table, sessions, *, max_batch=50, metrics=None, clock=None, gateway=None):
+    def __init__(self, table, sessions, *, max_batch=50, metrics=None, clock=None):
         if clock is None:
             from twisted.internet import reactor as clock
         self.table = table
@@ -108,7 +109,6 @@ class Dispatcher:
         self.max_batch = max_batch
         self.metrics = metrics
         self.clock = clock
-        self.gateway = gateway
         # (method label, outcome) -> (request counter, duration histogram);
         # labels are registered method names or "unknown": a fixed set.
         self._observers = {}
@@ -221,6 +221,8 @@ class Dispatcher:
             failure, error = error, error.value
         else:
             failure = None  # _log.failure takes the exception being handled
+        if isinstance(error, ServiceFailure):
+            error = for_failure(error)
         if isinstance(error, RPCError):
             outcome = ERROR_NAMES.get(error.code, "error")
         else:
@@ -251,9 +253,7 @@ class Dispatcher:
             retry_after = session.take_token(method)
             if retry_after is not None:
                 raise RPCError(RATE_LIMITED, "Rate limit exceeded", {"retry_after": retry_after})
-        # Transports' connections carry their gateway; an explicit one wins.
-        gateway = self.gateway if self.gateway is not None else getattr(connection, "gateway", None)
-        result = handler(Call(connection, session, gateway, method, request_id), params)
+        result = handler(Call(connection, session, method, request_id), params)
         if type(result) in _PLAIN or isinstance(result, defer.Deferred):
             return result
         if inspect.isawaitable(result):  # a coroutine

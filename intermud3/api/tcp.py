@@ -26,7 +26,7 @@ from twisted.protocols.basic import LineReceiver
 from twisted.protocols.policies import TimeoutMixin
 
 import intermud3
-from intermud3.api.connection import APIConnection, format_peer, peer_host, registry_for, set_no_delay
+from intermud3.api.connection import APIConnection, format_peer, peer_host, set_no_delay
 from intermud3.api.errors import INVALID_REQUEST, RPCError
 from intermud3.events import encode_json
 
@@ -84,7 +84,7 @@ class APILineProtocol(LineReceiver, TimeoutMixin):
             write_message=self._write_message,
             close_transport=self._close_transport,
             abort_transport=self.transport.abortConnection)
-        refusal = registry_for(self.gateway).admit(connection)
+        refusal = self.gateway.api_connections.admit(connection)
         if refusal is not None:
             _log.warn("Refusing TCP API connection from {peer}: {reason}", peer=peer, reason=refusal)
             self._write_message(_error_message(TOO_MANY_CONNECTIONS, refusal))
@@ -163,7 +163,7 @@ class APILineFactory(Factory):
         return protocol
 
     def close_all(self, code=1001, reason="server shutting down"):
-        registry_for(self.gateway).close_all(code, reason, transport_name=TRANSPORT)
+        self.gateway.api_connections.close_all(code, reason, transport_name=TRANSPORT)
 
 
 def make_tcp_factory(gateway, clock=None):

@@ -29,7 +29,7 @@ from twisted.web.server import Site
 
 import intermud3
 from intermud3.api import methods
-from intermud3.api.connection import peer_host, registry_for
+from intermud3.api.connection import peer_host
 from intermud3.api.static import ConsoleFile, ConsoleStatic
 from intermud3.api.ws import CLOSE_GOING_AWAY, make_ws_factory
 from intermud3.colour import html as colour_html
@@ -100,7 +100,7 @@ class Health(_JSONNode):
 
     def answer(self, request):
         gateway = self.gateway
-        registry = registry_for(gateway)
+        registry = gateway.api_connections
         return 200, {
             "status": "healthy",
             "service": "i3-gateway",
@@ -206,7 +206,7 @@ class CountedHTTPChannel(HTTPChannel):
         super().connectionMade()
         gateway = self.site.gateway
         slot = _HTTPSlot(self.transport, peer_host(self.transport.getPeer()))
-        refusal = registry_for(gateway).admit(slot)
+        refusal = gateway.api_connections.admit(slot)
         if refusal is not None:
             _log.warn("Refusing HTTP connection from {host}: {reason}", host=slot.host, reason=refusal)
             self._refused = True
@@ -250,7 +250,7 @@ class CountedHTTPChannel(HTTPChannel):
     def connectionLost(self, reason):
         self._cancel_header_deadline()
         if self._slot is not None:
-            registry_for(self.site.gateway).remove(self._slot)
+            self.site.gateway.api_connections.remove(self._slot)
         super().connectionLost(reason)
 
 

@@ -40,8 +40,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from intermud3.api import autobahn_tuning
-from intermud3.api.authguard import auth_guard_for
-from intermud3.api.connection import APIConnection, format_peer, peer_host, registry_for, set_no_delay
+from intermud3.api.connection import APIConnection, format_peer, peer_host, set_no_delay
 from intermud3.config import is_loopback
 
 _log = Logger()
@@ -113,7 +112,7 @@ class APIWebSocketProtocol(WebSocketServerProtocol):
         api = gateway.config["api"]
         address = self.transport.getPeer()
         peer = format_peer(address)
-        registry = registry_for(gateway)
+        registry = gateway.api_connections
         # The HTTP request that carried the upgrade held a slot; the
         # WebSocket connection takes it over (or, refused, frees it).
         registry.release_transport(self.transport)
@@ -127,7 +126,7 @@ class APIWebSocketProtocol(WebSocketServerProtocol):
         if key is not None and api["auth"]["enabled"]:
             if gateway.sessions.keys.match(key) is None:
                 # Never log the key itself; the guard logs a summary per source.
-                auth_guard_for(gateway).failed(None, peer_host(address))
+                gateway.auth_guard.failed(None, peer_host(address))
                 raise ConnectionDeny(401, "invalid API key")
             self._header_key = key
         connection = APIConnection(
@@ -287,7 +286,7 @@ class APIWebSocketFactory(WebSocketServerFactory):
         self.setProtocolOptions(maxMessagePayloadSize=limit, maxFramePayloadSize=limit)
 
     def close_all(self, code=CLOSE_GOING_AWAY, reason="server shutting down"):
-        registry_for(self.gateway).close_all(code, reason, transport_name=TRANSPORT)
+        self.gateway.api_connections.close_all(code, reason, transport_name=TRANSPORT)
 
 
 def make_ws_factory(gateway):

@@ -16,27 +16,13 @@ outbox (its ``may_send`` hook) while the router may not know the channel.
 from twisted.logger import Logger
 
 from intermud3 import packets
-from intermud3.api import params as p
-from intermud3.api.errors import invalid_params
 from intermud3.outbound import Unsendable
+from intermud3.services.failures import UnknownChannel, WrongChannelType
 from intermud3.services.listen_state import ListenState
-from intermud3.services.text import clean
 
-__all__ = ["ChannelService", "channel_name", "MAX_CHANNEL_NAME",
-           "MAX_ADMIN_MUDS", "MAX_HISTORY_LIMIT"]
+__all__ = ["ChannelService", "ACTIONS"]
 
 _log = Logger()
-
-# Real channel names are short ("dead_test4", "imud_gossip"); this bounds junk.
-MAX_CHANNEL_NAME = 64
-# MUD names in one channel_admin call.
-MAX_ADMIN_MUDS = 100
-MAX_HISTORY_LIMIT = 1000
-DEFAULT_HISTORY_LIMIT = 50
-MAX_MUD_NAME = 64
-MAX_QUERY = 256
-
-_CONTROL = frozenset(chr(c) for c in list(range(0x20)) + list(range(0x7F, 0xA0)))
 
 ACTIONS = ("add", "remove", "ban", "unban", "admit", "unadmit")
 # channel_admin actions that edit a list, and the channel types they fit.
@@ -48,48 +34,35 @@ _LIST_ACTIONS = {
 }
 
 
-def channel_name(params, field="channel"):
-    """A channel name parameter: non-empty, no control characters, at most
-    MAX_CHANNEL_NAME characters, case kept (I3 channel names are case
-    sensitive), surrounding blanks trimmed."""
-    name = p.text(params, field, max_len=MAX_CHANNEL_NAME).strip()
-    if any(ch in _CONTROL for ch in name):
-        raise invalid_params(field, f"{field} must not contain control characters")
-    return name
-
-
-def client_msg_id(params):
-    return p.text(params, "client_msg_id", default=None, max_len=128)
-
-
 class ChannelService:
-    """Built once per gateway, after ``gateway.outbox`` (it hooks
-    link.on_ready and sessions.on_session_end)."""
+    """Built once per gateway, after the outbox (it hooks link.on_ready and
+    sessions.on_session_end)."""
 
-    def __init__(self, gateway):
-        self.gateway = gateway
-        self.outbox = gateway.outbox
-        self._defaults = _default_channels(gateway.config)
+    def __init__(self, *, inbound, link, outbox, errors, sessions, lists, store, config,
+                 mud_name, clock):
+        """``config()`` and ``mud_name()`` give the values now (a reload
+        may change them)."""
+        self._link = link
+        self.outbox = outbox
+        self._errors = errors
+        self._sessions = sessions
+        self._lists = lists
+        self._store = store
+        self._config = config
+        self._mud_name = mud_name
+        self._clock = clock
+        self._defaults = _default_channels(config())
         # Types of the channels we asked the router to create: it announces
         # a new channel's type as ({}) (read as 0) until a later chanlist.
         self._created_types = {}
         self._router_knows = ListenState()
         self._settle_call = None    # ends the handshake's listen_wait
-        gateway.link.on_ready.append(self._relisten)
-        gateway.sessions.on_session_end.append(self._session_ended)
-        gateway.inbound.register("chan-filter-req", self._filter_req)
-        gateway.inbound.register("chanlist-reply", self._chanlist_update)
-        gateway.inbound.register("error", self._error)
+        link.on_ready.append(self._relisten)
+        sessions.on_session_end.append(self._session_ended)
+        inbound.register("chan-filter-req", self._filter_req)
+        inbound.register("chanlist-reply", self._chanlist_update)
+        inbound.register("error", self._error)
         self.outbox.may_send = self._may_send
-
-    def handlers(self):
-        return {
-            "channel_join": self.join,
-            "channel_leave": self.leave,
-            "channel_list": self.list_channels,
-            "channel_history": self.history,
-            "channel_admin": self.admin,
-        }
 
     # -- the listen set ----------------------------------------------------
 
@@ -97,20 +70,20 @@ class ChannelService:
         """Whether ``channel`` is in the listen set (default, or joined by
         a session): the only channels a router sends us messages for."""
         return channel in self._defaults or any(
-            channel in session.channels for session in self.gateway.sessions.sessions())
+            channel in session.channels for session in self._sessions.sessions())
 
     def wanted(self):
         """Every channel the router should send us: subscribed or default."""
         wanted = set(self._defaults)
-        for session in self.gateway.sessions.sessions():
+        for session in self._sessions.sessions():
             wanted.update(session.channels)
         return wanted
 
     def _listen(self, channel, on):
-        link = self.gateway.link
+        link = self._link
         if not link.ready or not link.router:
             return  # the whole set is sent after the next handshake
-        packet = packets.make("channel-listen", self.gateway.mud_name, 0,
+        packet = packets.make("channel-listen", self._mud_name(), 0,
                               link.router["name"], 0, channel, 1 if on else 0)
         try:
             link.send(packet)
@@ -122,8 +95,8 @@ class ChannelService:
         self._router_knows.handshake(wanted)
         self.stop()
         if wanted:
-            wait = float(self.gateway.config["channels"]["listen_wait"])
-            self._settle_call = self.gateway.clock.callLater(wait, self._listens_settled)
+            wait = float(self._config()["channels"]["listen_wait"])
+            self._settle_call = self._clock.callLater(wait, self._listens_settled)
         for channel in sorted(wanted):
             self._listen(channel, True)
 
@@ -160,7 +133,7 @@ class ChannelService:
         if carried[0] not in ("channel-listen", "channel-m", "channel-e", "channel-t"):
             return
         channel = carried[6]
-        if carried[2] != self.gateway.mud_name or channel not in self.wanted():
+        if carried[2] != self._mud_name() or channel not in self.wanted():
             return
         if carried[0] == "channel-listen" and carried[7:8] != [1]:
             return
@@ -217,13 +190,13 @@ class ChannelService:
         each message from another MUD. We filter nothing: the message goes
         back unchanged (I3-PROTOCOL.md section 4), or the channel would
         carry nothing but our own messages."""
-        link = self.gateway.link
+        link = self._link
         channel, message = packet.get("channel"), packet.get("packet")
         if not link.ready or not link.router or packet.o_mud != link.router["name"]:
             return  # only the router we are on asks
         if not isinstance(channel, str) or not channel or not isinstance(message, list):
             return
-        reply = packets.make("chan-filter-reply", self.gateway.mud_name, 0,
+        reply = packets.make("chan-filter-reply", self._mud_name(), 0,
                              link.router["name"], 0, channel, message)
         try:
             link.send(reply)
@@ -233,33 +206,31 @@ class ChannelService:
             _log.warn("Cannot pass {channel}'s filtered message back: {error}",
                       channel=channel, error=error)
 
-    # -- methods -------------------------------------------------------------
+    # -- the requests ----------------------------------------------------------
+    # Each takes checked values: the API layer reads the parameters.
 
-    def join(self, call, params):
-        channel = channel_name(params)
+    def join(self, session, channel):
         # listen_only is accepted, whatever its value, and ignored: I3 has
         # no listen-only membership.
-        self.subscribe(call.session, channel)
+        self.subscribe(session, channel)
         return {"status": "joined", "channel": channel}
 
-    def leave(self, call, params):
-        channel = channel_name(params)
-        if channel in call.session.channels:
-            call.session.channels.discard(channel)
+    def leave(self, session, channel):
+        if channel in session.channels:
+            session.channels.discard(channel)
             if channel not in self.wanted():
                 self._listen(channel, False)
         return {"status": "left", "channel": channel}
 
-    def list_channels(self, call, params):
-        wanted = p.mapping(params, "filter")
-        want_type = p.integer(wanted, "type", default=None, minimum=0, maximum=2)
-        want_owner = p.text(wanted, "owner", default=None, max_len=MAX_MUD_NAME)
+    def list_channels(self, session, want_type=None, want_owner=None):
+        """The chanlist's channels of that type and owner (None: any),
+        with how many local sessions joined each."""
         counts = {}
-        for session in self.gateway.sessions.sessions():
-            for channel in session.channels:
+        for other in self._sessions.sessions():
+            for channel in other.channels:
                 counts[channel] = counts.get(channel, 0) + 1
         channels = []
-        for name, (owner, ctype) in sorted(self.gateway.lists.channels.items()):
+        for name, (owner, ctype) in sorted(self._lists.channels.items()):
             if want_type is not None and ctype != want_type:
                 continue
             if want_owner is not None and (not isinstance(owner, str)
@@ -268,57 +239,47 @@ class ChannelService:
             channels.append({"name": name, "owner": owner, "type": ctype,
                              "member_count": counts.get(name, 0)})
         return {"status": "success", "channels": channels, "count": len(channels),
-                "subscribed_channels": sorted(call.session.channels)}
+                "subscribed_channels": sorted(session.channels)}
 
-    def history(self, call, params):
-        channel = channel_name(params)
-        limit = p.integer(params, "limit", default=DEFAULT_HISTORY_LIMIT,
-                          minimum=1, maximum=MAX_HISTORY_LIMIT)
-        before = p.integer(params, "before", default=None, minimum=0)
-        after = p.integer(params, "after", default=None, minimum=0)
-        query = p.text(params, "query", default=None, max_len=MAX_QUERY)
+    def history(self, channel, limit, before=None, after=None, query=None):
         # Read on the store's thread: a search may take a while.
-        d = self.gateway.store.history(channel, limit, before, after, query)
+        d = self._store.history(channel, limit, before, after, query)
         return d.addCallback(lambda messages: {
             "status": "success", "channel": channel, "messages": messages,
             "count": len(messages)})
 
-    def admin(self, call, params):
-        channel = channel_name(params)
-        action = p.text(params, "action")
-        if action not in ACTIONS:
-            raise invalid_params("action", f"action must be one of {', '.join(ACTIONS)}")
-        mud = self.gateway.mud_name
+    def admin(self, session, channel, action, client_msg_id, *, channel_type=None, muds=None):
+        """One of ACTIONS on ``channel``: ``channel_type`` for "add",
+        ``muds`` (names, any case) for the list actions."""
+        mud = self._mud_name()
         router = self._router_name()
         if action == "add":
-            ctype = p.integer(params, "type", minimum=0, maximum=2)
-            packet = packets.make("channel-add", mud, 0, router, 0, channel, ctype)
+            packet = packets.make("channel-add", mud, 0, router, 0, channel, channel_type)
             field = "channel"
         elif action == "remove":
             packet = packets.make("channel-remove", mud, 0, router, 0, channel)
             field = "channel"
         else:
             which, fits = _LIST_ACTIONS[action]
-            muds = self._muds(params)
             ctype = self._channel_type(channel)
             if ctype is None:
-                raise invalid_params("channel", f"{channel} is not in the channel list, so "
+                raise UnknownChannel("channel", f"{channel} is not in the channel list, so "
                                      f"{action} cannot be checked against its type")
             if ctype not in fits:
-                raise invalid_params(
+                raise WrongChannelType(
                     "action", f"{action} needs a channel of type {' or '.join(map(str, fits))};"
                     f" {channel} is type {ctype}", channel_type=ctype)
+            muds = [self._lists.exact_mud(name) or name for name in muds]
             add_list = muds if which == "add" else []
             remove_list = muds if which == "remove" else []
             packet = packets.make("channel-admin", mud, 0, router, 0, channel, add_list, remove_list)
             field = "muds"
         out = self.outbox.encode(packet, field)
-        session = call.session
         result = self.outbox.submit(
-            "channel_admin", out, session, client_msg_id(params),
-            accepted=lambda result: self.gateway.errors.remember(packet, session))
+            "channel_admin", out, session, client_msg_id,
+            accepted=lambda result: self._errors.remember(packet, session))
         if action == "add":
-            self._created_types[channel] = ctype
+            self._created_types[channel] = channel_type
         elif action == "remove":
             self._created_types.pop(channel, None)
         return result
@@ -326,38 +287,19 @@ class ChannelService:
     def _channel_type(self, channel):
         """The type to check admin actions against, None when unknown: the
         one we created it with while we host it, else the chanlist's."""
-        known = self.gateway.lists.channels.get(channel)
-        ours = known is None or known[0] == self.gateway.mud_name
+        known = self._lists.channels.get(channel)
+        ours = known is None or known[0] == self._mud_name()
         if ours and channel in self._created_types:
             return self._created_types[channel]
         return None if known is None else known[1]
 
-    def _muds(self, params):
-        value = params.get("muds")
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not value:
-            raise invalid_params("muds", "muds must be a non-empty list of MUD names")
-        if len(value) > MAX_ADMIN_MUDS:
-            raise invalid_params("muds", f"at most {MAX_ADMIN_MUDS} MUDs at a time",
-                                 maximum=MAX_ADMIN_MUDS)
-        muds = []
-        for name in value:
-            if not isinstance(name, str) or not clean(name).strip():
-                raise invalid_params("muds", "each MUD name must be a non-empty string")
-            name = clean(name).strip()
-            if len(name) > MAX_MUD_NAME:
-                raise invalid_params("muds", f"a MUD name is at most {MAX_MUD_NAME} characters")
-            muds.append(self.gateway.lists.exact_mud(name) or name)
-        return muds
-
     def _router_name(self):
         # Admin packets go to the router we are on; while the link is down
         # (the packet is queued) the preferred router is the best guess.
-        router = self.gateway.link.router
+        router = self._link.router
         if router:
             return router["name"]
-        routers = self.gateway.config.get("routers") or [{"name": 0}]
+        routers = self._config().get("routers") or [{"name": 0}]
         return routers[0]["name"]
 
 

@@ -51,11 +51,13 @@ def is_broadcast(packet):
 class InboundDispatcher:
     """Routes each inbound Packet by type (docs/ARCHITECTURE.md, services)."""
 
-    def __init__(self, gateway):
-        self.gateway = gateway
+    def __init__(self, *, link, mud_name):
+        """``mud_name()`` is our MUD's name now (a reload may change it)."""
+        self._link = link
+        self._mud_name = mud_name
         self._handlers = {}
         self._known = set(LINK_HANDLED)
-        gateway.link.on_packet.append(self.dispatch)
+        link.on_packet.append(self.dispatch)
 
     def register(self, ptype, handler):
         """Call ``handler(packet)`` for every inbound packet of ``ptype``.
@@ -74,7 +76,7 @@ class InboundDispatcher:
                          type=getattr(packet, "type", "?"))
 
     def _dispatch(self, packet):
-        ours = self.gateway.mud_name
+        ours = self._mud_name()
         if is_broadcast(packet) and same_mud(packet.o_mud, ours):
             # The router echoes our broadcasts (channel messages, locate-req,
             # ucache-update) back to us: already handled on the way out.
@@ -93,13 +95,14 @@ class InboundDispatcher:
         self._unknown_type(packet)
 
     def _unknown_type(self, packet):
-        if not may_answer(packet, self.gateway.mud_name):
+        if not may_answer(packet, self._mud_name()):
             _log.debug("Unknown packet type {type} from {mud} ignored",
                        type=packet.type, mud=packet.o_mud)
             return
         _log.info("Unknown packet type {type} from {mud}: answering unk-type",
                   type=packet.type, mud=packet.o_mud)
-        send_error(self.gateway, packet, "unk-type", f"Unknown packet type: {packet.type}")
+        send_error(self._link, self._mud_name(), packet, "unk-type",
+                   f"Unknown packet type: {packet.type}")
 
 
 def may_answer(packet, our_mud):
@@ -119,24 +122,24 @@ def reply_user(packet):
     return user if isinstance(user, str) and user else 0
 
 
-def send_error(gateway, packet, code, message):
+def send_error(link, our_mud, packet, code, message):
     """Send ``error`` back to the originator of ``packet``, carrying it when
     it can be written and fits in a frame (the offending packet is
     optional: "or 0"). Nothing is sent where I3 forbids an error answer
     (``may_answer``): to a broadcast, an error or a router; False then."""
-    if not may_answer(packet, gateway.mud_name):
+    if not may_answer(packet, our_mud):
         _log.debug("No {code} answer to a {type} from {mud}: a broadcast, an error or a router",
                    code=code, type=packet.type, mud=packet.o_mud)
         return False
-    reply = packets.make("error", gateway.mud_name, 0, packet.o_mud, reply_user(packet),
+    reply = packets.make("error", our_mud, 0, packet.o_mud, reply_user(packet),
                          code, message, packet.value)
     try:
-        return gateway.link.send(reply)
+        return link.send(reply)
     except Unsendable:
         # Too big, or holding what LPC cannot write (a huge int, infinity).
         reply[-1] = 0
         try:
-            return gateway.link.send(reply)
+            return link.send(reply)
         except Unsendable:
             _log.warn("Could not answer {code} to {mud}: the error does not fit a frame",
                       code=code, mud=packet.o_mud)

@@ -17,36 +17,33 @@ from collections import OrderedDict
 from twisted.logger import Logger
 
 from intermud3 import lpc, packets
-from intermud3.api.errors import invalid_params
 from intermud3.outbound import Unsendable, frame_size
 from intermud3.services.inbound import fold, reply_user, same_mud, send_error
-from intermud3.services.text import clean
 
 __all__ = ["Presence", "MAX_UCACHE"]
 
 _log = Logger()
 
 MAX_UCACHE = 1000
-MAX_NAME = 64
-MAX_TEXT = 1024
-MAX_CHANNELS = 256
 
 # Bytes of a frame besides the LPC text: 4-byte length, trailing NUL.
 _FRAME_OVERHEAD = 5
 
-_TEXT_FIELDS = ("visname", "title", "race", "guild", "location", "status")
-_INT_FIELDS = ("idle", "login_time")
-
 
 class Presence:
-    def __init__(self, gateway, *, max_ucache=MAX_UCACHE):
-        self.gateway = gateway
+    def __init__(self, *, inbound, link, config, mud_name, clock, max_ucache=MAX_UCACHE):
+        """``config()`` and ``mud_name()`` give the values now (a reload
+        may change them)."""
+        self._link = link
+        self._config = config
+        self._mud_name = mud_name
+        self._clock = clock
         self._users = {}            # I3 user name (lower case) -> user dict
         self._order = []            # user names in the order the MUD gave them
         self._synced_at = None
         self._ucache = OrderedDict()
         self.max_ucache = max_ucache
-        register = gateway.inbound.register
+        register = inbound.register
         register("who-req", self._who_req)
         register("finger-req", self._finger_req)
         register("locate-req", self._locate_req)
@@ -55,38 +52,36 @@ class Presence:
         register("ucache-update", self._ucache_update)
         register("chan-user-reply", self._ucache_update)
 
-    def handlers(self):
-        return {"presence_sync": self.presence_sync}
-
     # -- the snapshot ---------------------------------------------------------------
 
-    def presence_sync(self, call, params):
-        limit = int(self.gateway.config["presence"]["max_users"])
-        users = params.get("users")
-        if not isinstance(users, list):
-            raise invalid_params("users", "users must be a list of player objects")
-        if len(users) > limit:
-            raise invalid_params("users", f"users holds at most {limit} players", max=limit)
+    @property
+    def max_users(self):
+        """How many players one snapshot may hold (presence.max_users, read now)."""
+        return int(self._config()["presence"]["max_users"])
+
+    def sync(self, users):
+        """Replace the snapshot with ``users`` (checked user dicts, as the
+        API reads them); the number of players it holds. A later entry of
+        the same name (any case) wins, in the place of the first."""
         snapshot = {}
         order = []
-        for index, raw in enumerate(users):
-            user = _read_user(raw, f"users[{index}]")
+        for user in users:
             key = user["name"].casefold()
             if key not in snapshot:
                 order.append(key)
             snapshot[key] = user
         self._users = snapshot
         self._order = order
-        self._synced_at = self.gateway.clock.seconds()
+        self._synced_at = self._clock.seconds()
         _log.debug("Presence snapshot: {count} players", count=len(snapshot))
-        return {"status": "synchronized", "mud_name": self.gateway.mud_name, "count": len(snapshot)}
+        return len(snapshot)
 
     def current(self):
         """Whether the snapshot is younger than presence.ttl (read now)."""
         if self._synced_at is None:
             return False
-        ttl = float(self.gateway.config["presence"]["ttl"])
-        return self.gateway.clock.seconds() - self._synced_at <= ttl
+        ttl = float(self._config()["presence"]["ttl"])
+        return self._clock.seconds() - self._synced_at <= ttl
 
     def knows_user(self, name):
         """True/False for a current snapshot; None when there is none."""
@@ -116,10 +111,10 @@ class Presence:
 
     def _reply(self, packet, ptype, *fields):
         # Each field as I3 types it (packets.FIELD_TYPES): "" or 0 when not given.
-        reply = packets.make(ptype, self.gateway.mud_name, 0, packet.o_mud, reply_user(packet),
+        reply = packets.make(ptype, self._mud_name(), 0, packet.o_mud, reply_user(packet),
                              *packets.typed_fields(ptype, *fields))
         try:
-            self.gateway.link.send(reply)
+            self._link.send(reply)
         except Unsendable:
             _log.warn("{type} to {mud} does not fit in a frame; not sent",
                       type=ptype, mud=packet.o_mud)
@@ -138,7 +133,7 @@ class Presence:
         name = packet.get(field)
         if isinstance(name, str) and name:
             return name
-        send_error(self.gateway, packet, "bad-pkt", f"{packet.type} needs a {field}")
+        send_error(self._link, self._mud_name(), packet, "bad-pkt", f"{packet.type} needs a {field}")
         return None
 
     def _who_req(self, packet):
@@ -159,7 +154,7 @@ class Presence:
             return None
         user = self.user(name)
         if user is None:
-            send_error(self.gateway, packet, "unk-user", unknown.format(name=name))
+            send_error(self._link, self._mud_name(), packet, "unk-user", unknown.format(name=name))
         return user
 
     def _finger_req(self, packet):
@@ -176,7 +171,7 @@ class Presence:
         user = self.user(packet.get("username"))
         if user is None:
             return  # only our own players are answered, and only when found
-        self._reply(packet, "locate-reply", self.gateway.mud_name, user["visname"],
+        self._reply(packet, "locate-reply", self._mud_name(), user["visname"],
                     user["idle"], user["status"])
 
     def _chan_who_req(self, packet):
@@ -201,10 +196,11 @@ class Presence:
         router.max_send_bytes: sizes are added up once (each array element
         costs its LPC text plus a comma), then the result is verified with
         outbound.frame_size and shortened if the estimate was short."""
-        limit = int(self.gateway.config["router"]["max_send_bytes"])
+        limit = int(self._config()["router"]["max_send_bytes"])
+        ours = self._mud_name()
 
         def build(chosen):
-            return packets.make(ptype, self.gateway.mud_name, 0, packet.o_mud, reply_user(packet),
+            return packets.make(ptype, ours, 0, packet.o_mud, reply_user(packet),
                                 *leading, chosen)
 
         size = _FRAME_OVERHEAD + len(lpc.encode(build([])))
@@ -227,7 +223,7 @@ class Presence:
         mud, name = packet.o_mud, packet.get("username")
         if fold(mud) is None or not isinstance(name, str) or not name:
             return
-        if same_mud(mud, self.gateway.mud_name):
+        if same_mud(mud, self._mud_name()):
             return  # what we said of our own players; the snapshot knows better
         gender = packet.get("gender")
         key = (fold(mud), name.casefold())
@@ -266,69 +262,3 @@ def _login_text(seconds):
     """finger-reply's login time is a string in I3: the snapshot's epoch
     seconds written as C's ctime() does (in UTC), as LPC MUDs print it."""
     return time.asctime(time.gmtime(seconds)) if seconds else None
-
-
-def _line(text):
-    """A player field as it may go to the network: ANSI escapes and control
-    characters removed (services/text.py), on one line, trimmed."""
-    return clean(text).replace("\n", " ").strip()
-
-
-def _read_user(raw, where):
-    """One player of presence_sync, checked; fields not given are 0/None."""
-    if not isinstance(raw, dict):
-        raise invalid_params(where, f"{where} must be an object")
-
-    def field(name):
-        return f"{where}.{name}"
-
-    name = raw.get("name")
-    if not isinstance(name, str) or not _line(name):
-        raise invalid_params(field("name"), f"{field('name')} must be a non-empty string")
-    name = _line(name)
-    if len(name) > MAX_NAME:
-        raise invalid_params(field("name"), f"{field('name')} is longer than {MAX_NAME} characters",
-                             max_len=MAX_NAME)
-    user = {"name": name}
-    for key in _TEXT_FIELDS:
-        value = raw.get(key)
-        if value is not None and not isinstance(value, str):
-            raise invalid_params(field(key), f"{field(key)} must be a string")
-        if value is not None and len(value) > MAX_TEXT:
-            raise invalid_params(field(key), f"{field(key)} is longer than {MAX_TEXT} characters",
-                                 max_len=MAX_TEXT)
-        user[key] = (_line(value) if value is not None else None) or None
-    user["visname"] = user["visname"] or name
-    for key in _INT_FIELDS:
-        value = raw.get(key)
-        if value is None:
-            user[key] = 0
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise invalid_params(field(key), f"{field(key)} must be a number of at least 0")
-        # LPC ints are 32-bit on some peers.
-        user[key] = min(int(value), 2**31 - 1)
-    level = raw.get("level")
-    if level is not None and (isinstance(level, bool) or not isinstance(level, (int, str))):
-        raise invalid_params(field("level"), f"{field('level')} must be an integer or a string")
-    if isinstance(level, int) and not -2**31 <= level < 2**31:
-        raise invalid_params(field("level"), f"{field('level')} is out of range")
-    user["level"] = level if level not in (None, "") else None
-    gender = raw.get("gender", 2)
-    if gender is None:
-        gender = 2
-    if isinstance(gender, bool) or gender not in (0, 1, 2):
-        raise invalid_params(field("gender"), f"{field('gender')} must be 0, 1 or 2")
-    user["gender"] = gender
-    channels = raw.get("channels")
-    if channels is None:
-        channels = []
-    if not isinstance(channels, list) or len(channels) > MAX_CHANNELS:
-        raise invalid_params(field("channels"),
-                             f"{field('channels')} must be a list of at most {MAX_CHANNELS} names")
-    for index, channel in enumerate(channels):
-        if not isinstance(channel, str) or not channel:
-            raise invalid_params(f"{field('channels')}[{index}]",
-                                 f"{field('channels')}[{index}] must be a non-empty string")
-    user["channels"] = frozenset(channels)
-    return user

@@ -21,10 +21,11 @@ from collections import OrderedDict
 from twisted.logger import Logger
 
 from intermud3 import packets
+from intermud3.permissions import for_packet
 from intermud3.services.inbound import fold
 from intermud3.services.inbound import text_field as _text
 
-__all__ = ["ErrorRouter", "permission_for", "carried_packet"]
+__all__ = ["ErrorRouter", "carried_packet"]
 
 _log = Logger()
 
@@ -36,17 +37,6 @@ _NOTICES = ("warning", "bad-mojo")
 
 # For an error without its packet: the messages a code can answer.
 _UNCARRIED_MESSAGES = {"unk-user": ("tell", "emoteto")}
-
-
-def permission_for(ptype):
-    """The permission whose holders hear about an error on a ``ptype`` packet."""
-    if ptype in ("tell", "emoteto"):
-        return "tell"
-    if ptype in ("channel-add", "channel-remove", "channel-admin"):
-        return "admin"
-    if isinstance(ptype, str) and ptype.startswith("channel-"):
-        return "channel"
-    return "info"
 
 
 def carried_packet(value):
@@ -71,24 +61,30 @@ def packet_key(value):
 
 
 class ErrorRouter:
-    def __init__(self, gateway, *, max_remembered=DEFAULT_MAX_REMEMBERED):
-        self.gateway = gateway
+    def __init__(self, *, inbound, queries, presence, hub, config, clock,
+                 max_remembered=DEFAULT_MAX_REMEMBERED):
+        """``config()`` is the configuration now (a reload may change it)."""
+        self._queries = queries
+        self._presence = presence
+        self._hub = hub
+        self._config = config
+        self._clock = clock
         self.max_remembered = max_remembered
         # packet_key -> (session, expires at); oldest first.
         self._remembered = OrderedDict()
-        gateway.inbound.register("error", self.error_received)
+        inbound.register("error", self.error_received)
 
     # -- remembering who sent what -------------------------------------------
 
     def _ttl(self):
-        return float(self.gateway.config["api"]["session"]["timeout"])
+        return float(self._config()["api"]["session"]["timeout"])
 
     def remember(self, packet, session):
         """Route a later error carrying ``packet`` to ``session``."""
         key = packet_key(packet)
         if key is None or session is None:
             return
-        now = self.gateway.clock.seconds()
+        now = self._clock.seconds()
         self._remembered.pop(key, None)
         self._remembered[key] = (session, now + self._ttl(), packet)
         self._prune(now)
@@ -103,7 +99,7 @@ class ErrorRouter:
     def remembered_session(self, carried):
         if carried is None:
             return None
-        self._prune(self.gateway.clock.seconds())
+        self._prune(self._clock.seconds())
         entry = self._remembered.get(packet_key(carried))
         return entry[0] if entry is not None else None
 
@@ -114,7 +110,7 @@ class ErrorRouter:
         types = _UNCARRIED_MESSAGES.get(code, ())
         if not types or fold(mud) is None:
             return None
-        self._prune(self.gateway.clock.seconds())
+        self._prune(self._clock.seconds())
         for key, (session, _, packet) in reversed(self._remembered.items()):
             if key[0] in types and key[1] == fold(mud) and key[3] == fold(user):
                 return session, carried_packet(packet)
@@ -132,7 +128,7 @@ class ErrorRouter:
         else:
             _log.info("I3 error {code} from {mud}: {text}", code=code, mud=packet.o_mud, text=message)
 
-        queries = self.gateway.queries
+        queries = self._queries
         if carried is not None:
             request = queries.request_for_error(carried)
             session = request.call.session if request is not None else self.remembered_session(carried)
@@ -140,14 +136,14 @@ class ErrorRouter:
         else:
             request, session, context = self._uncarried(packet, code)
 
-        self.gateway.hub.publish("error_occurred", {
+        self._hub.publish("error_occurred", {
             "error_code": code,
             "error_message": message,
             "from_mud": _text(packet.o_mud),
             "to_mud": _text(packet.t_mud),
-            "to_user": self.gateway.presence.local_name(packet.t_user),
+            "to_user": self._presence.local_name(packet.t_user),
             "context": context,
-        }, session=session, permission=permission_for(context["packet_type"]))
+        }, session=session, permission=for_packet(context["packet_type"]))
         # The event first, then the call's reply, as for every other answer.
         if request is not None:
             queries.fail(request, code, message)
@@ -155,7 +151,7 @@ class ErrorRouter:
     def _uncarried(self, packet, code):
         """(request, session, context) for an error that carries 0 instead
         of the packet it answers: a pending query first, then a message."""
-        request = self.gateway.queries.request_for_uncarried_error(packet.o_mud, packet.t_user, code)
+        request = self._queries.request_for_uncarried_error(packet.o_mud, packet.t_user, code)
         if request is not None:
             return request, request.call.session, _context(
                 request.request_type, request.answered_by, request.target_user)

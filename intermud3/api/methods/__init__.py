@@ -2,7 +2,10 @@
 
 PERMISSIONS is API.md's permission table, the single source of truth for
 which methods exist; the dispatcher enforces it, so a handler never checks
-permissions itself.
+permissions itself. The modules of this package read each method's
+parameters (-32602 for a bad one) and call the service that does the work;
+a service's refusal (services/failures.py) becomes its JSON-RPC error in
+api/errors.py, on the error path only.
 """
 
 # None: no permission needed (authentication may still be needed; see rpc.py).
@@ -84,3 +87,19 @@ class MethodTable:
 
     def names(self):
         return sorted(self._handlers)
+
+
+def i3_handlers(*, messages, channels, queries, presence, network, mud_name):
+    """Method name -> handler of every I3 method, over the built services."""
+    from intermud3.api.methods import channels as channel_methods
+    from intermud3.api.methods import messages as message_methods
+    from intermud3.api.methods import network as network_methods
+    from intermud3.api.methods import presence as presence_methods
+    from intermud3.api.methods import queries as query_methods
+    return {
+        **message_methods.handlers(messages),
+        **channel_methods.handlers(channels),
+        **query_methods.handlers(queries),
+        **presence_methods.handlers(presence, mud_name),
+        **network_methods.handlers(network),
+    }

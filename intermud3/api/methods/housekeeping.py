@@ -1,15 +1,14 @@
 """Handlers of the link and housekeeping methods (API.md "Link and housekeeping").
 
-`handlers(gateway)` returns {method name: handler(call, params)}. They read
-the gateway's parts: `link` (state, router, counters, reconnect), `lists`,
-`store`, `sessions` (whose clock is the gateway's clock), `started_at` and
-`reload()`.
+`handlers(...)` returns {method name: handler(call, params)} over the parts
+they read: `link` (state, router, counters, reconnect), `lists`, `outbox`
+(depth), `sessions` (whose clock is the gateway's clock), `auth_guard`,
+`started_at` and `reload()`.
 """
 
 from twisted.internet import defer
 
 from intermud3.api import params as read
-from intermud3.api.authguard import auth_guard_for
 from intermud3.api.errors import NOT_AUTHENTICATED, RPCError, invalid_params
 from intermud3.api.sessions import INVALID_KEY
 from intermud3.colour import api as colour_api
@@ -19,8 +18,8 @@ from intermud3.events import iso_timestamp
 _MUD_UP = -1
 
 
-def handlers(gateway):
-    sessions = gateway.sessions
+def handlers(*, sessions, link, lists, outbox, auth_guard, started_at, reload):
+    """``reload()`` re-reads the configuration: a dict or a Deferred of one."""
 
     def now():
         return sessions.clock.seconds()
@@ -54,7 +53,7 @@ def handlers(gateway):
         """Answer a wrong key only after a growing delay; close a connection
         that keeps guessing once its answer is out. A connection lost in the
         meantime gets its answer (to nobody) at once: no timer outlives it."""
-        delay, close = auth_guard_for(gateway).failed(connection, getattr(connection, "host", "?"))
+        delay, close = auth_guard.failed(connection, getattr(connection, "host", "?"))
         if delay is None:
             connection.close("too many failed authentications")
             raise error   # to a closed connection: never written
@@ -87,7 +86,6 @@ def handlers(gateway):
         return {"status": "ok", "timestamp": iso_timestamp(now())}
 
     def status(call, params):
-        link = gateway.link
         router = link.router
         moment = now()
         return {
@@ -96,14 +94,12 @@ def handlers(gateway):
             "router_address": f"{router['host']}:{router['port']}" if router else None,
             "mud_name": call.session.mud_name,
             "session_id": call.session.id,
-            "uptime": round(moment - gateway.started_at, 3),
+            "uptime": round(moment - started_at, 3),
             "session_uptime": round(moment - call.session.created_at, 3),
             "state": link.state,
         }
 
     def stats(call, params):
-        link = gateway.link
-        lists = gateway.lists
         return {
             "mud_count": len(lists.muds),
             "online_muds": sum(1 for info in lists.muds.values() if _is_up(info)),
@@ -115,17 +111,17 @@ def handlers(gateway):
             "packets_sent": link.packets_sent,
             "packets_received": link.packets_received,
             "reconnects": link.reconnects,
-            "queued_outbound": gateway.outbox.depth,
+            "queued_outbound": outbox.depth,
         }
 
     def reconnect(call, params):
-        gateway.link.reconnect("requested by API")
+        link.reconnect("requested by API")
         return {"status": "reconnecting"}
 
     def reload_config(call, params):
         # {"status":"reloaded","changed":[...]} or {"status":"rejected","errors":[...]},
         # possibly through a Deferred: the dispatcher awaits either.
-        return gateway.reload()
+        return reload()
 
     return {
         "authenticate": authenticate,
