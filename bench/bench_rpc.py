@@ -14,7 +14,6 @@ microseconds one request (or one batch) took.
 
 import json
 import time
-import types
 
 if __package__ in (None, ""):
     import common  # run as a script: bench/ is on sys.path
@@ -25,8 +24,7 @@ from prometheus_client import CollectorRegistry
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
-from intermud3.api import housekeeping
-from intermud3.api.methods import MethodTable
+from intermud3.api.methods import MethodTable, housekeeping
 from intermud3.api.rpc import Dispatcher
 from intermud3.api.sessions import SessionManager
 from intermud3.metrics import Metrics
@@ -75,14 +73,14 @@ def build(max_batch):
     clock.advance(time.time())
     metrics = Metrics(CollectorRegistry())
     sessions = SessionManager(config(), clock, metrics=metrics)
-    # ping reads only gateway.sessions; the rest of the gateway is not needed.
-    gateway = types.SimpleNamespace(sessions=sessions)
+    # authenticate and ping read only the sessions; nothing else is needed.
+    handlers = housekeeping.handlers(sessions=sessions, link=None, lists=None, outbox=None,
+                                     auth_guard=None, started_at=0, reload=None)
     table = MethodTable()
-    for name, handler in housekeeping.handlers(gateway).items():
+    for name, handler in handlers.items():
         if name in ("authenticate", "ping"):
             table.add(name, handler)
-    dispatcher = Dispatcher(table, sessions, max_batch=max_batch, metrics=metrics,
-                            clock=clock, gateway=gateway)
+    dispatcher = Dispatcher(table, sessions, max_batch=max_batch, metrics=metrics, clock=clock)
     connection = BenchConnection()
     reply = call(dispatcher, connection, request("authenticate", {"api_key": API_KEY}, "auth"))
     if "result" not in json.loads(reply):

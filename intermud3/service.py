@@ -20,7 +20,7 @@ from intermud3 import config as configuration
 from intermud3 import logsetup
 from intermud3.api.authguard import DEFAULT_SETTINGS as AUTH_FAILURE_DEFAULTS
 from intermud3.api.authguard import AuthGuard
-from intermud3.api.connection import ConnectionRegistry
+from intermud3.api.connection import APIContext, ConnectionRegistry
 from intermud3.api.methods import MethodTable, i3_handlers
 from intermud3.api.methods import housekeeping
 from intermud3.api.rpc import Dispatcher
@@ -104,6 +104,10 @@ class Gateway:
         self.dispatcher = Dispatcher(
             table, self.sessions, max_batch=config["api"]["max_batch"],
             metrics=self.metrics, clock=clock)
+        # What the API transports use (api/tcp.py, api/ws.py, api/web.py).
+        self.api = APIContext(config=current, clock=clock, sessions=self.sessions,
+                              dispatcher=self.dispatcher, connections=self.api_connections,
+                              auth_guard=self.auth_guard)
         self.on_apply = []  # callables(new_config) run after each reload
 
     @property
@@ -213,10 +217,12 @@ class GatewayService(service.MultiService):
         api = self.config["api"]
         tls = web.make_tls_context(self.config)
         if api["tcp"]["enabled"]:
-            factory = tcp.make_tcp_factory(self.gateway)
+            factory = tcp.make_tcp_factory(self.gateway.api)
             self.tcp_listener = self._listen("api.tcp.port", api["tcp"]["port"], factory, api["host"], tls)
         if api["websocket"]["enabled"]:
-            site = web.make_site(self.gateway)
+            gateway = self.gateway
+            site = web.make_site(gateway.api, link=gateway.link, store=gateway.store,
+                                 metrics=gateway.metrics)
             self.gateway.on_apply.append(site.ws_factory.reconfigure)
             self.web_listener = self._listen("api.port", api["port"], site, api["host"], tls)
         # After the reactor's own handlers, which it installs at startup.

@@ -16,12 +16,12 @@ from twisted.trial import unittest
 
 from intermud3 import config as configuration
 from intermud3.api.authguard import DEFAULT_SETTINGS, AuthGuard
-from intermud3.api.methods import housekeeping
-from intermud3.api.connection import APIConnection, ConnectionRegistry
-from intermud3.api.methods import MethodTable
+from intermud3.api.connection import APIConnection, APIContext, ConnectionRegistry
+from intermud3.api.methods import MethodTable, housekeeping
 from intermud3.api.rpc import Dispatcher
 from intermud3.api.sessions import SessionManager
 from intermud3.api.tcp import APILineFactory
+from intermud3.api.web import make_site
 from intermud3.events import EventHub
 from intermud3.metrics import Metrics
 
@@ -80,8 +80,16 @@ class LoopGateway:
             return d
 
         table.add("who", who)
-        self.dispatcher = Dispatcher(table, self.sessions, max_batch=50,
-                                     metrics=self.metrics, clock=self.clock)
+        dispatcher = Dispatcher(table, self.sessions, max_batch=50,
+                                metrics=self.metrics, clock=self.clock)
+        # What the transports are handed (set `api.dispatcher` to replace it).
+        self.api = APIContext(config=lambda: self.config, clock=self.clock, sessions=self.sessions,
+                              dispatcher=dispatcher, connections=self.api_connections,
+                              auth_guard=self.auth_guard)
+
+    def site(self):
+        """The HTTP side, as service.GatewayService builds it."""
+        return make_site(self.api, link=self.link, store=self.store, metrics=self.metrics)
 
 
 def request(method, request_id=1, **params):
@@ -235,7 +243,7 @@ class TCPTransportTests(LoopbackMixin, unittest.TestCase):
 
     def setUp(self):
         self.gateway = LoopGateway()
-        self.factory = APILineFactory(self.gateway)
+        self.factory = APILineFactory(self.gateway.api)
         self.servers = track_protocols(self.factory)
         self.port = self.listen(self.factory)
         self.addCleanup(lambda: self.wait_server_side(self.servers))
@@ -431,7 +439,7 @@ class IdleTimeoutTests(LoopbackMixin, unittest.TestCase):
         (and no authentication deadline to get in the way)."""
         clock = Clock()
         gateway = LoopGateway({"api.tcp.idle_timeout": 5.0, "api.auth.timeout": 1000.0})
-        factory = APILineFactory(gateway, clock=clock)
+        factory = APILineFactory(gateway.api, clock=clock)
         servers = track_protocols(factory)
         client = yield self.connect_lines(self.listen(factory))
         yield client.next_json()
@@ -459,7 +467,7 @@ class IdleTimeoutTests(LoopbackMixin, unittest.TestCase):
     def test_idle_connection_is_closed_on_the_clock(self):
         clock = Clock()
         gateway = LoopGateway({"api.tcp.idle_timeout": 30.0})
-        factory = APILineFactory(gateway, clock=clock)
+        factory = APILineFactory(gateway.api, clock=clock)
         servers = track_protocols(factory)
         client = yield self.connect_lines(self.listen(factory))
         yield client.next_json()
@@ -484,7 +492,7 @@ class SlowClientTests(LoopbackMixin, unittest.TestCase):
 
     def setUp(self):
         self.gateway = LoopGateway({"api.max_send_buffer_bytes": 4096})
-        self.factory = APILineFactory(self.gateway)
+        self.factory = APILineFactory(self.gateway.api)
         self.servers = track_protocols(self.factory)
         self.port = self.listen(self.factory)
         self.addCleanup(lambda: self.wait_server_side(self.servers))
@@ -622,7 +630,7 @@ class FakeTransportSink:
 def make_connection(gateway, sink, limit=100):
     gateway.config["api"]["max_send_buffer_bytes"] = limit
     return APIConnection(
-        gateway, "tcp", "127.0.0.1:1",
+        gateway.api, "tcp", "127.0.0.1:1",
         write_message=sink.written.append,
         close_transport=lambda reason, code: setattr(sink, "closed", (reason, code)),
         abort_transport=lambda: setattr(sink, "aborted", True))
@@ -697,7 +705,7 @@ class SendBufferUnitTests(unittest.SynchronousTestCase):
                 seen.append(data)
                 return defer.succeed(None)
 
-        self.gateway.dispatcher = Recorder()
+        self.gateway.api.dispatcher = Recorder()
         gate = defer.Deferred()
         self.connection.hold_inbound_until(gate)
         self.connection.message_received(b"1")
@@ -710,7 +718,7 @@ class SendBufferUnitTests(unittest.SynchronousTestCase):
 
     def test_inbound_held_before_authentication_is_bounded(self):
         # The send buffer's bound (100 bytes here) also bounds held input.
-        self.gateway.dispatcher = None  # nothing may be dispatched
+        self.gateway.api.dispatcher = None  # nothing may be dispatched
         self.connection.hold_inbound_until(defer.Deferred())
         self.connection.message_received(b"a" * 60)
         self.assertTrue(self.connection.open)
@@ -723,7 +731,7 @@ class SendBufferUnitTests(unittest.SynchronousTestCase):
             def dispatch(self, connection, data):
                 raise RuntimeError("bug")
 
-        self.gateway.dispatcher = Broken()
+        self.gateway.api.dispatcher = Broken()
         self.connection.message_received(b"{}")
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
         self.assertTrue(self.connection.open)
@@ -761,7 +769,7 @@ class ConnectionAbuseTests(LoopbackMixin, unittest.TestCase):
     def setUp(self):
         self.clock = Clock()
         self.gateway = LoopGateway(clock=self.clock)
-        self.factory = APILineFactory(self.gateway)
+        self.factory = APILineFactory(self.gateway.api)
         self.servers = track_protocols(self.factory)
         self.port = self.listen(self.factory)
         self.addCleanup(lambda: self.wait_server_side(self.servers))

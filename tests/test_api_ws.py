@@ -9,7 +9,7 @@ from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.trial import unittest
 
 from intermud3.api.tcp import APILineFactory
-from intermud3.api.web import make_site
+
 from intermud3.api.ws import console_origins, origin_allowed, text_frame_header
 from intermud3.events import encode_json
 from tests.test_api_tcp import API_KEY, LoopbackMixin, LoopGateway, request, track_protocols
@@ -80,7 +80,7 @@ class WSTestBase(LoopbackMixin, unittest.TestCase):
 
     def setUp(self):
         self.gateway = LoopGateway(dict(self.overrides))
-        self.site = make_site(self.gateway)
+        self.site = self.gateway.site()
         self.servers = track_protocols(self.site.ws_factory)
         self.port = self.listen(self.site)
         self.addCleanup(lambda: self.wait_server_side(self.servers))
@@ -259,7 +259,7 @@ class WebSocketTests(WSTestBase):
     @defer.inlineCallbacks
     def test_max_connections_is_shared_with_tcp(self):
         self.gateway.config["api"]["max_connections"] = 1
-        tcp_factory = APILineFactory(self.gateway)
+        tcp_factory = APILineFactory(self.gateway.api)
         tcp_servers = track_protocols(tcp_factory)
         tcp_port = self.listen(tcp_factory)
         line_client = yield self.connect_lines(tcp_port)

@@ -11,7 +11,7 @@ from twisted.trial import unittest
 
 from intermud3.api import methods
 from intermud3.api.tcp import APILineFactory, make_tcp_factory
-from intermud3.api.web import make_site, make_tls_context
+from intermud3.api.web import make_tls_context
 from tests.test_api_tcp import LineClient, LoopbackMixin, LoopGateway, RawClient, track_protocols
 
 
@@ -41,7 +41,7 @@ class HTTPTests(LoopbackMixin, unittest.TestCase):
 
     def setUp(self):
         self.gateway = LoopGateway()
-        self.site = make_site(self.gateway)
+        self.site = self.gateway.site()
         self.port = self.listen(self.site)
 
     @defer.inlineCallbacks
@@ -70,7 +70,7 @@ class HTTPTests(LoopbackMixin, unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_health_counts_connections_and_sessions(self):
-        factory = APILineFactory(self.gateway)
+        factory = APILineFactory(self.gateway.api)
         servers = track_protocols(factory)
         tcp_port = self.listen(factory)
         self.addCleanup(lambda: self.wait_server_side(servers))
@@ -196,7 +196,7 @@ class TLSTests(LoopbackMixin, unittest.TestCase):
         gateway = LoopGateway({"api.tls": {"cert": cert_path, "key": key_path}})
         context = make_tls_context(gateway.config)
         self.assertIsNotNone(context)
-        factory = make_tcp_factory(gateway)
+        factory = make_tcp_factory(gateway.api)
         servers = track_protocols(factory)
         port = reactor.listenSSL(0, factory, context, interface="127.0.0.1")
         self.addCleanup(port.stopListening)
@@ -243,7 +243,7 @@ class SecureWebSocketTests(LoopbackMixin, unittest.TestCase):
         os.makedirs(directory)
         cert_path, key_path = _self_signed(directory)
         gateway = LoopGateway({"api.tls": {"cert": cert_path, "key": key_path}})
-        site = make_site(gateway)
+        site = gateway.site()
         servers = track_protocols(site.ws_factory)
         port = reactor.listenSSL(0, site, make_tls_context(gateway.config), interface="127.0.0.1")
         self.addCleanup(port.stopListening)
@@ -281,7 +281,7 @@ class HTTPSlotTests(LoopbackMixin, unittest.TestCase):
     def setUp(self):
         self.clock = Clock()
         self.gateway = LoopGateway(clock=self.clock)
-        self.site = make_site(self.gateway)
+        self.site = self.gateway.site()
         self.port = self.listen(self.site)
 
     @defer.inlineCallbacks

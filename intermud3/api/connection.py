@@ -5,7 +5,8 @@ ARCHITECTURE.md "API connections"): `.transport_name`, `.peer`, `.session`,
 `send_message(data)` and `close(reason)`. The transports only frame bytes;
 everything else lives here once:
 
-* Dispatch: every received message goes to `gateway.dispatcher.dispatch`.
+* Dispatch: every received message goes to the dispatcher of its
+  `APIContext` (the API's parts, built once in service.py).
   A synchronous handler's reply is written at once; requests that wait (a
   query may wait seconds, and JSON-RPC replies carry ids) run concurrently,
   and each reply is written when ready.
@@ -173,6 +174,21 @@ class ConnectionRegistry:
             connection.abort()
 
 
+class APIContext:
+    """The parts of the gateway every API transport and connection use,
+    built once by the composition root (service.py) and handed to the
+    transport factories. ``config()`` is the configuration now (a reload
+    replaces it); ``connections`` the ConnectionRegistry."""
+
+    def __init__(self, *, config, clock, sessions, dispatcher, connections, auth_guard):
+        self.config = config
+        self.clock = clock
+        self.sessions = sessions
+        self.dispatcher = dispatcher
+        self.connections = connections
+        self.auth_guard = auth_guard
+
+
 def _event_name(data):
     """The method of a serialised notification (an event), else None."""
     try:
@@ -193,9 +209,9 @@ class APIConnection:
     politely, `abort_transport()` drops the socket at once.
     """
 
-    def __init__(self, gateway, transport_name, peer, *, write_message,
+    def __init__(self, context, transport_name, peer, *, write_message,
                  close_transport, abort_transport, host=None):
-        self.gateway = gateway
+        self.context = context
         self.transport_name = transport_name
         self.peer = peer
         self.host = host if host is not None else peer.rsplit(":", 1)[0]
@@ -206,8 +222,7 @@ class APIConnection:
         self._write_message = write_message
         self._close_transport = close_transport
         self._abort_transport = abort_transport
-        api = gateway.config["api"]
-        self.max_send_buffer_bytes = api["max_send_buffer_bytes"]
+        self.max_send_buffer_bytes = context.config()["api"]["max_send_buffer_bytes"]
         self._held = collections.deque()
         self._held_bytes = 0
         self._paused = False
@@ -355,7 +370,7 @@ class APIConnection:
     def _requeue_events(self, session, held):
         """Give the held events back to the (now detached) session, in order,
         so they are replayed on restore; held replies die with the socket."""
-        sessions = self.gateway.sessions
+        sessions = self.context.sessions
         for data in held:
             event = _event_name(data)
             if event is None or event == "welcome":
@@ -393,7 +408,7 @@ class APIConnection:
                 self.close("too much input before authentication finished")
             return
         try:
-            reply = self.gateway.dispatcher.dispatch(self, data)
+            reply = self.context.dispatcher.dispatch(self, data)
         except Exception:
             self._dispatch_failed(None)
             return
@@ -420,7 +435,7 @@ class APIConnection:
         With authentication disabled the manager returns the session it
         attached on the spot.
         """
-        session = self.gateway.sessions.connection_opened(self)
+        session = self.context.sessions.connection_opened(self)
         if session is not None and self.session is None:
             self.session = session
         if self.session is None:
@@ -428,8 +443,8 @@ class APIConnection:
         return session
 
     def _start_auth_deadline(self):
-        clock = getattr(self.gateway, "clock", None)
-        timeout = (self.gateway.config["api"].get("auth") or {}).get("timeout")
+        clock = self.context.clock
+        timeout = (self.context.config()["api"].get("auth") or {}).get("timeout")
         if clock is None or not timeout:
             return
         self._auth_deadline = clock.callLater(timeout, self._auth_timed_out, timeout)
@@ -446,7 +461,7 @@ class APIConnection:
             return
         self._detached = True
         try:
-            self.gateway.sessions.detach(self)
+            self.context.sessions.detach(self)
         except Exception:
             _log.failure("Detaching the session of {peer} failed", peer=self.peer)
 
@@ -465,4 +480,4 @@ class APIConnection:
                 callback()
             except Exception:
                 _log.failure("on_lost callback of {peer} failed", peer=self.peer)
-        self.gateway.api_connections.remove(self)
+        self.context.connections.remove(self)

@@ -57,14 +57,15 @@ class ConsoleFile(Resource):
 
     isLeaf = True
 
-    def __init__(self, gateway, name, not_found):
+    def __init__(self, config, name, not_found):
+        """``config()`` is the configuration now."""
         super().__init__()
-        self.gateway = gateway
+        self.config = config
         self.name = name
         self.not_found = not_found
 
     def render(self, request):
-        enabled = self.gateway.config["api"]["console"]["enabled"]
+        enabled = self.config()["api"]["console"]["enabled"]
         found = console_file(self.name) if enabled and not request.postpath else None
         if found is None:
             return self.not_found.render(request)
@@ -79,13 +80,13 @@ class ConsoleStatic(Resource):
     """`/static/`: each child a console file (other files may be put as
     children of their own)."""
 
-    def __init__(self, gateway, not_found):
+    def __init__(self, config, not_found):
         super().__init__()
-        self.gateway = gateway
+        self.config = config
         self.not_found = not_found
 
     def getChild(self, path, request):
-        return ConsoleFile(self.gateway, path.decode("utf-8", "replace"), self.not_found)
+        return ConsoleFile(self.config, path.decode("utf-8", "replace"), self.not_found)
 
     def render(self, request):
         return self.not_found.render(request)

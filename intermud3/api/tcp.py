@@ -63,8 +63,8 @@ def _error_message(code, message, data=None):
 class APILineProtocol(LineReceiver, TimeoutMixin):
     delimiter = b"\n"
 
-    def __init__(self, gateway, max_line_bytes, idle_timeout, clock):
-        self.gateway = gateway
+    def __init__(self, context, max_line_bytes, idle_timeout, clock):
+        self.context = context
         self.max_line_bytes = max_line_bytes
         # LineReceiver counts a trailing "\r" as part of the line; allow it
         # here and check the stripped length in lineReceived.
@@ -80,11 +80,11 @@ class APILineProtocol(LineReceiver, TimeoutMixin):
         address = self.transport.getPeer()
         peer = format_peer(address)
         connection = APIConnection(
-            self.gateway, TRANSPORT, peer, host=peer_host(address),
+            self.context, TRANSPORT, peer, host=peer_host(address),
             write_message=self._write_message,
             close_transport=self._close_transport,
             abort_transport=self.transport.abortConnection)
-        refusal = self.gateway.api_connections.admit(connection)
+        refusal = self.context.connections.admit(connection)
         if refusal is not None:
             _log.warn("Refusing TCP API connection from {peer}: {reason}", peer=peer, reason=refusal)
             self._write_message(_error_message(TOO_MANY_CONNECTIONS, refusal))
@@ -94,7 +94,7 @@ class APILineProtocol(LineReceiver, TimeoutMixin):
         _log.info("TCP API connection from {peer}", peer=peer)
         self.connection.register_with(self.transport)
         self.setTimeout(self.idle_timeout)
-        self.connection.send_message(welcome_message(self.gateway.config))
+        self.connection.send_message(welcome_message(self.context.config()))
         try:
             self.connection.opened()
         except Exception:
@@ -150,21 +150,22 @@ class APILineProtocol(LineReceiver, TimeoutMixin):
 class APILineFactory(Factory):
     """Builds one APILineProtocol per accepted TCP connection."""
 
-    def __init__(self, gateway, clock=None):
-        self.gateway = gateway
+    def __init__(self, context, clock=None):
+        """``context``: the API's parts (connection.APIContext)."""
+        self.context = context
         # The idle timeout runs on the gateway's clock unless told otherwise.
-        self.clock = clock if clock is not None else getattr(gateway, "clock", None)
+        self.clock = clock if clock is not None else context.clock
 
     def buildProtocol(self, addr):
-        tcp = self.gateway.config["api"]["tcp"]
+        tcp = self.context.config()["api"]["tcp"]
         protocol = APILineProtocol(
-            self.gateway, tcp["max_line_bytes"], tcp["idle_timeout"], self.clock)
+            self.context, tcp["max_line_bytes"], tcp["idle_timeout"], self.clock)
         protocol.factory = self
         return protocol
 
     def close_all(self, code=1001, reason="server shutting down"):
-        self.gateway.api_connections.close_all(code, reason, transport_name=TRANSPORT)
+        self.context.connections.close_all(code, reason, transport_name=TRANSPORT)
 
 
-def make_tcp_factory(gateway, clock=None):
-    return APILineFactory(gateway, clock)
+def make_tcp_factory(context, clock=None):
+    return APILineFactory(context, clock)

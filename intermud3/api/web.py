@@ -94,21 +94,21 @@ def _router_status(link):
 
 
 class Health(_JSONNode):
-    def __init__(self, gateway):
+    def __init__(self, context, link):
         super().__init__()
-        self.gateway = gateway
+        self.context = context
+        self.link = link
 
     def answer(self, request):
-        gateway = self.gateway
-        registry = gateway.api_connections
+        registry = self.context.connections
         return 200, {
             "status": "healthy",
             "service": "i3-gateway",
             "version": intermud3.__version__,
             "websocket_connections": registry.count("websocket"),
             "tcp_connections": registry.count("tcp"),
-            "active_sessions": gateway.sessions.count(),
-            "router": _router_status(gateway.link),
+            "active_sessions": self.context.sessions.count(),
+            "router": _router_status(self.link),
         }
 
 
@@ -122,13 +122,14 @@ class Ready(_JSONNode):
     state database takes writes (a gateway that cannot queue or record
     outcomes cannot keep its promises)."""
 
-    def __init__(self, gateway):
+    def __init__(self, link, store):
         super().__init__()
-        self.gateway = gateway
+        self.link = link
+        self.store = store
 
     def answer(self, request):
-        link = self.gateway.link
-        failing = sorted(getattr(self.gateway.store, "failing", ()))
+        link = self.link
+        failing = sorted(getattr(self.store, "failing", ()))
         if failing:
             return 503, {"status": "not_ready",
                          "reason": f"state database writes failing ({', '.join(failing)})"}
@@ -204,9 +205,8 @@ class CountedHTTPChannel(HTTPChannel):
 
     def connectionMade(self):
         super().connectionMade()
-        gateway = self.site.gateway
         slot = _HTTPSlot(self.transport, peer_host(self.transport.getPeer()))
-        refusal = gateway.api_connections.admit(slot)
+        refusal = self.site.context.connections.admit(slot)
         if refusal is not None:
             _log.warn("Refusing HTTP connection from {host}: {reason}", host=slot.host, reason=refusal)
             self._refused = True
@@ -217,10 +217,10 @@ class CountedHTTPChannel(HTTPChannel):
         self._arm_header_deadline()
 
     def _arm_header_deadline(self):
-        gateway = self.site.gateway
-        timeout = gateway.config["api"].get("header_timeout")
+        context = self.site.context
+        timeout = context.config()["api"].get("header_timeout")
         if timeout:
-            self._header_call = gateway.clock.callLater(timeout, self._headers_too_slow, timeout)
+            self._header_call = context.clock.callLater(timeout, self._headers_too_slow, timeout)
 
     def _cancel_header_deadline(self):
         if self._header_call is not None and self._header_call.active():
@@ -250,7 +250,7 @@ class CountedHTTPChannel(HTTPChannel):
     def connectionLost(self, reason):
         self._cancel_header_deadline()
         if self._slot is not None:
-            self.site.gateway.api_connections.remove(self._slot)
+            self.site.context.connections.remove(self._slot)
         super().connectionLost(reason)
 
 
@@ -261,33 +261,35 @@ class GatewaySite(Site):
     # Never show a traceback to a client.
     displayTracebacks = False
 
-    def __init__(self, root, ws_factory, gateway):
+    def __init__(self, root, ws_factory, context):
         super().__init__(root)
         self.ws_factory = ws_factory
-        self.gateway = gateway
+        self.context = context
 
     def close_all(self, code=CLOSE_GOING_AWAY, reason="server shutting down"):
         """Close every WebSocket client (the service's graceful stop: 1001)."""
         self.ws_factory.close_all(code, reason)
 
 
-def make_site(gateway):
-    ws_factory = make_ws_factory(gateway)
+def make_site(context, *, link, store, metrics):
+    """The HTTP side: ``context`` the API's parts (connection.APIContext);
+    ``link`` and ``store`` for /health, ``metrics`` for /metrics."""
+    ws_factory = make_ws_factory(context)
     root = _JSONNode()
     root.putChild(b"ws", WebSocketResource(ws_factory))
-    health = Health(gateway)
+    health = Health(context, link)
     health.putChild(b"live", Live())
-    health.putChild(b"ready", Ready(gateway))
+    health.putChild(b"ready", Ready(link, store))
     root.putChild(b"health", health)
-    root.putChild(b"metrics", MetricsPage(gateway.metrics.registry))
+    root.putChild(b"metrics", MetricsPage(metrics.registry))
     api = _JSONNode()
     api.putChild(b"info", APIInfo())
     root.putChild(b"api", api)
-    root.putChild(b"", ConsoleFile(gateway, "index.html", _NOT_FOUND))
-    static = ConsoleStatic(gateway, _NOT_FOUND)
+    root.putChild(b"", ConsoleFile(context.config, "index.html", _NOT_FOUND))
+    static = ConsoleStatic(context.config, _NOT_FOUND)
     static.putChild(b"pinkfish.css", StyleSheet())
     root.putChild(b"static", static)
-    site = GatewaySite(root, ws_factory, gateway)
+    site = GatewaySite(root, ws_factory, context)
     # Access lines would go to the log for every health probe: keep them out.
     site.log = lambda request: None
     return site

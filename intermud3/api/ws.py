@@ -30,7 +30,8 @@ a port.
   before `ping_timeout` had passed.
 
 Autobahn uses `self.log` and `factory.server` itself: our logger is `_log`
-and the factory keeps the gateway as `factory.gateway`.
+and the factory keeps the API's parts (connection.APIContext) as
+`factory.context`.
 """
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
@@ -108,11 +109,11 @@ class APIWebSocketProtocol(WebSocketServerProtocol):
             raise ConnectionDeny(ConnectionDeny.INTERNAL_SERVER_ERROR, "internal error")
 
     def _check_upgrade(self, request):
-        gateway = self.factory.gateway
-        api = gateway.config["api"]
+        context = self.factory.context
+        api = context.config()["api"]
         address = self.transport.getPeer()
         peer = format_peer(address)
-        registry = gateway.api_connections
+        registry = context.connections
         # The HTTP request that carried the upgrade held a slot; the
         # WebSocket connection takes it over (or, refused, frees it).
         registry.release_transport(self.transport)
@@ -124,13 +125,13 @@ class APIWebSocketProtocol(WebSocketServerProtocol):
             raise ConnectionDeny(ConnectionDeny.FORBIDDEN, "origin not allowed")
         key = request.headers.get("x-api-key")
         if key is not None and api["auth"]["enabled"]:
-            if gateway.sessions.keys.match(key) is None:
+            if context.sessions.keys.match(key) is None:
                 # Never log the key itself; the guard logs a summary per source.
-                gateway.auth_guard.failed(None, peer_host(address))
+                context.auth_guard.failed(None, peer_host(address))
                 raise ConnectionDeny(401, "invalid API key")
             self._header_key = key
         connection = APIConnection(
-            gateway, TRANSPORT, peer, host=peer_host(address),
+            context, TRANSPORT, peer, host=peer_host(address),
             write_message=self._write_message,
             close_transport=self._close_transport,
             abort_transport=self._abort_transport)
@@ -161,17 +162,17 @@ class APIWebSocketProtocol(WebSocketServerProtocol):
 
     @property
     def _clock(self):
-        return self.factory.gateway.clock
+        return self.factory.context.clock
 
     def _schedule_ping(self):
-        interval = self.factory.gateway.config["api"]["websocket"]["ping_interval"]
+        interval = self.factory.context.config()["api"]["websocket"]["ping_interval"]
         self._ping_call = self._clock.callLater(interval, self._send_ping)
 
     def _send_ping(self):
         self._ping_call = None
         if self.state != WebSocketProtocol.STATE_OPEN:
             return
-        timeout = self.factory.gateway.config["api"]["websocket"]["ping_timeout"]
+        timeout = self.factory.context.config()["api"]["websocket"]["ping_timeout"]
         self.sendPing()
         self._pong_deadline = self._clock.callLater(timeout, self._ping_timed_out, timeout)
 
@@ -198,7 +199,7 @@ class APIWebSocketProtocol(WebSocketServerProtocol):
 
     def _authenticate_with_header(self, key):
         connection = self.connection
-        d = defer.maybeDeferred(self.factory.gateway.sessions.authenticate, connection, key)
+        d = defer.maybeDeferred(self.factory.context.sessions.authenticate, connection, key)
 
         def failed(failure):
             _log.info("X-API-Key authentication of {peer} failed: {error}",
@@ -257,11 +258,12 @@ class APIWebSocketProtocol(WebSocketServerProtocol):
 class APIWebSocketFactory(WebSocketServerFactory):
     protocol = APIWebSocketProtocol
 
-    def __init__(self, gateway):
+    def __init__(self, context):
+        """``context``: the API's parts (connection.APIContext)."""
         super().__init__()
-        self.gateway = gateway
+        self.context = context
         autobahn_tuning.install()
-        self.reconfigure(gateway.config)
+        self.reconfigure(context.config())
         self.setProtocolOptions(
             # Pings are ours (see the protocol): Autobahn's are off.
             autoPingInterval=0,
@@ -286,8 +288,8 @@ class APIWebSocketFactory(WebSocketServerFactory):
         self.setProtocolOptions(maxMessagePayloadSize=limit, maxFramePayloadSize=limit)
 
     def close_all(self, code=CLOSE_GOING_AWAY, reason="server shutting down"):
-        self.gateway.api_connections.close_all(code, reason, transport_name=TRANSPORT)
+        self.context.connections.close_all(code, reason, transport_name=TRANSPORT)
 
 
-def make_ws_factory(gateway):
-    return APIWebSocketFactory(gateway)
+def make_ws_factory(context):
+    return APIWebSocketFactory(context)

@@ -21,7 +21,7 @@ from twisted.trial.unittest import TestCase
 
 from intermud3 import __version__
 from intermud3 import config as configuration
-from intermud3.api.connection import registry_for
+
 from intermud3.service import GatewayService
 from tests.integration.harness import (
     API_KEY,
@@ -186,7 +186,7 @@ class GatewayTestCase(TestCase):
 
     def all_closed(self, svc):
         # Runs after the clients' own cleanups (registered later, run first).
-        return wait_until(lambda: registry_for(svc.gateway).count() == 0)
+        return wait_until(lambda: svc.gateway.api_connections.count() == 0)
 
     @defer.inlineCallbacks
     def tcp(self, svc, key=API_KEY, welcome=True, narrow=False):
@@ -791,7 +791,7 @@ class WebSocketTests(GatewayTestCase):
                                   headers={"X-API-Key": "wrong-key"}, wait_open=False)
         yield self.assertFailure(client.opened, WSClosed)
         yield client.lost
-        self.assertEqual(registry_for(svc.gateway).count(), 0)
+        self.assertEqual(svc.gateway.api_connections.count(), 0)
         self.assertEqual(svc.gateway.sessions.count(), 0)
 
     @defer.inlineCallbacks
@@ -980,7 +980,7 @@ class TCPTests(GatewayTestCase):
         self.assertEqual(status, 503)
         # One leaves: the next one is let in.
         yield first.disconnect()
-        yield wait_until(lambda: registry_for(svc.gateway).count() == 1)
+        yield wait_until(lambda: svc.gateway.api_connections.count() == 1)
         third = yield self.ws(svc)
         result = yield third.call("ping")
         self.assertIs(result["pong"], True)
