@@ -25,7 +25,7 @@ from collections import OrderedDict, deque
 
 from twisted.logger import Logger
 
-from intermud3 import lpc
+from intermud3 import lpc, permissions
 from intermud3.api.errors import gateway_error, invalid_params
 from intermud3.expiry import QueueExpiry
 from intermud3.mudmode import frame as _frame
@@ -33,7 +33,7 @@ from intermud3.outcomes import ANY_KEY, Outcomes, queued_id
 from intermud3.repeats import Repeats
 
 __all__ = ["Unsendable", "OutFrame", "encode", "encode_field", "frame_size", "PacedLane",
-           "Outbox", "permission_for", "DEFAULT_MAX_REMEMBERED", "DRAIN_BATCH"]
+           "Outbox", "DEFAULT_MAX_REMEMBERED", "DRAIN_BATCH"]
 
 _log = Logger()
 
@@ -225,16 +225,6 @@ DEFAULT_MAX_REMEMBERED = 10000
 DRAIN_BATCH = 128
 
 
-def permission_for(kind):
-    """The permission whose holders hear about a message of ``kind`` when
-    the session that sent it is gone."""
-    if kind == "channel_admin":
-        return "admin"
-    if kind.startswith("channel_"):
-        return "channel"
-    return "tell"
-
-
 class _Queued:
     """One message in the durable queue (the memory mirror of its row)."""
 
@@ -273,7 +263,7 @@ class MessageEvents:
         session = self._sessions.get(message.owner) if message.owner else None
         self._hub.publish(
             event, {"message_id": message.message_id, "method": message.kind},
-            permission=permission_for(message.kind), session=session)
+            permission=permissions.for_packet(message.out.type), session=session)
 
 
 class Outbox:

@@ -1,4 +1,4 @@
-"""twistd plugin body: command-line options and the service they build."""
+"""twistd plugin body of the gateway: command-line options and the service they build."""
 
 import sys
 

@@ -7,8 +7,9 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3 import packets
 from intermud3.api.errors import GATEWAY_ERROR, RPCError
-from intermud3.outbound import DRAIN_BATCH, permission_for
+from intermud3.outbound import DRAIN_BATCH
 from intermud3.outcomes import OUTCOME_MARGIN, PURGE_INTERVAL
+from intermud3.permissions import for_packet
 from tests.fakes import OUR_MUD, make_gateway, make_outbox, settled
 
 
@@ -153,7 +154,8 @@ class OutboxTests(SynchronousTestCase):
         admin = self.gw.sessions.add(permissions=["admin"])
         self.gw.link.ready = False
         submit(self.outbox, "tell", tell_packet(), self.alice)
-        submit(self.outbox, "channel_admin", tell_packet(2), self.alice)
+        admin_packet = packets.make("channel-admin", OUR_MUD, 0, "*test", 0, "chat", ["Far"], [])
+        submit(self.outbox, "channel_admin", admin_packet, self.alice)
         self.gw.sessions.end(self.alice)
         self.gw.link.set_state("ready")
         self.assertEqual([p["method"] for p in tells.events("message_sent")], ["tell"])
@@ -171,12 +173,14 @@ class OutboxTests(SynchronousTestCase):
         with self.assertRaises(RPCError):
             submit(self.outbox, "tell", tell_packet(2), self.alice)
 
-    def test_permission_for_kinds(self):
-        self.assertEqual(permission_for("tell"), "tell")
-        self.assertEqual(permission_for("emoteto"), "tell")
-        for kind in ("channel_send", "channel_emote", "channel_target"):
-            self.assertEqual(permission_for(kind), "channel")
-        self.assertEqual(permission_for("channel_admin"), "admin")
+    def test_permission_of_each_message_packet(self):
+        # Who hears of a message whose session is gone: by its packet type.
+        self.assertEqual(for_packet("tell"), "tell")
+        self.assertEqual(for_packet("emoteto"), "tell")
+        for ptype in ("channel-m", "channel-e", "channel-t"):
+            self.assertEqual(for_packet(ptype), "channel")
+        for ptype in ("channel-add", "channel-remove", "channel-admin"):
+            self.assertEqual(for_packet(ptype), "admin")
 
     def test_expiry_by_timer(self):
         self.gw.link.ready = False

@@ -18,7 +18,7 @@ from twisted.trial import unittest
 
 from intermud3 import lpc
 from intermud3.mudmode import frame
-from intermud3.testing import tap
+from intermud3.testing import router_tap as tap
 from intermud3.testing.router import I3Router
 from intermud3.testing.strict_lpc import is_strict_lpc, strict_problem
 from tests.vectors import load_records

@@ -6,7 +6,7 @@ from twisted.internet import reactor
 from twisted.logger import globalLogBeginner, textFileLogObserver
 from twisted.python import usage
 
-from intermud3.testing.tap import Options, build
+from intermud3.testing.router_tap import Options, build
 
 
 def main(argv=None):

@@ -2,5 +2,5 @@
 from twisted.application.service import ServiceMaker
 
 i3router = ServiceMaker(
-    "Intermud-3 test router", "intermud3.testing.tap",
+    "Intermud-3 test router", "intermud3.testing.router_tap",
     "A local Dead Souls-like I3 router, for trying an I3 client offline.", "i3router")

@@ -1,4 +1,4 @@
-"""twistd support: ``twistd -n i3router --port 8787 --name '*test'``.
+"""twistd plugin body of the test router: ``twistd -n i3router --port 8787 --name '*test'``.
 
 Runs the test router alone, so a MUD developer can try the gateway (or
 any I3 client) without touching the public network.
