@@ -8,6 +8,12 @@ a service's refusal (services/failures.py) becomes its JSON-RPC error in
 api/errors.py, on the error path only.
 """
 
+from intermud3.api.methods import channels as channel_methods
+from intermud3.api.methods import messages as message_methods
+from intermud3.api.methods import network as network_methods
+from intermud3.api.methods import presence as presence_methods
+from intermud3.api.methods import queries as query_methods
+
 # None: no permission needed (authentication may still be needed; see rpc.py).
 PERMISSIONS = {
     "authenticate": None,
@@ -91,11 +97,6 @@ class MethodTable:
 
 def i3_handlers(*, messages, channels, queries, presence, network, mud_name):
     """Method name -> handler of every I3 method, over the built services."""
-    from intermud3.api.methods import channels as channel_methods
-    from intermud3.api.methods import messages as message_methods
-    from intermud3.api.methods import network as network_methods
-    from intermud3.api.methods import presence as presence_methods
-    from intermud3.api.methods import queries as query_methods
     return {
         **message_methods.handlers(messages),
         **channel_methods.handlers(channels),
