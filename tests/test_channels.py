@@ -7,6 +7,7 @@ import copy
 from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3 import packets
+from intermud3.services import failures
 from tests.fakes import (make_outbox, settled, assert_invalid, OUR_MUD, ROUTER, add_muds, make_config, make_gateway,
                          build_channels, build_messages, build_presence, channel_handlers,
                          message_handlers)
@@ -459,6 +460,15 @@ class AdminTests(ChannelsTestBase, SynchronousTestCase):
 
     def test_unknown_channel_for_list_actions(self):
         self.assertInvalid("channel", "channel_admin", channel="nothing", action="ban", muds=["X"])
+
+    def test_the_service_refuses_in_domain_terms(self):
+        # The API layer turns these into -32602 (api/errors.py).
+        with self.assertRaises(failures.WrongChannelType) as caught:
+            self.service.admin(self.alice, "closed", "ban", None, muds=["OtherMud"])
+        self.assertEqual(caught.exception.details, {"channel_type": 1})
+        with self.assertRaises(failures.UnknownChannel):
+            self.service.admin(self.alice, "nothing", "ban", None, muds=["X"])
+        self.assertEqual(self.written, [])
 
     def test_bad_action_and_muds(self):
         self.assertInvalid("action", "channel_admin", channel="open", action="destroy")

@@ -5,6 +5,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3.api.errors import GATEWAY_ERROR, RPCError
 from intermud3.outbound import frame_size
+from intermud3.services import failures
 from tests.fakes import (make_outbox, settled, assert_invalid, OUR_MUD, add_muds, make_gateway, build_channels,
                          build_messages, build_presence, message_handlers,
                          presence_handlers)
@@ -416,3 +417,19 @@ class InboundTests(MessagesTestBase, SynchronousTestCase):
         self.receive("channel-m", 5, "DSTest", "zed", 0, 0, 0, "Zed", "hi")
         self.receive("channel-m", 5, "DSTest", "zed", 0, 0)
         self.assertEqual(self.info.received, [])
+
+
+class DomainTests(MessagesTestBase, SynchronousTestCase):
+    """The service itself takes checked values and refuses in domain terms."""
+
+    def test_direct_sends_in_the_mudlists_case(self):
+        result = self.service.direct("tell", self.alice, "othermud", "bob", "Hi", "alice",
+                                     "Alice", None, "message")
+        self.assertEqual(result["status"], "sent")
+        self.assertEqual(self.written,
+                         [["tell", 5, OUR_MUD, "alice", "OtherMud", "bob", "Alice", "Hi"]])
+
+    def test_unknown_message(self):
+        d = self.service.message_status(self.alice, message_id="nothing")
+        error = self.failureResultOf(d, failures.UnknownMessage).value
+        self.assertEqual(error.field, "message_id")

@@ -3,6 +3,7 @@ the gateway_* link events."""
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from intermud3.services.failures import UnknownMud
 from tests.fakes import assert_invalid, build_network, make_gateway, network_handlers, mud_info as info
 
 
@@ -126,3 +127,11 @@ class LinkEventTests(NetworkTestCase):
             ("gateway_connected", {"router": "*test", "reason": "startup-reply"}),
             ("gateway_disconnected", {"router": "*test", "reason": "shutdown"}),
         ])
+
+
+class NetworkDomainTests(NetworkTestCase):
+    def test_mud_info_of_an_unknown_mud(self):
+        with self.assertRaises(UnknownMud) as caught:
+            self.network.mud_info("Nowhere")
+        self.assertEqual(caught.exception.field, "mud")
+        self.assertEqual(self.network.mud_info("dstest")["name"], "DSTest")

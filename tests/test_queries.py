@@ -8,6 +8,7 @@ from intermud3 import lpc
 
 from intermud3.api.errors import GATEWAY_ERROR, RPCError
 from intermud3.permissions import for_packet as permission_for
+from intermud3.services import failures
 from tests import coffeemud_frames as coffeemud
 from tests.fakes import (assert_invalid, build_errors, build_presence, build_queries, make_config,
                          make_gateway, presence_handlers, query_handlers)
@@ -611,3 +612,37 @@ class RoutersThatDropWhatMatchingNeedsTests(QueryTestCase):
         self.link.receive(["who-reply", 5, "CoffeeMUD", 0, PROBE_A, "AMY", []])
         self.assertTrue(self.outcome(result)[0])
         self.assertEqual(self.alice.events("who_reply")[0]["to_user"], "amy")
+
+
+class DomainFailureTests(QueryTestCase):
+    """Queries itself, without the API layer: it refuses with the failures
+    of services/failures.py, which know nothing of JSON-RPC."""
+
+    def test_link_down(self):
+        self.link.ready = False
+        with self.assertRaises(failures.LinkDown):
+            self.queries.who(self.alice, "ProbeB", 0, 5.0, True)
+
+    def test_too_many_pending(self):
+        self.gateway.config["api"]["session"]["max_pending_queries"] = 1
+        self.queries.who(self.alice, "ProbeB", 0, 5.0, False)
+        with self.assertRaises(failures.TooManyPending) as caught:
+            self.queries.who(self.alice, "ProbeB", 0, 5.0, True)
+        self.assertEqual(caught.exception.reason, "too_many_pending")
+
+    def test_timeout_and_remote_error_fail_the_deferred(self):
+        d = self.queries.who(self.alice, "ProbeB", 0, 1.0, True)
+        self.gateway.clock.advance(1.1)
+        self.assertIsInstance(self.failureResultOf(d).value, failures.TimedOut)
+        d = self.queries.finger(self.alice, "ProbeB", "Zed", "alice", 5.0, True)
+        request = self.link.sent[-1]
+        self.link.receive(["error", 5, "ProbeB", 0, PROBE_A, "alice", "unk-user", "no Zed", request])
+        error = self.failureResultOf(d).value
+        self.assertIsInstance(error, failures.RemoteError)
+        self.assertEqual((error.code, error.text), ("unk-user", "no Zed"))
+
+    def test_channel_who_without_a_known_owner(self):
+        with self.assertRaises(failures.UnknownChannel) as caught:
+            self.queries.channel_who(self.alice, "nowhere", None, 0, 5.0, True)
+        self.assertEqual((caught.exception.field, caught.exception.details),
+                         ("target_mud", {"channel": "nowhere"}))
