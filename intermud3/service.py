@@ -60,12 +60,15 @@ class Gateway:
         self.sessions = SessionManager(config, clock, metrics=self.metrics)
         self.hub = EventHub(self.sessions, clock=clock, metrics=self.metrics)
 
+        # Read at use, so a reload (which replaces self.config) applies.
         def current():
             return self.config
 
         def mud_name():
             return self.config["mud"]["name"]
 
+        # Each part gets only parts built before it; inbound handlers of a
+        # type run in the order their services are built here.
         self.inbound = InboundDispatcher(link=self.link, mud_name=mud_name)
         self.presence = Presence(inbound=self.inbound, link=self.link, config=current,
                                  mud_name=mud_name, clock=clock)
