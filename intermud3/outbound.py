@@ -26,11 +26,11 @@ from collections import OrderedDict, deque
 from twisted.logger import Logger
 
 from intermud3 import lpc, permissions
-from intermud3.api.errors import gateway_error, invalid_params
 from intermud3.expiry import QueueExpiry
 from intermud3.mudmode import frame as _frame
 from intermud3.outcomes import ANY_KEY, Outcomes, queued_id
 from intermud3.repeats import Repeats
+from intermud3.services import failures
 
 __all__ = ["Unsendable", "OutFrame", "encode", "encode_field", "frame_size", "PacedLane",
            "Outbox", "DEFAULT_MAX_REMEMBERED", "DRAIN_BATCH"]
@@ -77,14 +77,15 @@ def frame_size(packet):
 
 
 def encode_field(packet, limit, field):
-    """``encode`` for a packet built from a client's ``field``: -32602 naming
-    it (with ``max_bytes`` when too long) instead of Unsendable, checked
-    before anything is sent or queued."""
+    """``encode`` for a packet built from a client's ``field``: a BadRequest
+    naming it (TooLarge, with ``max_bytes``, when too long) instead of
+    Unsendable, checked before anything is sent or queued."""
     try:
         return encode(packet, limit)
     except Unsendable as error:
-        data = {} if error.limit is None else {"max_bytes": error.limit}
-        raise invalid_params(field, f"{field} {error}", **data) from None
+        if error.limit is None:
+            raise failures.BadRequest(field, f"{field} {error}") from None
+        raise failures.TooLarge(field, f"{field} {error}", max_bytes=error.limit) from None
 
 
 # -- the transient lane --------------------------------------------------------
@@ -368,10 +369,11 @@ class Outbox:
         if not queue["enabled"]:
             # Without the queue a message we cannot write now is refused: a
             # ready link with a busy pacer is "full", a down link "link_down".
-            reason = "queue_full" if self.link.ready else "link_down"
-            raise gateway_error(_REFUSED[reason], reason=reason)
+            if self.link.ready:
+                raise failures.QueueFull(_REFUSED["queue_full"])
+            raise failures.LinkDown(_REFUSED["link_down"])
         if len(self._queue) >= queue["max_messages"]:
-            raise gateway_error(_REFUSED["queue_full"], reason="queue_full")
+            raise failures.QueueFull(_REFUSED["queue_full"])
         now = self.clock.seconds()
         message = _Queued(self.store.new_message_id(), kind, out, now, now + queue["ttl"],
                           getattr(session, "id", None), key_id, client_msg_id, durable=False)
@@ -396,7 +398,7 @@ class Outbox:
         self._remove(message)
         if remember_as is not None:
             self.repeats.forget(remember_as)
-        error = gateway_error(_REFUSED["store_unavailable"], reason="store_unavailable")
+        error = failures.StoreUnavailable(_REFUSED["store_unavailable"])
         for waiter in message.waiters:
             waiter.errback(error)
         message.waiters = []

@@ -6,10 +6,10 @@ import copy
 from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3 import packets
-from intermud3.api.errors import GATEWAY_ERROR, RPCError
 from intermud3.outbound import DRAIN_BATCH
 from intermud3.outcomes import OUTCOME_MARGIN, PURGE_INTERVAL
 from intermud3.permissions import for_packet
+from intermud3.services import failures
 from tests.fakes import OUR_MUD, make_gateway, make_outbox, settled
 
 
@@ -81,27 +81,25 @@ class OutboxTests(SynchronousTestCase):
         self.gw.link.ready = False
         submit(self.outbox, "tell", tell_packet(1), self.alice)
         submit(self.outbox, "tell", tell_packet(2), self.alice)
-        with self.assertRaises(RPCError) as caught:
+        with self.assertRaises(failures.Unavailable) as caught:
             submit(self.outbox, "tell", tell_packet(3), self.alice)
-        self.assertEqual(caught.exception.code, GATEWAY_ERROR)
-        self.assertEqual(caught.exception.data, {"reason": "queue_full"})
+        self.assertEqual(caught.exception.reason, "queue_full")
         self.assertEqual(self.gw.state.queue_depth(), 2)
 
     def test_queue_disabled_link_down(self):
         self.gw.config["router"]["queue"]["enabled"] = False
         self.gw.link.ready = False
-        with self.assertRaises(RPCError) as caught:
+        with self.assertRaises(failures.Unavailable) as caught:
             submit(self.outbox, "tell", tell_packet(), self.alice)
-        self.assertEqual(caught.exception.code, GATEWAY_ERROR)
-        self.assertEqual(caught.exception.data, {"reason": "link_down"})
+        self.assertEqual(caught.exception.reason, "link_down")
         self.assertEqual(self.gw.state.queue_depth(), 0)
 
     def test_queue_disabled_pacer_busy_is_queue_full(self):
         self.gw.config["router"]["queue"]["enabled"] = False
         self.gw.link.room = False
-        with self.assertRaises(RPCError) as caught:
+        with self.assertRaises(failures.Unavailable) as caught:
             submit(self.outbox, "tell", tell_packet(), self.alice)
-        self.assertEqual(caught.exception.data, {"reason": "queue_full"})
+        self.assertEqual(caught.exception.reason, "queue_full")
 
     def test_queue_disabled_link_up_sends(self):
         self.gw.config["router"]["queue"]["enabled"] = False
@@ -170,7 +168,7 @@ class OutboxTests(SynchronousTestCase):
         submit(self.outbox, "tell", tell_packet(), self.alice)
         self.assertEqual(self.gw.state.pending()[0].expires - self.gw.state.pending()[0].created, 5)
         new["router"]["queue"]["enabled"] = False
-        with self.assertRaises(RPCError):
+        with self.assertRaises(failures.Unavailable):
             submit(self.outbox, "tell", tell_packet(2), self.alice)
 
     def test_permission_of_each_message_packet(self):
@@ -268,7 +266,7 @@ class OutboxTests(SynchronousTestCase):
     def test_failed_call_is_not_remembered(self):
         self.gw.config["router"]["queue"]["enabled"] = False
         self.gw.link.ready = False
-        with self.assertRaises(RPCError):
+        with self.assertRaises(failures.Unavailable):
             submit(self.outbox, "tell", tell_packet(), self.alice, client_msg_id="m-1")
         self.gw.link.ready = True
         self.assertEqual(submit(self.outbox, "tell", tell_packet(), self.alice, client_msg_id="m-1")["status"],
@@ -367,12 +365,11 @@ class DurabilityTests(SynchronousTestCase):
         self.gw.state.db.conn.execute(
             "CREATE TEMP TRIGGER full BEFORE INSERT ON outbound"
             " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
-        failure = self.failureResultOf(self.queue(client_msg_id="c-1"), RPCError)
-        self.assertEqual(failure.value.code, GATEWAY_ERROR)
-        self.assertEqual(failure.value.data, {"reason": "store_unavailable"})
+        failure = self.failureResultOf(self.queue(client_msg_id="c-1"), failures.StoreUnavailable)
+        self.assertEqual(failure.value.reason, "store_unavailable")
         self.assertEqual(self.outbox.depth, 0)
         for n in range(3):
-            self.failureResultOf(self.queue(n), RPCError)
+            self.failureResultOf(self.queue(n), failures.StoreUnavailable)
         # Counted each time, reported as one episode (and not ready meanwhile).
         self.assertEqual(self.gw.metrics.registry.get_sample_value(
             "intermud3_store_write_failures_total", {"kind": "queue"}), 4)

@@ -86,12 +86,15 @@ def _remote(failure):
 
 # Each domain failure (services/failures.py) -> how it is answered.
 _FOR_FAILURE = {
+    failures.BadRequest: _bad_request,
     failures.UnknownMud: _bad_request,
     failures.UnknownChannel: _bad_request,
     failures.UnknownMessage: _bad_request,
     failures.WrongChannelType: _bad_request,
     failures.TooLarge: _bad_request,
     failures.LinkDown: _unavailable,
+    failures.QueueFull: _unavailable,
+    failures.StoreUnavailable: _unavailable,
     failures.TooManyPending: _unavailable,
     failures.TimedOut: _unavailable,
     failures.Cancelled: _unavailable,

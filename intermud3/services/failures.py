@@ -7,7 +7,7 @@ the human text the MUD sees.
 
 __all__ = ["ServiceFailure", "BadRequest", "UnknownMud", "UnknownChannel", "UnknownMessage",
            "WrongChannelType", "TooLarge", "Unavailable", "LinkDown", "TooManyPending",
-           "TimedOut", "Cancelled", "RemoteError"]
+           "TimedOut", "Cancelled", "RemoteError", "QueueFull", "StoreUnavailable"]
 
 
 class ServiceFailure(Exception):
@@ -59,6 +59,20 @@ class LinkDown(Unavailable):
     """The router link is not ready, or left ready while we waited."""
 
     reason = "link_down"
+
+
+class QueueFull(Unavailable):
+    """The message can be neither written now nor queued: the queue is
+    full, or (queue disabled) the pacer is busy."""
+
+    reason = "queue_full"
+
+
+class StoreUnavailable(Unavailable):
+    """The message would have to be queued, and the state database cannot
+    store it."""
+
+    reason = "store_unavailable"
 
 
 class TooManyPending(Unavailable):
