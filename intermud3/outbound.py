@@ -19,6 +19,7 @@
 """
 
 import collections
+import enum
 import itertools
 import os
 from collections import OrderedDict, deque
@@ -32,8 +33,8 @@ from intermud3.outcomes import ANY_KEY, Outcomes, queued_id
 from intermud3.repeats import Repeats
 from intermud3.services import failures
 
-__all__ = ["Unsendable", "OutFrame", "encode", "encode_field", "frame_size", "PacedLane",
-           "Outbox", "DEFAULT_MAX_REMEMBERED", "DRAIN_BATCH"]
+__all__ = ["Unsendable", "OutFrame", "encode", "encode_field", "frame_size", "SendResult",
+           "PacedLane", "Outbox", "DEFAULT_MAX_REMEMBERED", "DRAIN_BATCH"]
 
 _log = Logger()
 
@@ -90,6 +91,18 @@ def encode_field(packet, limit, field):
 
 # -- the transient lane --------------------------------------------------------
 
+class SendResult(enum.Enum):
+    """What ``PacedLane.send`` did with a packet. Only SENT is true, so
+    ``if link.send(...)`` still means "written now"."""
+
+    SENT = "sent"         # written to the ready router link
+    HELD = "held"         # waits for the pacer; dropped if the link drops
+    DROPPED = "dropped"   # link not ready, or the hold full: never sent
+
+    def __bool__(self):
+        return self is SendResult.SENT
+
+
 class PacedLane:
     """The pacer and the packets it holds back (the router link owns one).
 
@@ -115,21 +128,21 @@ class PacedLane:
         return len(self._held)
 
     def send(self, out):
-        """True: written now. False: held until the pacer allows, or (link
-        not ready, hold full) discarded."""
+        """SENT: written now. HELD: held until the pacer allows. DROPPED:
+        link not ready, or the hold full (a SendResult)."""
         if not self._is_ready():
             _log.debug("Discarded a {type} packet: the router link is not ready", type=out.type)
-            return False
+            return SendResult.DROPPED
         if not self._held and self.pacer.can_send(out.type):
             self._write(out)
-            return True
+            return SendResult.SENT
         if len(self._held) >= self._max_held():
             _log.warn("Discarded a {type} packet: {count} packets already held for pacing",
                       type=out.type, count=len(self._held))
-            return False
+            return SendResult.DROPPED
         self._held.append(out)
         self._schedule_kick()
-        return False
+        return SendResult.HELD
 
     def try_send(self, out):
         """Write now only if ready, the pacer has room and nothing is held;

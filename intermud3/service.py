@@ -27,7 +27,7 @@ from intermud3.api.rpc import Dispatcher
 from intermud3.api.sessions import SessionManager
 from intermud3.colour import api as colour_api
 from intermud3.events import EventHub
-from intermud3.link import RouterLink
+from intermud3.link import RouterLink, persist
 from intermud3.lists import NetworkLists
 from intermud3.metrics import Metrics
 from intermud3.outbound import Outbox
@@ -55,8 +55,8 @@ class Gateway:
         self.store = open_store(config["state"]["directory"], clock=clock,
                                 mud_name=config["mud"]["name"], metrics=self.metrics)
         self.lists = NetworkLists(self.store)
-        self.link = RouterLink(
-            config, self.store, self.lists, clock=clock, connector=connector, metrics=self.metrics)
+        self.link = RouterLink(config, self.store, clock=clock, connector=connector, metrics=self.metrics)
+        persist(self.link, self.store, self.lists, self.metrics)
         self.sessions = SessionManager(config, clock, metrics=self.metrics)
         self.hub = EventHub(self.sessions, clock=clock, metrics=self.metrics)
 

@@ -12,10 +12,10 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3 import lpc
 from intermud3.config import load_text
-from intermud3.link import MAX_LEARNED_ROUTERS, RouterLink, parse_router_list
+from intermud3.link import MAX_LEARNED_ROUTERS, RouterLink, parse_router_list, persist
 from intermud3.metrics import Metrics
 from intermud3.mudmode import frame
-from intermud3.outbound import Unsendable
+from intermud3.outbound import SendResult, Unsendable
 from tests import coffeemud_frames as coffeemud
 from tests.vectors import load_vectors
 
@@ -187,7 +187,7 @@ def startup_reply(mud="ProbeA", router="*test", router_list=None, password=84275
 
 
 class LinkCase(SynchronousTestCase):
-    def make_link(self, config=None, random=None, **kwargs):
+    def make_link(self, config=None, backoff=None, **kwargs):
         self.clock = Clock()
         self.clock.advance(1000)
         self.connector = FakeConnector(self.clock)
@@ -195,8 +195,9 @@ class LinkCase(SynchronousTestCase):
         self.lists = FakeLists()
         self.metrics = Metrics()
         self.states = []
-        link = RouterLink(config or make_config(**kwargs), self.store, self.lists, clock=self.clock,
-                          connector=self.connector, metrics=self.metrics, random=random)
+        link = RouterLink(config or make_config(**kwargs), self.store, clock=self.clock,
+                          connector=self.connector, metrics=self.metrics, backoff=backoff)
+        persist(link, self.store, self.lists, self.metrics)
         link.on_state.append(lambda state, reason: self.states.append(state))
         self.link = link
         return link
@@ -311,24 +312,31 @@ class BackoffTests(LinkCase):
         self.assertEqual(len(self.connector.attempts), 9)
         self.assertEqual(self.metric("intermud3_router_reconnects_total", router="*two"), 3.0)
 
-    def test_equal_jitter_bounds(self):
-        for draw, expected in ((0.0, [0.5, 1, 2, 4]), (0.999999, [1, 2, 4, 8])):
-            link = self.make_link(jitter="true", random=lambda: draw)
-            link.startService()
-            delays = []
-            for _ in range(4):
-                delays.append(self.fail_next())
-                self.clock.advance(delays[-1])
-            for got, want in zip(delays, expected):
-                self.assertAlmostEqual(got, want, places=4)
-            link.stopService()
+    def test_an_injected_policy_gets_the_failures_in_a_row(self):
+        asked = []
 
-    def test_full_jitter(self):
-        config = make_config()
-        config["router"]["backoff"]["jitter"] = "full"
-        link = self.make_link(config=config, random=lambda: 0.25)
+        def policy(failures):
+            asked.append(failures)
+            return 7.5
+        link = self.make_link(backoff=policy)
         link.startService()
-        self.assertAlmostEqual(self.fail_next(), 0.25)
+        self.assertEqual([self.fail_next() for _ in range(1)], [7.5])
+        self.clock.advance(7.5)
+        self.assertEqual(self.fail_next(how="silent"), 7.5)
+        self.clock.advance(7.5)
+        self.connector.last.accept().receive(startup_reply(router="*three", router_list=[]))
+        self.connector.last.drop()
+        self.assertEqual(asked, [1, 2, 1])
+
+    def test_the_configured_policy_is_read_at_each_failure(self):
+        link = self.make_link()
+        link.startService()
+        self.assertEqual(self.fail_next(), 1)
+        new = make_config()
+        new["router"]["backoff"].update(initial=5, max=60)
+        link.reconfigure(new)
+        self.clock.advance(1)
+        self.assertEqual(self.fail_next(), 10)   # the second failure in a row
 
     def test_tcp_accept_without_reply_does_not_reset_backoff(self):
         link = self.make_link()
@@ -436,7 +444,7 @@ class RedirectTests(LinkCase):
         self.assertEqual(link.state, "ready")
         self.assertEqual(link.router["name"], "*far")
         self.assertEqual(len(self.connector.attempts), 2)
-        self.assertEqual([r["name"] for r in link._routers],
+        self.assertEqual([r["name"] for r in link.rotation.routers],
                          ["*test", "*two", "*three", "*far", "*other"])
         # Both routers' passwords are remembered under their own names.
         self.assertEqual(self.store.saved, [("*test", "ProbeA", 842758708),
@@ -456,7 +464,7 @@ class RedirectTests(LinkCase):
         attempt = self.connector.last.accept()
         many = [["*test", "127.0.0.1 8080"]] + [[f"*r{i}", f"10.0.0.{i} 1"] for i in range(50)]
         attempt.receive(startup_reply(router_list=many))
-        self.assertEqual(len(link._routers), 3 + MAX_LEARNED_ROUTERS)
+        self.assertEqual(len(link.rotation.routers), 3 + MAX_LEARNED_ROUTERS)
 
     def test_router_list_parsing_skips_junk(self):
         self.assertEqual(
@@ -677,7 +685,8 @@ class PacingTests(LinkCase):
         attempt.transport.write = lambda data: (written_at.append(round(self.clock.seconds(), 6)), write(data))
         # startup-req-3 overdrew the bucket (5 - 6 = -1): every packet waits.
         results = [link.send(["tell", 5, "ProbeA", "a", "X", "b", "A", f"m{i}"]) for i in range(4)]
-        self.assertEqual(results, [False] * 4)
+        self.assertEqual(results, [SendResult.HELD] * 4)
+        self.assertFalse(any(results))   # only SENT is true
         self.assertEqual(len(attempt.sent()), 1)
         self.assertFalse(link.try_send(["tell", 5, "ProbeA", "a", "X", "b", "A", "never"]))
         self.clock.pump([0.4, 0.2, 0.2, 0.2, 1.0])
@@ -720,8 +729,8 @@ class PacingTests(LinkCase):
         self.clock.advance(0.2)
         self.assertEqual(len(writable), 2)
         # Something held: try_send refuses even with room; on_writable after release.
-        self.assertTrue(link.send(["who-req", 5, "ProbeA", "a", "X", 0]))
-        self.assertFalse(link.send(["who-req", 5, "ProbeA", "a", "Y", 0]))
+        self.assertIs(link.send(["who-req", 5, "ProbeA", "a", "X", 0]), SendResult.SENT)
+        self.assertIs(link.send(["who-req", 5, "ProbeA", "a", "Y", 0]), SendResult.HELD)
         self.clock.advance(0.1)
         self.assertFalse(link.try_send(["who-req", 5, "ProbeA", "a", "Z", 0]))
         self.clock.advance(0.1)
@@ -750,7 +759,7 @@ class PacingTests(LinkCase):
         link, first = self.ready_link(rate=5)
         self.clock.advance(1.2)                 # 1001.2: the bucket is full again
         for i in range(5):
-            self.assertTrue(link.send(["tell", 5, "ProbeA", "a", "X", "b", "A", f"m{i}"]))
+            self.assertIs(link.send(["tell", 5, "ProbeA", "a", "X", "b", "A", f"m{i}"]), SendResult.SENT)
         link.reconnect("operator asked")        # at once, same router
         self.clock.advance(0)
         attempt = self.connector.last
@@ -794,16 +803,16 @@ class PacingTests(LinkCase):
         link = self.make_link(config=config)
         link.startService()
         self.connector.last.accept().receive(startup_reply())
-        for i in range(5):
-            link.send(["who-req", 5, "ProbeA", "a", "X", 0])
+        results = [link.send(["who-req", 5, "ProbeA", "a", "X", 0]) for i in range(5)]
+        self.assertEqual(results, [SendResult.HELD] * 3 + [SendResult.DROPPED] * 2)
         self.assertEqual(link.lane.held, 3)
 
     def test_send_when_not_ready_discards(self):
         link = self.make_link()
-        self.assertFalse(link.send(["who-req", 5, "ProbeA", "a", "X", 0]))
+        self.assertIs(link.send(["who-req", 5, "ProbeA", "a", "X", 0]), SendResult.DROPPED)
         link.startService()
         attempt = self.connector.last.accept()
-        self.assertFalse(link.send(["who-req", 5, "ProbeA", "a", "X", 0]))
+        self.assertIs(link.send(["who-req", 5, "ProbeA", "a", "X", 0]), SendResult.DROPPED)
         self.assertFalse(link.try_send(["who-req", 5, "ProbeA", "a", "X", 0]))
         self.assertEqual(len(attempt.sent()), 1)   # only the startup
 
@@ -827,10 +836,10 @@ class BigFrameTests(LinkCase):
         self.assertGreater(len(frame(big)), attempt.protocol.sliced_decode_bytes)
         self.assertIs(attempt.protocol.clock, self.clock)
         attempt.receive(big)
-        self.assertEqual(len(link.lists.muds), 0)      # not in one go
+        self.assertEqual(len(self.lists.muds), 0)      # not in one go
         for _ in range(200):
             self.clock.advance(0.001)
-        self.assertEqual(len(link.lists.muds), 1500)
+        self.assertEqual(len(self.lists.muds), 1500)
 
     def test_a_slice_under_way_stops_with_the_connection(self):
         link, attempt = self.ready_link()
@@ -986,18 +995,18 @@ class DefaultConnectorTests(SynchronousTestCase):
     def make(self):
         from twisted.internet.testing import MemoryReactorClock
         self.reactor = MemoryReactorClock()
-        return RouterLink(make_config(), FakeStore(), FakeLists(), clock=self.reactor)
+        return RouterLink(make_config(), FakeStore(), clock=self.reactor)
 
     def test_plain_tcp_with_connect_timeout(self):
         from twisted.internet.endpoints import HostnameEndpoint
         link = self.make()
-        endpoint = link._default_connector({"name": "*a", "host": "127.0.0.1", "port": 8080, "tls": False})
+        endpoint = link._endpoint({"name": "*a", "host": "127.0.0.1", "port": 8080, "tls": False})
         self.assertIsInstance(endpoint, HostnameEndpoint)
 
     def test_tls_wraps_the_endpoint(self):
         from twisted.internet.endpoints import HostnameEndpoint
         link = self.make()
-        endpoint = link._default_connector({"name": "*a", "host": "router.example", "port": 8443, "tls": True})
+        endpoint = link._endpoint({"name": "*a", "host": "router.example", "port": 8443, "tls": True})
         self.assertNotIsInstance(endpoint, HostnameEndpoint)
         self.assertTrue(hasattr(endpoint, "connect"))
 

@@ -10,7 +10,7 @@ from twisted.internet import defer, reactor
 from twisted.internet.task import Clock, deferLater
 from twisted.trial.unittest import TestCase
 
-from intermud3.link import RouterLink
+from intermud3.link import RouterLink, persist
 from intermud3.lists import NetworkLists
 from intermud3.metrics import Metrics
 from intermud3.mudmode import frame
@@ -77,7 +77,9 @@ class LinkRouterCase(TestCase):
     def link(self, routers, store=None, **router_section):
         store = store or self.store()
         config = link_config(routers, self.tempdir(), **router_section)
-        link = RouterLink(config, store, NetworkLists(store), clock=reactor, metrics=Metrics())
+        metrics = Metrics()
+        link = RouterLink(config, store, clock=reactor, metrics=metrics)
+        persist(link, store, NetworkLists(store), metrics)
         self.addCleanup(self._stop, link)
         return link
 
@@ -276,7 +278,9 @@ class HalfOpenRouterTests(LinkRouterCase):
         store = self.store()
         config = link_config([router], self.tempdir(), keepalive_interval=30, keepalive_timeout=60)
         self.clock = Clock()
-        link = RouterLink(config, store, NetworkLists(store), clock=self.clock, metrics=Metrics())
+        metrics = Metrics()
+        link = RouterLink(config, store, clock=self.clock, metrics=metrics)
+        persist(link, store, NetworkLists(store), metrics)
         self.addCleanup(self._stop, link)
         return link
 
