@@ -19,18 +19,19 @@ alarm on an idle link); such a link relies on any inbound traffic and on
 TCP keepalive, which the kernel runs on the same timings.
 """
 
+import secrets
 import socket
 
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
-from intermud3 import lpc_repair
+from intermud3 import lpc, lpc_repair
 from intermud3.logsetup import debug_wanted
 from intermud3.mudmode import MudModeProtocol, foreign_protocol
 from intermud3.packets import PacketError, make, parse
 from intermud3.trace import PacketSummary
 
-__all__ = ["RouterProtocol", "RouterFactory", "router_endpoint"]
+__all__ = ["RouterProtocol", "RouterFactory", "router_endpoint", "startup_packet"]
 
 # One log component, `link`, for the whole package (logging.components).
 _log = Logger(namespace="intermud3.link")
@@ -45,6 +46,19 @@ def router_endpoint(reactor, router, timeout):
         from twisted.internet.ssl import optionsForClientTLS
         endpoint = wrapClientTLS(optionsForClientTLS(str(router["host"])), endpoint)
     return endpoint
+
+
+def startup_packet(mud, router, record):
+    """startup-req-3 to ``router`` (a name) for the ``mud`` configuration
+    section, with the stored ``record`` (password, list ids): a value LPC
+    cannot write back, or none, counts as 0."""
+    return make(
+        "startup-req-3", mud["name"], 0, router, 0,
+        lpc.int_or_zero(record.get("password")), lpc.int_or_zero(record.get("mudlist_id")),
+        lpc.int_or_zero(record.get("chanlist_id")),
+        int(mud["port"]), 0, 0,
+        mud["mudlib"], mud["base_mudlib"], mud["driver"], mud["mud_type"],
+        mud["open_status"], mud["admin_email"], dict(mud["services"]), 0)
 
 
 class RouterProtocol(MudModeProtocol):
@@ -158,10 +172,22 @@ class RouterProtocol(MudModeProtocol):
         if packet.type == "startup-reply":
             self._cancel(self._handshake)
             self._handshake = None
-        elif packet.type == "auth-mud-req" and packet.o_mud == self.link.mud_name:
-            self._probeAnswered()
-            return   # our own keepalive coming back: life, nothing more
+        elif packet.type == "auth-mud-req":
+            if packet.o_mud == self.link.mud_name:
+                self._probeAnswered()
+                return   # our own keepalive coming back: life, nothing more
+            if packet.t_mud == self.link.mud_name and isinstance(packet.o_mud, str) and packet.o_mud:
+                self._answerAuth(packet.o_mud)   # (an originator that is no name has no answer)
         self.link.packet_received(self, packet)
+
+    def _answerAuth(self, mud):
+        """auth-mud-req from another MUD: a session key it may show the
+        router; we never check keys, so any number does."""
+        reply = make("auth-mud-reply", self.link.mud_name, 0, mud, 0, secrets.randbelow(2 ** 31))
+        try:
+            self.link.send(reply)
+        except Exception:
+            _log.failure("Could not answer auth-mud-req from {mud}", mud=mud)
 
     # -- the handshake ----------------------------------------------------------
 

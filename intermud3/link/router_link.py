@@ -22,25 +22,24 @@ injected clock, endpoint factory (``connector``) and retry policy
 
 The pieces: ``protocol.RouterProtocol`` (one connection: handshake,
 heartbeat), ``rotation.RouterRotation`` (which router next),
-``backoff`` (how long to wait), ``stats.LinkStats`` (counters),
-``persistence`` (passwords and lists, observers of ``on_packet``).
+``backoff`` (how long to wait), ``writer.RouterWriter`` (encoding, pacing,
+counting what we write), ``closing.Closing`` (the bounded close at stop),
+``stats.LinkStats`` (counters), ``persistence`` (passwords and lists,
+observers of received packets).
 """
 
-import secrets
-
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.defer import fail
 from twisted.internet.interfaces import IReactorTCP
 from twisted.logger import Logger
 
-from intermud3 import lpc
 from intermud3.link.backoff import configured_policy
-from intermud3.link.protocol import RouterFactory, router_endpoint
+from intermud3.link.closing import Closing
+from intermud3.link.protocol import RouterFactory, router_endpoint, startup_packet
 from intermud3.link.rotation import RouterRotation, parse_router_list
-from intermud3.link.stats import LinkStats, type_label
-from intermud3.outbound import OutFrame, PacedLane, encode
+from intermud3.link.stats import LinkStats
+from intermud3.link.writer import RouterWriter
 from intermud3.packets import make
-from intermud3.pacer import Pacer
 
 __all__ = ["RouterLink", "STATES"]
 
@@ -81,7 +80,6 @@ class RouterLink(Service):
         self.router = None             # the router tried or used, while not in backoff
         self.connected_since = None
         self.router_list = []          # the last startup-reply's list, parsed
-        self.packets_sent = 0
         # router name -> True (answers our probes) / False (never does).
         self.answers_probes = {}
         # Observers of every packet received: on_packet_from(router name,
@@ -90,22 +88,20 @@ class RouterLink(Service):
         self.on_packet = []
         self.on_state = []
         self.on_ready = []
-        self.pacer = Pacer(clock, config["router"]["send_rate"])
-        # The in-memory hold is an outbound queue too: same bound as the outbox.
-        self.lane = PacedLane(self.pacer, clock, write=self.write_frame, is_ready=lambda: self.ready,
-                              max_held=lambda: self._config["router"]["queue"]["max_messages"])
+        self.writer = RouterWriter(clock, lambda: self._config["router"], lambda: self.ready, metrics)
+        self.pacer, self.lane = self.writer.pacer, self.writer.lane
         self.on_writable = self.lane.on_writable
+        # The send path, the writer's own methods (RouterWriter's docstrings).
+        self.encode, self.send, self.try_send = self.writer.encode, self.writer.send, self.writer.try_send
+        self.reserve, self.write_reserved = self.writer.reserve, self.writer.write_reserved
+        self.write_frame = self.writer.write
 
         self._failures = 0           # failed attempts since the last startup-reply
         self._attempts = 0           # connection attempts since startService
         self._attempt = 0            # the attempt whose results count; older ones are stale
         self._connecting = None      # its Deferred, until TCP is up
-        self._protocol = None        # the connection in use
-        self._closing = None         # the connection stopService is closing
         self._backoff_call = None
-        self._close_call = None
-        self._close_waiters = []
-        self._sent_counters = {}     # packet type -> bound metric counter
+        self._closing = Closing(clock, self.close_timeout)
 
     @property
     def mud_name(self):
@@ -117,10 +113,11 @@ class RouterLink(Service):
 
     @property
     def connection(self):
-        """The current connection (its identity changes on reconnect)."""
-        return self._protocol
+        """The connection in use, or None (its identity changes on reconnect)."""
+        return self.writer.connection
 
-    # Counters kept by LinkStats, read by `stats`, `/health` and doctor.
+    # Counters, read by `stats`, `/health` and `intermud3 doctor`.
+    packets_sent = property(lambda self: self.writer.packets_sent)
     packets_received = property(lambda self: self.stats.packets_received)
     decode_errors = property(lambda self: self.stats.decode_errors)
     quote_repairs = property(lambda self: self.stats.quote_repairs)
@@ -132,7 +129,7 @@ class RouterLink(Service):
         router list re-opens the link (on the first router of the new list)."""
         old, self._config = self._config, config
         self.pacer.set_rate(config["router"]["send_rate"])
-        protocol = self._protocol
+        protocol = self.writer.connection
         if protocol is not None:
             protocol.settings = config["router"]
             protocol.max_frame_bytes = int(config["router"]["max_frame_bytes"])
@@ -161,47 +158,21 @@ class RouterLink(Service):
         Service.stopService(self)
         self._cancel_backoff()
         self._cancel_connecting()
-        protocol = self._protocol
+        protocol = self.writer.connection
         if protocol is not None and self.ready:
             try:
                 self.write_frame(self.encode(make("shutdown", self.mud_name, 0,
                                                   protocol.router["name"], 0, 0)))
             except Exception:
                 _log.failure("Could not send shutdown to the router")
-        self._protocol = None
+        self.writer.connection = None
         self._teardown("service stopped")
         self.router = None
-        done = succeed(None)
-        if protocol is not None or self._closing is not None:
-            done = Deferred()
-            self._close_waiters.append(done)
         if protocol is not None:
             protocol.abandon()
-            if self._closing is not None:   # still closing from an earlier stop
-                self._closing.transport.abortConnection()
-            self._closing = protocol
-            if self._close_call is not None and self._close_call.active():
-                self._close_call.cancel()
-            self._close_call = self.clock.callLater(self.close_timeout, self._force_close, protocol)
-            protocol.transport.loseConnection()
+        done = self._closing.close(protocol)
         self._set_state("stopped", "service stopped")
         return done
-
-    def _force_close(self, protocol):
-        self._close_call = None
-        _log.warn("The router connection did not close in {seconds}s; aborting it",
-                  seconds=self.close_timeout)
-        protocol.transport.abortConnection()
-        self._closing = None
-        self._release_close_waiters()
-
-    def _release_close_waiters(self):
-        if self._close_call is not None and self._close_call.active():
-            self._close_call.cancel()
-        self._close_call = None
-        waiters, self._close_waiters = self._close_waiters, []
-        for waiter in waiters:
-            waiter.callback(None)
 
     def reconnect(self, reason):
         """Drop the connection (if any) and open a new one at once, to the
@@ -213,8 +184,8 @@ class RouterLink(Service):
 
     def _reopen(self, router, reason):
         target = self.rotation.choose(router)
-        if self._protocol is not None:
-            self._protocol.drop(reason, then=target)   # connection_lost connects there
+        if self.writer.connection is not None:
+            self.writer.connection.drop(reason, then=target)   # connection_lost connects there
             return
         self._cancel_backoff()
         self._cancel_connecting()
@@ -293,9 +264,10 @@ class RouterLink(Service):
     def accept(self, protocol):
         """True when ``protocol`` is the connection the link waits for; it
         is then the one in use. A stale attempt gets False."""
-        if protocol.factory.attempt != self._attempt or not self.running or self._protocol is not None:
+        if (protocol.factory.attempt != self._attempt or not self.running
+                or self.writer.connection is not None):
             return False
-        self._protocol = protocol
+        self.writer.connection = protocol
         return True
 
     def handshaking(self, protocol):
@@ -304,37 +276,18 @@ class RouterLink(Service):
     def startup_frame(self, router):
         """startup-req-3 for ``router`` with what we stored for it under our
         MUD name (password, list ids; 0 when none)."""
-        mud = self._config["mud"]
         try:
             record = self.store.router_record(router["name"], self.mud_name)
         except Exception:
             _log.failure("Could not read the stored record of router {router}", router=router["name"])
-            record = {"password": 0, "mudlist_id": 0, "chanlist_id": 0}
-        return self.encode(make(
-            "startup-req-3", self.mud_name, 0, router["name"], 0,
-            lpc.int_or_zero(record["password"]), lpc.int_or_zero(record["mudlist_id"]),
-            lpc.int_or_zero(record["chanlist_id"]),
-            int(mud["port"]), 0, 0,
-            mud["mudlib"], mud["base_mudlib"], mud["driver"], mud["mud_type"],
-            mud["open_status"], mud["admin_email"], dict(mud["services"]), 0))
+            record = {}
+        return self.encode(startup_packet(self._config["mud"], router["name"], record))
 
     def packet_received(self, protocol, packet):
-        for observer in list(self.on_packet_from):
-            try:
-                observer(protocol.router["name"], packet)
-            except Exception:
-                _log.failure("on_packet_from observer failed on a {type} packet", type=packet.type)
+        _notify(self.on_packet_from, "on_packet_from", protocol.router["name"], packet)
         if packet.type == "startup-reply":
             self._startup_reply(protocol, packet)
-        elif (packet.type == "auth-mud-req" and packet.t_mud == self.mud_name
-                and isinstance(packet.o_mud, str) and packet.o_mud):
-            # (an originator that is no name has no answer)
-            self._answer_auth(packet)
-        for observer in list(self.on_packet):
-            try:
-                observer(packet)
-            except Exception:
-                _log.failure("on_packet observer failed on a {type} packet", type=packet.type)
+        _notify(self.on_packet, "on_packet", packet)
 
     def _startup_reply(self, protocol, packet):
         self._failures = 0   # the only proof a router works: the backoff starts over
@@ -352,28 +305,15 @@ class RouterLink(Service):
         self.stats.connected(protocol.router["name"], True)
         protocol.startHeartbeat()
         self._set_state("ready", "startup-reply")
-        for observer in list(self.on_ready):
-            try:
-                observer()
-            except Exception:
-                _log.failure("on_ready observer failed")
+        _notify(self.on_ready, "on_ready")
         self.lane.release()
 
-    def _answer_auth(self, packet):
-        reply = make("auth-mud-reply", self.mud_name, 0, packet.o_mud, 0, secrets.randbelow(2 ** 31))
-        try:
-            self.send(reply)
-        except Exception:
-            _log.failure("Could not answer auth-mud-req from {mud}", mud=packet.o_mud)
-
     def connection_lost(self, protocol, reason):
-        if protocol is self._closing:
-            self._closing = None
-            self._release_close_waiters()
+        if self._closing.lost(protocol):
             return
-        if protocol is not self._protocol:
-            return  # never accepted, or one _force_close already gave up on
-        self._protocol = None
+        if protocol is not self.writer.connection:
+            return  # never accepted, or one whose close was given up on
+        self.writer.connection = None
         why = protocol.close_reason or reason.getErrorMessage() or "connection lost"
         self._teardown(why)
         if protocol.close_action is not None:
@@ -389,58 +329,6 @@ class RouterLink(Service):
             if self.router is not None:
                 self.stats.connected(self.router["name"], False)
 
-    # -- outbound -----------------------------------------------------------------
-
-    def encode(self, packet):
-        """The packet as an OutFrame, encoded once (outbound.encode);
-        Unsendable over ``router.max_send_bytes`` or with no LPC form."""
-        if isinstance(packet, OutFrame):
-            return packet
-        return encode(packet, int(self._config["router"]["max_send_bytes"]))
-
-    def send(self, packet):
-        """Send a packet (a list, a Packet or an OutFrame), paced; a
-        ``outbound.SendResult``:
-
-        SENT: written now. HELD: held in memory, in order, until the pacer
-        allows (only while the link is ready). DROPPED: the link is not
-        ready or the hold is full (``router.queue.max_messages``).
-        Held packets are dropped when the link drops: callers that must
-        not lose a message use the durable outbox. Raises Unsendable before
-        anything is held, whatever the link's state. Only SENT is true.
-        """
-        return self.lane.send(self.encode(packet))
-
-    def try_send(self, packet):
-        """Write now only if ready, the pacer has room and nothing is held;
-        never holds. True means written. After a False while ready, the
-        on_writable observers are called once there is room again."""
-        return self.lane.try_send(self.encode(packet))
-
-    def reserve(self, ptype):
-        """Charge the pacer now for a packet written later by
-        ``write_reserved`` (PacedLane.reserve)."""
-        return self.lane.reserve(ptype)
-
-    def write_reserved(self, out):
-        """Write an OutFrame the pacer was already charged for."""
-        self.write_frame(out, charge=False)
-
-    def write_frame(self, out, charge=True):
-        """Write an OutFrame to the connection in use now, unpaced (the
-        lane and the handshake ask the pacer first) and count it."""
-        self._protocol.sendFrame(out)
-        if charge:
-            self.pacer.charge(out.type)
-        self.packets_sent += 1
-        if self.metrics is not None:
-            counter = self._sent_counters.get(out.type)
-            if counter is None:
-                counter = self._sent_counters[out.type] = self.metrics.packets_sent.labels(
-                    type=type_label(out.type))
-            counter.inc()
-            self.metrics.router_bytes_sent.inc(len(out.data))
-
     # -- state ----------------------------------------------------------------------
 
     def _set_state(self, state, reason, router=None):
@@ -453,8 +341,14 @@ class RouterLink(Service):
             router = self.router["name"] if self.router is not None else "-"
         _log.info("Router link {state}: {reason} (router {router})",
                   state=state, reason=reason, router=router)
-        for observer in list(self.on_state):
-            try:
-                observer(state, reason)
-            except Exception:
-                _log.failure("on_state observer failed")
+        _notify(self.on_state, "on_state", state, reason)
+
+
+def _notify(observers, name, *args):
+    """Call each observer in turn; one that raises is logged and the others
+    still run."""
+    for observer in list(observers):
+        try:
+            observer(*args)
+        except Exception:
+            _log.failure("{observers} observer failed", observers=name)
