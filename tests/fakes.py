@@ -25,7 +25,7 @@ from intermud3.config import DEFAULTS
 from intermud3.events import EventHub
 from intermud3.lists import NetworkLists
 from intermud3.metrics import Metrics
-from intermud3.outbound import Outbox, OutFrame, encode
+from intermud3.outbound import Outbox, OutFrame, SendResult, encode
 from intermud3.services.channels import ChannelService
 from intermud3.services.failures import ServiceFailure
 from intermud3.services.i3_errors import ErrorRouter
@@ -100,10 +100,11 @@ class FakeLink:
     def send(self, packet):
         out = self.encode(packet)
         if self.try_send(out):
-            return True
+            return SendResult.SENT
         if self.ready:
             self.held.append(list(out.packet))
-        return False
+            return SendResult.HELD
+        return SendResult.DROPPED
 
     def receive(self, value):
         """A packet from the router, to every on_packet observer."""

@@ -125,8 +125,9 @@ def reply_user(packet):
 def send_error(link, our_mud, packet, code, message):
     """Send ``error`` back to the originator of ``packet``, carrying it when
     it can be written and fits in a frame (the offending packet is
-    optional: "or 0"). Nothing is sent where I3 forbids an error answer
-    (``may_answer``): to a broadcast, an error or a router; False then."""
+    optional: "or 0"). Returns the link's ``outbound.SendResult`` (true
+    only when written now). Nothing is sent where I3 forbids an error
+    answer (``may_answer``): to a broadcast, an error or a router; False then."""
     if not may_answer(packet, our_mud):
         _log.debug("No {code} answer to a {type} from {mud}: a broadcast, an error or a router",
                    code=code, type=packet.type, mud=packet.o_mud)
