@@ -1064,3 +1064,69 @@ class ReentrancyTests(LinkCase):
         self.assertRaises(Unsendable, link.send, ["tell", 5, "ProbeA", "a", "X", "b", "A", "x" * 100])
         attempt.protocol.dataReceived(struct.pack("!I", 2000))
         self.assertTrue(attempt.transport.disconnecting)
+
+    def test_stop_from_a_packet_observer_leaves_the_rest_of_the_read_unheard(self):
+        link, attempt = self.ready_link()
+        seen = []
+        link.on_packet.append(lambda packet: (seen.append(packet.o_user), link.stopService()))
+        two = (frame(["tell", 5, "Other", "first", "ProbeA", "amy", "F", "1"])
+               + frame(["tell", 5, "Other", "second", "ProbeA", "amy", "S", "2"]))
+        attempt.protocol.dataReceived(two)
+        self.assertEqual(seen, ["first"])
+        self.assertEqual(link.state, "stopped")
+        self.clock.advance(0)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_a_late_connection_of_a_cancelled_attempt_is_closed_and_ignored(self):
+        link = self.make_link()
+        link.startService()
+        stale = self.connector.last
+        link.reconnect("again")
+        current = self.connector.last.accept()
+        late = stale.factory.buildProtocol(None)     # its TCP came up after all
+        transport = FakeTransport(self.clock)
+        transport.protocol = late
+        late.makeConnection(transport)
+        self.assertTrue(transport.aborted)
+        self.assertEqual(transport.value(), b"")      # no startup on it
+        self.clock.advance(0)
+        self.assertEqual(link.state, "handshaking")
+        self.assertIs(link.connection, current.protocol)
+
+
+class PersistenceTests(LinkCase):
+    def test_lists_are_current_when_the_services_see_the_packet(self):
+        link, attempt = self.ready_link()
+        sizes = []
+        link.on_packet.append(lambda packet: sizes.append(len(self.lists.muds)))
+        attempt.receive(["mudlist", 5, "*test", 0, "ProbeA", 0, 6, {"X": [-1], "Y": [0]}])
+        self.assertEqual(sizes, [2])
+
+    def test_a_failing_persistence_observer_leaves_the_link_and_the_services_going(self):
+        link, attempt = self.ready_link()
+        seen = []
+
+        def broken(router, packet):
+            raise RuntimeError("disk full")
+        link.on_packet_from.insert(0, broken)
+        link.on_packet.append(seen.append)
+        attempt.receive(["mudlist", 5, "*test", 0, "ProbeA", 0, 6, {"X": [-1]}])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertEqual(list(self.lists.muds), ["X"])
+        self.assertEqual(len(seen), 1)
+        self.assertTrue(link.ready)
+
+    def test_the_password_is_saved_under_our_name_for_the_router(self):
+        # The router calls itself "*Test" in its packets; we named it "*test".
+        link = self.make_link()
+        link.startService()
+        self.connector.last.accept().receive(
+            ["startup-reply", 5, "*Test", 0, "ProbeA", 0, [["*test", "127.0.0.1 8080"]], 555])
+        self.assertEqual(self.store.saved, [("*test", "ProbeA", 555)])
+
+    def test_no_password_no_save(self):
+        link = self.make_link()
+        link.startService()
+        self.connector.last.accept().receive(startup_reply(password=0))
+        self.assertTrue(link.ready)
+        self.assertEqual(self.store.saved, [])

@@ -163,6 +163,8 @@ class RouterProtocol(MudModeProtocol):
             _log.failure("Handling a repaired packet failed")
 
     def packetReceived(self, value):
+        if self._deaf:
+            return   # frames read before the link let go, or a big one decoded since
         try:
             packet = parse(value)
         except PacketError as error:
