@@ -69,8 +69,8 @@ class RouterProtocol(MudModeProtocol):
     ``router`` configuration section, replaced on reload) and
     ``answers_probes``."""
 
-    # Set before this connection is closed on purpose: why, and what the
-    # link does next: ("connect", router), "stop", or None (a failure).
+    # Set when this connection is closed on purpose (drop): why, and the
+    # router the link connects to next (None: it counts as a failure).
     close_reason = None
     close_action = None
     last_frame_size = 0      # for the debug trace
