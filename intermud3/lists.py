@@ -11,6 +11,7 @@ from collections import namedtuple
 from twisted.logger import Logger
 
 from intermud3 import lpc
+from intermud3.names import fold
 from intermud3.state import StateError
 
 _log = Logger()
@@ -74,10 +75,6 @@ def _services(value):
     return {k: v for k, v in value.items() if isinstance(k, str) and _int(v) is not None}
 
 
-def _fold(text) -> str:
-    return text.casefold() if isinstance(text, str) else str(text).casefold()
-
-
 def _is_deletion(value):
     return value is None or (_int(value) == 0)
 
@@ -97,7 +94,7 @@ class NetworkLists:
         # Case-folded name -> exact name, for exact_mud().
         self._folded = {}
         for name in self.muds:
-            self._folded[_fold(name)] = name
+            self._folded[fold(name)] = name
         self.mudlist_id = 0
         self.chanlist_id = 0
         self.on_mud_change = []
@@ -141,7 +138,7 @@ class NetworkLists:
                     changes.append(MudChange(name, is_up(old), is_up(info),
                                              self._entry(name, info)))
                 self.muds[name] = info
-                self._folded[_fold(name)] = name
+                self._folded[fold(name)] = name
                 persist[name] = info
             else:
                 problems.add("malformed entries ignored", name)
@@ -195,12 +192,12 @@ class NetworkLists:
 
     def _forget(self, name):
         del self.muds[name]
-        key = _fold(name)
+        key = fold(name)
         if self._folded.get(key) == name:
             del self._folded[key]
             # Another MUD may differ from it only in case.
             for other in self.muds:
-                if _fold(other) == key:
+                if fold(other) == key:
                     self._folded[key] = other
                     break
 
@@ -222,7 +219,7 @@ class NetworkLists:
             return None
         if name in self.muds:
             return name
-        return self._folded.get(_fold(name))
+        return self._folded.get(fold(name))
 
     def mud_entry(self, name):
         """The API.md mudlist entry of `name` (any case), or None."""
@@ -267,16 +264,16 @@ class NetworkLists:
         """Mudlist entries, sorted by name, that pass every filter given:
         `status` "up"/"down", `driver` and `name` case-insensitive
         substrings, `has_service` a service the MUD offers."""
-        driver = _fold(driver) if driver else None
-        name = _fold(name) if name else None
+        driver = fold(driver)
+        name = fold(name)
         out = []
-        for mud in sorted(self.muds, key=_fold):
+        for mud in sorted(self.muds, key=str.casefold):
             entry = self._entry(mud, self.muds[mud])
             if status is not None and entry["status"] != status:
                 continue
-            if driver is not None and driver not in _fold(entry["driver"]):
+            if driver is not None and driver not in entry["driver"].casefold():
                 continue
-            if name is not None and name not in _fold(mud):
+            if name is not None and name not in mud.casefold():
                 continue
             if has_service is not None and entry["services"].get(has_service, 0) in (0, None):
                 continue

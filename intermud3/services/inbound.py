@@ -10,9 +10,10 @@ addressed to us by a MUD, and never when it is itself an ``error``.
 from twisted.logger import Logger
 
 from intermud3 import packets
+from intermud3.names import fold
 from intermud3.outbound import Unsendable
 
-__all__ = ["InboundDispatcher", "LINK_HANDLED", "fold", "same_mud", "text_field", "reply_user",
+__all__ = ["InboundDispatcher", "LINK_HANDLED", "same_mud", "text_field", "reply_user",
            "send_error", "may_answer"]
 
 _log = Logger()
@@ -20,12 +21,6 @@ _log = Logger()
 # Types the link handles itself; passed on (chanlist-reply) or not, they
 # are known and must never be answered with unk-type.
 LINK_HANDLED = ("startup-reply", "mudlist", "chanlist-reply", "auth-mud-req", "auth-mud-reply")
-
-
-def fold(name):
-    """A MUD or user name folded for case-insensitive comparison; None
-    for anything that is not a non-empty string (0 means nobody)."""
-    return name.casefold() if isinstance(name, str) and name else None
 
 
 def same_mud(a, b):

@@ -9,9 +9,9 @@ owns the calls; this module only keeps and matches their requests.
 
 from twisted.internet import defer
 
-from intermud3.services.inbound import fold
+from intermud3.names import fold
 
-__all__ = ["KINDS", "REPLY_KIND", "Call", "Request", "PendingRequests", "user_key"]
+__all__ = ["KINDS", "REPLY_KIND", "Call", "Request", "PendingRequests"]
 
 # request kind -> (request type, reply type, default timeout)
 KINDS = {
@@ -24,12 +24,6 @@ REPLY_KIND = {reply: kind for kind, (_, reply, _) in KINDS.items()}
 _REQUEST_KIND = {request: kind for kind, (request, _, _) in KINDS.items()}
 # For an error that carries 0 instead of our packet: the kinds its code answers.
 _UNCARRIED_ERROR_KINDS = {"unk-user": ("finger",), "unk-channel": ("chan-who",)}
-
-
-def user_key(value):
-    """A user name as matched: case-folded (routers such as CoffeeMud's
-    send ALICE for our alice), or None for 0."""
-    return value.casefold() if isinstance(value, str) and value else None
 
 
 class Call:
@@ -58,7 +52,7 @@ class Request:
         self.call = call
         self.kind = kind
         self.mud = fold(mud)        # None for a broadcast (locate)
-        self.user = user_key(user)  # our originator user
+        self.user = fold(user)  # our originator user
         self.subject = subject      # target user (finger/locate) or channel
         self.answered = False
         self.answered_by = mud      # the replying MUD's name, once known
@@ -114,7 +108,7 @@ class PendingRequests:
         candidates = [r for r in self._requests
                       if r.kind == "locate" and r.user == user and not r.call.done]
         for request in candidates:
-            if request.subject == user_key(located):
+            if request.subject == fold(located):
                 return request
         return candidates[0] if candidates else None
 
@@ -131,7 +125,7 @@ class PendingRequests:
         kinds = _UNCARRIED_ERROR_KINDS.get(code, ())
         for request in self._requests:
             if (request.kind in kinds and not request.answered and request.mud == fold(mud)
-                    and request.user == user_key(user)):
+                    and request.user == fold(user)):
                 return request
         return None
 
@@ -141,14 +135,14 @@ class PendingRequests:
         kind = _REQUEST_KIND.get(carried.type)
         if kind is None:
             return None
-        user = user_key(carried.o_user)
+        user = fold(carried.o_user)
         subject = carried.fields[0] if carried.fields else None
         for request in self._requests:
             if request.kind != kind or request.answered or request.user != user:
                 continue
             if kind != "locate" and request.mud != fold(carried.t_mud):
                 continue
-            if kind in ("finger", "locate") and request.subject != user_key(subject):
+            if kind in ("finger", "locate") and request.subject != fold(subject):
                 continue
             if kind == "chan-who" and fold(request.subject) != fold(subject):
                 continue

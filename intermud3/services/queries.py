@@ -37,9 +37,9 @@ from intermud3.services.failures import (
     TooManyPending,
     UnknownChannel,
 )
-from intermud3.services.inbound import fold
+from intermud3.names import fold
 from intermud3.services.inbound import text_field as _text
-from intermud3.services.pending import KINDS, REPLY_KIND, Call, PendingRequests, Request, user_key
+from intermud3.services.pending import KINDS, REPLY_KIND, Call, PendingRequests, Request
 
 __all__ = ["Queries", "KINDS"]
 
@@ -92,7 +92,7 @@ class Queries:
                     "user_name": target_user, "user_info": info}
 
         return self._start(session, timeout, wait, "finger",
-                           [(packet, target, from_user, user_key(target_user))],
+                           [(packet, target, from_user, fold(target_user))],
                            finish, {"mud_name": target, "user_name": target_user})
 
     def locate(self, session, target_user, from_user, timeout, wait):
@@ -104,7 +104,7 @@ class Queries:
                     "locations": [value for _, value in c.replies]}
 
         return self._start(session, timeout, wait, "locate",
-                           [(packet, None, from_user, user_key(target_user))],
+                           [(packet, None, from_user, fold(target_user))],
                            finish, {"user_name": target_user})
 
     def channel_who(self, session, channel, target_muds, from_user, timeout, wait):
@@ -248,7 +248,7 @@ class Queries:
 
     def reply_received(self, packet):
         kind = REPLY_KIND[packet.type]
-        asker = user_key(packet.t_user)
+        asker = fold(packet.t_user)
         if kind == "who":
             value = replies.who_users(packet.get("who_data"))
             event = {"users": value}
