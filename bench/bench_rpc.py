@@ -27,6 +27,7 @@ from twisted.internet.task import Clock
 from intermud3.api.methods import MethodTable, housekeeping
 from intermud3.api.rpc import Dispatcher
 from intermud3.api.sessions import SessionManager
+from intermud3.config import load_text
 from intermud3.metrics import Metrics
 
 BENCH = "rpc"
@@ -54,17 +55,12 @@ class BenchConnection:
 
 
 def config():
-    return {
-        "mud": {"name": "BenchMud"},
-        "api": {
-            "auth": {"enabled": True, "api_keys": [
-                {"key": API_KEY, "mud_name": "BenchMud", "permissions": ["*"], "rate_limit": None}]},
-            "rate_limits": {"default": {"per_minute": 100, "burst": 20}, "by_method": {}},
-            "session": {"timeout": 3600, "max_queue_size": 1000, "queue_ttl": 300,
-                        "max_pending_queries": 20},
-            "max_batch": 50,
-        },
-    }
+    return load_text(f"""
+mud: {{name: BenchMud}}
+api:
+  auth: {{api_keys: [{{key: {API_KEY}, permissions: ["*"]}}]}}
+  rate_limits: {{by_method: {{}}}}
+""", environ={})
 
 
 def build(max_batch):

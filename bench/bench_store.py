@@ -22,7 +22,7 @@ else:
     from bench import common
 
 from intermud3 import packets  # noqa: E402
-from intermud3.config import DEFAULTS  # noqa: E402
+from intermud3.config import load_text, with_overrides  # noqa: E402
 from intermud3.outbound import DRAIN_BATCH, Outbox  # noqa: E402
 from intermud3.state import StateStore  # noqa: E402
 
@@ -93,10 +93,8 @@ def measure_drain(reactor, count, max_seconds):
     from intermud3.store import open_store
 
     directory = tempfile.mkdtemp(prefix="i3-bench-store-")
-    config = {**DEFAULTS, "router": {**DEFAULTS["router"],
-                                     "queue": {**DEFAULTS["router"]["queue"],
-                                               "max_messages": count + 1}}}
-    config["mud"] = {**DEFAULTS["mud"], "name": "BenchMud"}
+    config = with_overrides(load_text("mud: {name: BenchMud}", environ={}),
+                            {"router.queue.max_messages": count + 1})
     results = {}
 
     @defer.inlineCallbacks

@@ -81,7 +81,7 @@ def run(path, directory, out, log_file=None, environ=None):
         config = configuration.load(path, environ)
     except configuration.ConfigError:
         config = None
-    if config is not None and config["api"]["websocket"]["enabled"]:
+    if config is not None and config.api.websocket.enabled:
         url = doctor.base_url(config)
         for name, page in (("health.json", "/health"), ("api-info.json", "/api/info"),
                            ("metrics.txt", "/metrics")):

@@ -2,28 +2,40 @@
 
 `load()` returns the whole configuration merged with the defaults (each
 field of `SCHEMA` carries its own; `DEFAULTS` gathers them), checked and
-normalised (durations float, sizes int), or raises `ConfigError` carrying
-every problem found, each as "key.path: problem (hint)". Error texts never
-quote a value taken from the environment: it may be a secret.
+normalised (durations float, sizes int), as frozen dataclasses that the
+schema builds: `Config`, one class per section (`RouterConfig`,
+`ApiConfig`, `AuthConfig`...), lists as tuples and name mappings read-only.
+The schema is the one place that knows each key's name, type and default.
+Or it raises `ConfigError` carrying every problem found, each as
+"key.path: problem (hint)". Error texts never quote a value taken from the
+environment: it may be a secret.
+
+`with_overrides(config, {"dotted.path": value})` gives a copy with some
+values replaced (reload keeps restart-required keys with it; tests build
+their variants with it); `diff(old, new)` names the dotted paths that differ.
 """
 
+import dataclasses
 import difflib
 import hashlib
 import ipaddress
 import math
 import os
 import re
+import types
 
 import yaml
 
+from intermud3 import permissions
+from intermud3.mudmode import DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_SEND_BYTES
+
 __all__ = [
-    "ConfigError", "DEFAULTS", "LINK_RESTART", "PERMISSIONS", "RESTART_REQUIRED",
-    "diff", "load", "load_text", "warnings",
+    "ConfigError", "DEFAULTS", "LINK_RESTART", "RESTART_REQUIRED",
+    "diff", "load", "load_text", "value_at", "warnings", "with_overrides",
 ]
 
 DEMO_KEY = "demo-key-123"
 DEMO_KEY_SHA256 = "sha256:" + hashlib.sha256(DEMO_KEY.encode()).hexdigest()
-PERMISSIONS = ("tell", "channel", "info", "presence", "admin", "*")
 LEVELS = ("debug", "info", "warn", "error")
 FORMATS = ("text", "json")
 # The router's flood control counts at most 10 packets a second; the pacer
@@ -99,6 +111,11 @@ class _Scalar:
     def check(self, ctx, value, path):
         value = ctx.resolve(value, path)
         return _BAD if value is _BAD else self._check(ctx, value, path)
+
+    def build(self, value):
+        # A _Substituted string becomes a plain one: nothing downstream needs
+        # to know where it came from.
+        return str(value) if isinstance(value, str) else value
 
 
 class _Str(_Scalar):
@@ -248,6 +265,9 @@ class _List:
                              "add an entry")
         return [self.item.check(ctx, item, f"{path}[{i}]") for i, item in enumerate(value)]
 
+    def build(self, value):
+        return tuple(self.item.build(item) for item in value)
+
 
 class _NameMap:
     """A mapping of free names to values; given in the file it replaces the default whole."""
@@ -277,6 +297,9 @@ class _NameMap:
             result[name] = self.value.check(ctx, item, f"{path}.{name}")
         return result
 
+    def build(self, value):
+        return types.MappingProxyType({name: self.value.build(item) for name, item in value.items()})
+
 
 class _Optional:
     """None, or a value `spec` accepts; left out, None."""
@@ -289,12 +312,39 @@ class _Optional:
     def check(self, ctx, value, path):
         return None if value is None else self.spec.check(ctx, value, path)
 
+    def build(self, value):
+        return None if value is None else self.spec.build(value)
+
+
+_SECTION_TYPES = {}     # class name -> the frozen dataclass a _Section builds
+
 
 class _Section:
-    """Fixed keys; a key left out gets its field's default (a left-out section, all of them)."""
+    """Fixed keys; a key left out gets its field's default (a left-out section, all of them).
 
-    def __init__(self, fields):
+    `type_name` names the frozen dataclass whose instances `build` makes
+    from a checked mapping; sections of the same name share one class.
+    """
+
+    def __init__(self, type_name, fields):
         self.fields = fields
+        self.type = _SECTION_TYPES.get(type_name)
+        if self.type is None:
+            self.type = dataclasses.make_dataclass(type_name, list(fields), frozen=True)
+            self.type.__module__ = __name__
+            _SECTION_TYPES[type_name] = self.type
+        assert [f.name for f in dataclasses.fields(self.type)] == list(fields), type_name
+
+    def build(self, value):
+        if isinstance(value, self.type):
+            return value
+        built = {}
+        for key, spec in self.fields.items():
+            given = value.get(key, spec.default)    # only with_overrides leaves keys out
+            if given is _MISSING:
+                raise KeyError(f"{self.type.__name__} needs {key}")
+            built[key] = spec.build(given)
+        return self.type(**built)
 
     @property
     def default(self):
@@ -326,22 +376,22 @@ _REQUIRED_HINTS = {
 
 
 def _rate(per_minute=_MISSING, burst=_MISSING):
-    return _Section({
+    return _Section("RateConfig", {
         "per_minute": _Number(per_minute, minimum=0, exclusive_minimum=True, as_float=True,
                               what="a rate per minute"),
         "burst": _count(burst)})
 
 
-_ROUTER = _Section({"name": _Str(), "host": _Str(), "port": _port(), "tls": _Bool(False)})
-_API_KEY = _Section({
+_ROUTER = _Section("RouterEntry", {"name": _Str(), "host": _Str(), "port": _port(), "tls": _Bool(False)})
+_API_KEY = _Section("ApiKeyConfig", {
     "key": _Str(),
     "mud_name": _Optional(_Str()),    # left out: mud.name (filled in by _cross_check)
-    "permissions": _List(_Enum(PERMISSIONS), min_items=1),
+    "permissions": _List(_Enum(permissions.NAMES), min_items=1),
     "rate_limit": _Optional(_rate()),
 })
 
-SCHEMA = _Section({
-    "mud": _Section({
+SCHEMA = _Section("Config", {
+    "mud": _Section("MudConfig", {
         "name": _Str(),
         "port": _port(4000),
         "admin_email": _Str("admin@example.org", allow_empty=True),
@@ -358,49 +408,49 @@ SCHEMA = _Section({
         {"name": "*dalet", "host": "97.107.133.86", "port": 8787, "tls": False},
         {"name": "*i4", "host": "204.209.44.3", "port": 8080, "tls": False},
     ]),
-    "router": _Section({
+    "router": _Section("RouterConfig", {
         "connect_timeout": _duration(30),
         "handshake_timeout": _duration(60),
-        "backoff": _Section({
+        "backoff": _Section("BackoffConfig", {
             "initial": _duration(1), "max": _duration(300),
             "factor": _Number(2, minimum=1, as_float=True), "jitter": _Bool(True)}),
         # Silence from the router before a probe, and how long the probe
         # waits: a half-open link is noticed within their sum (90 s).
         "keepalive_interval": _duration(300),
         "keepalive_timeout": _duration(60),
-        "max_frame_bytes": _size(2097152),
-        "max_send_bytes": _size(8192),
+        "max_frame_bytes": _size(DEFAULT_MAX_FRAME_BYTES),
+        "max_send_bytes": _size(DEFAULT_MAX_SEND_BYTES),
         "send_rate": _Number(5, minimum=0, as_float=True, what="packets per second"),
-        "queue": _Section({"enabled": _Bool(True), "max_messages": _count(1000), "ttl": _duration(300)}),
+        "queue": _Section("QueueConfig", {"enabled": _Bool(True), "max_messages": _count(1000), "ttl": _duration(300)}),
     }),
-    "api": _Section({
+    "api": _Section("ApiConfig", {
         "host": _Str("127.0.0.1"),
         "port": _port(8080),
-        "tls": _Section({"cert": _Str(None, nullable=True), "key": _Str(None, nullable=True)}),
-        "websocket": _Section({
+        "tls": _Section("TlsConfig", {"cert": _Str(None, nullable=True), "key": _Str(None, nullable=True)}),
+        "websocket": _Section("WebSocketConfig", {
             "enabled": _Bool(True), "max_message_bytes": _size(65536), "ping_interval": _duration(30),
             "ping_timeout": _duration(10), "allowed_origins": _List(_Str(), [])}),
         # Left out (None): on when api.host is loopback (filled in by _cross_check).
-        "console": _Section({"enabled": _Optional(_Bool())}),
-        "tcp": _Section({
+        "console": _Section("ConsoleConfig", {"enabled": _Optional(_Bool())}),
+        "tcp": _Section("TcpConfig", {
             "enabled": _Bool(True), "port": _port(8081), "max_line_bytes": _size(65536),
             "idle_timeout": _duration(0, zero_ok=True)}),
-        "auth": _Section({
+        "auth": _Section("AuthConfig", {
             "enabled": _Bool(True),
             "timeout": _duration(10),
             # Wrong keys: a growing delay per connection and per source
             # address, then the connection is closed.
-            "failures": _Section({
+            "failures": _Section("AuthFailuresConfig", {
                 "delay": _duration(1), "max_delay": _duration(30),
                 "max_per_connection": _count(5), "forget_after": _duration(600),
                 "log_interval": _duration(60)}),
             "api_keys": _List(_API_KEY, [
                 {"key": "${I3_API_KEY:-demo-key-123}", "permissions": ["*"], "rate_limit": None}]),
         }),
-        "rate_limits": _Section({
+        "rate_limits": _Section("RateLimitsConfig", {
             "default": _rate(per_minute=100, burst=20),
             "by_method": _NameMap(_rate(), {"tell": {"per_minute": 30, "burst": 10}})}),
-        "session": _Section({
+        "session": _Section("SessionConfig", {
             "timeout": _duration(3600), "max_queue_size": _count(1000), "queue_ttl": _duration(300),
             "max_pending_queries": _count(20)}),
         "max_connections": _count(1000),
@@ -413,14 +463,14 @@ SCHEMA = _Section({
         "max_batch": _count(50),
         "max_send_buffer_bytes": _size(1048576),
     }),
-    "presence": _Section({"ttl": _duration(120), "max_users": _count(1024)}),
-    "channels": _Section({
+    "presence": _Section("PresenceConfig", {"ttl": _duration(120), "max_users": _count(1024)}),
+    "channels": _Section("ChannelsConfig", {
         "default": _List(_Str(), []),
-        "history": _Section({"enabled": _Bool(True), "max_per_channel": _count(10000)}),
+        "history": _Section("HistoryConfig", {"enabled": _Bool(True), "max_per_channel": _count(10000)}),
         "listen_wait": _duration(5),
     }),
-    "state": _Section({"directory": _Str("state")}),
-    "logging": _Section({
+    "state": _Section("StateConfig", {"directory": _Str("state")}),
+    "logging": _Section("LoggingConfig", {
         "level": _LevelName("info"), "format": _Enum(FORMATS, "text"),
         "components": _NameMap(_LevelName(), {}, names=log_components),
     }),
@@ -428,6 +478,11 @@ SCHEMA = _Section({
 
 # CONFIG.md's documented defaults as one mapping (mud.name has none).
 DEFAULTS = SCHEMA.default
+
+# The section classes by name (Config, MudConfig, RouterConfig, ApiConfig,
+# AuthConfig, ...): for isinstance checks and type hints.
+globals().update(_SECTION_TYPES)
+__all__ += sorted(_SECTION_TYPES)
 
 
 # --- the checker ----------------------------------------------------------
@@ -621,7 +676,7 @@ def load_text(text, environ=None, *, source="config"):
     _cross_check(ctx, config)
     if ctx.errors:
         raise ConfigError(ctx.errors)
-    return config
+    return SCHEMA.build(config)
 
 
 def load(path, environ=None):
@@ -643,17 +698,17 @@ def load(path, environ=None):
 def warnings(config):
     """Things that load but deserve a line in the log."""
     found = []
-    if config["router"]["send_rate"] > SEND_RATE_WARNING:
+    if config.router.send_rate > SEND_RATE_WARNING:
         found.append(f"router.send_rate: above {SEND_RATE_WARNING} packets per second (the pacer "
                      "still never sends more than 9 weighted packets in one second)")
-    auth = config["api"]["auth"]
-    if not auth["enabled"]:
+    auth = config.api.auth
+    if not auth.enabled:
         found.append("api.auth.enabled: false, every connection is trusted (local testing only)")
-    if "*" in config["api"]["websocket"]["allowed_origins"]:
+    if "*" in config.api.websocket.allowed_origins:
         found.append('api.websocket.allowed_origins: "*" lets any web page the admin opens '
                      "use the gateway (list the origins that may connect)")
-    for i, entry in enumerate(auth["api_keys"]):
-        if entry["key"] in (DEMO_KEY, DEMO_KEY_SHA256):
+    for i, entry in enumerate(auth.api_keys):
+        if entry.key in (DEMO_KEY, DEMO_KEY_SHA256):
             found.append(f"api.auth.api_keys[{i}].key: the demo key is in use "
                          "(local testing only: set I3_API_KEY)")
     return found
@@ -668,8 +723,38 @@ def diff(old, new):
 
 
 def _diff(spec, old, new, path, changed):
-    if isinstance(spec, _Section) and isinstance(old, dict) and isinstance(new, dict):
+    if isinstance(spec, _Section):
         for key, sub in spec.fields.items():
-            _diff(sub, old.get(key), new.get(key), f"{path}.{key}" if path else key, changed)
+            _diff(sub, getattr(old, key), getattr(new, key), f"{path}.{key}" if path else key, changed)
     elif old != new:
         changed.append(path)
+
+
+def value_at(config, path):
+    """The value at a dotted key path such as "api.tcp.port"."""
+    for key in path.split("."):
+        config = getattr(config, key)
+    return config
+
+
+def with_overrides(config, overrides):
+    """A copy of `config` with each dotted path of `overrides` set to its value.
+
+    A value may be given as the YAML would load it (a mapping for a section,
+    a list for a list): it is built like a loaded one, keys it leaves out
+    taking the schema's defaults (not ${ENV}-substituted). Values are not
+    checked: this is for reload (keeping restart-required keys) and for
+    tests, not for input from users."""
+    for path, value in overrides.items():
+        config = _override(SCHEMA, config, path.split("."), value, path)
+    return config
+
+
+def _override(spec, current, keys, value, path):
+    if not keys:
+        return spec.build(value)
+    if not isinstance(spec, _Section) or keys[0] not in spec.fields:
+        raise KeyError(f"{path}: not a key of the configuration")
+    key = keys[0]
+    inner = _override(spec.fields[key], getattr(current, key), keys[1:], value, path)
+    return dataclasses.replace(current, **{key: inner})

@@ -47,9 +47,9 @@ def probe_host(host):
 
 
 def base_url(config):
-    api = config["api"]
-    scheme = "https" if api["tls"]["cert"] else "http"
-    return f"{scheme}://{probe_host(api['host'])}:{api['port']}"
+    api = config.api
+    scheme = "https" if api.tls.cert else "http"
+    return f"{scheme}://{probe_host(api.host)}:{api.port}"
 
 
 def http_json(url, timeout=TIMEOUT):
@@ -70,7 +70,7 @@ def http_text(url, timeout=TIMEOUT):
 
 
 def check_state(config, report):
-    directory = config["state"]["directory"]
+    directory = config.state.directory
     path = os.path.join(directory, STATE_FILE)
     if not os.path.exists(path):
         report.note("state", f"{path} does not exist yet (created at the first start)")
@@ -101,14 +101,14 @@ def check_state(config, report):
 
 def check_ports(config, report):
     """True when every enabled API port answers."""
-    api = config["api"]
-    host = probe_host(api["host"])
+    api = config.api
+    host = probe_host(api.host)
     answering = True
     ports = []
-    if api["websocket"]["enabled"]:
-        ports.append(("api.port", api["port"]))
-    if api["tcp"]["enabled"]:
-        ports.append(("api.tcp.port", api["tcp"]["port"]))
+    if api.websocket.enabled:
+        ports.append(("api.port", api.port))
+    if api.tcp.enabled:
+        ports.append(("api.tcp.port", api.tcp.port))
     for key, port in ports:
         try:
             with socket.create_connection((host, port), timeout=TIMEOUT):
@@ -123,7 +123,7 @@ def check_ports(config, report):
 
 
 def check_health(config, report):
-    if not config["api"]["websocket"]["enabled"]:
+    if not config.api.websocket.enabled:
         report.note("health", "api.websocket.enabled is false: no HTTP endpoint to ask")
         return
     url = base_url(config)
@@ -154,7 +154,7 @@ def run(path, out, environ=None):
         for line in error.errors:
             report.bad("config", line, f"fix {path} (intermud3 check-config {path})")
         return _verdict(report)
-    report.ok("config", f"{path} is valid; MUD {config['mud']['name']}")
+    report.ok("config", f"{path} is valid; MUD {config.mud.name}")
     check_state(config, report)
     if check_ports(config, report):
         check_health(config, report)

@@ -1,4 +1,4 @@
-"""Log output from config["logging"]: a level filter per component, text or JSON lines.
+"""Log output from config.logging: a level filter per component, text or JSON lines.
 
 JSON lines are flat objects (time, level, component, message, then the
 event's fields), for jq and log shippers.
@@ -101,12 +101,12 @@ class GatewayLogObserver:
 
     def reconfigure(self, logging_config):
         predicate = self._predicate
-        predicate.defaultLogLevel = _level(logging_config["level"])
+        predicate.defaultLogLevel = _level(logging_config.level)
         predicate.clearLogLevels()
-        for component, level in logging_config["components"].items():
+        for component, level in logging_config.components.items():
             predicate.setLogLevelForNamespace(f"{PACKAGE}.{component}", _level(level))
-        if logging_config["format"] != self._format:
-            self._format = logging_config["format"]
+        if logging_config.format != self._format:
+            self._format = logging_config.format
             self._observer = FilteringLogObserver(self._writer(self._format), [predicate])
 
     def _writer(self, fmt):
@@ -133,7 +133,7 @@ def debug_wanted():
 
 def _set_debug_wanted(logging_config):
     global _debug_wanted
-    levels = [logging_config["level"], *logging_config["components"].values()]
+    levels = [logging_config.level, *logging_config.components.values()]
     _debug_wanted = any(_level(level) == LogLevel.debug for level in levels)
 
 

@@ -331,7 +331,7 @@ class Outbox:
     def encode(self, packet, field):
         """The message's OutFrame, encoded once; -32602 naming ``field``
         when it can never be sent (checked before it is sent or queued)."""
-        return encode_field(packet, self.config["router"]["max_send_bytes"], field)
+        return encode_field(packet, self.config.router.max_send_bytes, field)
 
     def submit(self, kind, out, session, client_msg_id=None, accepted=None):
         """Send or queue ``out`` (an OutFrame); ``{"status": "sent"|"queued",
@@ -378,17 +378,17 @@ class Outbox:
         return any(may_send(message.out.packet) for message in self._queue.values())
 
     def _queue_message(self, kind, out, session, key_id, client_msg_id):
-        queue = self.config["router"]["queue"]
-        if not queue["enabled"]:
+        queue = self.config.router.queue
+        if not queue.enabled:
             # Without the queue a message we cannot write now is refused: a
             # ready link with a busy pacer is "full", a down link "link_down".
             if self.link.ready:
                 raise failures.QueueFull(_REFUSED["queue_full"])
             raise failures.LinkDown(_REFUSED["link_down"])
-        if len(self._queue) >= queue["max_messages"]:
+        if len(self._queue) >= queue.max_messages:
             raise failures.QueueFull(_REFUSED["queue_full"])
         now = self.clock.seconds()
-        message = _Queued(self.store.new_message_id(), kind, out, now, now + queue["ttl"],
+        message = _Queued(self.store.new_message_id(), kind, out, now, now + queue.ttl,
                           getattr(session, "id", None), key_id, client_msg_id, durable=False)
         self._add(message)
         return message
@@ -444,7 +444,7 @@ class Outbox:
         """Queued rows of an earlier process: back in memory, their
         client_msg_ids remembered (for any key); they go out after the
         first handshake, or expire."""
-        limit = self.config["router"]["max_send_bytes"]
+        limit = self.config.router.max_send_bytes
         for row in self.store.queued_at_start:
             try:
                 out = encode(row.packet, limit)

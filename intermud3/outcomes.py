@@ -80,7 +80,7 @@ class Outcomes:
         self._purge_call = None
         if self._stopped:
             return
-        keep = self.config["router"]["queue"]["ttl"] + OUTCOME_MARGIN
+        keep = self.config.router.queue.ttl + OUTCOME_MARGIN
         self._store.purge_outcomes(self._clock.seconds() - keep)
         self._purge_call = self._clock.callLater(PURGE_INTERVAL, self.purge)
 

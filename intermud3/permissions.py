@@ -5,7 +5,10 @@ session is gone, the outcome of a message whose session ended) goes to
 every session holding the permission of the packet's type.
 """
 
-__all__ = ["for_packet"]
+__all__ = ["NAMES", "for_packet"]
+
+# The permissions an API key may hold (api.auth.api_keys[].permissions); "*" is all.
+NAMES = ("tell", "channel", "info", "presence", "admin", "*")
 
 # Types that administer channels; any other channel-* type is "channel".
 _ADMIN_TYPES = frozenset({"channel-add", "channel-remove", "channel-admin"})

@@ -64,7 +64,7 @@ class Repeats:
         self._results.pop(key, None)
 
     def _timeout(self):
-        return self.config["api"]["session"]["timeout"]
+        return self.config.api.session.timeout
 
     def _forget_old(self):
         now = self._clock.seconds()

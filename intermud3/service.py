@@ -18,7 +18,6 @@ from twisted.logger import Logger
 
 from intermud3 import config as configuration
 from intermud3 import logsetup
-from intermud3.api.authguard import DEFAULT_SETTINGS as AUTH_FAILURE_DEFAULTS
 from intermud3.api.authguard import AuthGuard
 from intermud3.api.connection import APIContext, ConnectionRegistry
 from intermud3.api.methods import MethodTable, i3_handlers
@@ -52,8 +51,8 @@ class Gateway:
         self.clock = clock
         self.metrics = metrics if metrics is not None else Metrics()
         self.started_at = clock.seconds()
-        self.store = open_store(config["state"]["directory"], clock=clock,
-                                mud_name=config["mud"]["name"], metrics=self.metrics)
+        self.store = open_store(config.state.directory, clock=clock,
+                                mud_name=config.mud.name, metrics=self.metrics)
         self.lists = NetworkLists(self.store)
         self.link = RouterLink(config, self.store, clock=clock, connector=connector, metrics=self.metrics)
         persist(self.link, self.store, self.lists, self.metrics)
@@ -65,7 +64,7 @@ class Gateway:
             return self.config
 
         def mud_name():
-            return self.config["mud"]["name"]
+            return self.config.mud.name
 
         # Each part gets only parts built before it; inbound handlers of a
         # type run in the order their services are built here.
@@ -92,10 +91,10 @@ class Gateway:
             mud_name=mud_name, clock=clock)
         self.network = Network(lists=self.lists, link=self.link, hub=self.hub)
         self.api_connections = ConnectionRegistry(
-            lambda: self.config["api"]["max_connections"], self.metrics,
-            max_per_ip=lambda: self.config["api"].get("max_connections_per_ip", 0))
+            lambda: self.config.api.max_connections, self.metrics,
+            max_per_ip=lambda: self.config.api.max_connections_per_ip)
         self.auth_guard = AuthGuard(
-            lambda: (self.config["api"].get("auth") or {}).get("failures") or AUTH_FAILURE_DEFAULTS,
+            lambda: self.config.api.auth.failures,
             clock, self.metrics)
         table = MethodTable(colour_api.wrap({
             **housekeeping.handlers(
@@ -105,7 +104,7 @@ class Gateway:
                           presence=self.presence, network=self.network, mud_name=mud_name),
             "set_options": colour_api.set_options}))
         self.dispatcher = Dispatcher(
-            table, self.sessions, max_batch=config["api"]["max_batch"],
+            table, self.sessions, max_batch=config.api.max_batch,
             metrics=self.metrics, clock=clock)
         # What the API transports use (api/tcp.py, api/ws.py, api/web.py).
         self.api = APIContext(config=current, clock=clock, sessions=self.sessions,
@@ -115,7 +114,7 @@ class Gateway:
 
     @property
     def mud_name(self):
-        return self.config["mud"]["name"]
+        return self.config.mud.name
 
     def reload(self):
         """Re-read the config file and apply it.
@@ -137,7 +136,8 @@ class Gateway:
         refused = [path for path in changed if path in configuration.RESTART_REQUIRED]
         for path in refused:
             _log.warn("Reload: {key} changed: restart required; the old value stays", key=path)
-            _copy_path(self.config, new, path)
+        new = configuration.with_overrides(
+            new, {path: configuration.value_at(self.config, path) for path in refused})
         self.apply(new)
         applied = [p for p in changed if p not in refused]
         _log.info("Configuration reloaded; changed: {changed}", changed=applied)
@@ -153,17 +153,9 @@ class Gateway:
         self.channels.reconfigure(new)
         self.link.reconfigure(new)
         self.outbox.reconfigure(new)
-        self.dispatcher.max_batch = new["api"]["max_batch"]
+        self.dispatcher.max_batch = new.api.max_batch
         for hook in self.on_apply:
             hook(new)
-
-
-def _copy_path(source, target, path):
-    """Put source's value at a dotted key path into target (restart-only keys)."""
-    keys = path.split(".")
-    for key in keys[:-1]:
-        source, target = source[key], target[key]
-    target[keys[-1]] = source[keys[-1]]
 
 
 class ListenFailed(SystemExit):
@@ -217,34 +209,34 @@ class GatewayService(service.MultiService):
             metrics=self._metrics, config_path=self.config_path)
         self.gateway.on_apply.append(self._reconfigure_log_filter)
         self.gateway.link.setServiceParent(self)
-        api = self.config["api"]
+        api = self.config.api
         tls = web.make_tls_context(self.config)
-        if api["tcp"]["enabled"]:
+        if api.tcp.enabled:
             factory = tcp.make_tcp_factory(self.gateway.api)
-            self.tcp_listener = self._listen("api.tcp.port", api["tcp"]["port"], factory, api["host"], tls)
-        if api["websocket"]["enabled"]:
+            self.tcp_listener = self._listen("api.tcp.port", api.tcp.port, factory, api.host, tls)
+        if api.websocket.enabled:
             gateway = self.gateway
             site = web.make_site(gateway.api, link=gateway.link, store=gateway.store,
                                  metrics=gateway.metrics)
             self.gateway.on_apply.append(site.ws_factory.reconfigure)
-            self.web_listener = self._listen("api.port", api["port"], site, api["host"], tls)
+            self.web_listener = self._listen("api.port", api.port, site, api.host, tls)
         # After the reactor's own handlers, which it installs at startup.
         self.reactor.callWhenRunning(self._install_signal_handlers)
         super().startService()
-        _log.info("Gateway started for {mud}", mud=self.config["mud"]["name"])
+        _log.info("Gateway started for {mud}", mud=self.config.mud.name)
 
     def _install_log_filter(self):
         config = self.gateway.config if self.gateway is not None else self.config
-        self._log_filter = logsetup.InstalledFilter(config["logging"], self._log_publisher)
+        self._log_filter = logsetup.InstalledFilter(config.logging, self._log_publisher)
 
     def _reconfigure_log_filter(self, new):
         if self._log_filter is not None:
-            self._log_filter.reconfigure(new["logging"])
+            self._log_filter.reconfigure(new.logging)
 
     def _listen(self, key, port, factory, host, tls):
         # Twisted's default backlog (50) left clients hanging under a burst
         # of connects: the kernel queue is api.listen_backlog long.
-        backlog = self.config["api"]["listen_backlog"]
+        backlog = self.config.api.listen_backlog
         try:
             if tls is not None:
                 return self.reactor.listenSSL(port, factory, tls, backlog=backlog, interface=host)

@@ -38,7 +38,7 @@ def makeService(options, environ=None):
     try:
         # Opened (and migrated) once before anything starts, so a state
         # file that cannot be used stops the start with one clear line.
-        StateStore(loaded["state"]["directory"]).close()
+        StateStore(loaded.state.directory).close()
     except StateError as e:
         print(f"{e}", file=sys.stderr)
         print(f"{path}: not started, the state database cannot be used", file=sys.stderr)

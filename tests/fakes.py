@@ -4,7 +4,6 @@ temporary directory), network lists, event hub and inbound dispatcher are
 the real ones; the link records what it writes, and sessions record the
 events delivered to them. No Test* names here."""
 
-import copy
 import json
 import shutil
 import tempfile
@@ -21,7 +20,7 @@ from intermud3.api.methods import messages as message_methods
 from intermud3.api.methods import network as network_methods
 from intermud3.api.methods import presence as presence_methods
 from intermud3.api.methods import queries as query_methods
-from intermud3.config import DEFAULTS
+from intermud3.config import load_text, with_overrides
 from intermud3.events import EventHub
 from intermud3.lists import NetworkLists
 from intermud3.metrics import Metrics
@@ -41,12 +40,12 @@ ROUTER = "*test"
 
 
 def make_config(**sections):
-    """DEFAULTS with our MUD name; each keyword updates that section."""
-    config = copy.deepcopy(DEFAULTS)
-    config["mud"]["name"] = OUR_MUD
-    for section, values in sections.items():
-        config[section].update(values)
-    return config
+    """The defaults with our MUD name; each keyword sets keys of that section
+    (make_config(mud={"name": "X"}) -> mud.name is X)."""
+    config = load_text(f"mud: {{name: {OUR_MUD}}}", environ={})
+    return with_overrides(config, {f"{section}.{key}": value
+                                   for section, values in sections.items()
+                                   for key, value in values.items()})
 
 
 def mud_info(state=-1, driver="FluffOS v2019", services=None, host="127.0.0.1"):
@@ -64,10 +63,10 @@ class FakeLink:
     """RouterLink's surface. ``room`` stands for the pacer: without it
     ``send`` holds the packet and ``try_send`` and ``reserve`` refuse; like
     the real link, ``send`` discards while not ready and every send raises
-    Unsendable over ``router.max_send_bytes`` (read live)."""
+    Unsendable over ``router.max_send_bytes`` (read live from ``config()``)."""
 
     def __init__(self, config):
-        self.config = config
+        self.config = config    # callable() -> the gateway's current Config
         self.ready = True
         self.room = True
         self.router = {"name": ROUTER, "host": "127.0.0.1", "port": 1}
@@ -82,7 +81,7 @@ class FakeLink:
     def encode(self, packet):
         if isinstance(packet, OutFrame):
             return packet
-        return encode(packet, self.config["router"]["max_send_bytes"])
+        return encode(packet, self.config().router.max_send_bytes)
 
     def try_send(self, packet):
         out = self.encode(packet)
@@ -198,7 +197,7 @@ class FakeGateway:
         self.config = config or make_config()
         self.clock = Clock()
         self.clock.advance(1_700_000_000)   # a plausible wall-clock time
-        self.link = FakeLink(self.config)
+        self.link = FakeLink(self.current_config)
         self.metrics = Metrics()
         # Writes run inline, at once: ``state`` (the StateStore behind) can
         # be read directly to see what is stored.
@@ -212,12 +211,25 @@ class FakeGateway:
         self.errors = FakeErrors()
 
     @property
+    def config(self):
+        return self._config
+
+    @config.setter
+    def config(self, config):
+        # A test that swaps the configuration (with_overrides) reaches the
+        # parts that keep their own reference, as Gateway.apply does.
+        self._config = config
+        outbox = getattr(self, "outbox", None)
+        if outbox is not None:
+            outbox.reconfigure(config)
+
+    @property
     def mud_name(self):
-        return self.config["mud"]["name"]
+        return self.config.mud.name
 
     # What intermud3.service.Gateway hands the services for values a reload changes.
     def current_mud_name(self):
-        return self.config["mud"]["name"]
+        return self.config.mud.name
 
     def current_config(self):
         return self.config

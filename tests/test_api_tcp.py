@@ -14,8 +14,9 @@ from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
 from twisted.trial import unittest
 
+from intermud3.config import with_overrides
 from intermud3 import config as configuration
-from intermud3.api.authguard import DEFAULT_SETTINGS, AuthGuard
+from intermud3.api.authguard import AuthGuard
 from intermud3.api.connection import APIConnection, APIContext, ConnectionRegistry
 from intermud3.api.methods import MethodTable, housekeeping
 from intermud3.api.rpc import Dispatcher
@@ -47,13 +48,7 @@ class LoopGateway:
 
     def __init__(self, overrides=None, clock=None):
         text = f"mud: {{name: TestMud}}\napi:\n  auth:\n    api_keys:\n      - {{key: {API_KEY}, mud_name: TestMud, permissions: ['*']}}\n"
-        self.config = configuration.load_text(text, environ={})
-        for path, value in (overrides or {}).items():
-            target = self.config
-            keys = path.split(".")
-            for key in keys[:-1]:
-                target = target[key]
-            target[keys[-1]] = value
+        self.config = configuration.with_overrides(configuration.load_text(text, environ={}), overrides or {})
         self.clock = clock if clock is not None else Clock()
         self.started_at = self.clock.seconds()
         self.metrics = Metrics()
@@ -65,10 +60,10 @@ class LoopGateway:
         self.slow = []
         # Built as intermud3.service.Gateway builds them.
         self.api_connections = ConnectionRegistry(
-            lambda: self.config["api"]["max_connections"], self.metrics,
-            max_per_ip=lambda: self.config["api"].get("max_connections_per_ip", 0))
+            lambda: self.config.api.max_connections, self.metrics,
+            max_per_ip=lambda: self.config.api.max_connections_per_ip)
         self.auth_guard = AuthGuard(
-            lambda: (self.config["api"].get("auth") or {}).get("failures") or DEFAULT_SETTINGS,
+            lambda: self.config.api.auth.failures,
             self.clock, self.metrics)
         table = MethodTable(housekeeping.handlers(
             sessions=self.sessions, link=self.link, lists=None, outbox=None,
@@ -268,7 +263,7 @@ class TCPTransportTests(LoopbackMixin, unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_welcome_says_none_when_auth_disabled_and_session_is_open(self):
-        self.gateway.config["api"]["auth"]["enabled"] = False
+        self.gateway.config = with_overrides(self.gateway.config, {"api.auth.enabled": False})
         self.gateway.sessions.reconfigure(self.gateway.config)
         client = yield self.connect_lines(self.port)
         welcome = yield client.next_json()
@@ -324,7 +319,7 @@ class TCPTransportTests(LoopbackMixin, unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_line_too_long_gets_error_then_close(self):
-        self.gateway.config["api"]["tcp"]["max_line_bytes"] = 100
+        self.gateway.config = with_overrides(self.gateway.config, {"api.tcp.max_line_bytes": 100})
         client = yield self.connect_lines(self.port)
         yield client.next_json()
         client.send(b"x" * 150 + b"\n")
@@ -337,7 +332,7 @@ class TCPTransportTests(LoopbackMixin, unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_unterminated_line_too_long_also_closes(self):
-        self.gateway.config["api"]["tcp"]["max_line_bytes"] = 100
+        self.gateway.config = with_overrides(self.gateway.config, {"api.tcp.max_line_bytes": 100})
         client = yield self.connect_lines(self.port)
         yield client.next_json()
         client.send(b"y" * 300)
@@ -348,7 +343,7 @@ class TCPTransportTests(LoopbackMixin, unittest.TestCase):
     @defer.inlineCallbacks
     def test_line_of_exactly_the_limit_with_cr_is_accepted(self):
         line = request("ping", 5)
-        self.gateway.config["api"]["tcp"]["max_line_bytes"] = len(line)
+        self.gateway.config = with_overrides(self.gateway.config, {"api.tcp.max_line_bytes": len(line)})
         client = yield self.connect_lines(self.port)
         yield client.next_json()
         client.send(line + b"\r\n")
@@ -376,7 +371,7 @@ class TCPTransportTests(LoopbackMixin, unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_max_connections_refuses_with_one_error_line(self):
-        self.gateway.config["api"]["max_connections"] = 1
+        self.gateway.config = with_overrides(self.gateway.config, {"api.max_connections": 1})
         first = yield self.authenticated_client()
         second = yield self.connect_lines(self.port)
         refusal = yield second.next_json()
@@ -628,7 +623,7 @@ class FakeTransportSink:
 
 
 def make_connection(gateway, sink, limit=100):
-    gateway.config["api"]["max_send_buffer_bytes"] = limit
+    gateway.config = with_overrides(gateway.config, {"api.max_send_buffer_bytes": limit})
     return APIConnection(
         gateway.api, "tcp", "127.0.0.1:1",
         write_message=sink.written.append,
@@ -782,7 +777,7 @@ class ConnectionAbuseTests(LoopbackMixin, unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_unauthenticated_connection_is_closed_at_the_auth_timeout(self):
-        self.assertEqual(self.gateway.config["api"]["auth"]["timeout"], 10.0)
+        self.assertEqual(self.gateway.config.api.auth.timeout, 10.0)
         idle = yield self.welcomed()
         mud = yield self.welcomed()
         mud.send(request("authenticate", 1, api_key=API_KEY) + b"\n")
@@ -795,7 +790,7 @@ class ConnectionAbuseTests(LoopbackMixin, unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_per_ip_cap(self):
-        self.gateway.config["api"]["max_connections_per_ip"] = 2
+        self.gateway.config = with_overrides(self.gateway.config, {"api.max_connections_per_ip": 2})
         yield self.welcomed()
         yield self.welcomed()
         third = yield self.connect_lines(self.port)
@@ -806,7 +801,7 @@ class ConnectionAbuseTests(LoopbackMixin, unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_the_mud_gets_in_while_idle_connections_hold_every_slot(self):
-        self.gateway.config["api"]["max_connections"] = 3
+        self.gateway.config = with_overrides(self.gateway.config, {"api.max_connections": 3})
         flood = []
         for _ in range(3):
             flood.append((yield self.welcomed()))
@@ -837,8 +832,8 @@ class NoPerAddressCapByDefaultTests(LoopbackMixin, unittest.TestCase):
 
     def test_default_is_zero_and_means_max_connections(self):
         gateway = LoopGateway()
-        self.assertEqual(gateway.config["api"]["max_connections_per_ip"], 0)
-        gateway.config["api"]["max_connections"] = 3
+        self.assertEqual(gateway.config.api.max_connections_per_ip, 0)
+        gateway.config = with_overrides(gateway.config, {"api.max_connections": 3})
         registry = gateway.api_connections
         slots = [_Slot() for _ in range(4)]
         self.assertEqual([registry.admit(s) for s in slots[:3]], [None, None, None])

@@ -8,6 +8,7 @@ from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.trial import unittest
 
+from intermud3.config import with_overrides
 from intermud3.api.tcp import APILineFactory
 
 from intermud3.api.ws import console_origins, origin_allowed, text_frame_header
@@ -258,7 +259,7 @@ class WebSocketTests(WSTestBase):
 
     @defer.inlineCallbacks
     def test_max_connections_is_shared_with_tcp(self):
-        self.gateway.config["api"]["max_connections"] = 1
+        self.gateway.config = with_overrides(self.gateway.config, {"api.max_connections": 1})
         tcp_factory = APILineFactory(self.gateway.api)
         tcp_servers = track_protocols(tcp_factory)
         tcp_port = self.listen(tcp_factory)
@@ -332,7 +333,7 @@ class WebSocketTests(WSTestBase):
 
     @defer.inlineCallbacks
     def test_slow_client_does_not_delay_others_and_is_dropped_over_the_bound(self):
-        self.gateway.config["api"]["max_send_buffer_bytes"] = 4096
+        self.gateway.config = with_overrides(self.gateway.config, {"api.max_send_buffer_bytes": 4096})
         slow = yield self.connect_ws({"X-API-Key": API_KEY})
         fast = yield self.connect_ws({"X-API-Key": API_KEY})
         slow_connection = self.servers[0].connection
@@ -486,7 +487,7 @@ class DefaultOriginTests(WSTestBase):
 
     @defer.inlineCallbacks
     def test_any_browser_origin_is_403_by_default(self):
-        self.assertEqual(self.gateway.config["api"]["websocket"]["allowed_origins"], [])
+        self.assertEqual(self.gateway.config.api.websocket.allowed_origins, ())
         response = yield self.raw_exchange(
             self.port, UPGRADE + b"Origin: http://127.0.0.1:8080\r\n\r\n")
         self.assertTrue(response.startswith(b"HTTP/1.1 403"), response[:80])
@@ -520,19 +521,20 @@ class ConsoleOriginTests(WSTestBase):
 
     @defer.inlineCallbacks
     def test_own_origin_is_403_while_the_console_is_off(self):
-        self.gateway.config["api"]["console"]["enabled"] = False
+        self.gateway.config = with_overrides(self.gateway.config, {"api.console.enabled": False})
         response = yield self.raw_exchange(
             self.port, UPGRADE + f"Origin: http://127.0.0.1:{self.port}\r\n\r\n".encode())
         self.assertTrue(response.startswith(b"HTTP/1.1 403"), response[:80])
 
     def test_console_origins(self):
-        api = self.gateway.config["api"]
+        api = self.gateway.config.api
         self.assertEqual(console_origins(api, 8080), [
             "http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080"])
-        public = dict(api, host="192.0.2.7", tls={"cert": "c.pem", "key": "k.pem"})
-        self.assertEqual(console_origins(public, 443), ["https://192.0.2.7:443"])
-        self.assertEqual(console_origins(dict(api, console={"enabled": False}), 8080), [])
-        self.assertEqual(console_origins(dict(api, host="0.0.0.0"), 8080), [])
+        config = self.gateway.config
+        public = with_overrides(config, {"api.host": "192.0.2.7", "api.tls": {"cert": "c.pem", "key": "k.pem"}})
+        self.assertEqual(console_origins(public.api, 443), ["https://192.0.2.7:443"])
+        self.assertEqual(console_origins(with_overrides(config, {"api.console.enabled": False}).api, 8080), [])
+        self.assertEqual(console_origins(with_overrides(config, {"api.host": "0.0.0.0"}).api, 8080), [])
 
 
 class AuthDisabledTests(WSTestBase):

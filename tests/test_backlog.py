@@ -11,6 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3.api.backlog import EventBacklog
 from intermud3.api.keylimits import KeyLimits
+from intermud3.config import load_text, with_overrides
 from intermud3.metrics import Metrics
 
 
@@ -73,13 +74,18 @@ class EventBacklogTests(SynchronousTestCase):
         self.assertEqual(self.count("events_dropped"), 1)
 
 
+def rate_limits(section):
+    """An api.rate_limits section as loaded from YAML."""
+    return with_overrides(load_text("mud: {name: OurMud}", environ={}), {"api.rate_limits": section}).api.rate_limits
+
+
 class KeyLimitsTests(SynchronousTestCase):
     def key(self, key_id, rate_limit=None):
         return SimpleNamespace(key_id=key_id, rate_limit=rate_limit)
 
     def test_one_set_of_buckets_per_key(self):
         limits = KeyLimits(Clock())
-        limits.configure({"default": {"per_minute": 60, "burst": 1}})
+        limits.configure(rate_limits({"default": {"per_minute": 60, "burst": 1}}))
         self.assertIs(limits.for_key(self.key("a")), limits.for_key(self.key("a")))
         self.assertIsNot(limits.for_key(self.key("a")), limits.for_key(self.key("b")))
         self.assertIsNone(limits.for_key(self.key("a")).take("who"))
@@ -87,7 +93,7 @@ class KeyLimitsTests(SynchronousTestCase):
 
     def test_reconfigure_forgets_keys_that_are_gone(self):
         limits = KeyLimits(Clock())
-        limits.configure({})
+        limits.configure(rate_limits({}))
         first = limits.for_key(self.key("a"))
         limits.reconfigure(lambda key_id: None)
         self.assertIsNot(limits.for_key(self.key("a")), first)

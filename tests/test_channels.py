@@ -6,6 +6,7 @@ import copy
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from intermud3.config import with_overrides
 from intermud3 import packets
 from intermud3.services import failures
 from tests.fakes import (make_outbox, settled, assert_invalid, OUR_MUD, ROUTER, add_muds, make_config, make_gateway,
@@ -22,7 +23,7 @@ class ChannelsTestBase:
 
     def setUp(self):
         config = make_config()
-        config["channels"]["default"] = list(self.defaults)
+        config = with_overrides(config, {"channels.default": list(self.defaults)})
         self.gw = make_gateway(self, config=config)
         self.gw.outbox = make_outbox(self.gw)
         self.addCleanup(self.gw.outbox.stop)
@@ -289,12 +290,10 @@ class DefaultChannelTests(ChannelsTestBase, SynchronousTestCase):
 
     def test_reconfigure_listens_and_unlistens_the_difference(self):
         self.call("channel_join", channel="imud_code")       # stays: subscribed
-        new = copy.deepcopy(self.gw.config)
-        new["channels"]["default"] = ["dead_test4", "fresh"]
+        new = with_overrides(self.gw.config, {"channels.default": ["dead_test4", "fresh"]})
         self.service.reconfigure(new)
         self.assertEqual(self.written, [listen("fresh", 1)])
-        new = copy.deepcopy(new)
-        new["channels"]["default"] = []
+        new = with_overrides(new, {"channels.default": []})
         self.service.reconfigure(new)
         self.assertEqual(self.written, [listen("fresh", 1), listen("dead_test4", 0), listen("fresh", 0)])
         self.call("channel_leave", channel="imud_code")

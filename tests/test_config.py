@@ -1,6 +1,8 @@
 """Configuration loading: substitution, merge, validation, safety rules, diff."""
 
+import dataclasses
 import hashlib
+import operator
 import os
 import pathlib
 import shutil
@@ -21,6 +23,17 @@ MINIMAL = "mud: {name: TestMud}\n"
 
 def load(text, environ=ENV):
     return config.load_text(textwrap.dedent(text), environ)
+
+
+def plain(value):
+    """A loaded section as the dicts and lists of its YAML, to compare with literals."""
+    if dataclasses.is_dataclass(value):
+        return {field.name: plain(getattr(value, field.name)) for field in dataclasses.fields(value)}
+    if isinstance(value, tuple):
+        return [plain(item) for item in value]
+    if hasattr(value, "items"):
+        return {key: plain(item) for key, item in value.items()}
+    return value
 
 
 class ConfigTestCase(SynchronousTestCase):
@@ -47,40 +60,40 @@ class ConfigTestCase(SynchronousTestCase):
 class DefaultsTests(ConfigTestCase):
     def test_minimal_file_gets_every_default(self):
         c = load(MINIMAL)
-        self.assertEqual(c["mud"]["name"], "TestMud")
-        self.assertEqual(c["mud"]["port"], 4000)
-        self.assertEqual([r["name"] for r in c["routers"]], ["*dalet", "*i4"])
-        self.assertEqual(c["routers"][0], {"name": "*dalet", "host": "97.107.133.86",
+        self.assertEqual(c.mud.name, "TestMud")
+        self.assertEqual(c.mud.port, 4000)
+        self.assertEqual([r.name for r in c.routers], ["*dalet", "*i4"])
+        self.assertEqual(plain(c.routers[0]), {"name": "*dalet", "host": "97.107.133.86",
                                            "port": 8787, "tls": False})
-        self.assertEqual(c["api"]["host"], "127.0.0.1")
-        self.assertEqual(c["api"]["tcp"]["port"], 8081)
-        self.assertEqual(c["state"]["directory"], "state")
-        self.assertEqual(c["logging"], {"level": "info", "format": "text", "components": {}})
-        self.assertEqual(c["api"]["rate_limits"]["by_method"], {"tell": {"per_minute": 30.0, "burst": 10}})
+        self.assertEqual(c.api.host, "127.0.0.1")
+        self.assertEqual(c.api.tcp.port, 8081)
+        self.assertEqual(c.state.directory, "state")
+        self.assertEqual(plain(c.logging), {"level": "info", "format": "text", "components": {}})
+        self.assertEqual(plain(c.api.rate_limits.by_method), {"tell": {"per_minute": 30.0, "burst": 10}})
 
     def test_default_api_key_comes_from_the_environment(self):
         c = load(MINIMAL, {"I3_MUD_NAME": "TestMud", "I3_API_KEY": "s3cret"})
-        self.assertEqual(c["api"]["auth"]["api_keys"],
+        self.assertEqual(plain(c.api.auth.api_keys),
                          [{"key": "s3cret", "mud_name": "TestMud", "permissions": ["*"], "rate_limit": None}])
-        self.assertEqual(load(MINIMAL)["api"]["auth"]["api_keys"][0]["key"], "demo-key-123")
+        self.assertEqual(load(MINIMAL).api.auth.api_keys[0].key, "demo-key-123")
 
     def test_durations_are_floats_and_sizes_ints(self):
         c = load(MINIMAL)
-        self.assertIsInstance(c["router"]["connect_timeout"], float)
-        self.assertIsInstance(c["api"]["session"]["timeout"], float)
-        self.assertIsInstance(c["api"]["tcp"]["idle_timeout"], float)
-        self.assertIsInstance(c["router"]["send_rate"], float)
-        self.assertIsInstance(c["router"]["max_frame_bytes"], int)
-        self.assertIsInstance(c["api"]["max_send_buffer_bytes"], int)
+        self.assertIsInstance(c.router.connect_timeout, float)
+        self.assertIsInstance(c.api.session.timeout, float)
+        self.assertIsInstance(c.api.tcp.idle_timeout, float)
+        self.assertIsInstance(c.router.send_rate, float)
+        self.assertIsInstance(c.router.max_frame_bytes, int)
+        self.assertIsInstance(c.api.max_send_buffer_bytes, int)
 
     def test_console_is_on_by_default_only_on_loopback(self):
-        self.assertIs(load(MINIMAL)["api"]["console"]["enabled"], True)
-        self.assertIs(load(MINIMAL + "api: {host: localhost}")["api"]["console"]["enabled"], True)
+        self.assertIs(load(MINIMAL).api.console.enabled, True)
+        self.assertIs(load(MINIMAL + "api: {host: localhost}").api.console.enabled, True)
         public = MINIMAL + "api: {host: 192.0.2.7, auth: {api_keys: [{key: s3cret-key-0123, permissions: [info]}]}}"
-        self.assertIs(load(public)["api"]["console"]["enabled"], False)
-        self.assertIs(load(public.replace("]}]}}", "]}]}, console: {enabled: true}}"))["api"]["console"]["enabled"],
+        self.assertIs(load(public).api.console.enabled, False)
+        self.assertIs(load(public.replace("]}]}}", "]}]}, console: {enabled: true}}")).api.console.enabled,
                       True)
-        self.assertIs(load(MINIMAL + "api: {console: {enabled: false}}")["api"]["console"]["enabled"], False)
+        self.assertIs(load(MINIMAL + "api: {console: {enabled: false}}").api.console.enabled, False)
 
     def test_console_enabled_must_be_a_boolean(self):
         self.assertOneError(MINIMAL + "api: {console: {enabled: yes please}}", "api.console.enabled", "true or false")
@@ -92,17 +105,26 @@ class DefaultsTests(ConfigTestCase):
     def test_defaults_not_mutated_by_loading(self):
         before = repr(config.DEFAULTS)
         c = load(MINIMAL)
-        c["mud"]["services"]["x"] = 1
-        c["routers"].append({})
+        self.assertRaises(TypeError, operator.setitem, c.mud.services, "x", 1)
+        self.assertRaises(dataclasses.FrozenInstanceError, setattr, c.mud, "port", 1)
         self.assertEqual(repr(config.DEFAULTS), before)
+
+    def test_sections_are_the_named_classes(self):
+        c = load(MINIMAL)
+        self.assertIsInstance(c, config.Config)
+        self.assertIsInstance(c.router, config.RouterConfig)
+        self.assertIsInstance(c.router.backoff, config.BackoffConfig)
+        self.assertIsInstance(c.api.auth, config.AuthConfig)
+        self.assertIsInstance(c.api.auth.api_keys[0], config.ApiKeyConfig)
+        self.assertIsInstance(c.routers, tuple)
 
 
 class ShippedFileTests(ConfigTestCase):
     def test_loads_with_mud_name_set(self):
         c = config.load(SHIPPED, {"I3_MUD_NAME": "MyMud"})
-        self.assertEqual(c["mud"]["name"], "MyMud")
-        self.assertEqual(c["api"]["auth"]["api_keys"][0]["mud_name"], "MyMud")
-        self.assertEqual(c["state"]["directory"], "state")
+        self.assertEqual(c.mud.name, "MyMud")
+        self.assertEqual(c.api.auth.api_keys[0].mud_name, "MyMud")
+        self.assertEqual(c.state.directory, "state")
 
     def test_holds_the_documented_defaults(self):
         env = {"I3_MUD_NAME": "MyMud"}
@@ -130,9 +152,9 @@ class SubstitutionTests(ConfigTestCase):
         c = load("""
             mud: {name: "${NAME}", mudlib: "${LIB:-Dead Souls}", driver: "x-${NAME}-y"}
             """, {"NAME": "Foo"})
-        self.assertEqual(c["mud"]["name"], "Foo")
-        self.assertEqual(c["mud"]["mudlib"], "Dead Souls")
-        self.assertEqual(c["mud"]["driver"], "x-Foo-y")
+        self.assertEqual(c.mud.name, "Foo")
+        self.assertEqual(c.mud.mudlib, "Dead Souls")
+        self.assertEqual(c.mud.driver, "x-Foo-y")
 
     def test_reread_as_yaml_scalar(self):
         c = load("""
@@ -140,10 +162,10 @@ class SubstitutionTests(ConfigTestCase):
             api: {port: "${PORT:-8080}", tcp: {port: "${TCP}", enabled: "${ON:-false}"}}
             router: {send_rate: "${RATE:-2.5}"}
             """, {"TCP": "9001"})
-        self.assertEqual(c["api"]["port"], 8080)
-        self.assertEqual(c["api"]["tcp"]["port"], 9001)
-        self.assertIs(c["api"]["tcp"]["enabled"], False)
-        self.assertEqual(c["router"]["send_rate"], 2.5)
+        self.assertEqual(c.api.port, 8080)
+        self.assertEqual(c.api.tcp.port, 9001)
+        self.assertIs(c.api.tcp.enabled, False)
+        self.assertEqual(c.router.send_rate, 2.5)
 
     def test_string_fields_keep_the_text(self):
         # a key that YAML would read as a number, or as a comment, stays text
@@ -151,19 +173,19 @@ class SubstitutionTests(ConfigTestCase):
             mud: {name: TestMud}
             api: {auth: {api_keys: [{key: "${K}", mud_name: TestMud, permissions: [tell]}]}}
             """, {"K": "0123"})
-        self.assertEqual(c["api"]["auth"]["api_keys"][0]["key"], "0123")
+        self.assertEqual(c.api.auth.api_keys[0].key, "0123")
         c = load("""
             mud: {name: TestMud}
             api: {auth: {api_keys: [{key: "${K}", mud_name: TestMud, permissions: [tell]}]}}
             """, {"K": "#hash: and more"})
-        self.assertEqual(c["api"]["auth"]["api_keys"][0]["key"], "#hash: and more")
+        self.assertEqual(c.api.auth.api_keys[0].key, "#hash: and more")
 
     def test_unset_without_default_names_the_variable(self):
         self.assertOneError('mud: {name: "${NOPE}"}', "mud.name", "NOPE", "set NOPE", environ={})
 
     def test_empty_value_takes_the_default(self):
         c = load('mud: {name: "${N:-Fallback}"}', {"N": ""})
-        self.assertEqual(c["mud"]["name"], "Fallback")
+        self.assertEqual(c.mud.name, "Fallback")
 
     def test_malformed_reference(self):
         self.assertOneError('mud: {name: "${not valid}"}', "mud.name", "malformed")
@@ -171,7 +193,7 @@ class SubstitutionTests(ConfigTestCase):
 
     def test_nullable_from_environment(self):
         c = load('mud: {name: TestMud}\napi: {tls: {cert: "${C:-null}", key: "${K:-null}"}}', {})
-        self.assertEqual(c["api"]["tls"], {"cert": None, "key": None})
+        self.assertEqual(plain(c.api.tls), {"cert": None, "key": None})
 
     def test_values_from_environment_never_in_errors(self):
         secret = "hunter2-SECRET-value"
@@ -225,11 +247,11 @@ class UnknownKeyTests(ConfigTestCase):
 class MergeTests(ConfigTestCase):
     def test_section_merges_key_by_key(self):
         c = load("mud: {name: TestMud}\napi: {port: 9000, tcp: {port: 9001}}")
-        self.assertEqual(c["api"]["port"], 9000)
-        self.assertEqual(c["api"]["tcp"], {"enabled": True, "port": 9001, "max_line_bytes": 65536,
+        self.assertEqual(c.api.port, 9000)
+        self.assertEqual(plain(c.api.tcp), {"enabled": True, "port": 9001, "max_line_bytes": 65536,
                                            "idle_timeout": 0.0})
-        self.assertEqual(c["api"]["host"], "127.0.0.1")
-        self.assertEqual(c["router"]["backoff"]["max"], 300.0)
+        self.assertEqual(c.api.host, "127.0.0.1")
+        self.assertEqual(c.router.backoff.max, 300.0)
 
     def test_name_mappings_replace_whole(self):
         c = load("""
@@ -237,10 +259,10 @@ class MergeTests(ConfigTestCase):
             api: {rate_limits: {by_method: {who: {per_minute: 5, burst: 1}}}}
             logging: {components: {link: debug}}
             """)
-        self.assertEqual(c["mud"]["services"], {"tell": 1})
-        self.assertEqual(c["api"]["rate_limits"]["by_method"], {"who": {"per_minute": 5.0, "burst": 1}})
-        self.assertEqual(c["api"]["rate_limits"]["default"], {"per_minute": 100.0, "burst": 20})
-        self.assertEqual(c["logging"]["components"], {"link": "debug"})
+        self.assertEqual(c.mud.services, {"tell": 1})
+        self.assertEqual(plain(c.api.rate_limits.by_method), {"who": {"per_minute": 5.0, "burst": 1}})
+        self.assertEqual(plain(c.api.rate_limits.default), {"per_minute": 100.0, "burst": 20})
+        self.assertEqual(c.logging.components, {"link": "debug"})
 
     def test_lists_replace_whole(self):
         c = load("""
@@ -249,14 +271,14 @@ class MergeTests(ConfigTestCase):
             channels: {default: [imud_gossip]}
             api: {websocket: {allowed_origins: ["https://example.org"]}}
             """)
-        self.assertEqual(c["routers"], [{"name": "*test", "host": "127.0.0.1", "port": 2323, "tls": True}])
-        self.assertEqual(c["channels"]["default"], ["imud_gossip"])
-        self.assertEqual(c["api"]["websocket"]["allowed_origins"], ["https://example.org"])
+        self.assertEqual(plain(c.routers), [{"name": "*test", "host": "127.0.0.1", "port": 2323, "tls": True}])
+        self.assertEqual(c.channels.default, ("imud_gossip",))
+        self.assertEqual(c.api.websocket.allowed_origins, ("https://example.org",))
 
     def test_empty_section_means_defaults(self):
         c = load("mud: {name: TestMud}\napi:\npresence: {}")
-        self.assertEqual(c["api"]["port"], 8080)
-        self.assertEqual(c["presence"]["ttl"], 120.0)
+        self.assertEqual(c.api.port, 8080)
+        self.assertEqual(c.presence.ttl, 120.0)
 
 
 class TypeTests(ConfigTestCase):
@@ -298,11 +320,11 @@ class TypeTests(ConfigTestCase):
 
     def test_idle_timeout_may_be_zero_and_send_rate_zero(self):
         c = load(MINIMAL + "api: {tcp: {idle_timeout: 0}}\nrouter: {send_rate: 0}")
-        self.assertEqual(c["api"]["tcp"]["idle_timeout"], 0.0)
-        self.assertEqual(c["router"]["send_rate"], 0.0)
+        self.assertEqual(c.api.tcp.idle_timeout, 0.0)
+        self.assertEqual(c.router.send_rate, 0.0)
 
     def test_port_zero_allowed(self):
-        self.assertEqual(load(MINIMAL + "api: {port: 0, tcp: {port: 0}}")["api"]["port"], 0)
+        self.assertEqual(load(MINIMAL + "api: {port: 0, tcp: {port: 0}}").api.port, 0)
 
     def test_all_errors_are_collected(self):
         errors = self.errors_of("""
@@ -328,15 +350,15 @@ class KeyTests(ConfigTestCase):
     def test_key_fields(self):
         c = load(self.keys("[{key: abc, mud_name: TestMud, permissions: [tell, info], "
                            "rate_limit: {per_minute: 500, burst: 100}}]"))
-        self.assertEqual(c["api"]["auth"]["api_keys"], [
+        self.assertEqual(plain(c.api.auth.api_keys), [
             {"key": "abc", "mud_name": "TestMud", "permissions": ["tell", "info"],
              "rate_limit": {"per_minute": 500.0, "burst": 100}}])
 
     def test_mud_name_defaults_to_mud_name(self):
         c = load(self.keys("[{key: abc, permissions: ['*']}]"))
-        self.assertEqual(c["api"]["auth"]["api_keys"][0]["mud_name"], "TestMud")
+        self.assertEqual(c.api.auth.api_keys[0].mud_name, "TestMud")
         c = config.load_text("mud: {name: Literal}", {})
-        self.assertEqual(c["api"]["auth"]["api_keys"][0]["mud_name"], "Literal")
+        self.assertEqual(c.api.auth.api_keys[0].mud_name, "Literal")
 
     def test_foreign_mud_name_rejected(self):
         self.assertOneError(self.keys("[{key: abc, mud_name: OtherMud, permissions: ['*']}]"),
@@ -355,7 +377,7 @@ class KeyTests(ConfigTestCase):
     def test_sha256_keys_accepted_and_normalised(self):
         digest = hashlib.sha256(b"secret").hexdigest().upper()
         c = load(self.keys(f"[{{key: 'sha256:{digest}', mud_name: TestMud, permissions: ['*']}}]"))
-        self.assertEqual(c["api"]["auth"]["api_keys"][0]["key"], "sha256:" + digest.lower())
+        self.assertEqual(c.api.auth.api_keys[0].key, "sha256:" + digest.lower())
 
     def test_bad_sha256_key(self):
         self.assertOneError(self.keys("[{key: 'sha256:abcd', mud_name: TestMud, permissions: ['*']}]"),
@@ -368,14 +390,14 @@ class KeyTests(ConfigTestCase):
 
     def test_auth_enabled_needs_a_key(self):
         self.assertOneError(self.keys("[]"), "api.auth.api_keys", "no keys")
-        self.assertEqual(load(self.keys("[]", enabled="false"))["api"]["auth"]["api_keys"], [])
+        self.assertEqual(load(self.keys("[]", enabled="false")).api.auth.api_keys, ())
 
     def test_demo_key_refused_off_loopback(self):
         demo = "[{key: demo-key-123, mud_name: TestMud, permissions: ['*']}]"
         for host in ("0.0.0.0", "::", "192.0.2.1", "gateway.example.org"):
             self.assertOneError(self.keys(demo, host=host), "api.auth.api_keys[0].key", "loopback")
         for host in ("127.0.0.1", "127.1.2.3", "::1", "localhost"):
-            self.assertEqual(load(self.keys(demo, host=host))["api"]["host"], host)
+            self.assertEqual(load(self.keys(demo, host=host)).api.host, host)
 
     def test_hashed_demo_key_refused_off_loopback(self):
         demo = "sha256:" + hashlib.sha256(b"demo-key-123").hexdigest()
@@ -385,12 +407,12 @@ class KeyTests(ConfigTestCase):
     def test_default_demo_key_refused_on_public_host(self):
         self.assertOneError(MINIMAL + "api: {host: 0.0.0.0}", "api.auth.api_keys[0].key", "I3_API_KEY")
         c = config.load_text(MINIMAL + "api: {host: 0.0.0.0}", {"I3_MUD_NAME": "TestMud", "I3_API_KEY": "k"})
-        self.assertEqual(c["api"]["host"], "0.0.0.0")
+        self.assertEqual(c.api.host, "0.0.0.0")
 
     def test_auth_off_refused_off_loopback(self):
         key = "[{key: k, mud_name: TestMud, permissions: ['*']}]"
         self.assertOneError(self.keys(key, host="0.0.0.0", enabled="false"), "api.auth.enabled", "loopback")
-        self.assertIs(load(self.keys(key, enabled="false"))["api"]["auth"]["enabled"], False)
+        self.assertIs(load(self.keys(key, enabled="false")).api.auth.enabled, False)
 
     def test_key_never_in_errors(self):
         errors = self.errors_of(self.keys("[{key: TopSecretKey99, mud_name: Other, permissions: [bad]}, "
@@ -458,7 +480,7 @@ class BrokenFileTests(ConfigTestCase):
 class WarningTests(ConfigTestCase):
     def test_send_rate_above_eight_warns(self):
         c = load(MINIMAL + "router: {send_rate: 9}", {"I3_MUD_NAME": "TestMud", "I3_API_KEY": "k"})
-        self.assertEqual(c["router"]["send_rate"], 9.0)
+        self.assertEqual(c.router.send_rate, 9.0)
         warned = config.warnings(c)
         self.assertEqual(len(warned), 1)
         self.assertTrue(warned[0].startswith("router.send_rate: "))
@@ -474,7 +496,7 @@ class WarningTests(ConfigTestCase):
 
     def test_any_origin_warns_and_the_default_allows_none(self):
         env = {"I3_MUD_NAME": "TestMud", "I3_API_KEY": "k"}
-        self.assertEqual(load(MINIMAL, env)["api"]["websocket"]["allowed_origins"], [])
+        self.assertEqual(load(MINIMAL, env).api.websocket.allowed_origins, ())
         warned = config.warnings(load(MINIMAL + "api: {websocket: {allowed_origins: ['*']}}", env))
         self.assertEqual(len(warned), 1)
         self.assertTrue(warned[0].startswith("api.websocket.allowed_origins: "))
@@ -504,17 +526,43 @@ class DiffTests(ConfigTestCase):
     def test_restart_sets_are_real_paths(self):
         c = load(MINIMAL)
         for path in config.RESTART_REQUIRED | config.LINK_RESTART:
-            value = c
-            for part in path.split("."):
-                self.assertIn(part, value, path)
-                value = value[part]
+            config.value_at(c, path)    # raises AttributeError for a path that is not
+
+
+class WithOverridesTests(ConfigTestCase):
+    def test_replaces_the_paths_and_leaves_the_original(self):
+        old = load(MINIMAL)
+        new = config.with_overrides(old, {"router.queue.ttl": 5.0, "api.port": 0})
+        self.assertEqual((new.router.queue.ttl, new.api.port), (5.0, 0))
+        self.assertEqual((old.router.queue.ttl, old.api.port), (300.0, 8080))
+        self.assertIs(new.mud, old.mud)
+        self.assertEqual(sorted(config.diff(old, new)), ["api.port", "router.queue.ttl"])
+
+    def test_mappings_and_lists_are_built_like_loaded_ones(self):
+        new = config.with_overrides(load(MINIMAL), {
+            "api.auth.api_keys": [{"key": "k", "mud_name": "TestMud", "permissions": ["tell"]}],
+            "channels.default": ["imud_gossip"],
+            "api.auth.failures": {"delay": 2}})
+        self.assertEqual(new.api.auth.api_keys[0].permissions, ("tell",))
+        self.assertIsNone(new.api.auth.api_keys[0].rate_limit)
+        self.assertEqual(new.channels.default, ("imud_gossip",))
+        self.assertEqual(new.api.auth.failures.delay, 2)
+        self.assertEqual(new.api.auth.failures.max_delay, 30.0)   # left out: the default
+
+    def test_unknown_path_is_refused(self):
+        with self.assertRaises(KeyError) as caught:
+            config.with_overrides(load(MINIMAL), {"router.queue.tll": 1})
+        self.assertIn("router.queue.tll", str(caught.exception))
+
+    def test_value_at(self):
+        self.assertEqual(config.value_at(load(MINIMAL), "api.tcp.port"), 8081)
 
 
 class LoggingSectionTests(ConfigTestCase):
     def test_level_names_in_any_case_and_pythons_names(self):
         loaded = load(MINIMAL + "logging: {level: DEBUG, components: {link: Warning, api.tcp: CRITICAL}}")
-        self.assertEqual(loaded["logging"]["level"], "debug")
-        self.assertEqual(loaded["logging"]["components"], {"link": "warn", "api.tcp": "error"})
+        self.assertEqual(loaded.logging.level, "debug")
+        self.assertEqual(loaded.logging.components, {"link": "warn", "api.tcp": "error"})
 
     def test_unknown_level_is_an_error(self):
         self.assertOneError(MINIMAL + "logging: {level: loud}", "logging.level", "one of debug")

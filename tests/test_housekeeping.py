@@ -6,7 +6,8 @@ from twisted.internet import defer
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
-from intermud3.api.authguard import DEFAULT_SETTINGS, AuthGuard
+from intermud3.config import with_overrides
+from intermud3.api.authguard import AuthGuard
 from intermud3.api.methods import housekeeping
 from intermud3.api.methods import MethodTable
 from intermud3.api.rpc import Dispatcher
@@ -63,7 +64,7 @@ class FakeGateway:
     def handlers(self):
         """As intermud3.service.Gateway hands them their collaborators."""
         guard = AuthGuard(
-            lambda: (self.config["api"].get("auth") or {}).get("failures") or DEFAULT_SETTINGS,
+            lambda: self.config.api.auth.failures,
             self.sessions.clock, self.metrics)
         return housekeeping.handlers(
             sessions=self.sessions, link=self.link, lists=self.lists, outbox=self.outbox,
@@ -154,8 +155,8 @@ class HousekeepingTests(SynchronousTestCase):
         self.wrong_key(FakeConnection(peer="10.0.0.9:3"), delay=1)
 
     def test_the_delay_is_capped(self):
-        self.gateway.config["api"]["auth"]["failures"] = {
-            "delay": 1, "max_delay": 3, "max_per_connection": 100, "forget_after": 600, "log_interval": 60}
+        self.gateway.config = with_overrides(self.gateway.config, {"api.auth.failures": {
+            "delay": 1, "max_delay": 3, "max_per_connection": 100, "forget_after": 600, "log_interval": 60}})
         for delay in (1, 2, 3, 3):
             self.wrong_key(delay=delay)
 

@@ -2,6 +2,7 @@
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from intermud3.config import with_overrides
 from intermud3 import packets
 from intermud3.services.inbound import send_error
 from tests.fakes import OUR_MUD, make_gateway
@@ -108,7 +109,7 @@ class DispatchTests(SynchronousTestCase):
         self.assertEqual(self.flushLoggedErrors(), [])
 
     def test_oversized_offending_packet_is_replaced_by_zero(self):
-        self.gateway.config["router"]["max_send_bytes"] = 200
+        self.gateway.config = with_overrides(self.gateway.config, {"router.max_send_bytes": 200})
         value = ["odd", 5, "ProbeA", 0, OUR_MUD, 0, "x" * 500]
         self.link.receive(value)
         self.assertEqual(self.link.sent, [

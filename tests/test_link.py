@@ -11,7 +11,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3 import lpc
-from intermud3.config import load_text
+from intermud3.config import load_text, with_overrides
 from intermud3.link import MAX_LEARNED_ROUTERS, RouterLink, parse_router_list, persist
 from intermud3.metrics import Metrics
 from intermud3.mudmode import frame
@@ -48,7 +48,7 @@ router:
 def make_config(name="ProbeA", rate=0, jitter="false", routers=None):
     config = load_text(BASE_CONFIG.format(name=name, rate=rate, jitter=jitter), environ={})
     if routers is not None:
-        config["routers"] = routers
+        config = with_overrides(config, {"routers": routers})
     return config
 
 
@@ -333,7 +333,7 @@ class BackoffTests(LinkCase):
         link.startService()
         self.assertEqual(self.fail_next(), 1)
         new = make_config()
-        new["router"]["backoff"].update(initial=5, max=60)
+        new = with_overrides(new, {"router.backoff.initial": 5, "router.backoff.max": 60})
         link.reconfigure(new)
         self.clock.advance(1)
         self.assertEqual(self.fail_next(), 10)   # the second failure in a row
@@ -665,11 +665,11 @@ class KeepaliveTests(LinkCase):
     def test_default_timings_notice_within_interval_plus_timeout(self):
         for interval, limit in ((None, 360), (30, 90)):
             config = make_config()
-            defaults = load_text("mud: {name: ProbeA}\n", environ={})["router"]
-            config["router"]["keepalive_interval"] = interval or defaults["keepalive_interval"]
-            config["router"]["keepalive_timeout"] = defaults["keepalive_timeout"]
+            defaults = load_text("mud: {name: ProbeA}\n", environ={}).router
+            config = with_overrides(config, {"router.keepalive_interval": interval or defaults.keepalive_interval,
+                                             "router.keepalive_timeout": defaults.keepalive_timeout})
             link, attempt = self.ready_link(config=config)
-            self.clock.advance(config["router"]["keepalive_interval"])
+            self.clock.advance(config.router.keepalive_interval)
             attempt.receive(PROBE)
             frozen_at = self.clock.seconds()
             while not attempt.transport.aborted:
@@ -799,7 +799,7 @@ class PacingTests(LinkCase):
 
     def test_hold_is_bounded(self):
         config = make_config(rate=1)
-        config["router"]["queue"]["max_messages"] = 3
+        config = with_overrides(config, {"router.queue.max_messages": 3})
         link = self.make_link(config=config)
         link.startService()
         self.connector.last.accept().receive(startup_reply())
@@ -917,7 +917,7 @@ class LifecycleTests(LinkCase):
     def test_reconfigure_timings_and_name(self):
         link, attempt = self.ready_link(rate=0)
         new = make_config(rate=2)
-        new["router"]["keepalive_interval"] = 50
+        new = with_overrides(new, {"router.keepalive_interval": 50})
         link.reconfigure(new)
         self.assertEqual(link.pacer.send_rate, 2)
         self.assertTrue(link.ready)
@@ -1057,8 +1057,7 @@ class ReentrancyTests(LinkCase):
     def test_reconfigure_frame_bounds_apply_to_the_live_connection(self):
         link, attempt = self.ready_link()
         new = make_config()
-        new["router"]["max_frame_bytes"] = 1000
-        new["router"]["max_send_bytes"] = 100
+        new = with_overrides(new, {"router.max_frame_bytes": 1000, "router.max_send_bytes": 100})
         link.reconfigure(new)
         self.assertEqual(attempt.protocol.max_frame_bytes, 1000)
         self.assertRaises(Unsendable, link.send, ["tell", 5, "ProbeA", "a", "X", "b", "A", "x" * 100])

@@ -1,7 +1,10 @@
 """The router link's backoff policy and router rotation, alone (no I/O)."""
 
+import dataclasses
+
 from twisted.trial.unittest import SynchronousTestCase
 
+from intermud3.config import BackoffConfig
 from intermud3.link.backoff import backoff_policy, configured_policy
 from intermud3.link.rotation import MAX_LEARNED_ROUTERS, RouterRotation
 
@@ -22,12 +25,12 @@ class BackoffPolicyTests(SynchronousTestCase):
                 self.assertAlmostEqual(policy(failures), want, places=4)
 
     def test_configured_policy_reads_the_settings_each_time(self):
-        settings = {"initial": 1, "max": 30, "factor": 2, "jitter": False}
+        settings = BackoffConfig(initial=1, max=30, factor=2, jitter=False)
         policy = configured_policy(lambda: settings)
         self.assertEqual(policy(3), 4)
-        settings.update(initial=3, factor=3)
+        settings = dataclasses.replace(settings, initial=3, factor=3)
         self.assertEqual(policy(3), 27)
-        settings["jitter"] = True
+        settings = dataclasses.replace(settings, jitter=True)
         self.assertAlmostEqual(configured_policy(lambda: settings, random=lambda: 0.5)(1), 2.25)
 
 

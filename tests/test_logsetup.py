@@ -7,11 +7,13 @@ from twisted.logger import FilteringLogObserver, LogBeginner, LogLevel, LogPubli
 from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3 import logsetup
+from intermud3.config import load_text, with_overrides
 from intermud3.logsetup import GatewayLogObserver, InstalledFilter, logging_begun
 
 
 def logging_config(level="info", fmt="text", components=None):
-    return {"level": level, "format": fmt, "components": components or {}}
+    return with_overrides(load_text("mud: {name: TestMud}", environ={}), {"logging": {
+        "level": level, "format": fmt, "components": components or {}}}).logging
 
 
 class InstalledFilterTests(SynchronousTestCase):
@@ -132,8 +134,7 @@ class GatewayLogObserverTests(SynchronousTestCase):
 
     def test_level_and_components(self):
         out = io.StringIO()
-        observer = GatewayLogObserver({"level": "warn", "format": "text",
-                                  "components": {"link": "debug", "api": "error"}}, out)
+        observer = GatewayLogObserver(logging_config("warn", "text", {"link": "debug", "api": "error"}), out)
         self.emit(observer, "intermud3.link", "debug", "link-debug")
         self.emit(observer, "intermud3.link.pacer", "debug", "pacer-debug")
         self.emit(observer, "intermud3.api.tcp", "warn", "api-warn")
@@ -148,7 +149,7 @@ class GatewayLogObserverTests(SynchronousTestCase):
 
     def test_json_lines(self):
         out = io.StringIO()
-        observer = GatewayLogObserver({"level": "info", "format": "json", "components": {}}, out)
+        observer = GatewayLogObserver(logging_config("info", "json", {}), out)
         self.emit(observer, "intermud3.link", "info", "one")
         self.emit(observer, "intermud3.link", "info", "two")
         lines = out.getvalue().splitlines()
@@ -156,16 +157,16 @@ class GatewayLogObserverTests(SynchronousTestCase):
 
     def test_reconfigure(self):
         out = io.StringIO()
-        observer = GatewayLogObserver({"level": "error", "format": "text", "components": {}}, out)
+        observer = GatewayLogObserver(logging_config("error", "text", {}), out)
         self.emit(observer, "intermud3.link", "info", "before")
-        observer.reconfigure({"level": "info", "format": "text", "components": {}})
+        observer.reconfigure(logging_config("info", "text", {}))
         self.emit(observer, "intermud3.link", "info", "after")
         self.assertNotIn("before", out.getvalue())
         self.assertIn("after", out.getvalue())
 
     def test_inner_observer(self):
         seen = []
-        observer = GatewayLogObserver({"level": "info", "format": "text", "components": {}}, inner=seen.append)
+        observer = GatewayLogObserver(logging_config("info", "text", {}), inner=seen.append)
         self.emit(observer, "intermud3.link", "debug", "no")
         self.emit(observer, "intermud3.link", "info", "yes")
         self.assertEqual([e["log_format"] for e in seen], ["yes"])

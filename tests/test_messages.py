@@ -3,6 +3,7 @@ delivery and history, inbound tells/channel packets, unk-user answers."""
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from intermud3.config import with_overrides
 from intermud3.api.errors import GATEWAY_ERROR, RPCError
 from intermud3.outbound import frame_size
 from intermud3.services import failures
@@ -90,7 +91,7 @@ class OutboundTellTests(MessagesTestBase, SynchronousTestCase):
         self.assertEqual(self.written, [])
 
     def test_too_long_is_invalid_params_with_max_bytes(self):
-        limit = self.gw.config["router"]["max_send_bytes"]
+        limit = self.gw.config.router.max_send_bytes
         error = self.assertInvalid("message", "tell", target_mud="OtherMud", target_user="bob",
                                    message="x" * limit)
         self.assertEqual(error.data["max_bytes"], limit)
@@ -105,7 +106,7 @@ class OutboundTellTests(MessagesTestBase, SynchronousTestCase):
         self.assertEqual(self.gw.state.queue_depth(), 0)
 
     def test_just_fits(self):
-        limit = self.gw.config["router"]["max_send_bytes"]
+        limit = self.gw.config.router.max_send_bytes
         overhead = frame_size(
             ["tell", 5, OUR_MUD, "someone", "OtherMud", "bob", "someone", ""])
         self.call("tell", target_mud="OtherMud", target_user="bob", message="y" * (limit - overhead))
@@ -131,7 +132,7 @@ class OutboundTellTests(MessagesTestBase, SynchronousTestCase):
 
     def test_queue_full_passes_through(self):
         self.gw.link.ready = False
-        self.gw.config["router"]["queue"]["max_messages"] = 0
+        self.gw.config = with_overrides(self.gw.config, {"router.queue.max_messages": 0})
         with self.assertRaises(RPCError) as caught:
             self.call("tell", target_mud="OtherMud", target_user="bob", message="hi")
         self.assertEqual(caught.exception.code, GATEWAY_ERROR)
@@ -227,7 +228,7 @@ class OutboundChannelTests(MessagesTestBase, SynchronousTestCase):
 
     def test_no_history_no_delivery_when_refused(self):
         self.gw.link.ready = False
-        self.gw.config["router"]["queue"]["enabled"] = False
+        self.gw.config = with_overrides(self.gw.config, {"router.queue.enabled": False})
         with self.assertRaises(RPCError):
             self.call("channel_send", channel="dchat", message="Hi")
         self.assertEqual(self.gw.state.history("dchat"), [])
@@ -241,13 +242,13 @@ class OutboundChannelTests(MessagesTestBase, SynchronousTestCase):
         self.assertEqual(len(self.written), 1)
 
     def test_history_disabled(self):
-        self.gw.config["channels"]["history"]["enabled"] = False
+        self.gw.config = with_overrides(self.gw.config, {"channels.history.enabled": False})
         self.call("channel_send", channel="dchat", message="Hi")
         self.assertEqual(self.gw.state.history("dchat"), [])
         self.assertIsNone(self.bob.events("channel_message")[0]["history_id"])
 
     def test_history_bounded_per_channel(self):
-        self.gw.config["channels"]["history"]["max_per_channel"] = 3
+        self.gw.config = with_overrides(self.gw.config, {"channels.history.max_per_channel": 3})
         for n in range(5):
             self.call("channel_send", channel="dchat", message=f"m{n}")
         self.assertEqual([e["message"] for e in self.gw.state.history("dchat")], ["m2", "m3", "m4"])
@@ -295,7 +296,7 @@ class InboundTests(MessagesTestBase, SynchronousTestCase):
 
     def test_unk_user_answer_without_room_for_the_packet(self):
         self.sync_players()
-        self.gw.config["router"]["max_send_bytes"] = 200
+        self.gw.config = with_overrides(self.gw.config, {"router.max_send_bytes": 200})
         tell = ["tell", 5, "OtherMud", "bob", OUR_MUD, "alice", "Bob", "x" * 300]
         self.receive(*tell)
         self.assertEqual(self.gw.link.sent, [
@@ -386,7 +387,7 @@ class InboundTests(MessagesTestBase, SynchronousTestCase):
         self.assertEqual(self.gw.link.sent, [])
 
     def test_default_channel_without_subscribers_is_recorded(self):
-        self.gw.config["channels"]["default"] = ["imud_gossip"]
+        self.gw.config = with_overrides(self.gw.config, {"channels.default": ["imud_gossip"]})
         self.gw.channels.reconfigure(self.gw.config)
         self.receive("channel-m", 5, "DSTest", "zed", 0, 0, "imud_gossip", "Zed", "hi")
         self.assertEqual(len(self.gw.state.history("imud_gossip")), 1)

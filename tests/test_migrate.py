@@ -93,21 +93,21 @@ class MigrateTests(SynchronousTestCase):
     def test_the_full_old_file_loads_and_keeps_its_settings(self):
         text, dropped = migrate_text(OLD_FULL)
         loaded = load(text, {})
-        self.assertEqual(loaded["mud"]["name"], "OldMUD")
-        self.assertEqual(loaded["mud"]["port"], 4100)
-        self.assertEqual(loaded["mud"]["services"], {"tell": 1, "who": 1})
-        self.assertEqual(loaded["routers"], [{"name": "*i4", "host": "204.209.44.3", "port": 8080, "tls": False}])
-        self.assertEqual(loaded["router"]["connect_timeout"], 300)
-        self.assertEqual(loaded["router"]["backoff"]["initial"], 30)
-        self.assertEqual(loaded["api"]["websocket"]["max_message_bytes"], 65536)
-        self.assertEqual(loaded["api"]["rate_limits"]["by_method"]["mudlist"], {"per_minute": 5, "burst": 5})
-        first, second = loaded["api"]["auth"]["api_keys"]
-        self.assertEqual(first["rate_limit"], {"per_minute": 500, "burst": 20})
-        self.assertEqual((first["mud_name"], second["mud_name"]), ("OldMUD", "OldMUD"))
-        self.assertEqual(loaded["logging"]["level"], "info")
-        self.assertEqual(loaded["logging"]["components"], {"link": "info", "api": "debug", "state": "warn"})
-        self.assertEqual(loaded["channels"]["default"], ["intermud", "chat"])
-        self.assertEqual(loaded["state"]["directory"], "state/")
+        self.assertEqual(loaded.mud.name, "OldMUD")
+        self.assertEqual(loaded.mud.port, 4100)
+        self.assertEqual(loaded.mud.services, {"tell": 1, "who": 1})
+        self.assertEqual(loaded.routers, (config.RouterEntry(name="*i4", host="204.209.44.3", port=8080, tls=False),))
+        self.assertEqual(loaded.router.connect_timeout, 300)
+        self.assertEqual(loaded.router.backoff.initial, 30)
+        self.assertEqual(loaded.api.websocket.max_message_bytes, 65536)
+        self.assertEqual(loaded.api.rate_limits.by_method["mudlist"], config.RateConfig(per_minute=5, burst=5))
+        first, second = loaded.api.auth.api_keys
+        self.assertEqual(first.rate_limit, config.RateConfig(per_minute=500, burst=20))
+        self.assertEqual((first.mud_name, second.mud_name), ("OldMUD", "OldMUD"))
+        self.assertEqual(loaded.logging.level, "info")
+        self.assertEqual(loaded.logging.components, {"link": "info", "api": "debug", "state": "warn"})
+        self.assertEqual(loaded.channels.default, ("intermud", "chat"))
+        self.assertEqual(loaded.state.directory, "state/")
         for path in ("mud.services.chanlist-req", "mud.oob_services", "router.primary.password",
                      "router.fallback[0]", "router.connection.max_reconnect_attempts", "gateway.host",
                      "gateway.port", "gateway.worker_threads", "api.enabled", "api.tcp.buffer_size",
@@ -122,22 +122,22 @@ class MigrateTests(SynchronousTestCase):
     def test_environment_references_stay_references(self):
         text, _ = migrate_text(OLD_FULL)
         self.assertIn("${API_KEY_OLD:-a-long-old-secret-key}", text)
-        self.assertEqual(load(text, {"MUD_NAME": "FromEnv"})["mud"]["name"], "FromEnv")
+        self.assertEqual(load(text, {"MUD_NAME": "FromEnv"}).mud.name, "FromEnv")
 
     def test_the_guides_minimal_example(self):
         text, dropped = migrate_text(GUIDE_MINIMAL)
         loaded = load(text)
-        self.assertEqual(loaded["logging"]["level"], "debug")
-        self.assertFalse(loaded["api"]["auth"]["enabled"])
-        self.assertEqual(loaded["mud"]["name"], "GuideMUD")
+        self.assertEqual(loaded.logging.level, "debug")
+        self.assertFalse(loaded.api.auth.enabled)
+        self.assertEqual(loaded.mud.name, "GuideMUD")
         self.assertIn("mud.name: not in the old file; set I3_MUD_NAME or write the name here", dropped)
         self.assertTrue([line for line in dropped if line.startswith("gateway.host: ")])
 
     def test_the_guides_debug_example(self):
         text, dropped = migrate_text(GUIDE_DEBUG)
         loaded = load(text)
-        self.assertEqual(loaded["logging"]["components"], {"link": "debug", "api": "debug", "services": "debug"})
-        self.assertEqual(loaded["api"]["rate_limits"]["default"]["per_minute"], 10000)
+        self.assertEqual(loaded.logging.components, {"link": "debug", "api": "debug", "services": "debug"})
+        self.assertEqual(loaded.api.rate_limits.default.per_minute, 10000)
         self.assertTrue([line for line in dropped if line.startswith("development.profile: ")])
 
     def test_the_guides_examples_fail_as_they_are(self):

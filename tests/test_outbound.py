@@ -1,10 +1,10 @@
 """outbound.py's Outbox: sent vs queued, the durable queue, drain, expiry,
 client_msg_id retries, restart, outcomes."""
 
-import copy
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from intermud3.config import with_overrides
 from intermud3 import packets
 from intermud3.outbound import DRAIN_BATCH
 from intermud3.outcomes import OUTCOME_MARGIN, PURGE_INTERVAL
@@ -25,7 +25,7 @@ def tell_packet(n=1):
 class OutboxTests(SynchronousTestCase):
     def setUp(self):
         self.gw = make_gateway(self)
-        self.outbox = make_outbox(self.gw)
+        self.outbox = self.gw.outbox = make_outbox(self.gw)
         self.addCleanup(self.outbox.stop)
         self.alice = self.gw.sessions.add()
 
@@ -54,7 +54,7 @@ class OutboxTests(SynchronousTestCase):
         self.assertEqual(rows[0].packet, tell_packet())
         self.assertEqual(rows[0].kind, "tell")
         self.assertEqual(rows[0].owner, self.alice.id)
-        self.assertEqual(rows[0].expires - rows[0].created, self.gw.config["router"]["queue"]["ttl"])
+        self.assertEqual(rows[0].expires - rows[0].created, self.gw.config.router.queue.ttl)
         self.assertEqual(self.gauge(), 1)
 
     def test_queued_when_pacer_busy(self):
@@ -77,7 +77,7 @@ class OutboxTests(SynchronousTestCase):
         self.assertEqual(self.gw.link.sent, [tell_packet(1), tell_packet(2), tell_packet(3)])
 
     def test_queue_full(self):
-        self.gw.config["router"]["queue"]["max_messages"] = 2
+        self.gw.config = with_overrides(self.gw.config, {"router.queue.max_messages": 2})
         self.gw.link.ready = False
         submit(self.outbox, "tell", tell_packet(1), self.alice)
         submit(self.outbox, "tell", tell_packet(2), self.alice)
@@ -87,7 +87,7 @@ class OutboxTests(SynchronousTestCase):
         self.assertEqual(self.gw.state.queue_depth(), 2)
 
     def test_queue_disabled_link_down(self):
-        self.gw.config["router"]["queue"]["enabled"] = False
+        self.gw.config = with_overrides(self.gw.config, {"router.queue.enabled": False})
         self.gw.link.ready = False
         with self.assertRaises(failures.Unavailable) as caught:
             submit(self.outbox, "tell", tell_packet(), self.alice)
@@ -95,14 +95,14 @@ class OutboxTests(SynchronousTestCase):
         self.assertEqual(self.gw.state.queue_depth(), 0)
 
     def test_queue_disabled_pacer_busy_is_queue_full(self):
-        self.gw.config["router"]["queue"]["enabled"] = False
+        self.gw.config = with_overrides(self.gw.config, {"router.queue.enabled": False})
         self.gw.link.room = False
         with self.assertRaises(failures.Unavailable) as caught:
             submit(self.outbox, "tell", tell_packet(), self.alice)
         self.assertEqual(caught.exception.reason, "queue_full")
 
     def test_queue_disabled_link_up_sends(self):
-        self.gw.config["router"]["queue"]["enabled"] = False
+        self.gw.config = with_overrides(self.gw.config, {"router.queue.enabled": False})
         self.assertEqual(submit(self.outbox, "tell", tell_packet(), self.alice)["status"], "sent")
 
     def test_drain_on_ready_in_order_with_message_sent(self):
@@ -161,13 +161,12 @@ class OutboxTests(SynchronousTestCase):
         self.assertEqual(info.events("message_sent"), [])
 
     def test_a_reloaded_configuration_is_used(self):
-        new = copy.deepcopy(self.gw.config)
-        new["router"]["queue"]["ttl"] = 5
+        new = with_overrides(self.gw.config, {"router.queue.ttl": 5})
         self.outbox.reconfigure(new)
         self.gw.link.ready = False
         submit(self.outbox, "tell", tell_packet(), self.alice)
         self.assertEqual(self.gw.state.pending()[0].expires - self.gw.state.pending()[0].created, 5)
-        new["router"]["queue"]["enabled"] = False
+        self.outbox.reconfigure(with_overrides(new, {"router.queue.enabled": False}))
         with self.assertRaises(failures.Unavailable):
             submit(self.outbox, "tell", tell_packet(2), self.alice)
 
@@ -250,7 +249,7 @@ class OutboxTests(SynchronousTestCase):
 
     def test_client_msg_id_forgotten_after_session_timeout(self):
         submit(self.outbox, "tell", tell_packet(), self.alice, client_msg_id="m-1")
-        self.gw.clock.advance(self.gw.config["api"]["session"]["timeout"] + 1)
+        self.gw.clock.advance(self.gw.config.api.session.timeout + 1)
         submit(self.outbox, "tell", tell_packet(), self.alice, client_msg_id="m-1")
         self.assertEqual(len(self.gw.link.sent), 2)
 
@@ -264,7 +263,7 @@ class OutboxTests(SynchronousTestCase):
         self.assertEqual(len(self.gw.link.sent), 4)
 
     def test_failed_call_is_not_remembered(self):
-        self.gw.config["router"]["queue"]["enabled"] = False
+        self.gw.config = with_overrides(self.gw.config, {"router.queue.enabled": False})
         self.gw.link.ready = False
         with self.assertRaises(failures.Unavailable):
             submit(self.outbox, "tell", tell_packet(), self.alice, client_msg_id="m-1")
@@ -334,7 +333,7 @@ class DurabilityTests(SynchronousTestCase):
 
     def setUp(self):
         self.gw = make_gateway(self)
-        self.outbox = make_outbox(self.gw)
+        self.outbox = self.gw.outbox = make_outbox(self.gw)
         self.addCleanup(self.outbox.stop)
         self.alice = self.gw.sessions.add()
         self.writer = self.gw.store.writer
@@ -401,7 +400,7 @@ class DurabilityTests(SynchronousTestCase):
         self.successResultOf(self.queue())
         self.writer.autorun = False
         self.gw.link.set_state("ready")          # the drain marks it sent...
-        ttl = self.gw.config["router"]["queue"]["ttl"]
+        ttl = self.gw.config.router.queue.ttl
         self.gw.clock.advance(ttl + 1)           # ...and its TTL passes before the COMMIT
         self.assertEqual(self.outbox.depth, 1)
         self.writer.run_pending()
@@ -416,7 +415,7 @@ class DurabilityTests(SynchronousTestCase):
         self.gw.link.set_state("backoff")
         self.writer.run_pending()
         self.writer.autorun = True
-        self.gw.clock.advance(self.gw.config["router"]["queue"]["ttl"] + 2)
+        self.gw.clock.advance(self.gw.config.router.queue.ttl + 2)
         self.assertEqual(self.outbox.depth, 0)
         self.assertEqual(len(self.alice.events("message_expired")), 1)
 
@@ -462,7 +461,7 @@ class DurabilityTests(SynchronousTestCase):
 class MessageStatusTests(SynchronousTestCase):
     def setUp(self):
         self.gw = make_gateway(self)
-        self.outbox = make_outbox(self.gw)
+        self.outbox = self.gw.outbox = make_outbox(self.gw)
         self.addCleanup(self.outbox.stop)
         self.alice = self.gw.sessions.add(key_id="key0")
         self.stranger = self.gw.sessions.add(key_id="key1")
@@ -498,14 +497,14 @@ class MessageStatusTests(SynchronousTestCase):
     def test_expired(self):
         self.gw.link.ready = False
         result = submit(self.outbox, "tell", tell_packet(), self.alice)
-        self.gw.clock.advance(self.gw.config["router"]["queue"]["ttl"])
+        self.gw.clock.advance(self.gw.config.router.queue.ttl)
         self.assertEqual(self.status(message_id=result["message_id"])["status"], "expired")
 
     def test_outcomes_forgotten_after_ttl_plus_the_margin(self):
         self.gw.link.ready = False
         result = submit(self.outbox, "tell", tell_packet(), self.alice)
         self.gw.link.set_state("ready")
-        keep = self.gw.config["router"]["queue"]["ttl"] + OUTCOME_MARGIN
+        keep = self.gw.config.router.queue.ttl + OUTCOME_MARGIN
         self.gw.clock.advance(keep + PURGE_INTERVAL)
         row_id = int(result["message_id"][1:])
         self.assertIsNone(self.gw.state.outcome(id=row_id))

@@ -4,6 +4,7 @@ the gateway answers the network with."""
 from hypothesis import given, settings, strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
+from intermud3.config import with_overrides
 from intermud3.api.errors import INVALID_PARAMS, RPCError
 from intermud3.mudmode import frame
 from intermud3.outbound import frame_size
@@ -56,7 +57,7 @@ class SyncTests(PresenceTestCase):
         self.gateway.clock.advance(2)
         self.assertIsNone(self.presence.knows_user("alice"))
         # A reload that lengthens the ttl applies to the snapshot we hold.
-        self.gateway.config["presence"]["ttl"] = 300
+        self.gateway.config = with_overrides(self.gateway.config, {"presence.ttl": 300})
         self.assertIs(self.presence.knows_user("alice"), True)
 
     def test_a_new_sync_replaces_the_whole_snapshot(self):
@@ -98,7 +99,7 @@ class SyncTests(PresenceTestCase):
         self.assertInvalid("users[0].name", [{"name": "\x1b[0m\r\n"}])
 
     def test_too_many_users(self):
-        self.gateway.config["presence"]["max_users"] = 2
+        self.gateway.config = with_overrides(self.gateway.config, {"presence.max_users": 2})
         error = self.assertInvalid("users", [{"name": f"u{i}"} for i in range(3)])
         self.assertEqual(error.data["max"], 2)
         self.assertEqual(self.do_sync([{"name": "a"}, {"name": "b"}])["count"], 2)
@@ -132,7 +133,7 @@ class AnswerTests(PresenceTestCase):
 
     def test_long_who_list_trimmed_to_max_send_bytes(self):
         for limit in (300, 1000, 8192):
-            self.gateway.config["router"]["max_send_bytes"] = limit
+            self.gateway.config = with_overrides(self.gateway.config, {"router.max_send_bytes": limit})
             users = [{"name": f"player{i}", "title": "é" * (i % 7) + "x" * (i % 13)}
                      for i in range(600)]
             self.do_sync(users)

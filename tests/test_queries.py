@@ -4,6 +4,7 @@ vectors where they fit."""
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from intermud3.config import with_overrides
 from intermud3 import lpc
 
 from intermud3.api.errors import GATEWAY_ERROR, RPCError
@@ -204,7 +205,7 @@ class WhoTests(QueryTestCase):
         self.assertEqual(self.flushLoggedErrors(), [])
 
     def test_pending_bound_per_session(self):
-        self.gateway.config["api"]["session"]["max_pending_queries"] = 2
+        self.gateway.config = with_overrides(self.gateway.config, {"api.session.max_pending_queries": 2})
         self.ask("who", target_mud="A", wait=False)
         self.assertPending(self.ask("who", target_mud="B"))
         with self.assertRaises(RPCError) as caught:
@@ -244,7 +245,7 @@ class WhoTests(QueryTestCase):
         self.assertEqual(self.flushLoggedErrors(), [])
 
     def test_zero_pending_bound_refuses_and_leaks_nothing(self):
-        self.gateway.config["api"]["session"]["max_pending_queries"] = 0
+        self.gateway.config = with_overrides(self.gateway.config, {"api.session.max_pending_queries": 0})
         with self.assertRaises(RPCError):
             self.ask("who", target_mud="A")
         self.assertEqual(self.queries._calls_by_session, {})
@@ -624,7 +625,7 @@ class DomainFailureTests(QueryTestCase):
             self.queries.who(self.alice, "ProbeB", 0, 5.0, True)
 
     def test_too_many_pending(self):
-        self.gateway.config["api"]["session"]["max_pending_queries"] = 1
+        self.gateway.config = with_overrides(self.gateway.config, {"api.session.max_pending_queries": 1})
         self.queries.who(self.alice, "ProbeB", 0, 5.0, False)
         with self.assertRaises(failures.TooManyPending) as caught:
             self.queries.who(self.alice, "ProbeB", 0, 5.0, True)

@@ -7,6 +7,7 @@ import yaml
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
+from intermud3.config import with_overrides
 from intermud3 import config as configuration
 from intermud3.service import Gateway
 
@@ -44,7 +45,7 @@ class ReloadTests(SynchronousTestCase):
         result = self.reload()
         self.assertEqual(result, {"status": "reloaded", "changed": ["api.max_batch"]})
         self.assertEqual(self.gateway.dispatcher.max_batch, 7)
-        self.assertEqual(self.gateway.config["api"]["max_batch"], 7)
+        self.assertEqual(self.gateway.config.api.max_batch, 7)
         self.assertEqual(applied, [self.gateway.config])
 
     def test_restart_only_keys_keep_their_old_value(self):
@@ -52,7 +53,7 @@ class ReloadTests(SynchronousTestCase):
         result = self.reload()
         self.assertEqual(result["restart_required"], ["api.port"])
         self.assertEqual(result["changed"], ["api.max_batch"])
-        self.assertEqual(self.gateway.config["api"]["port"], 0)
+        self.assertEqual(self.gateway.config.api.port, 0)
 
     def test_a_broken_file_is_rejected_and_the_old_config_kept(self):
         old = self.gateway.config
@@ -72,8 +73,8 @@ class ListenBacklogTests(SynchronousTestCase):
         from intermud3.service import GatewayService
 
         config = configuration.load_text("mud: {name: TestMud}\n", environ={})
-        self.assertEqual(config["api"]["listen_backlog"], 1024)
-        config["api"]["listen_backlog"] = 77
+        self.assertEqual(config.api.listen_backlog, 1024)
+        config = with_overrides(config, {"api.listen_backlog": 77})
         reactor = MemoryReactor()
         svc = GatewayService(config, reactor=reactor)
         svc._listen("api.tcp.port", 8081, Factory(), "127.0.0.1", None)

@@ -14,6 +14,7 @@ from intermud3.api.errors import NOT_AUTHENTICATED, SESSION_EXPIRED, RPCError
 from intermud3.api.keys import KeyRing
 from intermud3.api.ratelimit import TokenBucket
 from intermud3.api.sessions import SessionManager
+from intermud3.config import load_text, with_overrides
 from intermud3.metrics import Metrics
 
 START = 1_700_000_000.0
@@ -41,17 +42,17 @@ class FakeConnection:
 def make_config(keys=None, *, enabled=True, session=None, default=None, by_method=None):
     if keys is None:
         keys = [{"key": "secret-one", "mud_name": "OurMud", "permissions": ["*"], "rate_limit": None}]
-    return {
-        "mud": {"name": "OurMud"},
-        "api": {
-            "auth": {"enabled": enabled, "api_keys": keys},
-            "rate_limits": {"default": default or {"per_minute": 100, "burst": 20},
-                            "by_method": by_method or {}},
-            "session": session or {"timeout": 3600, "max_queue_size": 1000, "queue_ttl": 300,
-                                   "max_pending_queries": 20},
-            "max_batch": 50,
-        },
-    }
+    overrides = {"api.auth.enabled": enabled, "api.auth.api_keys": keys,
+                 "api.rate_limits.by_method": by_method or {}}
+    if default is not None:
+        overrides["api.rate_limits.default"] = default
+    for key, value in (session or {}).items():
+        overrides[f"api.session.{key}"] = value
+    return with_overrides(load_text("mud: {name: OurMud}", environ={}), overrides)
+
+
+def make_keys(keys=None):
+    return make_config(keys).api.auth.api_keys
 
 
 def make_clock():
@@ -67,7 +68,7 @@ def sample(metric, **labels):
 
 class KeyRingTests(SynchronousTestCase):
     def test_plain_key_matches(self):
-        ring = KeyRing(make_config())
+        ring = KeyRing(make_keys())
         info = ring.match("secret-one")
         self.assertEqual(info.mud_name, "OurMud")
         self.assertEqual(info.permissions, frozenset({"*"}))
@@ -78,7 +79,7 @@ class KeyRingTests(SynchronousTestCase):
 
     def test_sha256_key_matches_its_preimage(self):
         digest = hashlib.sha256(b"hidden-key").hexdigest()
-        ring = KeyRing(make_config([{"key": "sha256:" + digest.upper(), "mud_name": "OurMud",
+        ring = KeyRing(make_keys([{"key": "sha256:" + digest.upper(), "mud_name": "OurMud",
                                      "permissions": ["info"]}]))
         self.assertEqual(ring.match("hidden-key").permissions, frozenset({"info"}))
         # The digest itself is not the key.
@@ -86,21 +87,21 @@ class KeyRingTests(SynchronousTestCase):
         self.assertIsNone(ring.match(digest))
 
     def test_key_id_is_a_digest_prefix_not_the_key(self):
-        ring = KeyRing(make_config())
+        ring = KeyRing(make_keys())
         info = ring.match("secret-one")
         self.assertEqual(info.key_id, hashlib.sha256(b"secret-one").hexdigest()[:8])
         self.assertNotIn("secret", repr(info))
         self.assertIs(ring.by_id(info.key_id), info)
 
     def test_same_key_id_plain_or_hashed(self):
-        plain = KeyRing(make_config()).match("secret-one").key_id
-        hashed = KeyRing(make_config([{"key": "sha256:" + hashlib.sha256(b"secret-one").hexdigest(),
+        plain = KeyRing(make_keys()).match("secret-one").key_id
+        hashed = KeyRing(make_keys([{"key": "sha256:" + hashlib.sha256(b"secret-one").hexdigest(),
                                        "mud_name": "OurMud", "permissions": ["*"]}])).match("secret-one").key_id
         self.assertEqual(plain, hashed)
 
     def test_bad_sha256_key_refused(self):
         for bad in ("sha256:xyz", "sha256:abcd"):
-            self.assertRaises(ValueError, KeyRing, make_config([{"key": bad, "mud_name": "OurMud",
+            self.assertRaises(ValueError, KeyRing, make_keys([{"key": bad, "mud_name": "OurMud",
                                                                  "permissions": ["*"]}]))
 
     def test_comparison_is_constant_time_over_every_key(self):
@@ -112,7 +113,7 @@ class KeyRingTests(SynchronousTestCase):
 
         self.patch(keys_module, "compare_digest", spy)
         keys = [{"key": f"key-{n}", "mud_name": "OurMud", "permissions": ["*"]} for n in range(3)]
-        ring = KeyRing(make_config(keys))
+        ring = KeyRing(make_keys(keys))
         self.assertEqual(ring.match("key-0").key_id, hashlib.sha256(b"key-0").hexdigest()[:8])
         # Every key is compared, even after the first one matched.
         self.assertEqual(len(calls), 3)
@@ -517,7 +518,7 @@ class DetachReplayTests(SynchronousTestCase):
         # A MUD reconnecting in a loop without its session_id: the sessions
         # detached longest end first, and a reload applies a smaller bound.
         config = make_config(session={"timeout": 600, "max_queue_size": 3, "queue_ttl": 100})
-        config["api"]["max_connections"] = 2
+        config = with_overrides(config, {"api.max_connections": 2})
         self.manager.reconfigure(config)
         left = []
         for _ in range(4):
@@ -529,7 +530,7 @@ class DetachReplayTests(SynchronousTestCase):
         self.assertEqual(self.manager.detached_count(), 2)
         self.assertEqual([s for s in left if self.manager.is_live(s)], left[2:])
         self.assertEqual(self.ended, left[:2])
-        config["api"]["max_connections"] = 1
+        config = with_overrides(config, {"api.max_connections": 1})
         self.manager.reconfigure(config)
         self.assertEqual([s for s in left if self.manager.is_live(s)], left[3:])
         self.assertTrue(self.manager.is_live(self.session))   # attached: never ended

@@ -158,7 +158,7 @@ class MakeServiceTests(FilesMixin, SynchronousTestCase):
         self.assertIsInstance(service, GatewayService)
         self.assertFalse(service.running)  # built, not started: no sockets yet
         self.assertEqual(service.config_path, path)
-        self.assertEqual(service.config["mud"]["name"], "TestMud")
+        self.assertEqual(service.config.mud.name, "TestMud")
 
     def test_bad_config_exits_1_with_errors_on_stderr(self):
         stderr = self.capture("stderr")

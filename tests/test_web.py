@@ -9,6 +9,7 @@ from twisted.internet.endpoints import SSL4ClientEndpoint, TCP4ClientEndpoint, c
 from twisted.internet.task import Clock, deferLater
 from twisted.trial import unittest
 
+from intermud3.config import with_overrides
 from intermud3.api import methods
 from intermud3.api.tcp import APILineFactory, make_tcp_factory
 from intermud3.api.web import make_tls_context
@@ -304,7 +305,7 @@ class HTTPSlotTests(LoopbackMixin, unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_a_new_request_gets_in_while_unfinished_ones_hold_every_slot(self):
-        self.gateway.config["api"]["max_connections"] = 2
+        self.gateway.config = with_overrides(self.gateway.config, {"api.max_connections": 2})
         first = yield self.open_raw(b"GET /health HTTP/1.1\r\n")
         yield self.open_raw(b"GET /health HTTP/1.1\r\n")
         yield wait_until(lambda: self.gateway.api_connections.count("http") == 2)
@@ -315,7 +316,7 @@ class HTTPSlotTests(LoopbackMixin, unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_per_ip_cap_answers_503(self):
-        self.gateway.config["api"]["max_connections_per_ip"] = 1
+        self.gateway.config = with_overrides(self.gateway.config, {"api.max_connections_per_ip": 1})
         yield self.open_raw(b"GET /health HTTP/1.1\r\n")
         received = yield self.raw_exchange(self.port, b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
         self.assertTrue(received.startswith(b"HTTP/1.1 503"), received[:40])
@@ -370,7 +371,7 @@ class ConsoleTests(LoopbackMixin, unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_console_off_is_404(self):
-        self.gateway.config["api"]["console"]["enabled"] = False
+        self.gateway.config = with_overrides(self.gateway.config, {"api.console.enabled": False})
         for path in (b"/", b"/static/app.js"):
             status, headers, body = yield self.get(path)
             self.assertEqual(status, 404, path)

@@ -17,12 +17,9 @@ from collections import OrderedDict
 
 from twisted.logger import Logger
 
-from intermud3.config import DEFAULTS
-
 _log = Logger()
 
 MAX_SOURCES = 10000
-DEFAULT_SETTINGS = DEFAULTS["api"]["auth"]["failures"]
 
 
 class _Source:
@@ -51,7 +48,7 @@ class AuthGuard:
         unanswered."""
         settings = self._settings()
         now = self._clock.seconds()
-        source = self._source(host, now, settings["forget_after"])
+        source = self._source(host, now, settings.forget_after)
         source.failures += 1
         source.last_failure = now
         connection_failures = 0
@@ -60,15 +57,15 @@ class AuthGuard:
             connection.auth_failures = connection_failures
         if self._metrics is not None:
             self._metrics.api_auth_failures.inc()
-        self._summarise(host, source, now, settings["log_interval"])
-        if connection_failures > settings["max_per_connection"]:
+        self._summarise(host, source, now, settings.log_interval)
+        if connection_failures > settings.max_per_connection:
             # Guesses pipelined past the last allowed one: no answer, no
             # timer; the connection closes now (answering them early would
             # undo the delays).
             return None, True
         count = max(source.failures, connection_failures)
-        delay = min(settings["max_delay"], settings["delay"] * 2 ** min(count - 1, 32))
-        close = connection is not None and connection_failures >= settings["max_per_connection"]
+        delay = min(settings.max_delay, settings.delay * 2 ** min(count - 1, 32))
+        close = connection is not None and connection_failures >= settings.max_per_connection
         return delay, close
 
     def failures(self, host):

@@ -222,7 +222,7 @@ class APIConnection:
         self._write_message = write_message
         self._close_transport = close_transport
         self._abort_transport = abort_transport
-        self.max_send_buffer_bytes = context.config()["api"]["max_send_buffer_bytes"]
+        self.max_send_buffer_bytes = context.config().api.max_send_buffer_bytes
         self._held = collections.deque()
         self._held_bytes = 0
         self._paused = False
@@ -444,8 +444,8 @@ class APIConnection:
 
     def _start_auth_deadline(self):
         clock = self.context.clock
-        timeout = (self.context.config()["api"].get("auth") or {}).get("timeout")
-        if clock is None or not timeout:
+        timeout = self.context.config().api.auth.timeout
+        if clock is None:
             return
         self._auth_deadline = clock.callLater(timeout, self._auth_timed_out, timeout)
 

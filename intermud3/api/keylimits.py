@@ -4,9 +4,7 @@ refills the buckets."""
 
 from intermud3.api.ratelimit import RateLimits
 
-__all__ = ["KeyLimits", "DEFAULT_RATE"]
-
-DEFAULT_RATE = {"per_minute": 100, "burst": 20}
+__all__ = ["KeyLimits"]
 
 
 class KeyLimits:
@@ -15,15 +13,14 @@ class KeyLimits:
     def __init__(self, clock):
         self._clock = clock
         self._by_key = {}
-        self.default_rate = dict(DEFAULT_RATE)
-        self.by_method = {}
+        self.default_rate = None    # set by configure, before any for_key
+        self.by_method = None
 
     def configure(self, rate_limits):
-        """The ``api.rate_limits`` section; applied to existing buckets by
-        ``reconfigure``."""
-        rate_limits = rate_limits or {}
-        self.default_rate = {**DEFAULT_RATE, **(rate_limits.get("default") or {})}
-        self.by_method = dict(rate_limits.get("by_method") or {})
+        """The ``api.rate_limits`` section (config.RateLimitsConfig); applied
+        to existing buckets by ``reconfigure``."""
+        self.default_rate = rate_limits.default
+        self.by_method = rate_limits.by_method
 
     def for_key(self, key):
         limits = self._by_key.get(key.key_id)
@@ -43,4 +40,4 @@ class KeyLimits:
                 limits.configure(self._rate_for(key), self.by_method)
 
     def _rate_for(self, key):
-        return {**self.default_rate, **(key.rate_limit or {})}
+        return key.rate_limit or self.default_rate

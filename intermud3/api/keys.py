@@ -43,15 +43,13 @@ def key_digest(key):
 class KeyRing:
     """The configured API keys, matched in constant time by their digests."""
 
-    def __init__(self, config):
-        default_mud = (config.get("mud") or {}).get("name")
-        auth = (config.get("api") or {}).get("auth") or {}
+    def __init__(self, api_keys):
+        # api_keys: config.api.auth.api_keys (each entry's mud_name filled in by config).
         self._keys = []
-        for entry in auth.get("api_keys") or []:
-            digest = key_digest(entry["key"])
+        for entry in api_keys:
+            digest = key_digest(entry.key)
             self._keys.append(KeyInfo(
-                digest.hex()[:8], digest, entry.get("mud_name") or default_mud,
-                entry.get("permissions") or [], entry.get("rate_limit")))
+                digest.hex()[:8], digest, entry.mud_name, entry.permissions, entry.rate_limit))
 
     def match(self, presented_key):
         """The KeyInfo of a presented key, or None.

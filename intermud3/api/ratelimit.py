@@ -64,21 +64,21 @@ class RateLimits:
 
     def __init__(self, clock, default_rate, by_method):
         self.clock = clock
-        self._default = TokenBucket(default_rate["per_minute"], default_rate["burst"], clock)
+        self._default = TokenBucket(default_rate.per_minute, default_rate.burst, clock)
         self._by_method = {}
         self.configure(default_rate, by_method)
 
     def configure(self, default_rate, by_method):
         """Apply (re)loaded limits; a bucket kept across a reload keeps its
         tokens, up to its new burst."""
-        self._default.configure(default_rate["per_minute"], default_rate["burst"])
+        self._default.configure(default_rate.per_minute, default_rate.burst)
         buckets = {}
-        for method, rate in (by_method or {}).items():
+        for method, rate in by_method.items():
             bucket = self._by_method.get(method)
             if bucket is None:
-                bucket = TokenBucket(rate["per_minute"], rate["burst"], self.clock)
+                bucket = TokenBucket(rate.per_minute, rate.burst, self.clock)
             else:
-                bucket.configure(rate["per_minute"], rate["burst"])
+                bucket.configure(rate.per_minute, rate.burst)
             buckets[method] = bucket
         self._by_method = buckets
 

@@ -28,7 +28,6 @@ from intermud3.api.keys import KeyInfo, KeyRing
 
 _log = Logger()
 
-DEFAULT_SESSION = {"timeout": 3600, "max_queue_size": 1000, "queue_ttl": 300}
 INVALID_KEY = "Invalid API key"
 # key_id of the single identity used when api.auth.enabled is false.
 OPEN_KEY_ID = "auth-disabled"
@@ -95,18 +94,17 @@ class SessionManager:
         self._configure(config)
 
     def _configure(self, config):
-        api = config.get("api") or {}
-        self.auth_enabled = bool((api.get("auth") or {}).get("enabled", True))
-        self.keys = KeyRing(config)
-        self.open_key = KeyInfo(OPEN_KEY_ID, b"", (config.get("mud") or {}).get("name"), ["*"])
-        session = {**DEFAULT_SESSION, **(api.get("session") or {})}
-        self.timeout = float(session["timeout"])
+        api = config.api
+        self.auth_enabled = api.auth.enabled
+        self.keys = KeyRing(api.auth.api_keys)
+        self.open_key = KeyInfo(OPEN_KEY_ID, b"", config.mud.name, ["*"])
+        self.timeout = api.session.timeout
         # Detached sessions keep queues for an hour: a MUD that reconnects
         # in a loop without its session_id must not pile them up. As many
         # may wait as connections may be open.
-        self.max_detached = int(api.get("max_connections", 1000))
-        self._backlog.configure(int(session["max_queue_size"]), float(session["queue_ttl"]))
-        self._limits.configure(api.get("rate_limits"))
+        self.max_detached = api.max_connections
+        self._backlog.configure(api.session.max_queue_size, api.session.queue_ttl)
+        self._limits.configure(api.rate_limits)
 
     # -- lookups -------------------------------------------------------
 

@@ -65,7 +65,7 @@ class ConsoleFile(Resource):
         self.not_found = not_found
 
     def render(self, request):
-        enabled = self.config()["api"]["console"]["enabled"]
+        enabled = self.config().api.console.enabled
         found = console_file(self.name) if enabled and not request.postpath else None
         if found is None:
             return self.not_found.render(request)

@@ -41,7 +41,7 @@ TOO_MANY_CONNECTIONS = -32000
 
 
 def welcome_message(config):
-    auth = "required" if config["api"]["auth"]["enabled"] else "none"
+    auth = "required" if config.api.auth.enabled else "none"
     return encode_json({
         "jsonrpc": "2.0",
         "method": "welcome",
@@ -157,9 +157,9 @@ class APILineFactory(Factory):
         self.clock = clock if clock is not None else context.clock
 
     def buildProtocol(self, addr):
-        tcp = self.context.config()["api"]["tcp"]
+        tcp = self.context.config().api.tcp
         protocol = APILineProtocol(
-            self.context, tcp["max_line_bytes"], tcp["idle_timeout"], self.clock)
+            self.context, tcp.max_line_bytes, tcp.idle_timeout, self.clock)
         protocol.factory = self
         return protocol
 

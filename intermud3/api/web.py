@@ -218,9 +218,8 @@ class CountedHTTPChannel(HTTPChannel):
 
     def _arm_header_deadline(self):
         context = self.site.context
-        timeout = context.config()["api"].get("header_timeout")
-        if timeout:
-            self._header_call = context.clock.callLater(timeout, self._headers_too_slow, timeout)
+        timeout = context.config().api.header_timeout
+        self._header_call = context.clock.callLater(timeout, self._headers_too_slow, timeout)
 
     def _cancel_header_deadline(self):
         if self._header_call is not None and self._header_call.active():
@@ -302,8 +301,7 @@ def make_tls_context(config):
     it is sent to clients too. Keys and certificates are handed over as
     `cryptography` objects (pyOpenSSL's own types are deprecated there).
     """
-    tls = config["api"].get("tls") or {}
-    cert_path, key_path = tls.get("cert"), tls.get("key")
+    cert_path, key_path = config.api.tls.cert, config.api.tls.key
     if not cert_path or not key_path:
         return None
     with open(cert_path, "rb") as f:

@@ -80,10 +80,10 @@ def console_origins(api, port):
     every loopback form of it when bound to loopback. Empty while the
     console is off, and for a wildcard bind (0.0.0.0, ::), which has no
     single own origin: the operator lists the public one in allowed_origins."""
-    if not api["console"]["enabled"] or api["host"] in ("0.0.0.0", "::"):
+    if not api.console.enabled or api.host in ("0.0.0.0", "::"):
         return []
-    scheme = "https" if api["tls"].get("cert") else "http"
-    host = api["host"]
+    scheme = "https" if api.tls.cert else "http"
+    host = api.host
     if is_loopback(host):
         hosts = ["127.0.0.1", "localhost", "[::1]"]
     else:
@@ -110,21 +110,21 @@ class APIWebSocketProtocol(WebSocketServerProtocol):
 
     def _check_upgrade(self, request):
         context = self.factory.context
-        api = context.config()["api"]
+        api = context.config().api
         address = self.transport.getPeer()
         peer = format_peer(address)
         registry = context.connections
         # The HTTP request that carried the upgrade held a slot; the
         # WebSocket connection takes it over (or, refused, frees it).
         registry.release_transport(self.transport)
-        allowed = api["websocket"]["allowed_origins"] + console_origins(
+        allowed = list(api.websocket.allowed_origins) + console_origins(
             api, self.transport.getHost().port)
         if not origin_allowed(request.origin, allowed):
             _log.info("Refusing WebSocket from {peer}: origin {origin} not allowed",
                       peer=peer, origin=request.origin)
             raise ConnectionDeny(ConnectionDeny.FORBIDDEN, "origin not allowed")
         key = request.headers.get("x-api-key")
-        if key is not None and api["auth"]["enabled"]:
+        if key is not None and api.auth.enabled:
             if context.sessions.keys.match(key) is None:
                 # Never log the key itself; the guard logs a summary per source.
                 context.auth_guard.failed(None, peer_host(address))
@@ -165,14 +165,14 @@ class APIWebSocketProtocol(WebSocketServerProtocol):
         return self.factory.context.clock
 
     def _schedule_ping(self):
-        interval = self.factory.context.config()["api"]["websocket"]["ping_interval"]
+        interval = self.factory.context.config().api.websocket.ping_interval
         self._ping_call = self._clock.callLater(interval, self._send_ping)
 
     def _send_ping(self):
         self._ping_call = None
         if self.state != WebSocketProtocol.STATE_OPEN:
             return
-        timeout = self.factory.context.config()["api"]["websocket"]["ping_timeout"]
+        timeout = self.factory.context.config().api.websocket.ping_timeout
         self.sendPing()
         self._pong_deadline = self._clock.callLater(timeout, self._ping_timed_out, timeout)
 
@@ -284,7 +284,7 @@ class APIWebSocketFactory(WebSocketServerFactory):
 
     def reconfigure(self, config):
         """The message bound, for connections opened from now on."""
-        limit = config["api"]["websocket"]["max_message_bytes"]
+        limit = config.api.websocket.max_message_bytes
         self.setProtocolOptions(maxMessagePayloadSize=limit, maxFramePayloadSize=limit)
 
     def close_all(self, code=CLOSE_GOING_AWAY, reason="server shutting down"):

@@ -33,11 +33,11 @@ def backoff_policy(initial=1.0, maximum=300.0, factor=2.0, jitter=True, random=_
 
 def configured_policy(settings, random=_random.random):
     """The policy of ``router.backoff`` as it is configured now:
-    ``settings() -> {"initial","max","factor","jitter"}`` is read at each
+    ``settings() -> config.BackoffConfig`` is read at each
     failure, so a reload applies from the next one."""
 
     def policy(failures):
         current = settings()
-        return backoff_policy(current["initial"], current["max"], current["factor"],
-                              current["jitter"], random)(failures)
+        return backoff_policy(current.initial, current.max, current.factor,
+                              current.jitter, random)(failures)
     return policy

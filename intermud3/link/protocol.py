@@ -53,12 +53,12 @@ def startup_packet(mud, router, record):
     section, with the stored ``record`` (password, list ids): a value LPC
     cannot write back, or none, counts as 0."""
     return make(
-        "startup-req-3", mud["name"], 0, router, 0,
+        "startup-req-3", mud.name, 0, router, 0,
         lpc.int_or_zero(record.get("password")), lpc.int_or_zero(record.get("mudlist_id")),
         lpc.int_or_zero(record.get("chanlist_id")),
-        int(mud["port"]), 0, 0,
-        mud["mudlib"], mud["base_mudlib"], mud["driver"], mud["mud_type"],
-        mud["open_status"], mud["admin_email"], dict(mud["services"]), 0)
+        mud.port, 0, 0,
+        mud.mudlib, mud.base_mudlib, mud.driver, mud.mud_type,
+        mud.open_status, mud.admin_email, dict(mud.services), 0)
 
 
 class RouterProtocol(MudModeProtocol):
@@ -204,7 +204,7 @@ class RouterProtocol(MudModeProtocol):
             return
         self.link.write_frame(self.link.startup_frame(self.router))
         self._handshake = self.clock.callLater(
-            float(self.settings["handshake_timeout"]), self.drop,
+            self.settings.handshake_timeout, self.drop,
             "no startup-reply within handshake_timeout")
 
     # -- the heartbeat ----------------------------------------------------------
@@ -222,11 +222,11 @@ class RouterProtocol(MudModeProtocol):
         """The next check: when the probe times out, else when the router
         will have been silent for keepalive_interval."""
         if self._probe_sent_at is not None:
-            due = self._probe_sent_at + float(self.settings["keepalive_timeout"])
+            due = self._probe_sent_at + self.settings.keepalive_timeout
         elif self.answers_probes.get(self.router["name"]) is False:
             return   # never probed again; TCP keepalive watches this link
         else:
-            due = self.last_inbound + float(self.settings["keepalive_interval"])
+            due = self.last_inbound + self.settings.keepalive_interval
         delay = max(0.0, due - self.clock.seconds())
         self._heartbeat = self.clock.callLater(delay, self._checkHeartbeat)
 
@@ -234,7 +234,7 @@ class RouterProtocol(MudModeProtocol):
         self._heartbeat = None
         now = self.clock.seconds()
         name = self.router["name"]
-        timeout = float(self.settings["keepalive_timeout"])
+        timeout = self.settings.keepalive_timeout
         if self._probe_sent_at is not None:
             if now - self._probe_sent_at < timeout:
                 self._scheduleHeartbeat()
@@ -243,7 +243,7 @@ class RouterProtocol(MudModeProtocol):
             self._probe_sent_at = None
             if not heard and self.answers_probes.get(name):
                 _log.warn("Nothing from router {router} for {seconds}s after a probe it always "
-                          "answered; the link is dead", router=name, seconds=self.settings["keepalive_timeout"])
+                          "answered; the link is dead", router=name, seconds=self.settings.keepalive_timeout)
                 # Learned again on the next link: a router that stopped
                 # answering probes costs one reconnect, not one an interval.
                 del self.answers_probes[name]
@@ -253,7 +253,7 @@ class RouterProtocol(MudModeProtocol):
                 self.answers_probes[name] = False
                 _log.info("Router {router} does not answer keepalive probes; relying on its "
                           "traffic and TCP keepalive to notice a dead link", router=name)
-        elif (now - self.last_inbound >= float(self.settings["keepalive_interval"])
+        elif (now - self.last_inbound >= self.settings.keepalive_interval
                 and self.answers_probes.get(name) is not False):
             self._sendHeartbeat(now)
         self._scheduleHeartbeat()
@@ -283,8 +283,8 @@ class RouterProtocol(MudModeProtocol):
         handle = getattr(self.transport, "getHandle", lambda: None)()
         if not isinstance(handle, socket.socket):
             return
-        idle = max(1, int(self.settings["keepalive_interval"]))
-        timeout = max(1, int(self.settings["keepalive_timeout"]))
+        idle = max(1, int(self.settings.keepalive_interval))
+        timeout = max(1, int(self.settings.keepalive_timeout))
         options = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
         for name, value in (("TCP_KEEPIDLE", idle), ("TCP_KEEPINTVL", max(1, timeout // 6)),
                             ("TCP_KEEPCNT", 6), ("TCP_USER_TIMEOUT", (idle + timeout) * 1000)):
@@ -314,5 +314,5 @@ class RouterFactory(Factory):
         protocol.clock = self.link.clock   # big frames are decoded in slices on it
         protocol.settings = self.settings
         protocol.answers_probes = self.answers_probes
-        protocol.max_frame_bytes = int(self.settings["max_frame_bytes"])
+        protocol.max_frame_bytes = self.settings.max_frame_bytes
         return protocol

@@ -28,6 +28,8 @@ counting what we write), ``closing.Closing`` (the bounded close at stop),
 observers of received packets).
 """
 
+import dataclasses
+
 from twisted.application.service import Service
 from twisted.internet.defer import fail
 from twisted.internet.interfaces import IReactorTCP
@@ -52,7 +54,7 @@ STATES = ("connecting", "handshaking", "ready", "backoff", "stopped")
 class RouterLink(Service):
     """The gateway's link to the I3 router network (docs/ARCHITECTURE.md).
 
-    ``config`` is the whole configuration (CONFIG.md; ``mud`` and the
+    ``config`` is the whole configuration (`config.Config`; ``mud`` and the
     ``router`` section are read live, after ``reconfigure``); ``store``
     gives the stored record (password, list ids) sent in startup-req-3.
     Injectable: ``connector(router) -> IStreamClientEndpoint`` and
@@ -72,9 +74,9 @@ class RouterLink(Service):
         self.store = store
         self.metrics = metrics
         self.stats = LinkStats(metrics)
-        self.rotation = RouterRotation(config["routers"])
+        self.rotation = RouterRotation(_entries(config.routers))
         self.backoff = backoff if backoff is not None else configured_policy(
-            lambda: self._config["router"]["backoff"])
+            lambda: self._config.router.backoff)
 
         self.state = "stopped"
         self.router = None             # the router tried or used, while not in backoff
@@ -88,7 +90,7 @@ class RouterLink(Service):
         self.on_packet = []
         self.on_state = []
         self.on_ready = []
-        self.writer = RouterWriter(clock, lambda: self._config["router"], lambda: self.ready, metrics)
+        self.writer = RouterWriter(clock, lambda: self._config.router, lambda: self.ready, metrics)
         self.pacer, self.lane = self.writer.pacer, self.writer.lane
         self.on_writable = self.lane.on_writable
         # The send path, the writer's own methods (RouterWriter's docstrings).
@@ -105,7 +107,7 @@ class RouterLink(Service):
 
     @property
     def mud_name(self):
-        return self._config["mud"]["name"]
+        return self._config.mud.name
 
     @property
     def ready(self):
@@ -128,15 +130,15 @@ class RouterLink(Service):
         """Take a new configuration: timings at once; a new ``mud.name`` or
         router list re-opens the link (on the first router of the new list)."""
         old, self._config = self._config, config
-        self.pacer.set_rate(config["router"]["send_rate"])
+        self.pacer.set_rate(config.router.send_rate)
         protocol = self.writer.connection
         if protocol is not None:
-            protocol.settings = config["router"]
-            protocol.max_frame_bytes = int(config["router"]["max_frame_bytes"])
+            protocol.settings = config.router
+            protocol.max_frame_bytes = config.router.max_frame_bytes
             if protocol.heartbeating:
                 protocol.startHeartbeat()
-        if old["mud"]["name"] != config["mud"]["name"] or old["routers"] != config["routers"]:
-            self.rotation.reset(config["routers"])
+        if old.mud.name != config.mud.name or old.routers != config.routers:
+            self.rotation.reset(_entries(config.routers))
             if self.running:
                 self._reopen(self.rotation.first(), "configuration changed")
 
@@ -197,7 +199,7 @@ class RouterLink(Service):
         reactor = self.clock
         if not IReactorTCP.providedBy(reactor):
             from twisted.internet import reactor
-        return router_endpoint(reactor, router, float(self._config["router"]["connect_timeout"]))
+        return router_endpoint(reactor, router, self._config.router.connect_timeout)
 
     def _connect(self, router, reason):
         self._cancel_backoff()
@@ -206,12 +208,12 @@ class RouterLink(Service):
         if self._attempts > 1:
             self.stats.reconnecting(router["name"])
         self.router = router
-        factory = RouterFactory(self, router, self._attempt, self._config["router"], self.answers_probes)
+        factory = RouterFactory(self, router, self._attempt, self._config.router, self.answers_probes)
         try:
             connecting = self._connector(router).connect(factory)
         except Exception as error:
             connecting = fail(error)
-        connecting.addTimeout(float(self._config["router"]["connect_timeout"]), self.clock)
+        connecting.addTimeout(self._config.router.connect_timeout, self.clock)
         self._connecting = connecting
         # An observer that stops or re-opens the link cancels `connecting`
         # (a new attempt number): its outcome is then ignored.
@@ -281,7 +283,7 @@ class RouterLink(Service):
         except Exception:
             _log.failure("Could not read the stored record of router {router}", router=router["name"])
             record = {}
-        return self.encode(startup_packet(self._config["mud"], router["name"], record))
+        return self.encode(startup_packet(self._config.mud, router["name"], record))
 
     def packet_received(self, protocol, packet):
         _notify(self.on_packet_from, "on_packet_from", protocol.router["name"], packet)
@@ -352,3 +354,9 @@ def _notify(observers, name, *args):
             observer(*args)
         except Exception:
             _log.failure("{observers} observer failed", observers=name)
+
+
+def _entries(routers):
+    """config.routers (RouterEntry objects) as the mappings the rotation keeps:
+    it adds routers learned from the network in the same shape."""
+    return [dataclasses.asdict(router) for router in routers]

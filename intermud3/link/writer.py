@@ -26,17 +26,17 @@ class RouterWriter:
         self.connection = None         # the RouterProtocol in use, or None
         self.packets_sent = 0
         self._sent_counters = {}       # packet type -> bound metric counter
-        self.pacer = Pacer(clock, settings()["send_rate"])
+        self.pacer = Pacer(clock, settings().send_rate)
         # The in-memory hold is an outbound queue too: same bound as the outbox.
         self.lane = PacedLane(self.pacer, clock, write=self.write, is_ready=is_ready,
-                              max_held=lambda: self._settings()["queue"]["max_messages"])
+                              max_held=lambda: self._settings().queue.max_messages)
 
     def encode(self, packet):
         """The packet as an OutFrame, encoded once (outbound.encode);
         Unsendable over ``router.max_send_bytes`` or with no LPC form."""
         if isinstance(packet, OutFrame):
             return packet
-        return encode(packet, int(self._settings()["max_send_bytes"]))
+        return encode(packet, self._settings().max_send_bytes)
 
     def send(self, packet):
         """Send a packet (a list, a Packet or an OutFrame), paced; an

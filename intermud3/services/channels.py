@@ -16,6 +16,7 @@ outbox (its ``may_send`` hook) while the router may not know the channel.
 from twisted.logger import Logger
 
 from intermud3 import packets
+from intermud3.names import fold
 from intermud3.outbound import Unsendable
 from intermud3.services.failures import UnknownChannel, WrongChannelType
 from intermud3.services.listen_state import ListenState
@@ -95,7 +96,7 @@ class ChannelService:
         self._router_knows.handshake(wanted)
         self.stop()
         if wanted:
-            wait = float(self._config()["channels"]["listen_wait"])
+            wait = self._config().channels.listen_wait
             self._settle_call = self._clock.callLater(wait, self._listens_settled)
         for channel in sorted(wanted):
             self._listen(channel, True)
@@ -233,8 +234,7 @@ class ChannelService:
         for name, (owner, ctype) in sorted(self._lists.channels.items()):
             if want_type is not None and ctype != want_type:
                 continue
-            if want_owner is not None and (not isinstance(owner, str)
-                                           or owner.lower() != want_owner.lower()):
+            if want_owner is not None and fold(owner) != fold(want_owner):
                 continue
             channels.append({"name": name, "owner": owner, "type": ctype,
                              "member_count": counts.get(name, 0)})
@@ -299,9 +299,8 @@ class ChannelService:
         router = self._link.router
         if router:
             return router["name"]
-        routers = self._config().get("routers") or [{"name": 0}]
-        return routers[0]["name"]
+        return self._config().routers[0].name
 
 
 def _default_channels(config):
-    return set(config.get("channels", {}).get("default", []) or [])
+    return set(config.channels.default)

@@ -22,7 +22,7 @@ from twisted.logger import Logger
 
 from intermud3 import packets
 from intermud3.permissions import for_packet
-from intermud3.services.inbound import fold
+from intermud3.names import fold
 from intermud3.services.inbound import text_field as _text
 
 __all__ = ["ErrorRouter", "carried_packet"]
@@ -77,7 +77,7 @@ class ErrorRouter:
     # -- remembering who sent what -------------------------------------------
 
     def _ttl(self):
-        return float(self._config()["api"]["session"]["timeout"])
+        return self._config().api.session.timeout
 
     def remember(self, packet, session):
         """Route a later error carrying ``packet`` to ``session``."""

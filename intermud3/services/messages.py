@@ -207,15 +207,15 @@ class MessageService:
 
     def _record(self, channel, history_type, fields):
         """Add a channel_history entry; its id, or None when history is off."""
-        settings = self._config()["channels"]["history"]
-        if not settings["enabled"]:
+        settings = self._config().channels.history
+        if not settings.enabled:
             return None
         entry = {"type": history_type, **fields,
                  "timestamp": iso_timestamp(self._clock.seconds())}
         if history_type == "targeted":
             entry["message"] = fields["message_others"]
         try:
-            return self._store.add_history(channel, entry, settings["max_per_channel"])
+            return self._store.add_history(channel, entry, settings.max_per_channel)
         except Exception:
             _log.failure("Recording history of channel {channel} failed", channel=channel)
             return None

@@ -18,7 +18,8 @@ from twisted.logger import Logger
 
 from intermud3 import lpc, packets
 from intermud3.outbound import Unsendable, frame_size
-from intermud3.services.inbound import fold, reply_user, same_mud, send_error
+from intermud3.names import fold
+from intermud3.services.inbound import reply_user, same_mud, send_error
 
 __all__ = ["Presence", "MAX_UCACHE"]
 
@@ -57,7 +58,7 @@ class Presence:
     @property
     def max_users(self):
         """How many players one snapshot may hold (presence.max_users, read now)."""
-        return int(self._config()["presence"]["max_users"])
+        return self._config().presence.max_users
 
     def sync(self, users):
         """Replace the snapshot with ``users`` (checked user dicts, as the
@@ -80,7 +81,7 @@ class Presence:
         """Whether the snapshot is younger than presence.ttl (read now)."""
         if self._synced_at is None:
             return False
-        ttl = float(self._config()["presence"]["ttl"])
+        ttl = self._config().presence.ttl
         return self._clock.seconds() - self._synced_at <= ttl
 
     def knows_user(self, name):
@@ -196,7 +197,7 @@ class Presence:
         router.max_send_bytes: sizes are added up once (each array element
         costs its LPC text plus a comma), then the result is verified with
         outbound.frame_size and shortened if the estimate was short."""
-        limit = int(self._config()["router"]["max_send_bytes"])
+        limit = self._config().router.max_send_bytes
         ours = self._mud_name()
 
         def build(chosen):

@@ -152,7 +152,7 @@ class Queries:
     def _start(self, session, timeout, wait, kind, sends, finish, requested):
         if not self._link.ready:
             raise LinkDown("The router link is down")
-        limit = int(self._config()["api"]["session"]["max_pending_queries"])
+        limit = self._config().api.session.max_pending_queries
         sid = session.id if session is not None else None
         if len(self._calls_by_session.get(sid, ())) >= limit:
             raise TooManyPending(f"Too many queries pending (at most {limit})")

@@ -1151,7 +1151,7 @@ class HousekeepingTests(GatewayTestCase):
         self.write(path, file_config(router, state, presence_ttl=30))
         result = yield admin.call("reload_config")
         self.assertEqual(result, {"status": "reloaded", "changed": ["presence.ttl"]})
-        self.assertEqual(svc.gateway.config["presence"]["ttl"], 30)
+        self.assertEqual(svc.gateway.config.presence.ttl, 30)
         # A broken file is rejected and the config in force stays.
         broken = file_config(router, state, presence_ttl=-5)
         broken["api"]["no_such_key"] = 1
@@ -1161,7 +1161,7 @@ class HousekeepingTests(GatewayTestCase):
         self.assertEqual(set(result), {"status", "errors"})
         self.assertTrue(any("no_such_key" in error for error in result["errors"]), result)
         self.assertTrue(any("presence.ttl" in error for error in result["errors"]), result)
-        self.assertEqual(svc.gateway.config["presence"]["ttl"], 30)
+        self.assertEqual(svc.gateway.config.presence.ttl, 30)
         self.write(path, "mud: [unclosed\n")
         result = yield admin.call("reload_config")
         self.assertEqual(result["status"], "rejected")
@@ -1174,8 +1174,8 @@ class HousekeepingTests(GatewayTestCase):
         self.assertEqual(result["status"], "reloaded")
         self.assertEqual(result["changed"], ["presence.ttl"])
         self.assertEqual(result["restart_required"], ["api.tcp.port"])
-        self.assertEqual(svc.gateway.config["presence"]["ttl"], 45)
-        self.assertEqual(svc.gateway.config["api"]["tcp"]["port"], 0)
+        self.assertEqual(svc.gateway.config.presence.ttl, 45)
+        self.assertEqual(svc.gateway.config.api.tcp.port, 0)
         # Removing a key ends its sessions; the others stay.
         self.write(path, file_config(router, state, keys=[KEYS[0]], presence_ttl=45))
         result = yield admin.call("reload_config")

@@ -144,7 +144,7 @@ class ChannelTests(TestCase):
         first = yield pair.ca.call("channel_send", params)
         again = yield pair.ca.call("channel_send", params)
         self.assertEqual(again, first)
-        limit = pair.a.gateway.config["router"]["max_send_bytes"]
+        limit = pair.a.gateway.config.router.max_send_bytes
         for method, field in (("channel_send", "message"), ("channel_emote", "emote")):
             with self.assertRaises(RPCFailure) as caught:
                 yield pair.ca.call(method, {"channel": CHANNEL, field: "x" * limit})

@@ -309,7 +309,7 @@ class ReloadTests(unittest.TestCase):
         self.assertEqual(outcomes[-1], -32001, outcomes)
         # Session bounds, presence TTL: in force.
         [session] = svc.gateway.sessions.sessions()  # the client's, the only one
-        self.assertEqual(svc.gateway.config["presence"]["ttl"], 7.0)
+        self.assertEqual(svc.gateway.config.presence.ttl, 7.0)
         # Default channels: listened to on the router at once.
         yield router.wait_for(lambda r: "ReloadMUD" in r.listening.get("dchat", ()))
         # Router timing: the keepalive now comes within a fraction of a second.
@@ -372,8 +372,8 @@ class ReloadTests(unittest.TestCase):
         self.assertEqual(result["changed"], ["presence.ttl"])
         self.assertEqual(sorted(result["restart_required"]),
                          ["api.port", "api.tcp.port", "api.tls.cert", "api.tls.key"])
-        self.assertEqual(svc.gateway.config["presence"]["ttl"], 9.0)
-        self.assertEqual(svc.gateway.config["api"]["tls"], {"cert": None, "key": None})
+        self.assertEqual(svc.gateway.config.presence.ttl, 9.0)
+        self.assertEqual((svc.gateway.config.api.tls.cert, svc.gateway.config.api.tls.key), (None, None))
         for key in ("api.port", "api.tcp.port", "api.tls.cert", "api.tls.key"):
             self.assertTrue(any(key in line and "restart required" in line for line in log.lines),
                             log.text())
@@ -566,7 +566,7 @@ class RouterTLSTests(unittest.TestCase):
         link = svc.gateway.link
         link.on_state.append(lambda state, reason: reasons.append((state, reason)))
         tls_entry = {"name": "*tls", "host": "localhost", "port": router.port, "tls": True}
-        new = dict(svc.gateway.config, routers=[tls_entry])
+        new = configuration.with_overrides(svc.gateway.config, {"routers": [tls_entry]})
         svc.gateway.apply(new)
         yield wait_until(lambda: sum(1 for s, _ in reasons if s == "backoff") >= 2, timeout=10)
         self.assertFalse(link.ready)

@@ -12,6 +12,7 @@ import yaml
 from twisted.internet import defer, protocol, reactor
 from twisted.trial.unittest import TestCase
 
+from intermud3.config import with_overrides
 from intermud3.testing.router import I3Router
 from tests.integration.harness import API_KEY, JSONLineClient, RPCFailure, assert_rpc_error, wait_until
 from tests.integration.mudpair import (
@@ -137,7 +138,7 @@ class TellEmotetoTests(TestCase):
     @defer.inlineCallbacks
     def test_message_too_large_is_invalid_params(self):
         pair = self.pair
-        limit = pair.a.gateway.config["router"]["max_send_bytes"]
+        limit = pair.a.gateway.config.router.max_send_bytes
         for method, field in (("tell", "message"), ("emoteto", "emote"), ("emoteto", "message")):
             with self.assertRaises(RPCFailure) as caught:
                 yield pair.ca.call(method, {"target_mud": B, "target_user": "bob",
@@ -230,7 +231,7 @@ class DurableQueueTests(TestCase):
     @defer.inlineCallbacks
     def test_expired_message_is_reported_and_never_sent(self):
         pair = self.pair
-        pair.a.gateway.config["router"]["queue"]["ttl"] = 0.2
+        pair.a.gateway.apply(with_overrides(pair.a.gateway.config, {"router.queue.ttl": 0.2}))
         yield self._cut_a()
         result = yield self._tell(pair.ca, "too late")
         self.assertEqual(result["status"], "queued")
@@ -248,7 +249,7 @@ class DurableQueueTests(TestCase):
     @defer.inlineCallbacks
     def test_queue_full(self):
         pair = self.pair
-        pair.a.gateway.config["router"]["queue"]["max_messages"] = 2
+        pair.a.gateway.apply(with_overrides(pair.a.gateway.config, {"router.queue.max_messages": 2}))
         yield self._cut_a()
         for n in range(2):
             result = yield self._tell(pair.ca, f"m{n}")
@@ -265,7 +266,7 @@ class DurableQueueTests(TestCase):
     @defer.inlineCallbacks
     def test_queue_disabled_and_link_down(self):
         pair = self.pair
-        pair.a.gateway.config["router"]["queue"]["enabled"] = False
+        pair.a.gateway.apply(with_overrides(pair.a.gateway.config, {"router.queue.enabled": False}))
         yield self._cut_a()
         with self.assertRaises(RPCFailure) as caught:
             yield self._tell(pair.ca, "nowhere to go")
@@ -293,7 +294,7 @@ class DurableQueueTests(TestCase):
     @defer.inlineCallbacks
     def test_queued_tell_survives_a_gateway_restart(self):
         pair = self.pair
-        state_dir = pair.a.gateway.config["state"]["directory"]
+        state_dir = pair.a.gateway.config.state.directory
         yield self._cut_a()
         result = yield self._tell(pair.ca, "across a restart", client_msg_id="restart-1")
         self.assertEqual(result["status"], "queued")

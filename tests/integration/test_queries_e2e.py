@@ -185,7 +185,7 @@ class QueriesEndToEnd(unittest.TestCase):
                  for i in range(500)]
         yield self.sync(m.client_b, crowd)
         result = yield m.client_a.call("who", {"target_mud": B, "timeout": 2})
-        limit = m.b.gateway.config["router"]["max_send_bytes"]
+        limit = m.b.gateway.config.router.max_send_bytes
         reply = m.received_from(B, "who-reply")[-1]
         self.assertLessEqual(frame_size(reply), limit)
         self.assertEqual(m.router.rejected, [])

@@ -10,6 +10,7 @@ check-config command on that file. Neither the API keys nor the router
 password may appear anywhere in what was logged or printed.
 """
 
+import dataclasses
 import io
 import os
 import shutil
@@ -47,9 +48,9 @@ class LogCapture:
     def __init__(self, testcase):
         self.json = io.StringIO()
         self.text = io.StringIO()
-        debug = {"level": "debug", "components": {}}
-        writers = [GatewayLogObserver({**debug, "format": "json"}, out=self.json),
-                   GatewayLogObserver({**debug, "format": "text"}, out=self.text)]
+        debug = configuration.load_text("mud: {name: LogMud}\nlogging: {level: debug}", environ={}).logging
+        writers = [GatewayLogObserver(debug, out=self.json),
+                   GatewayLogObserver(dataclasses.replace(debug, format="text"), out=self.text)]
         self.events = 0
 
         def observe(event):
@@ -140,7 +141,7 @@ class SecretsNotLoggedTests(TestCase):
         for error in result["errors"]:
             self.assertNotIn(GOOD_KEY, error)
             self.assertNotIn(BAD_KEY, error)
-        self.assertEqual(svc.gateway.config["api"]["auth"]["api_keys"][0]["key"], GOOD_KEY)
+        self.assertEqual(svc.gateway.config.api.auth.api_keys[0].key, GOOD_KEY)
 
         # check-config on the same file prints every error, but no key.
         printed = io.StringIO()
