@@ -1,7 +1,8 @@
 """The method table: method name -> permission it needs -> handler.
 
-PERMISSIONS is API.md's permission table, the single source of truth for
-which methods exist; the dispatcher enforces it, so a handler never checks
+PERMISSIONS (intermud3/permissions.METHODS) is API.md's permission
+table, the single source of truth for which methods exist; the dispatcher
+enforces it, so a handler never checks
 permissions itself. The modules of this package read each method's
 parameters (-32602 for a bad one) and call the service that does the work;
 a service's refusal (services/failures.py) becomes its JSON-RPC error in
@@ -13,38 +14,8 @@ from intermud3.api.methods import messages as message_methods
 from intermud3.api.methods import network as network_methods
 from intermud3.api.methods import presence as presence_methods
 from intermud3.api.methods import queries as query_methods
+from intermud3.permissions import METHODS as PERMISSIONS
 
-# None: no permission needed (authentication may still be needed; see rpc.py).
-PERMISSIONS = {
-    "authenticate": None,
-    "restore_session": None,
-    "ping": None,
-    "heartbeat": None,
-    "set_options": None,
-    "tell": "tell",
-    "emoteto": "tell",
-    "channel_join": "channel",
-    "channel_leave": "channel",
-    "channel_send": "channel",
-    "channel_emote": "channel",
-    "channel_target": "channel",
-    # A tuple: any one of them (every permission that can send a message).
-    "message_status": ("tell", "channel", "admin"),
-    "channel_history": "channel",
-    "who": "info",
-    "finger": "info",
-    "locate": "info",
-    "mudlist": "info",
-    "mud_info": "info",
-    "channel_list": "info",
-    "channel_who": "info",
-    "status": "info",
-    "stats": "info",
-    "presence_sync": "presence",
-    "reconnect": "admin",
-    "reload_config": "admin",
-    "channel_admin": "admin",
-}
 
 # Every server-to-client notification of API.md (for /api/info).
 EVENTS = [
