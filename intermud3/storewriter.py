@@ -8,7 +8,7 @@ on one thread and runs whatever has piled up since its last batch in one
 transaction: under load many rows share a COMMIT, and each caller's
 Deferred fires (on the reactor thread) only after the COMMIT that made its
 work durable. A function that fails rolls back alone (a savepoint in
-``Database.transaction``, state_db.py); a COMMIT that fails fails the whole batch.
+``Database.transaction``, state/db.py); a COMMIT that fails fails the whole batch.
 
 ``InlineStoreWriter`` runs the same batches on the calling thread, at once
 or when told (``run_pending``): for tests on a ``Clock`` and for tools that

@@ -3,7 +3,7 @@
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from intermud3.deadlines import Deadlines
+from intermud3.outbound.deadlines import Deadlines
 
 
 class DeadlinesTests(SynchronousTestCase):

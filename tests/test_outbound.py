@@ -7,7 +7,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from intermud3.config import with_overrides
 from intermud3 import packets
 from intermud3.outbound import DRAIN_BATCH
-from intermud3.outcomes import OUTCOME_MARGIN, PURGE_INTERVAL
+from intermud3.outbound.outcomes import OUTCOME_MARGIN, PURGE_INTERVAL
 from intermud3.permissions import for_packet
 from intermud3.services import failures
 from tests.fakes import OUR_MUD, make_gateway, make_outbox, settled

@@ -1,8 +1,8 @@
 """Tests for intermud3.state: the SQLite store, one class per part:
-FilesTests, SchemaOneTests and CrashTests (state_db.py, state_schema.py),
-RouterTests (state_routers.py), ListTests (state_lists.py), OutboundTests
-(state_outbound.py), HistoryTests and HistoryTrimTests (state_history.py),
-SerialisationTests (state_values.py)."""
+FilesTests, SchemaOneTests and CrashTests (state/db.py, state/schema.py),
+RouterTests (state/routers.py), ListTests (state/lists.py), OutboundTests
+(state/queue.py), HistoryTests and HistoryTrimTests (state/history.py),
+SerialisationTests (state/values.py)."""
 
 import os
 import signal

@@ -3,7 +3,7 @@ full-text index (FTS5) when SQLite has one."""
 
 from twisted.logger import Logger
 
-from intermud3.state_values import dumps, loads
+from intermud3.state.values import dumps, loads
 
 __all__ = ["HistoryTable", "SEARCH_FIELDS"]
 

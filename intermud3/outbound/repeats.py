@@ -10,7 +10,7 @@ from collections import OrderedDict
 
 from twisted.internet import defer
 
-from intermud3.outcomes import ANY_KEY
+from intermud3.outbound.outcomes import ANY_KEY
 
 __all__ = ["Repeats"]
 

@@ -2,7 +2,7 @@
 
 from twisted.logger import Logger
 
-from intermud3.state_values import dumps, loads
+from intermud3.state.values import dumps, loads
 
 __all__ = ["ListTables"]
 

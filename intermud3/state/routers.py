@@ -4,7 +4,7 @@ mudlist and chanlist ids received under it."""
 
 from twisted.logger import Logger
 
-from intermud3.state_values import sql_int
+from intermud3.state.values import sql_int
 
 __all__ = ["RouterRecords"]
 

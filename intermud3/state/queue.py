@@ -9,7 +9,7 @@ from collections import namedtuple
 
 from twisted.logger import Logger
 
-from intermud3.state_values import dumps, loads
+from intermud3.state.values import dumps, loads
 
 __all__ = ["OutboundTable", "OutboundRow", "OUTCOMES", "OUTCOME_COLUMNS"]
 

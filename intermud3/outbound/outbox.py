@@ -1,234 +1,32 @@
-"""The outbound path: every packet we write to the router goes through here.
+"""The durable lane for messages (API.md "Messages").
 
-* ``encode`` turns a packet into its frame once (``OutFrame``); a packet
-  that can never be written (no LPC form, or a frame over
-  ``router.max_send_bytes``) raises ``Unsendable``, the one exception of
-  this path.
-* ``PacedLane`` (owned by the router link) is the pacer and the transient
-  lane: replies, queries and listens are written at once when the pacer
-  allows, else held in memory, in order, and dropped when the link drops.
-* ``Outbox`` is the durable lane for messages (API.md "Messages"): a
-  message goes out at once when the link is ready, the pacer has room and
-  nothing is ahead of it ("sent"); otherwise it is queued, in memory and in
-  the store, and answered "queued" only once its row is committed. The
-  queue is drained in order, linearly, from memory; ``may_send`` may hold
-  a message back (its channel unknown to the router) without blocking the
-  ones behind it. Before a queued message
-  is written its row is marked sent (committed), so a restart can never
-  send it twice; if the link drops before the write, the mark is undone.
+A message goes out at once when the link is ready, the pacer has room and
+nothing is ahead of it ("sent"); otherwise it is queued, in memory and in
+the store, and answered "queued" only once its row is committed. The queue
+is drained in order, linearly, from memory; ``may_send`` may hold a
+message back (its channel unknown to the router) without blocking the ones
+behind it. Before a queued message is written its row is marked sent
+(committed), so a restart can never send it twice; if the link drops
+before the write, the mark is undone.
 """
 
-import collections
-import enum
 import itertools
 import os
-from collections import OrderedDict, deque
+from collections import OrderedDict
 
 from twisted.logger import Logger
 
-from intermud3 import lpc, permissions
-from intermud3.expiry import QueueExpiry
-from intermud3.mudmode import frame as _frame
-from intermud3.outcomes import ANY_KEY, Outcomes, queued_id
-from intermud3.repeats import Repeats
+from intermud3 import permissions
+from intermud3.outbound.expiry import QueueExpiry
+from intermud3.outbound.frames import Unsendable, encode, encode_field
+from intermud3.outbound.outcomes import ANY_KEY, Outcomes, queued_id
+from intermud3.outbound.repeats import Repeats
 from intermud3.services import failures
 
-__all__ = ["Unsendable", "OutFrame", "encode", "encode_field", "frame_size", "SendResult",
-           "PacedLane", "Outbox", "DEFAULT_MAX_REMEMBERED", "DRAIN_BATCH"]
+__all__ = ["Outbox", "MessageEvents", "DEFAULT_MAX_REMEMBERED", "DRAIN_BATCH"]
 
 _log = Logger()
 
-
-# -- frames ---------------------------------------------------------------------
-
-class Unsendable(ValueError):
-    """A packet that can never be written to the router. ``size`` and
-    ``limit`` are set when it is too large (else None)."""
-
-    def __init__(self, message, size=None, limit=None):
-        super().__init__(message)
-        self.size = size
-        self.limit = limit
-
-
-# ``data`` is the whole frame (length prefix, LPC text, NUL); ``type`` the
-# packet type, for the pacer and metrics; ``packet`` the value, for storage.
-OutFrame = collections.namedtuple("OutFrame", "type data packet")
-
-
-def encode(packet, limit):
-    """The packet (a list or a packets.Packet) as an OutFrame of at most
-    ``limit`` bytes; Unsendable otherwise."""
-    value = getattr(packet, "value", packet)
-    try:
-        data = _frame(value)
-    except lpc.LPCError as error:
-        raise Unsendable(f"cannot be written as I3 text: {error}") from error
-    if len(data) > limit:
-        raise Unsendable(f"is too long for one I3 packet ({len(data)} bytes, the limit is "
-                         f"{limit})", size=len(data), limit=limit)
-    ptype = value[0] if isinstance(value, (list, tuple)) and value else ""
-    return OutFrame(ptype if isinstance(ptype, str) else "", data, value)
-
-
-def frame_size(packet):
-    """Bytes the packet takes on the wire, length prefix and NUL included;
-    lpc.LPCError when it has no LPC form."""
-    return len(_frame(getattr(packet, "value", packet)))
-
-
-def encode_field(packet, limit, field):
-    """``encode`` for a packet built from a client's ``field``: a BadRequest
-    naming it (TooLarge, with ``max_bytes``, when too long) instead of
-    Unsendable, checked before anything is sent or queued."""
-    try:
-        return encode(packet, limit)
-    except Unsendable as error:
-        if error.limit is None:
-            raise failures.BadRequest(field, f"{field} {error}") from None
-        raise failures.TooLarge(field, f"{field} {error}", max_bytes=error.limit) from None
-
-
-# -- the transient lane --------------------------------------------------------
-
-class SendResult(enum.Enum):
-    """What ``PacedLane.send`` did with a packet. Only SENT is true, so
-    ``if link.send(...)`` still means "written now"."""
-
-    SENT = "sent"         # written to the ready router link
-    HELD = "held"         # waits for the pacer; dropped if the link drops
-    DROPPED = "dropped"   # link not ready, or the hold full: never sent
-
-    def __bool__(self):
-        return self is SendResult.SENT
-
-
-class PacedLane:
-    """The pacer and the packets it holds back (the router link owns one).
-
-    ``write(OutFrame)`` writes to the current connection (the link's);
-    ``is_ready()`` says whether there is a ready one. ``on_writable``
-    observers run when the pacer has room and nothing is held, after a
-    refused ``try_send`` or a ``release`` (the durable outbox drains then).
-    """
-
-    def __init__(self, pacer, clock, *, write, is_ready, max_held):
-        self.pacer = pacer
-        self._clock = clock
-        self._write = write
-        self._is_ready = is_ready
-        self._max_held = max_held       # a callable: read live (reload)
-        self._held = deque()
-        self._want_writable = False
-        self._kick_call = None
-        self.on_writable = []
-
-    @property
-    def held(self):
-        return len(self._held)
-
-    def send(self, out):
-        """SENT: written now. HELD: held until the pacer allows. DROPPED:
-        link not ready, or the hold full (a SendResult)."""
-        if not self._is_ready():
-            _log.debug("Discarded a {type} packet: the router link is not ready", type=out.type)
-            return SendResult.DROPPED
-        if not self._held and self.pacer.can_send(out.type):
-            self._write(out)
-            return SendResult.SENT
-        if len(self._held) >= self._max_held():
-            _log.warn("Discarded a {type} packet: {count} packets already held for pacing",
-                      type=out.type, count=len(self._held))
-            return SendResult.DROPPED
-        self._held.append(out)
-        self._schedule_kick()
-        return SendResult.HELD
-
-    def try_send(self, out):
-        """Write now only if ready, the pacer has room and nothing is held;
-        never holds. After a False while ready, on_writable runs once there
-        is room again."""
-        if self._may_write(out.type):
-            self._write(out)
-            return True
-        return False
-
-    def reserve(self, ptype):
-        """As try_send for a packet of ``ptype`` written later: the pacer is
-        charged now, and the write (``write_reserved``) charges nothing."""
-        if self._may_write(ptype):
-            self.pacer.charge(ptype)
-            return True
-        return False
-
-    def _may_write(self, ptype):
-        if not self._is_ready():
-            return False
-        if not self._held and self.pacer.can_send(ptype):
-            return True
-        self._want_writable = True
-        self._schedule_kick()
-        return False
-
-    def release(self):
-        """The link became ready (its on_ready observers have run): write
-        what the pacer allows and tell on_writable."""
-        self._want_writable = True
-        self._kick()
-
-    def drop(self, why):
-        """The link dropped: held packets are discarded, timers stopped."""
-        if self._kick_call is not None and self._kick_call.active():
-            self._kick_call.cancel()
-        self._kick_call = None
-        self._want_writable = False
-        if self._held:
-            _log.info("Discarded {count} held packets: {reason}", count=len(self._held), reason=why)
-            self._held.clear()
-
-    def _schedule_kick(self):
-        if not self._is_ready():
-            return
-        head = self._held[0].type if self._held else "tell"
-        delay = self.pacer.next_opening(head)
-        call = self._kick_call
-        if call is not None and call.active():
-            if call.getTime() > self._clock.seconds() + delay:
-                call.reset(delay)
-            return
-        self._kick_call = self._clock.callLater(delay, self._kick)
-
-    def _kick(self):
-        if self._kick_call is not None and self._kick_call.active():
-            self._kick_call.cancel()
-        self._kick_call = None
-        if not self._is_ready():
-            return
-        released = False
-        while self._held and self.pacer.can_send(self._held[0].type):
-            self._write(self._held.popleft())
-            released = True
-        if self._held:
-            self._schedule_kick()
-            return
-        if released:
-            self._want_writable = True
-        if not self._want_writable:
-            return
-        if not self.pacer.can_send("tell"):
-            self._schedule_kick()
-            return
-        self._want_writable = False
-        for observer in list(self.on_writable):
-            try:
-                observer()
-            except Exception:
-                _log.failure("on_writable observer failed")
-            if not self._is_ready():
-                return
-
-
-# -- the durable lane ------------------------------------------------------------
 
 # client_msg_id results and message outcomes kept in memory; beyond this the
 # oldest are forgotten (outcomes of queued messages stay in the store).

@@ -7,13 +7,13 @@ included) loses neither the router's trust nor a message we said we queued.
 ``StateStore`` is the one object the rest of the gateway sees; each of
 its jobs lives in a module of its own:
 
-* state_db.py: the file, its durability settings, migrations
-  (state_schema.py) and transactions;
-* state_routers.py: router passwords and list ids per MUD name;
-* state_lists.py: the mudlist and chanlist;
-* state_outbound.py: the outbound queue and message outcomes;
-* state_history.py: channel history and its full-text search;
-* state_values.py: LPC values as stored JSON.
+* state/db.py: the file, its durability settings, migrations
+  (state/schema.py) and transactions;
+* state/routers.py: router passwords and list ids per MUD name;
+* state/lists.py: the mudlist and chanlist;
+* state/queue.py: the outbound queue and message outcomes;
+* state/history.py: channel history and its full-text search;
+* state/values.py: LPC values as stored JSON.
 
 This class is synchronous. The running gateway calls it only from the
 store's writer thread (storewriter.py), which batches calls into one
@@ -24,13 +24,13 @@ it directly.
 
 import time
 
-from intermud3.state_db import FILENAME, LOCK_TIMEOUT, WRITER_LOCK_TIMEOUT, Database, StateError
-from intermud3.state_history import SEARCH_FIELDS, HistoryTable
-from intermud3.state_lists import ListTables
-from intermud3.state_outbound import OUTCOME_COLUMNS, OUTCOMES, OutboundRow, OutboundTable
-from intermud3.state_routers import RouterRecords
-from intermud3.state_schema import MIGRATIONS, SCHEMA_VERSION
-from intermud3.state_values import dumps, loads
+from intermud3.state.db import FILENAME, LOCK_TIMEOUT, WRITER_LOCK_TIMEOUT, Database, StateError
+from intermud3.state.history import SEARCH_FIELDS, HistoryTable
+from intermud3.state.lists import ListTables
+from intermud3.state.queue import OUTCOME_COLUMNS, OUTCOMES, OutboundRow, OutboundTable
+from intermud3.state.routers import RouterRecords
+from intermud3.state.schema import MIGRATIONS, SCHEMA_VERSION
+from intermud3.state.values import dumps, loads
 
 __all__ = ["StateStore", "StateError", "OutboundRow", "dumps", "loads", "FILENAME",
            "MIGRATIONS", "SCHEMA_VERSION", "LOCK_TIMEOUT", "WRITER_LOCK_TIMEOUT",

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 from twisted.logger import Logger
 
-from intermud3.state_schema import MIGRATIONS, SCHEMA_VERSION
+from intermud3.state.schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["Database", "StateError", "FILENAME", "LOCK_TIMEOUT", "WRITER_LOCK_TIMEOUT"]
 

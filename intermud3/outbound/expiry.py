@@ -4,7 +4,7 @@ is dropped unsent, marked "expired" in the store, and its MUD is told
 
 from twisted.logger import Logger
 
-from intermud3.deadlines import Deadlines
+from intermud3.outbound.deadlines import Deadlines
 
 __all__ = ["QueueExpiry"]
 

@@ -1,7 +1,7 @@
 """The state database's schema: the steps that build it, version by version.
 
 ``MIGRATIONS[n]`` takes a file from schema version n to n + 1; the
-version a file is at is kept in its ``meta`` table (state_db.py).
+version a file is at is kept in its ``meta`` table (state/db.py).
 """
 
 import sqlite3
@@ -48,7 +48,7 @@ MIGRATIONS = [
         # (router, MUD name), so a renamed MUD starts from 0 and the old
         # name's password is kept for its return. Version 1 rows name no
         # MUD; they wait in routers_v1 until the first call that names one
-        # (RouterRecords.claim_v1, state_routers.py).
+        # (RouterRecords.claim_v1, state/routers.py).
         "ALTER TABLE routers RENAME TO routers_v1",
         """CREATE TABLE routers (
                router TEXT NOT NULL,
