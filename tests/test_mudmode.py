@@ -256,27 +256,28 @@ class ConnectionTests(SynchronousTestCase):
         self.assertEqual(protocol.packets, [1])
 
 
-@settings(deadline=None, max_examples=100)
-@given(st.lists(st.integers(1, 400), max_size=40), st.integers(0, 2))
-def test_any_chunking_delivers_the_same_packets(cuts, pause_every):
-    values = [["tell", 5, "A", "a", "B", "b", "A", "x" * 300], 7, {"k": [1, 2.5]}, ["y" * 900], []]
-    stream = b"".join(frame(v) for v in values) + raw_frame(b"({bad\x00") + frame("last")
-    protocol, transport = connected()
-    at = 0
-    for i, size in enumerate(cuts + [len(stream)]):
-        chunk = stream[at:at + size]
-        at += size
-        protocol.dataReceived(chunk)
-        if pause_every and i % pause_every == 0:
-            # A paused protocol holds what arrives and resumes where it was.
-            protocol.pauseProducing()
-            protocol.dataReceived(b"")
-            protocol.resumeProducing()
-    assert protocol.packets == values + ["last"]
-    assert protocol.decode_failures == 1
-    assert protocol.bytes_received == len(stream)
-    assert not transport.disconnecting
-    assert protocol._unprocessed == b"" and protocol._awaiting == 0
+class ChunkingTests(SynchronousTestCase):
+    @settings(deadline=None, max_examples=100)
+    @given(st.lists(st.integers(1, 400), max_size=40), st.integers(0, 2))
+    def test_any_chunking_delivers_the_same_packets(self, cuts, pause_every):
+        values = [["tell", 5, "A", "a", "B", "b", "A", "x" * 300], 7, {"k": [1, 2.5]}, ["y" * 900], []]
+        stream = b"".join(frame(v) for v in values) + raw_frame(b"({bad\x00") + frame("last")
+        protocol, transport = connected()
+        at = 0
+        for i, size in enumerate(cuts + [len(stream)]):
+            chunk = stream[at:at + size]
+            at += size
+            protocol.dataReceived(chunk)
+            if pause_every and i % pause_every == 0:
+                # A paused protocol holds what arrives and resumes where it was.
+                protocol.pauseProducing()
+                protocol.dataReceived(b"")
+                protocol.resumeProducing()
+        self.assertEqual(protocol.packets, values + ["last"])
+        self.assertEqual(protocol.decode_failures, 1)
+        self.assertEqual(protocol.bytes_received, len(stream))
+        self.assertFalse(transport.disconnecting)
+        self.assertEqual((protocol._unprocessed, protocol._awaiting), (b"", 0))
 
 
 class LargeFrameTests(SynchronousTestCase):

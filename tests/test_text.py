@@ -1,7 +1,8 @@
 """services/text.py: what reaches the I3 network from a MUD's text."""
 
-import pytest
 from hypothesis import given, settings, strategies as st
+
+from twisted.trial.unittest import SynchronousTestCase
 
 from intermud3.services.text import clean, username
 
@@ -63,44 +64,14 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("raw, expected", CASES)
-def test_clean(raw, expected):
-    assert clean(raw) == expected
-
-
-def test_clean_mixed_message():
-    raw = ESC + "[1m%^CYAN%^Bob" + ESC + "[0m says:\r\n\x00hi" + ESC + "]0;x\x07!"
-    assert clean(raw) == "%^CYAN%^Bob says:\nhi!"
-
-
-def test_clean_non_string_becomes_text():
-    assert clean(42) == "42"
-
-
-@settings(deadline=None, max_examples=200)
-@given(st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x2FF)))
-def test_clean_output_has_no_controls_but_lf(raw):
-    out = clean(raw)
-    assert all(ch == "\n" or not (ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0) for ch in out)
-    assert clean(out) == out  # idempotent
-
-
-@settings(deadline=None, max_examples=200)
-@given(st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E)))
-def test_clean_keeps_printable_ascii(raw):
-    assert clean(raw) == raw
-
-
-@pytest.mark.parametrize("raw, expected", [
+USERNAMES = [
     ("Alice", "alice"),
     ("  BOB  ", "bob"),
     ("Ca\u00efn", "ca\u00efn"),
     (ESC + "[1mZed" + ESC + "[0m", "zed"),
     ("a\nb", "ab"),
     ("", ""),
-])
-def test_username(raw, expected):
-    assert username(raw) == expected
+]
 
 
 def _clean_in_three_steps(text):
@@ -113,14 +84,43 @@ def _clean_in_three_steps(text):
     return re.sub(_ANSI, "", text).translate(controls)
 
 
-@settings(deadline=None, max_examples=500)
-@given(st.text(alphabet=st.sampled_from(
-    ["a", " ", "%", "^", "[", "]", "\\", ";", "0", "1", "m", "P", "X", "_", "(", "B", "#", "\u00e9", "\u2028",
-     "\x1b", "\r", "\n", "\t", "\x00", "\x07", "\x7f", "\x85", "\x90", "\x9b", "\x9c", "\x9d", "\x9f"])))
-def test_one_pass_equals_the_three_steps(raw):
-    assert clean(raw) == _clean_in_three_steps(raw)
+class CleanTests(SynchronousTestCase):
+    def test_clean(self):
+        for raw, expected in CASES:
+            self.assertEqual(clean(raw), expected, repr(raw))
+
+    def test_clean_mixed_message(self):
+        raw = ESC + "[1m%^CYAN%^Bob" + ESC + "[0m says:\r\n\x00hi" + ESC + "]0;x\x07!"
+        self.assertEqual(clean(raw), "%^CYAN%^Bob says:\nhi!")
+
+    def test_clean_non_string_becomes_text(self):
+        self.assertEqual(clean(42), "42")
+
+    @settings(deadline=None, max_examples=200)
+    @given(st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x2FF)))
+    def test_clean_output_has_no_controls_but_lf(self, raw):
+        out = clean(raw)
+        self.assertTrue(all(ch == "\n" or not (ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0) for ch in out), repr(out))
+        self.assertEqual(clean(out), out)  # idempotent
+
+    @settings(deadline=None, max_examples=200)
+    @given(st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E)))
+    def test_clean_keeps_printable_ascii(self, raw):
+        self.assertEqual(clean(raw), raw)
+
+    @settings(deadline=None, max_examples=500)
+    @given(st.text(alphabet=st.sampled_from(
+        ["a", " ", "%", "^", "[", "]", "\\", ";", "0", "1", "m", "P", "X", "_", "(", "B", "#", "\u00e9", "\u2028",
+         "\x1b", "\r", "\n", "\t", "\x00", "\x07", "\x7f", "\x85", "\x90", "\x9b", "\x9c", "\x9d", "\x9f"])))
+    def test_one_pass_equals_the_three_steps(self, raw):
+        self.assertEqual(clean(raw), _clean_in_three_steps(raw))
+
+    def test_cases_hold_for_the_reference_too(self):
+        for raw, expected in CASES:
+            self.assertEqual(_clean_in_three_steps(raw), expected, repr(raw))
 
 
-@pytest.mark.parametrize("raw, expected", CASES)
-def test_cases_hold_for_the_reference_too(raw, expected):
-    assert _clean_in_three_steps(raw) == expected
+class UsernameTests(SynchronousTestCase):
+    def test_username(self):
+        for raw, expected in USERNAMES:
+            self.assertEqual(username(raw), expected, repr(raw))
