@@ -684,6 +684,20 @@ class SendBufferUnitTests(unittest.SynchronousTestCase):
         self.assertFalse(self.connection.send_message(b"z"))
         self.assertEqual(self.connection.buffered_bytes, 0)
 
+    def test_every_on_lost_callback_runs_when_one_removes_itself(self):
+        called = []
+
+        on_lost = self.connection.on_lost
+
+        def leaving():
+            # As the wrong-key answer does: from the list it was added to.
+            called.append("leaving")
+            on_lost.remove(leaving)
+
+        on_lost.extend([leaving, lambda: called.append("next")])
+        self.connection.lost()
+        self.assertEqual(called, ["leaving", "next"])
+
     def test_close_writes_held_messages_first(self):
         self.connection.pauseProducing()
         self.connection.send_message(b"last words")

@@ -475,7 +475,9 @@ class APIConnection:
         self._detach()
         self._wake_writable_waiters()
         callbacks, self.on_lost = self.on_lost, []
-        for callback in callbacks:
+        # A copy: a callback may remove itself from the list it was in
+        # (the wrong-key answer does), which would skip the next one.
+        for callback in list(callbacks):
             try:
                 callback()
             except Exception:
