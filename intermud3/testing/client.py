@@ -31,6 +31,7 @@ class EventInbox:
         self._clock = clock
         self.events = []
         self._waiters = []
+        self._counters = []     # (enough, Deferred) of wait_count
 
     def add(self, event):
         self.events.append(event)
@@ -51,10 +52,38 @@ class EventInbox:
         d.addBoth(lambda r: (call.active() and call.cancel(), r)[1])
         return d
 
+    def wait_count(self, name, count, timeout=5.0):
+        """Fire with the params of the first `count` events `name` once that
+        many have come (leaving them in `events`); fail after `timeout`."""
+        d = defer.Deferred()
+
+        def enough():
+            found = [e["params"] for e in self.events if e["method"] == name]
+            return found[:count] if len(found) >= count else None
+
+        self._counters.append((enough, d))
+        self._wake()
+
+        def expire():
+            if not d.called:
+                got = len([e for e in self.events if e["method"] == name])
+                d.errback(AssertionError(f"{got} of {count} {name} events within {timeout}s"))
+
+        call = self._clock.callLater(timeout, expire)
+        d.addBoth(lambda r: (call.active() and call.cancel(), r)[1])
+        return d
+
     def names(self):
         return [e["method"] for e in self.events]
 
     def _wake(self):
+        for counter in list(self._counters):
+            enough, d = counter
+            found = None if d.called else enough()
+            if d.called or found is not None:
+                self._counters.remove(counter)
+                if found is not None:
+                    d.callback(found)
         for waiter in list(self._waiters):
             name, predicate, d = waiter
             if d.called:

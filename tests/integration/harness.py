@@ -13,6 +13,7 @@ from intermud3 import config as configuration
 from intermud3.service import GatewayService
 from intermud3.testing.client import EventInbox, JSONLineClient, RPCFailure  # noqa: F401 (re-exported)
 from intermud3.testing.router import I3Router
+from tests.integration.waits import link_ready
 
 API_KEY = "test-key-0123456789"
 
@@ -92,7 +93,7 @@ class Loopback:
     @defer.inlineCallbacks
     def ready_gateway(self, mud_name, routers, state_dir=None, **sections):
         svc = self.gateway(mud_name, routers, state_dir, **sections)
-        yield wait_until(lambda: svc.gateway.link.ready)
+        yield link_ready(svc)
         return svc
 
     @defer.inlineCallbacks
@@ -113,7 +114,11 @@ class Loopback:
 
 
 def wait_until(predicate, timeout=5.0, interval=0.01):
-    """Fire when predicate() is true; fail after timeout seconds."""
+    """Fire when predicate() is true; fail after timeout seconds.
+
+    Polls: only for what raises no event (a file appearing, a timer of the
+    code under test). Anything else has a wait in tests/integration/waits.py,
+    router.wait_for, client.event or Child.wait_output."""
     d = defer.Deferred()
     deadline = reactor.seconds() + timeout
 

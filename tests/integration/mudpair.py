@@ -11,7 +11,8 @@ import tempfile
 from twisted.internet import defer
 
 from intermud3.testing.router import I3Router
-from tests.integration.harness import Loopback, wait_until
+from tests.integration.harness import Loopback
+from tests.integration.waits import gateway_sees
 from tests.vectors import load_vectors
 
 A, B = "MudA", "MudB"
@@ -63,7 +64,8 @@ def start_pair(loop, router=None, a=None, b=None, **router_options):
     router = router if router is not None else loop.router(**router_options)
     gw_a = yield loop.ready_gateway(A, [router], state_dir(loop, A), **(a or {}))
     gw_b = yield loop.ready_gateway(B, [router], state_dir(loop, B), **(b or {}))
-    yield wait_until(lambda: B in gw_a.gateway.lists.muds and A in gw_b.gateway.lists.muds)
+    yield gateway_sees(gw_a, lambda: B in gw_a.gateway.lists.muds, f"{A} knows {B}")
+    yield gateway_sees(gw_b, lambda: A in gw_b.gateway.lists.muds, f"{B} knows {A}")
     ca = yield loop.tcp_client(gw_a)
     cb = yield loop.tcp_client(gw_b)
     return MudPair(loop, router, gw_a, gw_b, ca, cb)

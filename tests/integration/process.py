@@ -55,17 +55,49 @@ class Child(protocol.ProcessProtocol):
         self.stdout = []
         self.signal = None
         self.ended = defer.Deferred()
+        self._output_waiters = []   # (text, stdout_only, Deferred)
 
     def outReceived(self, data):
         self.output.append(data)
         self.stdout.append(data)
+        self._wake()
 
     def errReceived(self, data):
         self.output.append(data)
+        self._wake()
+
+    def wait_output(self, text, timeout=10.0, stdout_only=False):
+        """Fires once `text` (str) has appeared in the output (stdout alone
+        with stdout_only); fails after `timeout` seconds or if the process
+        ends first."""
+        d = defer.Deferred()
+        self._output_waiters.append((text, stdout_only, d))
+        self._wake()
+
+        def expire():
+            if not d.called:
+                d.errback(AssertionError(f"{text!r} not in the output within {timeout}s"))
+
+        call = reactor.callLater(timeout, expire)
+        d.addBoth(lambda r: (call.active() and call.cancel(), r)[1])
+        return d
+
+    def _wake(self):
+        for waiter in list(self._output_waiters):
+            text, stdout_only, d = waiter
+            seen = b"".join(self.stdout).decode("utf-8", "replace") if stdout_only else self.text()
+            if d.called or text in seen:
+                self._output_waiters.remove(waiter)
+                if not d.called:
+                    d.callback(None)
 
     def processEnded(self, reason):
         self.signal = reason.value.signal
         self.ended.callback(reason.value.exitCode)
+        waiters, self._output_waiters = self._output_waiters, []
+        for text, _, d in waiters:
+            if not d.called:
+                d.errback(AssertionError(f"the process ended before {text!r} was in its output"))
 
     def text(self):
         return b"".join(self.output).decode("utf-8", "replace")

@@ -28,8 +28,8 @@ from tests.integration.harness import (
     JSONLineClient,
     Loopback,
     assert_rpc_error,
-    wait_until,
 )
+from tests.integration.waits import api_connections_closed, gateway_sees, link_ready
 from tests.integration.wsclient import WSClosed, WSJSONClient, connect_ws
 
 MUD = "E2EMud"
@@ -186,7 +186,7 @@ class GatewayTestCase(TestCase):
 
     def all_closed(self, svc):
         # Runs after the clients' own cleanups (registered later, run first).
-        return wait_until(lambda: svc.gateway.api_connections.count() == 0)
+        return api_connections_closed(svc, lambda: svc.gateway.api_connections.count() == 0)
 
     @defer.inlineCallbacks
     def tcp(self, svc, key=API_KEY, welcome=True, narrow=False):
@@ -598,7 +598,7 @@ class RulesMixin:
         for each in (client, watcher):
             yield each.call("channel_join", {"channel": "dchat"})
         yield client.disconnect()
-        yield wait_until(lambda: svc.gateway.sessions.attached_count() == 1)
+        yield api_connections_closed(svc, lambda: svc.gateway.sessions.attached_count() == 1)
         # Detached, the session keeps its subscription: the router still sends.
         self.assertIn(MUD, router.listening["dchat"])
         texts = [f"while away {n}" for n in range(QUEUE_SIZE + 2)]
@@ -627,10 +627,11 @@ class RulesMixin:
         client = yield self.connect(svc)
         yield client.call("channel_join", {"channel": "dchat"})
         yield client.disconnect()
-        yield wait_until(lambda: svc.gateway.sessions.attached_count() == 0)
+        yield api_connections_closed(svc, lambda: svc.gateway.sessions.attached_count() == 0)
         router.send_packet(MUD, channel_packet("kept"))
         back = yield self.connect(svc)
-        yield wait_until(lambda: len(svc.gateway.sessions.get(client.session_id).queue) == 1)
+        yield gateway_sees(svc, lambda: len(svc.gateway.sessions.get(client.session_id).queue) == 1,
+                           "the detached session kept the message")
         result = yield back.call("restore_session", {"session_id": client.session_id})
         self.assertEqual(result["session_id"], client.session_id)
         self.assertEqual((result["resumed"], result["replayed"], result["dropped"]), (True, 1, 0))
@@ -700,7 +701,7 @@ class SessionTests(GatewayTestCase):
         client = yield self.tcp(svc)
         yield client.call("channel_join", {"channel": "dchat"})
         yield client.disconnect()
-        yield wait_until(lambda: svc.gateway.sessions.attached_count() == 0)
+        yield api_connections_closed(svc, lambda: svc.gateway.sessions.attached_count() == 0)
         for n in range(2):
             router.send_packet(MUD, channel_packet(f"kept {n}"))
         # Wait for the gateway to have handled both, through an observer.
@@ -812,7 +813,7 @@ class WebSocketTests(GatewayTestCase):
         client = yield self.ws(svc)
         lively = yield self.ws(svc)
         client.transport.pauseProducing()      # reads nothing, so answers no ping
-        yield wait_until(lambda: svc.gateway.sessions.attached_count() == 1)
+        yield api_connections_closed(svc, lambda: svc.gateway.sessions.attached_count() == 1)
         self.assertFalse(svc.gateway.sessions.get(client.session_id).attached)
         client.transport.resumeProducing()
         yield client.lost
@@ -980,7 +981,7 @@ class TCPTests(GatewayTestCase):
         self.assertEqual(status, 503)
         # One leaves: the next one is let in.
         yield first.disconnect()
-        yield wait_until(lambda: svc.gateway.api_connections.count() == 1)
+        yield api_connections_closed(svc, lambda: svc.gateway.api_connections.count() == 1)
         third = yield self.ws(svc)
         result = yield third.call("ping")
         self.assertIs(result["pong"], True)
@@ -1116,7 +1117,7 @@ class HousekeepingTests(GatewayTestCase):
         yield router.wait_for(lambda r: startups(r) == 2)
         event = yield client.event("gateway_reconnected")
         self.assertEqual(event["status"], "connected")
-        yield wait_until(lambda: svc.gateway.link.ready)
+        yield link_ready(svc)
         stats = yield client.call("stats")
         self.assertEqual(stats["reconnects"], 1)
         self.assertIs(stats["gateway_connected"], True)
@@ -1132,7 +1133,7 @@ class HousekeepingTests(GatewayTestCase):
         svc.startService()
         self.addCleanup(lambda: svc.stopService() if svc.running else None)
         self.addCleanup(self.all_closed, svc)
-        yield wait_until(lambda: svc.gateway.link.ready)
+        yield link_ready(svc)
         return svc, path, directory
 
     @staticmethod
@@ -1258,7 +1259,7 @@ class HTTPTests(GatewayTestCase):
         self.assertEqual(code, 200)
         self.assertNotEqual(health["router"]["state"], "ready")
         router.refuse_startups = False
-        yield wait_until(lambda: svc.gateway.link.ready)
+        yield link_ready(svc)
         code, body = yield self.get_json(svc, "/health/ready")
         self.assertEqual((code, body), (200, {"status": "ready"}))
 

@@ -10,7 +10,8 @@ import tempfile
 
 from twisted.internet import defer, protocol, reactor
 
-from tests.integration.harness import API_KEY, Loopback, wait_until
+from tests.integration.harness import API_KEY, Loopback
+from tests.integration.waits import gateway_sees
 from tests.vectors import load_vectors
 
 A, B = "MudA", "MudB"
@@ -84,7 +85,7 @@ class TwoMuds:
 
         def known():
             return all(lists.mud_entry(m) and lists.mud_entry(m)["status"] == "up" for m in muds)
-        return wait_until(known)
+        return gateway_sees(svc, known, f"mudlist shows {', '.join(muds)} up")
 
     # -- the wire ------------------------------------------------------------
 
