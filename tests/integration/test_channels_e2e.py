@@ -8,9 +8,10 @@ MUD's clients got is checked event by event.
 from twisted.internet import defer
 from twisted.trial.unittest import TestCase
 
-from tests.integration.harness import RPCFailure, wait_until
+from tests.integration.harness import RPCFailure
 from tests.integration.mudpair import (
     A, B, FAST_LINK, assert_shaped_like_vector, listen_router, make_loop, start_pair, state_dir)
+from tests.integration.waits import gateway_sees, link_down, link_ready
 
 CHANNEL = "dchat"
 
@@ -296,8 +297,8 @@ class ChannelTests(TestCase):
         self.assertEqual(add, ["channel-add", 5, A, 0, "*test", 0, name, 0])
         self.assertEqual(pair.router.channels[name].owner, A)
         # The chanlist delta reaches both gateways (its type ({}) counts as 0).
-        yield wait_until(lambda: name in pair.a.gateway.lists.channels
-                         and name in pair.b.gateway.lists.channels)
+        for svc in (pair.a, pair.b):
+            yield gateway_sees(svc, lambda: name in svc.gateway.lists.channels, f"chanlist has {name}")
         listing = yield pair.cb.call("channel_list", {"filter": {"owner": A}})
         self.assertEqual(listing["channels"],
                          [{"name": name, "owner": A, "type": 0, "member_count": 0}])
@@ -326,7 +327,7 @@ class ChannelTests(TestCase):
         (remove,) = yield pair.wait_received(A, "channel-remove")
         self.assertEqual(remove, ["channel-remove", 5, A, 0, "*test", 0, name])
         self.assertNotIn(name, pair.router.channels)
-        yield wait_until(lambda: name not in pair.b.gateway.lists.channels)
+        yield gateway_sees(pair.b, lambda: name not in pair.b.gateway.lists.channels, f"{name} removed")
         listing = yield pair.cb.call("channel_list", {"filter": {"owner": A}})
         self.assertEqual(listing["channels"], [])
         self.assertEqual(pair.router.rejected, [])
@@ -352,7 +353,7 @@ class QueuedChannelTests(TestCase):
         pair = self.pair
         pair.router.refuse_startups = True
         yield pair.router.drop(A)
-        yield wait_until(lambda: not pair.a.gateway.link.ready)
+        yield link_down(pair.a)
         local = self.ca2.event("channel_message")
         result = yield pair.ca.call("channel_send", {"channel": CHANNEL, "message": "queued hi",
                                                      "from_user": "alice"})
@@ -400,14 +401,14 @@ class RouterCleanRestartTests(TestCase):
         yield pair.router.wait_for(lambda r: r.listening.get(CHANNEL, set()) >= {A, B})
         port = pair.router.port
         yield pair.router.shutdown()
-        yield wait_until(lambda: not pair.a.gateway.link.ready and not pair.b.gateway.link.ready)
+        yield link_down(pair.a, pair.b)
         queued = yield pair.ca.call("channel_send", {"channel": CHANNEL, "message": "from the outage"})
         self.assertEqual(queued["status"], "queued")
         sent = pair.ca.event("message_sent", lambda e: e["message_id"] == queued["message_id"],
                              timeout=10)
 
         router = listen_router(self.loop, port, channel_delay=3.0, accept_gap=1.0)
-        yield wait_until(lambda: pair.a.gateway.link.ready and pair.b.gateway.link.ready, timeout=5)
+        yield link_ready(pair.a, pair.b)
         self.assertTrue(router.refused_connections)      # the second came too soon, and retried
         # Both listened at once and were told the channel does not exist.
         yield router.wait_for(lambda r: len(unk_channel_answers(r)) >= 2)

@@ -9,16 +9,17 @@ import signal
 from pathlib import Path
 
 import yaml
-from twisted.internet import defer, protocol, reactor
+from twisted.internet import defer, protocol, reactor, task
 from twisted.trial.unittest import TestCase
 
 from intermud3.config import with_overrides
 from intermud3.testing.router import I3Router
-from tests.integration.harness import API_KEY, JSONLineClient, RPCFailure, assert_rpc_error, wait_until
+from tests.integration.harness import API_KEY, JSONLineClient, RPCFailure, assert_rpc_error
 from tests.integration.mudpair import (
     A, B, FAST_LINK, assert_shaped_like_vector, listen_router, make_loop, start_pair,
     state_dir)
 from tests.integration.process import free_port, output_on_failure, twistd_gateway
+from tests.integration.waits import gateway_sees, link_down, link_ready
 
 RED_ANSI = "\x1b[1;31m"
 RESET_ANSI = "\x1b[0m"
@@ -184,7 +185,7 @@ class DurableQueueTests(TestCase):
         pair = self.pair
         pair.router.refuse_startups = True
         yield pair.router.drop(A)
-        yield wait_until(lambda: not pair.a.gateway.link.ready)
+        yield link_down(pair.a)
 
     def _tell(self, client, message, **extra):
         return client.call("tell", {"target_mud": B, "target_user": "bob",
@@ -215,7 +216,7 @@ class DurableQueueTests(TestCase):
         pair = self.pair
         port = pair.router.port
         yield pair.router.shutdown()
-        yield wait_until(lambda: not pair.a.gateway.link.ready and not pair.b.gateway.link.ready)
+        yield link_down(pair.a, pair.b)
         result = yield self._tell(pair.ca, "across a router restart")
         self.assertEqual(result["status"], "queued")
         sent = pair.ca.event("message_sent", lambda e: e["message_id"] == result["message_id"])
@@ -239,7 +240,7 @@ class DurableQueueTests(TestCase):
         self.assertEqual(event["message_id"], result["message_id"])
         self.assertEqual(event["method"], "tell")
         pair.router.refuse_startups = False
-        yield wait_until(lambda: pair.a.gateway.link.ready)
+        yield link_ready(pair.a)
         received = pair.cb.event("tell_received")
         yield self._tell(pair.ca, "on time")
         self.assertEqual((yield received)["message"], "on time")
@@ -304,7 +305,7 @@ class DurableQueueTests(TestCase):
         received = pair.cb.event("tell_received")
         again = self.loop.gateway(A, [pair.router], state_dir=state_dir, router=FAST_LINK)
         self.assertEqual((yield received)["message"], "across a restart")
-        yield wait_until(lambda: again.gateway.outbox.depth == 0)
+        yield gateway_sees(again, lambda: again.gateway.outbox.depth == 0, "the outbox drained")
         client = yield self.loop.tcp_client(again)
         # A retry across the restart is recognised: nothing is sent twice.
         retry = yield self._tell(client, "across a restart", client_msg_id="restart-1")
@@ -363,7 +364,9 @@ class PacingTests(TestCase):
         pair = yield start_pair(loop, a=paced, b=paced, flood_control=True)
         # The handshake's startup-req-3 (weight 6) drained the bucket; the
         # burst starts once a tell may go at once.
-        yield wait_until(lambda: pair.a.gateway.link.pacer.can_send("tell"))
+        pacer = pair.a.gateway.link.pacer
+        while not pacer.can_send("tell"):
+            yield task.deferLater(reactor, pacer.next_opening("tell"), lambda: None)
         count = 30
         texts = [f"burst {n:02d}" for n in range(count)]
         results = yield defer.gatherResults([
@@ -374,14 +377,13 @@ class PacingTests(TestCase):
         self.assertGreater(first_queued, 0, statuses)
         self.assertEqual(set(statuses[first_queued:]), {"queued"}, statuses)
         queued_ids = {r["message_id"] for r in results if r["status"] == "queued"}
-        yield wait_until(lambda: len([e for e in pair.cb.events
-                                      if e["method"] == "tell_received"]) == count, timeout=10)
+        yield pair.cb.inbox.wait_count("tell_received", count, timeout=10)
         delivered = [e["params"]["message"] for e in pair.cb.events
                      if e["method"] == "tell_received"]
         self.assertEqual(delivered, texts)
         self.assertEqual([t[7] for t in pair.received(A, "tell")], texts)
-        yield wait_until(lambda: {e["params"]["message_id"] for e in pair.ca.events
-                                  if e["method"] == "message_sent"} == queued_ids)
+        sent = yield pair.ca.inbox.wait_count("message_sent", len(queued_ids))
+        self.assertEqual({e["message_id"] for e in sent}, queued_ids)
         self.assertEqual(pair.router.flood_blocked, {})
         self.assertEqual(pair.router.rejected, [])
         self.assertEqual(pair.a.gateway.outbox.depth, 0)
@@ -396,15 +398,14 @@ class PacingTests(TestCase):
         yield pair.ca.call("channel_join", {"channel": "dchat"})
         pair.router.refuse_startups = True
         yield pair.router.drop(A)
-        yield wait_until(lambda: not pair.a.gateway.link.ready)
+        yield link_down(pair.a)
         texts = [f"backlog {n:02d}" for n in range(8)]
         for text in texts:
             result = yield pair.ca.call("tell", {"target_mud": B, "target_user": "bob",
                                                  "message": text})
             self.assertEqual(result["status"], "queued")
         pair.router.refuse_startups = False
-        yield wait_until(lambda: len([e for e in pair.cb.events
-                                      if e["method"] == "tell_received"]) == len(texts), timeout=10)
+        yield pair.cb.inbox.wait_count("tell_received", len(texts), timeout=10)
         self.assertEqual([e["params"]["message"] for e in pair.cb.events
                           if e["method"] == "tell_received"], texts)
         self.assertEqual(pair.router.flood_blocked, {})

@@ -10,8 +10,9 @@ import json
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from tests.integration.harness import assert_rpc_error, wait_until
+from tests.integration.harness import assert_rpc_error
 from tests.integration.two_muds import A, B, TwoMuds, http_get, mud_info, same_shape, vector
+from tests.integration.waits import gateway_sees, link_ready
 
 ENTRY_KEYS = {"name", "host", "port", "tcp_port", "udp_port", "driver", "mudlib", "base_mudlib",
               "mud_type", "status", "restart_in", "services", "open_status", "admin_email"}
@@ -34,11 +35,13 @@ class NetworkEndToEnd(unittest.TestCase):
     def set_mud(self, name, info):
         """Change the router's mudlist; fire once A has merged that packet."""
         self.router.set_mud(name, info)
-        return wait_until(lambda: self.muds.a.gateway.lists.mudlist_id == self.router.mudlist_id)
+        return gateway_sees(self.muds.a, lambda: self.muds.a.gateway.lists.mudlist_id == self.router.mudlist_id,
+                            "the mudlist merged")
 
     def remove_mud(self, name):
         self.router.remove_mud(name)
-        return wait_until(lambda: self.muds.a.gateway.lists.mudlist_id == self.router.mudlist_id)
+        return gateway_sees(self.muds.a, lambda: self.muds.a.gateway.lists.mudlist_id == self.router.mudlist_id,
+                            "the mudlist merged")
 
     @defer.inlineCallbacks
     def no_more_events(self, client, *names):
@@ -179,9 +182,9 @@ class NetworkEndToEnd(unittest.TestCase):
         client = yield m.loop.tcp_client(c)
         self.assertFalse(c.gateway.link.ready)
         self.router.refuse_startups = False
-        yield wait_until(lambda: c.gateway.link.ready)
-        yield wait_until(lambda: c.gateway.lists.mudlist_id == self.router.mudlist_id
-                         and len(c.gateway.lists.muds) == len(self.router.muds))
+        yield link_ready(c)
+        yield gateway_sees(c, lambda: c.gateway.lists.mudlist_id == self.router.mudlist_id
+                           and len(c.gateway.lists.muds) == len(self.router.muds), "the whole mudlist")
         yield m.flush("MudC")
         # The whole list came, in several packets, some addressed to 0.
         self.assertGreaterEqual(len(m.sent_to("MudC", "mudlist")), len(self.router.muds))
@@ -228,7 +231,7 @@ class NetworkEndToEnd(unittest.TestCase):
         self.assertIn(router["state"], ("connecting", "handshaking", "backoff"))
         self.assertIsNone(router["connected_since"])
         # Why it is down, for `intermud3 doctor`: the router and the reason.
-        yield wait_until(lambda: m.a.gateway.link.recent_failures)
+        yield gateway_sees(m.a, lambda: m.a.gateway.link.recent_failures, "a failure recorded")
         router = json.loads((yield http_get(m.a, "/health"))[1])["router"]
         self.assertEqual(router["last_errors"][-1]["router"], "*test")
         self.assertTrue(router["last_errors"][-1]["reason"])

@@ -13,6 +13,7 @@ from twisted.trial import unittest
 from intermud3.outbound import frame_size
 from tests.integration.harness import assert_rpc_error, wait_until
 from tests.integration.two_muds import A, B, TwoMuds, mud_info, player, same_shape, vector
+from tests.integration.waits import gateway_sees, link_ready
 
 BOB = player("bob", title="the Brave", idle=42, level=20, race="dwarf", guild="smiths",
              location="the forge", status="busy", gender=0, channels=["dchat"])
@@ -130,7 +131,7 @@ class QueriesEndToEnd(unittest.TestCase):
     def test_who_to_a_mud_that_is_down_times_out(self):
         m = self.muds
         m.router.set_mud("Sleepy", mud_info(state=0))
-        yield wait_until(lambda: m.a.gateway.lists.mud_entry("Sleepy") is not None)
+        yield gateway_sees(m.a, lambda: m.a.gateway.lists.mud_entry("Sleepy"), "Sleepy in the mudlist")
         yield self.assertFails(m.client_a.call("who", {"target_mud": "sleepy", "timeout": 0.3}),
                                -32004, reason="timeout")
         # The router took the request and dropped it without a word.
@@ -327,7 +328,7 @@ class QueriesEndToEnd(unittest.TestCase):
 
         # A MUD that is down never answers: what arrived, at the timeout.
         m.router.set_mud("Sleepy", mud_info(state=0))
-        yield wait_until(lambda: m.a.gateway.lists.mud_entry("Sleepy") is not None)
+        yield gateway_sees(m.a, lambda: m.a.gateway.lists.mud_entry("Sleepy"), "Sleepy in the mudlist")
         result = yield m.client_a.call("channel_who", {"channel": "dchat", "target_mud": ["sleepy", B],
                                                        "timeout": 0.3})
         self.assertEqual(result["members"], [{"mud": B, "users": ["Bob", "Carl"]}])
@@ -444,7 +445,7 @@ class QueriesEndToEnd(unittest.TestCase):
     def test_query_pending_when_the_link_drops_fails_link_down(self):
         m = self.muds
         m.router.set_mud("Sleepy", mud_info(state=0))
-        yield wait_until(lambda: m.a.gateway.lists.mud_entry("Sleepy") is not None)
+        yield gateway_sees(m.a, lambda: m.a.gateway.lists.mud_entry("Sleepy"), "Sleepy in the mudlist")
         pending = m.client_a.call("finger", {"target_mud": "Sleepy", "target_user": "x", "timeout": 10})
         yield m.wait_received(A, "finger-req")
         m.router.refuse_startups = True      # A stays down until we allow it back
@@ -455,7 +456,7 @@ class QueriesEndToEnd(unittest.TestCase):
         sent = len(m.received_from(A))
         yield self.assertFails(m.client_a.call("who", {"target_mud": B}), -32004, reason="link_down")
         m.router.refuse_startups = False
-        yield wait_until(lambda: m.a.gateway.link.ready)
+        yield link_ready(m.a)
         self.assertEqual([p[0] for p in m.received_from(A)[sent:]], ["startup-req-3"] * (len(m.received_from(A)) - sent))
         # And after the reconnect queries work again.
         result = yield m.client_a.call("who", {"target_mud": B, "timeout": 2})
@@ -482,6 +483,7 @@ class PresenceSettings(unittest.TestCase):
         result = yield m.client_a.call("who", {"target_mud": B, "timeout": 2})
         self.assertEqual([u["name"] for u in result["users"]], ["Bob"])
 
+        # The snapshot goes stale on B's presence clock: no event to wait on.
         yield wait_until(lambda: not m.b.gateway.presence.current())
         result = yield m.client_a.call("who", {"target_mud": B, "timeout": 2})
         self.assertEqual(result["users"], [])
