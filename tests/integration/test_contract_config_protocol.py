@@ -22,6 +22,7 @@ from tests.integration.harness import API_KEY, RPCFailure, wait_until
 from tests.integration.mudpair import A, B, make_loop, start_pair
 from tests.integration.process import (
     REPO, TWIST, TWISTD, ProcessCase, free_port, output_on_failure, pause, port_is_free, spawn)
+from tests.integration.waits import gateway_sees, link_ready
 from tests.integration.wsclient import connect_ws
 
 
@@ -40,7 +41,7 @@ class CommandLineTests(ProcessCase):
             broken = dict(self.config, presence={"ttl": -1, "max_userz": 3})
             self.write_config(broken)
             proc.transport.signalProcess("HUP")
-            yield wait_until(lambda: "presence.max_userz" in proc.text(), timeout=10)
+            yield proc.wait_output("presence.max_userz")
             self.assertIn("presence.ttl", proc.text())
             self.assertFalse(proc.ended.called)
             self.assertIs(self.router.connections.get("ContractMUD"), link)
@@ -97,6 +98,7 @@ class CommandLineTests(ProcessCase):
         logfile = self.dir / "gateway.log"
         with output_on_failure(self.gateway(f"--logfile={logfile}")) as proc:
             yield self.connected()
+            # A file growing raises no event here: these two poll.
             yield wait_until(lambda: logfile.exists() and "Gateway started" in logfile.read_text())
             proc.transport.signalProcess(signal.SIGUSR1)
             rotated = self.dir / "gateway.log.1"
@@ -114,9 +116,9 @@ class CommandLineTests(ProcessCase):
         ignored. SIGTERM then stops in order and says what stays queued."""
         with output_on_failure(self.gateway()) as proc:
             yield self.connected()
-            yield wait_until(lambda: "Gateway started" in proc.text())
+            yield proc.wait_output("Gateway started")
             proc.transport.signalProcess(signal.SIGUSR1)
-            yield wait_until(lambda: "SIGUSR1: ignored" in proc.text(), timeout=10)
+            yield proc.wait_output("SIGUSR1: ignored")
             self.assertFalse(proc.ended.called)
             proc.transport.signalProcess("TERM")
             self.assertEqual((yield proc.ended), 0)
@@ -182,7 +184,7 @@ class CommandLineTests(ProcessCase):
         with output_on_failure(self.gateway()) as proc:
             yield self.connected()
             # Logs go to standard output by default.
-            yield wait_until(lambda: b"router.send_rate" in b"".join(proc.stdout))
+            yield proc.wait_output("router.send_rate", stdout_only=True)
             proc.transport.signalProcess("TERM")
             self.assertEqual((yield proc.ended), 0)
 
@@ -260,7 +262,7 @@ class ReloadTests(unittest.TestCase):
                              reactor=reactor)
         svc.startService()
         self.loop._stoppers.append(lambda: svc.stopService() if svc.running else None)
-        yield wait_until(lambda: svc.gateway.link.ready)
+        yield link_ready(svc)
         client = yield self.loop.tcp_client(svc)
         return svc, client
 
@@ -344,7 +346,7 @@ class ReloadTests(unittest.TestCase):
         self.assertEqual(sorted(result["changed"]), ["api.auth.api_keys", "mud.name"])
         yield router.wait_for(lambda r: "RenamedMUD" in r.connections)
         yield old_link.closed
-        yield wait_until(lambda: svc.gateway.link.ready)
+        yield link_ready(svc)
         status = yield client.call("status")
         self.assertEqual((status["mud_name"], status["connected"]), ("RenamedMUD", True))
 
@@ -355,7 +357,7 @@ class ReloadTests(unittest.TestCase):
         result = yield self.reload(svc, self.raw([second, first]))
         self.assertEqual(result["changed"], ["routers"])
         yield second.wait_for(lambda r: "ReloadMUD" in r.connections)
-        yield wait_until(lambda: "ReloadMUD" not in first.connections)
+        yield first.wait_for(lambda r: "ReloadMUD" not in r.connections)
         status = yield client.call("status")
         self.assertEqual(status["router"], "*second")
 
@@ -487,7 +489,7 @@ class BehaviourTests(unittest.TestCase):
         broadcast) ends at its timeout with what came."""
         pair = self.pair
         pair.router.set_mud("Sleepy", _down_mud_info())
-        yield wait_until(lambda: pair.a.gateway.lists.mud_entry("Sleepy") is not None)
+        yield gateway_sees(pair.a, lambda: pair.a.gateway.lists.mud_entry("Sleepy"), "Sleepy in the mudlist")
         yield self.assertTimesOut(pair.ca.call("who", {"target_mud": "Sleepy", "timeout": 0.2}))
         yield self.assertTimesOut(pair.ca.call(
             "finger", {"target_mud": "Sleepy", "target_user": "bob", "timeout": 0.2}))
@@ -510,7 +512,7 @@ class BehaviourTests(unittest.TestCase):
         # as 0, and admit would then be refused: here the type is announced.
         pair.router.new_channel_type_quirk = False
         yield pair.ca.call("channel_admin", {"channel": name, "action": "add", "type": 2})
-        yield wait_until(lambda: name in pair.b.gateway.lists.channels)
+        yield gateway_sees(pair.b, lambda: name in pair.b.gateway.lists.channels, f"chanlist has {name}")
         yield pair.ca.call("channel_admin", {"channel": name, "action": "admit", "muds": [B]})
         yield pair.wait_received(A, "channel-admin")
         for client in (pair.ca, pair.cb):
@@ -568,7 +570,8 @@ class RouterTLSTests(unittest.TestCase):
         tls_entry = {"name": "*tls", "host": "localhost", "port": router.port, "tls": True}
         new = configuration.with_overrides(svc.gateway.config, {"routers": [tls_entry]})
         svc.gateway.apply(new)
-        yield wait_until(lambda: sum(1 for s, _ in reasons if s == "backoff") >= 2, timeout=10)
+        yield gateway_sees(svc, lambda: sum(1 for s, _ in reasons if s == "backoff") >= 2,
+                           "two backoffs", timeout=10)
         self.assertFalse(link.ready)
         self.assertEqual(router.received, [])
         self.assertTrue(any("certificate" in why.lower() or "verif" in why.lower()
