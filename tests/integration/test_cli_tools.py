@@ -11,7 +11,6 @@ from twisted.internet import defer
 
 import intermud3
 from intermud3.cli import main
-from tests.integration.harness import wait_until
 from tests.integration.process import ProcessCase, output_on_failure, wait_ready
 
 CLI = "import sys; from intermud3.cli import main; sys.exit(main())"
@@ -58,7 +57,7 @@ class DoctorTests(ProcessCase):
         self.config["router"]["handshake_timeout"] = 1
         self.write_config()
         with output_on_failure(self.gateway()) as proc:
-            yield wait_until(lambda: "Router link to *proc failed" in proc.text(), timeout=15)
+            yield proc.wait_output("Router link to *proc failed", timeout=15)
             code, out = yield self.doctor()
         self.assertEqual(code, 1, out)
         self.assertIn("router error: ", out)

@@ -25,7 +25,8 @@ from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.protocol import ClientCreator, Protocol
 from twisted.trial.unittest import TestCase
 
-from tests.integration.harness import API_KEY, Loopback, wait_until
+from tests.integration.harness import API_KEY, Loopback
+from tests.integration.waits import gateway_sees
 
 OURS, FAR = "CompatMud", "FarMud"
 CHANNEL = "dchat"
@@ -236,8 +237,8 @@ class CompatTestCase(TestCase):
         self.router = self.loop.router()
         self.ours = yield self.loop.ready_gateway(OURS, [self.router], api=self.our_api)
         self.far = yield self.loop.ready_gateway(FAR, [self.router])
-        yield wait_until(lambda: FAR in self.ours.gateway.lists.muds
-                         and OURS in self.far.gateway.lists.muds)
+        yield gateway_sees(self.ours, lambda: FAR in self.ours.gateway.lists.muds, f"{OURS} knows {FAR}")
+        yield gateway_sees(self.far, lambda: OURS in self.far.gateway.lists.muds, f"{FAR} knows {OURS}")
         self.far_client = yield self.loop.tcp_client(self.far)
         result = yield self.far_client.call("presence_sync", {"users": [FAR_PLAYER]})
         self.assertEqual(result["status"], "synchronized")
@@ -366,7 +367,8 @@ class PythonClientTests(CompatTestCase):
         # channel_who: the client sends the channel only and reads `users`;
         # the gateway asks the channel's owner by the chanlist.
         self.router.add_channel(CHANNEL, FAR, 0)
-        yield wait_until(lambda: self.ours.gateway.lists.channels[CHANNEL][0] == FAR)
+        yield gateway_sees(self.ours, lambda: self.ours.gateway.lists.channels.get(CHANNEL, [None])[0] == FAR,
+                           f"{CHANNEL} owned by {FAR}")
         result = yield self.call_ok(client, python_request(23, "channel_who", {"channel": CHANNEL}),
                                     {"users": list})
         self.assertEqual(result["users"], ["Bob@" + FAR])

@@ -15,7 +15,7 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from tests.integration import browser as chromium
-from tests.integration.harness import API_KEY, wait_until
+from tests.integration.harness import API_KEY
 from tests.integration.mudpair import A, B, make_loop, start_pair, state_dir
 from tests.integration.two_muds import TELL_ONLY_KEY, player, two_keys
 
@@ -115,7 +115,7 @@ class ConsoleBrowserTests(unittest.TestCase):
     def b_joins(self, pair):
         yield pair.cb.call("channel_join", {"channel": CHANNEL})
         # Both gateways listen before B speaks: the router sends only to listeners.
-        yield wait_until(lambda: pair.router.listening.get(CHANNEL, set()) >= {A, B})
+        yield pair.router.wait_for(lambda r: r.listening.get(CHANNEL, set()) >= {A, B})
 
     # -- tests -----------------------------------------------------------
 

@@ -11,9 +11,10 @@ from twisted.internet import defer
 from twisted.trial.unittest import TestCase
 
 from intermud3.api.methods import PERMISSIONS
-from tests.integration.harness import API_KEY, RPCFailure, wait_until, assert_rpc_error
+from tests.integration.harness import API_KEY, RPCFailure, assert_rpc_error
 from tests.integration.mudpair import A, B, FAST_LINK, make_loop, start_pair
 from tests.integration.two_muds import mud_info
+from tests.integration.waits import api_connections_closed, gateway_sees
 
 CHANNEL = "dchat"
 ONLY = ("tell", "channel", "info", "presence", "admin")
@@ -145,7 +146,7 @@ class EventRecipientTests(ContractTestCase):
         yield pair.cb.call("channel_join", {"channel": CHANNEL})
         yield self.router.wait_for(lambda r: A in r.listening.get(CHANNEL, ()))
         yield detached.disconnect()
-        yield wait_until(lambda: not pair.a.gateway.sessions.get(auth["session_id"]).attached)
+        yield api_connections_closed(pair.a, lambda: not pair.a.gateway.sessions.get(auth["session_id"]).attached)
 
         heard = joined.event("channel_message")
         yield pair.cb.call("channel_send", {"channel": CHANNEL, "message": "to the joined",
@@ -170,7 +171,7 @@ class EventRecipientTests(ContractTestCase):
         pair = self.pair
         # mud_online / mud_offline, with the mudlist entry as `info`.
         self.router.set_mud("Visitor", mud_info(state=-1))
-        yield wait_until(lambda: "Visitor" in pair.a.gateway.lists.muds)
+        yield gateway_sees(pair.a, lambda: "Visitor" in pair.a.gateway.lists.muds, "Visitor in the mudlist")
         waits = [c.event("mud_offline") for c in (pair.ca, self.only["info"])]
         self.router.set_mud("Visitor", mud_info(state=300))
         for params in (yield defer.gatherResults(waits)):
@@ -309,7 +310,7 @@ class MethodParamTests(ContractTestCase):
 
         for n in range(55):
             self.router.send_packet(A, ["channel-m", 5, B, "bob", 0, 0, CHANNEL, "Bob", f"m{n}"])
-        yield wait_until(lambda: len(self.names(ca, "channel_message")) == 55)
+        yield ca.inbox.wait_count("channel_message", 55)
         default = yield ca.call("channel_history", {"channel": CHANNEL})
         self.assertEqual((default["status"], default["channel"], default["count"]),
                          ("success", CHANNEL, 50))

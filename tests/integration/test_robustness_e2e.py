@@ -21,7 +21,8 @@ from twisted.trial.unittest import TestCase
 
 from intermud3 import lpc
 from intermud3.packets import FIELDS
-from tests.integration.harness import Loopback, wait_until
+from tests.integration.harness import Loopback
+from tests.integration.waits import link_ready
 from tests.test_inbound_fuzz import event_problem
 from tests.vectors import load_vectors
 
@@ -216,8 +217,8 @@ class RouterRobustnessTests(TestCase):
         self.client.events.clear()
         send()
         if reconnects:
-            yield wait_until(lambda: self.router.connections.get(MUD) not in (None, connection)
-                             and self.gateway.link.ready)
+            yield self.router.wait_for(lambda r: r.connections.get(MUD) not in (None, connection))
+            yield link_ready(self.svc)
         # A tell after the bad input arrives: the link read past it, in order.
         self.markers += 1
         marker = f"marker {self.markers} after {name}"

@@ -29,9 +29,10 @@ from twisted.trial import unittest
 from intermud3 import lpc
 from intermud3.mudmode import frame
 from intermud3.testing.router import I3Router
-from tests.integration.harness import RPCFailure, wait_until
+from tests.integration.harness import RPCFailure
 from tests.integration.mudpair import A, B, make_loop, start_pair
 from tests.integration.two_muds import player
+from tests.integration.waits import gateway_sees
 from tests.vectors import load_vectors
 
 WAIT = 5.0
@@ -670,7 +671,7 @@ class GatewayPacketTests(unittest.TestCase):
         # Channel administration, then leaving.
         yield ca.call("channel_admin", {"channel": "awk_chan", "action": "add", "type": 0})
         yield router.wait_for(lambda r: "awk_chan" in r.channels)
-        yield wait_until(lambda: "awk_chan" in pair.a.gateway.lists.channels)
+        yield gateway_sees(pair.a, lambda: "awk_chan" in pair.a.gateway.lists.channels, "chanlist has awk_chan")
         yield ca.call("channel_admin", {"channel": "awk_chan", "action": "ban", "muds": [B]})
         yield ca.call("channel_admin", {"channel": "awk_chan", "action": "unban", "muds": [B]})
         yield ca.call("channel_admin", {"channel": "awk_chan", "action": "remove"})
@@ -700,7 +701,7 @@ class GatewayPacketTests(unittest.TestCase):
         # The router announces a new channel with type ({}), read as 0; the
         # next chanlist (here: another channel made) shows the real type.
         yield ca.call("channel_admin", {"channel": "another", "action": "add", "type": 0})
-        yield wait_until(lambda: "another" in pair.a.gateway.lists.channels)
+        yield gateway_sees(pair.a, lambda: "another" in pair.a.gateway.lists.channels, "chanlist has another")
         yield ca.call("channel_admin", {"channel": "hosted", "action": "admit", "muds": [B]})
         yield pair.wait_received(A, "channel-admin")
         for client in (ca, cb):

@@ -25,8 +25,9 @@ from intermud3 import cli
 from intermud3 import config as configuration
 from intermud3.logsetup import GatewayLogObserver
 from intermud3.service import GatewayService
-from tests.integration.harness import JSONLineClient, Loopback, RPCFailure, raw_gateway_config, wait_until
+from tests.integration.harness import JSONLineClient, Loopback, RPCFailure, raw_gateway_config
 from tests.integration.wsclient import WSClosed, connect_ws
+from tests.integration.waits import link_ready
 
 MUD = "QuietMUD"
 GOOD_KEY = "gw-secret-key-7Q2xK9vM"
@@ -101,7 +102,7 @@ class SecretsNotLoggedTests(TestCase):
                              reactor=reactor)
         svc.startService()
         self.addCleanup(lambda: svc.stopService() if svc.running else None)
-        yield wait_until(lambda: svc.gateway.link.ready)
+        yield link_ready(svc)
         password = router.passwords[MUD]
 
         # Keys on TCP: a good one, then a bad one on another connection.
@@ -124,7 +125,7 @@ class SecretsNotLoggedTests(TestCase):
         # The stored password goes back to the router on the next handshake.
         yield client.call("reconnect")
         yield router.wait_for(lambda r: len(self.startups(r)) >= 2)
-        yield wait_until(lambda: svc.gateway.link.ready)
+        yield link_ready(svc)
         self.assertEqual(self.startups(router)[-1][6], password)
 
         # A reload whose file is broken around the key is refused, old config kept.

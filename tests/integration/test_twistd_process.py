@@ -12,7 +12,6 @@ import socket
 
 from twisted.internet import defer
 
-from tests.integration.harness import wait_until
 from tests.integration.process import ProcessCase, output_on_failure, wait_ready
 
 
@@ -42,7 +41,7 @@ class TwistdProcessTests(ProcessCase):
                 timeout=10)
             self.assertFalse(proc.ended.called)
             self.assertIs(self.router.connections.get("ProcMUD"), link)
-            yield wait_until(lambda: "Configuration reloaded" in proc.text())
+            yield proc.wait_output("Configuration reloaded")
 
             # SIGTERM: shutdown packet to the router, then exit 0.
             proc.transport.signalProcess("TERM")
