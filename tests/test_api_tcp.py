@@ -302,8 +302,8 @@ class TCPTransportTests(LoopbackMixin, unittest.TestCase):
         line = request("ping", "\u00e9\u6f22") + b"\n"
         cut = line.index("\u6f22".encode("utf-8")) + 1  # inside the 3-byte character
         client.send(line[:cut])
-        # A round trip through the reactor makes the halves separate reads.
-        yield deferLater(0.01)
+        # The server reads the first half before the second is written.
+        yield self.servers[0].received_bytes(cut)
         client.send(line[cut:])
         reply = yield client.next_json()
         self.assertEqual(reply["id"], "\u00e9\u6f22")
@@ -474,11 +474,6 @@ class IdleTimeoutTests(LoopbackMixin, unittest.TestCase):
         clock.advance(11)
         yield client.closed
         yield servers[0].lost
-
-
-def deferLater(seconds):
-    from twisted.internet.task import deferLater as later
-    return later(reactor, seconds, lambda: None)
 
 
 # -- the send buffer (slow clients) ----------------------------------------

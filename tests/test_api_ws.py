@@ -20,20 +20,17 @@ UPGRADE = (
     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n")
 
 
-def wait_for(predicate, timeout=5.0):
-    """Fire once predicate() holds, polling the real reactor."""
+def next_pong(server):
+    """A Deferred firing once the server protocol has handled the next pong."""
     d = defer.Deferred()
-    deadline = reactor.seconds() + timeout
+    handle = server.onPong
 
-    def check():
-        if predicate():
-            d.callback(None)
-        elif reactor.seconds() > deadline:
-            d.errback(AssertionError(f"not true within {timeout}s"))
-        else:
-            reactor.callLater(0.005, check)
+    def onPong(payload):
+        del server.onPong       # back to the class's own
+        handle(payload)
+        d.callback(None)
 
-    check()
+    server.onPong = onPong
     return d
 
 
@@ -309,7 +306,8 @@ class WebSocketTests(WSTestBase):
             clock.advance(30)                     # ping_interval: a ping goes out
             self.assertIsNotNone(server._pong_deadline)
             # Autobahn's client answers; wait for the pong to come back.
-            yield wait_for(lambda: server._pong_deadline is None)
+            yield next_pong(server)
+            self.assertIsNone(server._pong_deadline)
         clock.advance(10)                         # past ping_timeout: nothing pending
         self.assertEqual(server.state, server.STATE_OPEN)
         reply = yield self.call(client, "ping", 1)

@@ -18,7 +18,10 @@ from tests.test_api_tcp import LineClient, LoopbackMixin, LoopGateway, RawClient
 
 @defer.inlineCallbacks
 def wait_until(predicate, timeout=5.0):
-    """Poll the real reactor until `predicate()` holds (server-side state)."""
+    """Poll the real reactor until `predicate()` holds (server-side state).
+
+    Only for a connection being counted on accept, which raises no event;
+    the count going to 0 has the registry's own `when_empty()`."""
     waited = 0.0
     while not predicate():
         if waited >= timeout:
@@ -301,7 +304,7 @@ class HTTPSlotTests(LoopbackMixin, unittest.TestCase):
         self.assertTrue(client.transport.connected)
         self.clock.advance(0.1)
         yield client.closed
-        yield wait_until(lambda: self.gateway.api_connections.count() == 0)
+        yield self.gateway.api_connections.when_empty()
 
     @defer.inlineCallbacks
     def test_a_new_request_gets_in_while_unfinished_ones_hold_every_slot(self):

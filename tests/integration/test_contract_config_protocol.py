@@ -21,7 +21,7 @@ from intermud3.testing.router import I3Router
 from tests.integration.harness import API_KEY, RPCFailure, wait_until
 from tests.integration.mudpair import A, B, make_loop, start_pair
 from tests.integration.process import (
-    REPO, TWIST, TWISTD, ProcessCase, free_port, output_on_failure, pause, port_is_free, spawn)
+    REPO, TWIST, TWISTD, ProcessCase, free_port, output_on_failure, port_is_free, spawn)
 from tests.integration.waits import gateway_sees, link_ready
 from tests.integration.wsclient import connect_ws
 
@@ -66,7 +66,8 @@ class CommandLineTests(ProcessCase):
         proc = self.spawn(TWISTD, "-n", "--pidfile=", "intermud3", "-c", str(self.config_path))
         with output_on_failure(proc):
             yield self.connected()
-            client = yield self._ws_when_listening()
+            yield proc.wait_output("Gateway started")     # logged once the ports listen
+            client = yield connect_ws(self.web_port, headers={"X-API-Key": self.api_key})
             proc.transport.signalProcess("INT")
             code = yield proc.ended
             yield client.lost
@@ -81,16 +82,6 @@ class CommandLineTests(ProcessCase):
                              self.router.passwords["ContractMUD"])
         finally:
             store.close()
-
-    @defer.inlineCallbacks
-    def _ws_when_listening(self):
-        for _ in range(200):
-            try:
-                client = yield connect_ws(self.web_port, headers={"X-API-Key": self.api_key})
-                return client
-            except Exception:
-                yield pause(0.05)
-        raise AssertionError("the WebSocket port never opened")
 
     @defer.inlineCallbacks
     def test_sigusr1_keeps_twistds_meaning_rotating_the_logfile(self):
