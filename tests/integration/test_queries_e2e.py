@@ -7,11 +7,11 @@ on each. Every exchange is checked three ways: the JSON-RPC result (API.md
 real frames in the vectors.
 """
 
-from twisted.internet import defer
+from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
 from intermud3.outbound import frame_size
-from tests.integration.harness import assert_rpc_error, wait_until
+from tests.integration.harness import assert_rpc_error
 from tests.integration.two_muds import A, B, TwoMuds, mud_info, player, same_shape, vector
 from tests.integration.waits import gateway_sees, link_ready
 
@@ -468,11 +468,12 @@ class PresenceSettings(unittest.TestCase):
 
     timeout = 20
     MAX_USERS = 3
+    TTL = 1.0       # presence.ttl of MudB
 
     @defer.inlineCallbacks
     def setUp(self):
         self.muds = TwoMuds(self)
-        yield self.muds.start(b_sections={"presence": {"ttl": 1.0, "max_users": self.MAX_USERS}})
+        yield self.muds.start(b_sections={"presence": {"ttl": self.TTL, "max_users": self.MAX_USERS}})
 
     assertFails = QueriesEndToEnd.assertFails
 
@@ -483,8 +484,9 @@ class PresenceSettings(unittest.TestCase):
         result = yield m.client_a.call("who", {"target_mud": B, "timeout": 2})
         self.assertEqual([u["name"] for u in result["users"]], ["Bob"])
 
-        # The snapshot goes stale on B's presence clock: no event to wait on.
-        yield wait_until(lambda: not m.b.gateway.presence.current())
+        # The snapshot goes stale as B's clock passes its ttl: no event, a timer.
+        while m.b.gateway.presence.current():
+            yield task.deferLater(reactor, self.TTL, lambda: None)
         result = yield m.client_a.call("who", {"target_mud": B, "timeout": 2})
         self.assertEqual(result["users"], [])
         self.assertEqual(m.received_from(B, "who-reply")[-1], ["who-reply", 5, B, 0, A, 0, []])
