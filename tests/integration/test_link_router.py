@@ -18,6 +18,7 @@ from intermud3.state import StateStore
 from intermud3.testing.router import I3Router
 from intermud3.config import load_text
 from tests.integration.harness import wait_until
+from tests.integration.waits import link_sees
 
 MUD = "LinkTest"
 TIMEOUT = 10
@@ -280,7 +281,8 @@ class HalfOpenRouterTests(LinkRouterCase):
         self.clock = Clock()
         metrics = Metrics()
         link = RouterLink(config, store, clock=self.clock, metrics=metrics)
-        persist(link, store, NetworkLists(store), metrics)
+        self.lists = NetworkLists(store)
+        persist(link, store, self.lists, metrics)
         self.addCleanup(self._stop, link)
         return link
 
@@ -291,9 +293,9 @@ class HalfOpenRouterTests(LinkRouterCase):
         ready = wait_state(link, "ready")
         link.startService()
         yield ready
-        yield router.wait_for(lambda r: any(m == MUD and p[0] == "chanlist-reply" for m, p in r.sent))
-        # wait_state fires inside the link's own state change: let it finish.
-        yield deferLater(reactor, 0.05, lambda: None)
+        # The startup's chanlist merged, on a turn after the link handled it.
+        yield link_sees(link, lambda: self.lists.chanlist_id == router.chanlist_id != 0,
+                        "the chanlist merged", timeout=TIMEOUT)
 
     def probes(self, router):
         return [p for mud, p in router.received if p[0] == "auth-mud-req" and p[2] == p[4] == MUD]
@@ -305,6 +307,7 @@ class HalfOpenRouterTests(LinkRouterCase):
         yield self.ready(link, router)
         self.clock.advance(30)
         yield router.wait_for(lambda r: self.probes(r))
+        # The link keeps its probe's answer to itself (no observer sees it): poll.
         yield wait_until(lambda: link.answers_probes.get("*test") is True, timeout=TIMEOUT)
         router.freeze()
         lost = wait_state(link, "backoff")

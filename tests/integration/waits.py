@@ -82,10 +82,14 @@ def _observe(*observer_lists):
     return subscribe
 
 
-def _link_events(*services):
-    """State changes and handled packets of each gateway's router link."""
-    links = [svc.gateway.link for svc in services]
-    return _observe(*[link.on_state for link in links], *[link.on_packet for link in links])
+def _link_events(*links):
+    """State changes and received packets (on_packet_from sees every one,
+    before the link and its services handle it) of each router link."""
+    return _observe(*[link.on_state for link in links], *[link.on_packet_from for link in links])
+
+
+def _links(services):
+    return [svc.gateway.link for svc in services]
 
 
 def _connections_lost(svc):
@@ -107,21 +111,28 @@ def _connections_lost(svc):
 
 def link_ready(*services, timeout=5.0):
     """Fires once every one of these gateways' router links is ready."""
-    return when(lambda: all(svc.gateway.link.ready for svc in services), _link_events(*services),
+    links = _links(services)
+    return when(lambda: all(link.ready for link in links), _link_events(*links),
                 "router link ready", timeout)
 
 
 def link_down(*services, timeout=5.0):
     """Fires once none of these gateways' router links is ready."""
-    return when(lambda: not any(svc.gateway.link.ready for svc in services), _link_events(*services),
+    links = _links(services)
+    return when(lambda: not any(link.ready for link in links), _link_events(*links),
                 "router link down", timeout)
 
 
+def link_sees(link, check, what="link state", timeout=5.0):
+    """Fires with check() once true, rechecked after each packet ``link``
+    receives and each of its state changes (a RouterLink without a gateway)."""
+    return when(check, _link_events(link), what, timeout)
+
+
 def gateway_sees(svc, check, what="gateway state", timeout=5.0):
-    """Fires with check() once true, rechecked after each packet the
-    gateway's link handles and each link state change: for what the router
-    tells the gateway (mudlist, chanlist, replies)."""
-    return when(check, _link_events(svc), what, timeout)
+    """link_sees for a gateway's link: for what the router tells the gateway
+    (mudlist, chanlist, replies), checked once its services handled it."""
+    return link_sees(svc.gateway.link, check, what, timeout)
 
 
 def api_connections_closed(svc, check, what="API connections closed", timeout=5.0):
