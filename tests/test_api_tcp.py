@@ -766,6 +766,37 @@ class RegistryTests(unittest.SynchronousTestCase):
             "intermud3_api_connections", {"transport": "websocket"}), 1.0)
 
 
+    def test_release_transport_frees_the_slot_that_transport_holds(self):
+        # The HTTP request a WebSocket upgrade takes over gives its slot back.
+        registry = ConnectionRegistry(lambda: 10)
+
+        class Slot:
+            transport_name = "http"
+            host = "127.0.0.1"
+            authenticated = False
+
+            def __init__(self, transport):
+                self.transport = transport
+
+        first, second = object(), object()
+        a, b = Slot(first), Slot(second)
+        self.assertTrue(registry.add(a))
+        self.assertTrue(registry.add(b))
+        registry.release_transport(second)
+        self.assertEqual(registry.connections(), [a])
+        registry.release_transport(second)       # nothing left for it: no effect
+        registry.release_transport(object())     # never seen: no effect
+        self.assertEqual(registry.connections(), [a])
+        registry.remove(a)
+        registry.release_transport(first)        # already removed: no effect
+        self.assertEqual(registry.count(), 0)
+        # A later holder of a released transport is found by it again.
+        c = Slot(second)
+        self.assertTrue(registry.add(c))
+        registry.release_transport(second)
+        self.assertEqual(registry.count(), 0)
+
+
 class ConnectionAbuseTests(LoopbackMixin, unittest.TestCase):
     """Slots under abuse: an authentication deadline, the per-IP cap, and
     room made for the MUD while idle connections hold every slot."""

@@ -83,6 +83,9 @@ class ConnectionRegistry:
         self._gauges = {}  # transport name -> its labelled gauge, bound once
         # Insertion-ordered, so the oldest unauthenticated one is found first.
         self._open = {}
+        # transport -> the entry that holds its slot (for release_transport
+        # without a scan: a WebSocket upgrade would otherwise cost O(open)).
+        self._by_transport = {}
         self._per_host = collections.Counter()
         self._empty_waiters = []
 
@@ -98,6 +101,9 @@ class ConnectionRegistry:
         if len(self._open) >= self.max_connections and not self._evict_one():
             return "too many connections"
         self._open[connection] = None
+        transport = getattr(connection, "transport", None)
+        if transport is not None:
+            self._by_transport[transport] = connection
         self._per_host[connection.host] += 1
         if self._metrics is not None:
             self._gauge(connection.transport_name).inc()
@@ -129,6 +135,9 @@ class ConnectionRegistry:
         if connection not in self._open:
             return
         del self._open[connection]
+        transport = getattr(connection, "transport", None)
+        if transport is not None and self._by_transport.get(transport) is connection:
+            del self._by_transport[transport]
         self._per_host[connection.host] -= 1
         if not self._per_host[connection.host]:
             del self._per_host[connection.host]
@@ -142,9 +151,9 @@ class ConnectionRegistry:
     def release_transport(self, transport):
         """Forget the slot held for `transport` by another protocol (the HTTP
         request a WebSocket upgrade takes over)."""
-        for entry in list(self._open):
-            if getattr(entry, "transport", None) is transport:
-                self.remove(entry)
+        entry = self._by_transport.get(transport)
+        if entry is not None:
+            self.remove(entry)
 
     def when_empty(self):
         """A Deferred firing once no connection is open (now, if none is)."""
