@@ -102,7 +102,7 @@ def measure_drain(reactor, count, max_seconds):
         store = open_store(directory, clock=reactor, mud_name="BenchMud")
         sessions = OneSession()
         link = NullLink()
-        outbox = Outbox(link=link, store=store, clock=reactor, config=config, sessions=sessions,
+        outbox = Outbox(link=link, store=store, clock=reactor, config=lambda: config, sessions=sessions,
                         hub=EventHub(sessions, clock=reactor))
         spans = []
         for name in ("drain", "_write_batch", "_durable"):

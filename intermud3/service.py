@@ -78,7 +78,7 @@ class Gateway:
                                   presence=self.presence, hub=self.hub, config=current,
                                   clock=clock)
         self.outbox = Outbox(
-            link=self.link, store=self.store, clock=clock, config=config,
+            link=self.link, store=self.store, clock=clock, config=current,
             sessions=self.sessions, hub=self.hub, metrics=self.metrics)
         self.channels = ChannelService(
             inbound=self.inbound, link=self.link, outbox=self.outbox, errors=self.errors,
@@ -152,7 +152,6 @@ class Gateway:
         self.sessions.reconfigure(new)
         self.channels.reconfigure(new)
         self.link.reconfigure(new)
-        self.outbox.reconfigure(new)
         self.dispatcher.max_batch = new.api.max_batch
         for hook in self.on_apply:
             hook(new)

@@ -211,19 +211,6 @@ class FakeGateway:
         self.errors = FakeErrors()
 
     @property
-    def config(self):
-        return self._config
-
-    @config.setter
-    def config(self, config):
-        # A test that swaps the configuration (with_overrides) reaches the
-        # parts that keep their own reference, as Gateway.apply does.
-        self._config = config
-        outbox = getattr(self, "outbox", None)
-        if outbox is not None:
-            outbox.reconfigure(config)
-
-    @property
     def mud_name(self):
         return self.config.mud.name
 
@@ -341,7 +328,7 @@ def make_gateway(testcase, config=None, directory=None):
 def make_outbox(gateway, **kwargs):
     """An Outbox over ``gateway``'s parts, as intermud3.service builds it."""
     return Outbox(link=gateway.link, store=gateway.store, clock=gateway.clock,
-                  config=gateway.config, sessions=gateway.sessions, hub=gateway.hub,
+                  config=gateway.current_config, sessions=gateway.sessions, hub=gateway.hub,
                   metrics=gateway.metrics, **kwargs)
 
 

@@ -162,11 +162,11 @@ class OutboxTests(SynchronousTestCase):
 
     def test_a_reloaded_configuration_is_used(self):
         new = with_overrides(self.gw.config, {"router.queue.ttl": 5})
-        self.outbox.reconfigure(new)
+        self.gw.config = new
         self.gw.link.ready = False
         submit(self.outbox, "tell", tell_packet(), self.alice)
         self.assertEqual(self.gw.state.pending()[0].expires - self.gw.state.pending()[0].created, 5)
-        self.outbox.reconfigure(with_overrides(new, {"router.queue.enabled": False}))
+        self.gw.config = with_overrides(new, {"router.queue.enabled": False})
         with self.assertRaises(failures.Unavailable):
             submit(self.outbox, "tell", tell_packet(2), self.alice)
 

@@ -82,8 +82,8 @@ class Outbox:
     """The durable queue and its drain to the router link.
 
     ``link``: the RouterLink (ready, try_send, reserve, write_reserved,
-    connection, on_writable); ``store``: the Store; ``config``: the
-    gateway configuration (swapped by ``reconfigure``); ``sessions`` and
+    connection, on_writable); ``store``: the Store; ``config()``: the
+    gateway configuration now (a reload swaps it); ``sessions`` and
     ``hub``: where message_sent / message_expired events go.
     """
 
@@ -120,16 +120,12 @@ class Outbox:
         self._restore()
         self.outcomes.purge()
 
-    def reconfigure(self, config):
-        """A reloaded configuration: read from now on."""
-        self.config = self.outcomes.config = self.repeats.config = config
-
     # -- accepting messages ------------------------------------------------
 
     def encode(self, packet, field):
         """The message's OutFrame, encoded once; -32602 naming ``field``
         when it can never be sent (checked before it is sent or queued)."""
-        return encode_field(packet, self.config.router.max_send_bytes, field)
+        return encode_field(packet, self.config().router.max_send_bytes, field)
 
     def submit(self, kind, out, session, client_msg_id=None, accepted=None):
         """Send or queue ``out`` (an OutFrame); ``{"status": "sent"|"queued",
@@ -176,7 +172,7 @@ class Outbox:
         return any(may_send(message.out.packet) for message in self._queue.values())
 
     def _queue_message(self, kind, out, session, key_id, client_msg_id):
-        queue = self.config.router.queue
+        queue = self.config().router.queue
         if not queue.enabled:
             # Without the queue a message we cannot write now is refused: a
             # ready link with a busy pacer is "full", a down link "link_down".
@@ -242,7 +238,7 @@ class Outbox:
         """Queued rows of an earlier process: back in memory, their
         client_msg_ids remembered (for any key); they go out after the
         first handshake, or expire."""
-        limit = self.config.router.max_send_bytes
+        limit = self.config().router.max_send_bytes
         for row in self.store.queued_at_start:
             try:
                 out = encode(row.packet, limit)

@@ -36,7 +36,7 @@ class Outcomes:
     def __init__(self, store, clock, config, *, max_remembered):
         self._store = store
         self._clock = clock
-        self.config = config            # swapped on reload (Outbox.reconfigure)
+        self.config = config            # config() -> the configuration now
         self._max_remembered = max_remembered
         # message_id -> (key_id, client_msg_id, status, at), oldest first.
         self._recent = OrderedDict()
@@ -80,7 +80,7 @@ class Outcomes:
         self._purge_call = None
         if self._stopped:
             return
-        keep = self.config.router.queue.ttl + OUTCOME_MARGIN
+        keep = self.config().router.queue.ttl + OUTCOME_MARGIN
         self._store.purge_outcomes(self._clock.seconds() - keep)
         self._purge_call = self._clock.callLater(PURGE_INTERVAL, self.purge)
 

@@ -21,7 +21,7 @@ class Repeats:
 
     def __init__(self, clock, config, *, max_remembered):
         self._clock = clock
-        self.config = config            # swapped on reload (Outbox.reconfigure)
+        self.config = config            # config() -> the configuration now
         self._max_remembered = max_remembered
         # (key_id, client_msg_id) -> (forget_at, result dict or a message
         # still being made durable), oldest first.
@@ -64,7 +64,7 @@ class Repeats:
         self._results.pop(key, None)
 
     def _timeout(self):
-        return self.config.api.session.timeout
+        return self.config().api.session.timeout
 
     def _forget_old(self):
         now = self._clock.seconds()
