@@ -81,6 +81,21 @@ class RotationTests(SynchronousTestCase):
         rotation.learn(routers("*more"))
         self.assertIsNone(rotation.named("*more"))
 
+    def test_redirects_to_unknown_routers_share_the_learning_bound(self):
+        # A router that names a new "preferred" router on every startup
+        # cannot grow the rotation without bound.
+        rotation = RouterRotation(routers("*a"))
+        for i in range(MAX_LEARNED_ROUTERS + 5):
+            rotation.first()
+            target = rotation.redirect("*a", routers(f"*new{i}"))
+            if i < MAX_LEARNED_ROUTERS:
+                self.assertEqual(target["name"], f"*new{i}")
+            else:
+                self.assertIsNone(target)
+        self.assertEqual(len(rotation), 1 + MAX_LEARNED_ROUTERS)
+        self.assertEqual(rotation.choose(routers("*other")[0])["name"], "*a")
+        self.assertEqual(len(rotation), 1 + MAX_LEARNED_ROUTERS)
+
     def test_reset_starts_over_on_a_new_list(self):
         rotation = RouterRotation(routers("*a", "*b"))
         rotation.learn(routers("*x"))

@@ -81,10 +81,13 @@ class RouterRotation:
 
     def choose(self, router):
         """Go to ``router`` (our configured entry when the name is known,
-        else it joins the rotation) and return its entry."""
+        else it joins the rotation while there is room) and return the
+        entry now current."""
         self._redirect_allowed = True
-        self._index = self._position(router)
-        return self.routers[self._index]
+        index = self._position(router)
+        if index is not None:
+            self._index = index
+        return self.current()
 
     def named(self, name):
         """The rotation's entry for a router name, or None."""
@@ -97,21 +100,22 @@ class RouterRotation:
         """Routers of a startup-reply's list join the rotation, bounded."""
         known = {entry["name"] for entry in self.routers}
         for entry in listed:
-            if entry["name"] in known:
-                continue
-            if self._learned >= MAX_LEARNED_ROUTERS:
-                break
-            self.routers.append(entry)
-            known.add(entry["name"])
-            self._learned += 1
+            if entry["name"] not in known:
+                if not self._join(entry):
+                    break
+                known.add(entry["name"])
 
     def redirect(self, connected, listed):
         """Where a startup-reply from router ``connected`` (a name) sends
         us: the entry of its list's first router when that is another one
-        and no redirect happened since the last choice or failure; else None."""
+        and no redirect happened since the last choice or failure; else None
+        (also when that router is unknown and no more may be learned)."""
         if not listed or listed[0]["name"] == connected or not self._redirect_allowed:
             return None
-        self._index = self._position(listed[0])
+        index = self._position(listed[0])
+        if index is None:
+            return None
+        self._index = index
         self._redirect_allowed = False
         return self.routers[self._index]
 
@@ -119,5 +123,15 @@ class RouterRotation:
         for index, entry in enumerate(self.routers):
             if entry["name"] == router["name"]:
                 return index
-        self.routers.append(dict(router))
+        if not self._join(router):
+            return None
         return len(self.routers) - 1
+
+    def _join(self, router):
+        """Add a router the network named; False once MAX_LEARNED_ROUTERS
+        have joined (a hostile router must not grow the rotation)."""
+        if self._learned >= MAX_LEARNED_ROUTERS:
+            return False
+        self.routers.append(dict(router))
+        self._learned += 1
+        return True
