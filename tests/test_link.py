@@ -263,7 +263,7 @@ class HandshakeTests(LinkCase):
         self.assertEqual(link.router["name"], "*test")
         self.assertEqual(self.store.saved, [("*test", "ProbeA", 842758708)])
         self.assertEqual(self.metric("intermud3_router_connected", router="*test"), 1.0)
-        self.assertEqual(link.router_list[0]["name"], "*test")
+        self.assertIsNotNone(link.rotation.named("*test"))
 
     def test_handshake_timeout_aborts_and_backs_off(self):
         link = self.make_link()

@@ -81,7 +81,6 @@ class RouterLink(Service):
         self.state = "stopped"
         self.router = None             # the router tried or used, while not in backoff
         self.connected_since = None
-        self.router_list = []          # the last startup-reply's list, parsed
         # router name -> True (answers our probes) / False (never does).
         self.answers_probes = {}
         # Observers of every packet received: on_packet_from(router name,
@@ -294,7 +293,6 @@ class RouterLink(Service):
     def _startup_reply(self, protocol, packet):
         self._failures = 0   # the only proof a router works: the backoff starts over
         listed = parse_router_list(packet.get("router_list"))
-        self.router_list = listed
         self.rotation.learn(listed)
         target = self.rotation.redirect(protocol.router["name"], listed)
         if target is not None:
