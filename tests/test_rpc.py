@@ -418,6 +418,16 @@ class HandlerOutcomeTests(DispatcherTestCase):
                 continue   # only the concrete failures are raised
             self.assertIn(cls, errors._FOR_FAILURE, name)
 
+    def test_a_failure_without_its_own_entry_is_answered_as_its_base(self):
+        class Busy(failures.Unavailable):
+            reason = "busy"
+
+        answer = errors.for_failure(Busy("Busy right now"))
+        self.assertEqual((answer.code, answer.message, answer.data),
+                         (errors.GATEWAY_ERROR, "Busy right now", {"reason": "busy"}))
+        bare = errors.for_failure(failures.ServiceFailure("Something failed"))
+        self.assertEqual((bare.code, bare.message), (errors.GATEWAY_ERROR, "Something failed"))
+
     def test_exception_is_internal_error_logged_not_leaked(self):
         def boom(call, params):
             raise KeyError("the secret internals")

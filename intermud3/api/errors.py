@@ -92,6 +92,7 @@ _FOR_FAILURE = {
     failures.UnknownMessage: _bad_request,
     failures.WrongChannelType: _bad_request,
     failures.TooLarge: _bad_request,
+    failures.Unavailable: _unavailable,
     failures.LinkDown: _unavailable,
     failures.QueueFull: _unavailable,
     failures.StoreUnavailable: _unavailable,
@@ -103,5 +104,11 @@ _FOR_FAILURE = {
 
 
 def for_failure(failure):
-    """The RPCError that answers a service's ServiceFailure."""
-    return _FOR_FAILURE[type(failure)](failure)
+    """The RPCError that answers a service's ServiceFailure: the entry of
+    its class, else of the nearest base class that has one (a new
+    subclass is answered as its kind, never as an internal error)."""
+    for kind in type(failure).__mro__:
+        answer = _FOR_FAILURE.get(kind)
+        if answer is not None:
+            return answer(failure)
+    return gateway_error(failure.message)
