@@ -20,6 +20,9 @@ a port.
   validates incrementally, frame by frame, so a fragmented message fails as
   soon as its bad bytes arrive and is never dispatched. -32700 for bad UTF-8
   is for TCP lines only.
+* A whole, final, masked text frame of up to 64 KiB is read by
+  `wsframes.WholeFrameReader` (Autobahn's per-frame path cost more than the
+  request's dispatch); every other frame is Autobahn's.
 * Binary frames close the connection with 1003. A message over
   `api.websocket.max_message_bytes` closes it with 1009 (Autobahn does this
   itself; `failByDrop` is off so the close frame is really sent).
@@ -42,6 +45,7 @@ from twisted.logger import Logger
 
 from intermud3.api import autobahn_tuning
 from intermud3.api.connection import APIConnection, format_peer, peer_host, set_no_delay
+from intermud3.api.wsframes import WholeFrameReader
 from intermud3.config import is_loopback
 
 _log = Logger()
@@ -91,7 +95,7 @@ def console_origins(api, port):
     return [f"{scheme}://{name}:{port}" for name in hosts]
 
 
-class APIWebSocketProtocol(WebSocketServerProtocol):
+class APIWebSocketProtocol(WholeFrameReader, WebSocketServerProtocol):
 
     connection = None
     _header_key = None
