@@ -53,6 +53,10 @@ class TokenBucket:
         self._refill(now)
         self.tokens -= 1.0
 
+    def spend(self):
+        """Take one token right after `wait` found one (it refilled the bucket)."""
+        self.tokens -= 1.0
+
 
 def _retry_after(seconds):
     """Round up to a tenth of a second, never 0, so a client that waits succeeds."""
@@ -92,7 +96,7 @@ class RateLimits:
             wait = max(wait, bucket.wait(now))
         if wait > 0:
             return _retry_after(wait)
-        self._default.take(now)
+        self._default.spend()
         if bucket is not None:
-            bucket.take(now)
+            bucket.spend()
         return None
