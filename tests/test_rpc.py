@@ -498,8 +498,13 @@ class MetricsTests(DispatcherTestCase):
         self.clock.advance(2.5)
         pending.callback({})
         self.successResultOf(result)
-        histogram = self.metrics.api_request_duration.labels(method="who")
-        self.assertEqual(histogram._sum.get(), 2.5)
+        registry = self.metrics.registry
+        self.assertEqual(registry.get_sample_value(
+            "intermud3_api_request_duration_seconds_sum", {"method": "who"}), 2.5)
+        self.assertEqual(registry.get_sample_value(
+            "intermud3_api_request_duration_seconds_bucket", {"method": "who", "le": "2.5"}), 1)
+        self.assertEqual(registry.get_sample_value(
+            "intermud3_api_request_duration_seconds_bucket", {"method": "who", "le": "1.0"}), 0)
 
 
 class FuzzTests(DispatcherTestCase):
