@@ -25,6 +25,7 @@ from intermud3.api.methods import housekeeping
 from intermud3.api.rpc import Dispatcher
 from intermud3.api.sessions import SessionManager
 from intermud3.colour import api as colour_api
+from intermud3.endofturn import EndOfTurn
 from intermud3.events import EventHub
 from intermud3.link import RouterLink, persist
 from intermud3.lists import NetworkLists
@@ -54,7 +55,10 @@ class Gateway:
         self.store = open_store(config.state.directory, clock=clock,
                                 mud_name=config.mud.name, metrics=self.metrics)
         self.lists = NetworkLists(self.store)
-        self.link = RouterLink(config, self.store, clock=clock, connector=connector, metrics=self.metrics)
+        # One flush per reactor turn for every socket we write (endofturn.py).
+        self.end_of_turn = EndOfTurn(clock)
+        self.link = RouterLink(config, self.store, clock=clock, connector=connector,
+                               metrics=self.metrics, end_of_turn=self.end_of_turn)
         persist(self.link, self.store, self.lists, self.metrics)
         self.sessions = SessionManager(config, clock, metrics=self.metrics)
         self.hub = EventHub(self.sessions, clock=clock, metrics=self.metrics)
@@ -109,7 +113,7 @@ class Gateway:
         # What the API transports use (api/tcp.py, api/ws.py, api/web.py).
         self.api = APIContext(config=current, clock=clock, sessions=self.sessions,
                               dispatcher=self.dispatcher, connections=self.api_connections,
-                              auth_guard=self.auth_guard)
+                              auth_guard=self.auth_guard, end_of_turn=self.end_of_turn)
         self.on_apply = []  # callables(new_config) run after each reload
 
     @property

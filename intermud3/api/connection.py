@@ -37,6 +37,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from intermud3.api.rpc import waits
+from intermud3.endofturn import EndOfTurn
 
 _log = Logger()
 
@@ -189,9 +190,12 @@ class APIContext:
     transport factories. ``config()`` is the configuration now (a reload
     replaces it); ``connections`` the ConnectionRegistry."""
 
-    def __init__(self, *, config, clock, sessions, dispatcher, connections, auth_guard):
+    def __init__(self, *, config, clock, sessions, dispatcher, connections, auth_guard,
+                 end_of_turn=None):
         self.config = config
         self.clock = clock
+        # Sends replies and events at the end of the turn that wrote them.
+        self.end_of_turn = end_of_turn if end_of_turn is not None else EndOfTurn(clock)
         self.sessions = sessions
         self.dispatcher = dispatcher
         self.connections = connections

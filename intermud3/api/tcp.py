@@ -104,6 +104,7 @@ class APILineProtocol(LineReceiver, TimeoutMixin):
     def _write_message(self, data):
         # Two writes, no copy: one message's bytes may go to many clients.
         self.transport.writeSequence((data, b"\n"))
+        self.context.end_of_turn.written(self.transport)
 
     def _close_transport(self, reason, code):
         self.transport.loseConnection()

@@ -235,6 +235,7 @@ class APIWebSocketProtocol(WholeFrameReader, WebSocketServerProtocol):
         # debug line per call; sendMessage would also apply the *receive*
         # limit to what we send (a mudlist reply may be larger).
         self.transport.writeSequence((text_frame_header(len(data)), data))
+        self.factory.context.end_of_turn.written(self.transport)
 
     def _close_transport(self, reason, code):
         if self.state == WebSocketProtocol.STATE_OPEN:

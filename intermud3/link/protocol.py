@@ -132,6 +132,7 @@ class RouterProtocol(MudModeProtocol):
         """``sendPacket`` for an ``outbound.OutFrame``, encoded once by
         ``outbound.encode`` (its bound checked there)."""
         self.transport.write(out.data)
+        self.end_of_turn.written(self.transport)
         self.bytes_sent += len(out.data)
         if debug_wanted():
             _log.debug("Packet out: {type} to router {router}, {size} bytes: {summary}",
@@ -312,6 +313,7 @@ class RouterFactory(Factory):
         protocol.factory = self
         protocol.link = self.link
         protocol.clock = self.link.clock   # big frames are decoded in slices on it
+        protocol.end_of_turn = self.link.end_of_turn
         protocol.settings = self.settings
         protocol.answers_probes = self.answers_probes
         protocol.max_frame_bytes = self.settings.max_frame_bytes

@@ -35,6 +35,7 @@ from twisted.internet.defer import fail
 from twisted.internet.interfaces import IReactorTCP
 from twisted.logger import Logger
 
+from intermud3.endofturn import EndOfTurn
 from intermud3.link.backoff import configured_policy
 from intermud3.link.closing import Closing
 from intermud3.link.protocol import RouterFactory, router_endpoint, startup_packet
@@ -65,10 +66,13 @@ class RouterLink(Service):
     # How long stopService waits for the socket to close before aborting it.
     close_timeout = 5.0
 
-    def __init__(self, config, store, *, clock=None, connector=None, metrics=None, backoff=None):
+    def __init__(self, config, store, *, clock=None, connector=None, metrics=None, backoff=None,
+                 end_of_turn=None):
         if clock is None:
             from twisted.internet import reactor as clock
         self.clock = clock
+        # Sends frames at the end of the turn that wrote them (endofturn.py).
+        self.end_of_turn = end_of_turn if end_of_turn is not None else EndOfTurn(clock)
         self._connector = connector if connector is not None else self._endpoint
         self._config = config
         self.store = store
