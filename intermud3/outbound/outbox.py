@@ -213,15 +213,15 @@ class Outbox:
 
     def _accept(self, result, remember_as, accepted, kind):
         if remember_as is not None:
-            self.repeats.remember(remember_as, result)
+            self.repeats.remember(remember_as, result)     # keeps a copy
         if accepted is not None:
             try:
-                accepted(dict(result))
+                accepted(result)    # for side effects; it does not change it
             except Exception:
                 # The message is on its way: a side effect failing must not
                 # turn that into an error the MUD would retry.
                 _log.failure("After accepting a {kind} message", kind=kind)
-        return dict(result)
+        return result
 
     # -- the queue in memory -------------------------------------------------
 
