@@ -81,13 +81,19 @@ class ErrorRouter:
 
     def remember(self, packet, session):
         """Route a later error carrying ``packet`` to ``session``."""
-        key = packet_key(packet)
-        if key is None or session is None:
+        if session is None:
             return
+        key = packet_key(packet)
+        if key is None:
+            return
+        remembered = self._remembered
         now = self._clock.seconds()
-        self._remembered.pop(key, None)
-        self._remembered[key] = (session, now + self._ttl(), packet)
-        self._prune(now)
+        remembered.pop(key, None)
+        remembered[key] = (session, now + self._ttl(), packet)
+        # Expired entries are pruned where they are read; here only the
+        # bound is kept (this runs for every message sent).
+        if len(remembered) > self.max_remembered:
+            self._prune(now)
 
     def _prune(self, now):
         while self._remembered:
