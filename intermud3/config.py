@@ -16,7 +16,6 @@ their variants with it); `diff(old, new)` names the dotted paths that differ.
 """
 
 import dataclasses
-import difflib
 import hashlib
 import ipaddress
 import math
@@ -289,7 +288,7 @@ class _NameMap:
                 ctx.error(f"{path}.{name}", "names must be non-empty strings", "quote the name")
                 continue
             if allowed is not None and name not in allowed:
-                close = difflib.get_close_matches(name, sorted(allowed), n=1)
+                close = _close_matches(name, sorted(allowed))
                 ctx.error(f"{path}.{name}", "is not a known name",
                           f"did you mean {close[0]}?" if close else
                           "one of " + ", ".join(sorted(n for n in allowed if "." not in n)) + " or a module below one")
@@ -487,6 +486,13 @@ __all__ += sorted(_SECTION_TYPES)
 
 # --- the checker ----------------------------------------------------------
 
+def _close_matches(word, candidates):
+    # difflib is imported only for a configuration with an error in it:
+    # a gateway that starts cleanly never needs it.
+    import difflib
+    return difflib.get_close_matches(word, candidates, n=1)
+
+
 class _Checker:
     def __init__(self, environ):
         self.environ = environ
@@ -498,7 +504,7 @@ class _Checker:
 
     def unknown_key(self, path, key, known):
         where = f"{path}.{key}" if path else str(key)
-        close = difflib.get_close_matches(str(key), list(known), n=1)
+        close = _close_matches(str(key), list(known))
         hint = f"did you mean '{close[0]}'?" if close else "known keys: " + ", ".join(known)
         self.error(where, "unknown key", hint)
 

@@ -4,7 +4,7 @@ import sys
 
 from twisted.python import usage
 
-from intermud3 import cli, config
+from intermud3 import config
 
 
 class Options(usage.Options):
@@ -21,6 +21,8 @@ class Options(usage.Options):
 def makeService(options, environ=None):
     path = options["config"]
     if options["check-config"]:
+        from intermud3 import cli  # the command-line tools; not needed to run
+
         raise SystemExit(cli.check_config(path, environ=environ))
     try:
         loaded = config.load(path, environ)
