@@ -6,7 +6,8 @@ import math
 from twisted.internet import reactor
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from bench import bench_colour, bench_gateway, bench_lpc, bench_rpc, bench_store, common, run
+from bench import (bench_colour, bench_gateway, bench_lpc, bench_rpc, bench_startup, bench_store, common,
+                   run)
 from tests.vectors import load_vectors
 
 
@@ -130,3 +131,12 @@ class GatewaySmokeTests(TestCase):
                 self.assertGreater(values[name], 0, name)
 
         return d.addCallback(check)
+
+
+class StartupSmokeTests(SynchronousTestCase):
+    def test_startup(self):
+        # Real child processes (router and gateway) on 127.0.0.1, one start.
+        values = figures(bench_startup.run(runs=1))
+        for name in ("start to ready", "RSS when ready", "RSS after a TCP client",
+                     "first WebSocket upgrade", "RSS after a WebSocket client"):
+            self.assertGreater(values[name], 0, name)
