@@ -21,7 +21,7 @@ else:
     from bench import common
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BENCHMARKS = ("lpc", "rpc", "gateway", "store", "colour", "startup")
+BENCHMARKS = ("lpc", "rpc", "gateway", "store", "colour", "startup", "connect")
 # Each benchmark bounds itself to about a minute; this is the backstop.
 TIMEOUT = 120
 

@@ -6,8 +6,8 @@ import math
 from twisted.internet import reactor
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from bench import (bench_colour, bench_gateway, bench_lpc, bench_rpc, bench_startup, bench_store, common,
-                   run)
+from bench import (bench_colour, bench_connect, bench_gateway, bench_lpc, bench_rpc, bench_startup,
+                   bench_store, common, run)
 from tests.vectors import load_vectors
 
 
@@ -140,3 +140,20 @@ class StartupSmokeTests(SynchronousTestCase):
         for name in ("start to ready", "RSS when ready", "RSS after a TCP client",
                      "first WebSocket upgrade", "RSS after a WebSocket client"):
             self.assertGreater(values[name], 0, name)
+
+
+class ConnectSmokeTests(TestCase):
+    timeout = 60
+
+    def test_connect(self):
+        d = bench_connect.measure(reactor, connections=3, window=2, max_seconds=5, settle=0.1)
+
+        def check(rows):
+            values = figures(rows)
+            # CPU is counted in clock ticks: three connections may take none.
+            self.assertIn("gateway CPU per connection", values)
+            for name in ("connect + authenticate rate", "gateway RSS with them open"):
+                self.assertGreater(values[name], 0, name)
+            self.assertIn("3 WebSocket connections", rows[0]["detail"])
+
+        return d.addCallback(check)
