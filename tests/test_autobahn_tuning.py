@@ -41,7 +41,21 @@ class UnmaskTests(SynchronousTestCase):
         self.assertIs(autobahn_protocol.create_xor_masker, wsmask.create_masker)
         self.assertIs(autobahn_protocol.pformat, wsmask.plain_format)
 
-    def test_plain_format_is_a_one_line_str(self):
+    def test_plain_format_writes_one_line_when_formatted(self):
         value = [("openHandshakeTimeout", 0, "APIWebSocketFactory")] * 40
-        self.assertEqual(wsmask.plain_format(value), repr(value))
-        self.assertEqual(wsmask.plain_format({"a": 1}, indent=2, width=80), "{'a': 1}")
+        self.assertEqual(str(wsmask.plain_format(value)), repr(value))
+        self.assertEqual("\n{attrs}".format(attrs=wsmask.plain_format(value)), "\n" + repr(value))
+        self.assertEqual(str(wsmask.plain_format({"a": 1}, indent=2, width=80)), "{'a': 1}")
+
+    def test_plain_format_does_no_work_until_formatted(self):
+        class Counted:
+            calls = 0
+
+            def __repr__(self):
+                Counted.calls += 1
+                return "counted"
+
+        line = wsmask.plain_format([Counted()])
+        self.assertEqual(Counted.calls, 0)
+        self.assertEqual(f"{line}", "[counted]")
+        self.assertEqual(Counted.calls, 1)

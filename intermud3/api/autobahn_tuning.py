@@ -11,7 +11,8 @@ replaces them in Autobahn's protocol module, behaviour unchanged.
 * A debug line. On every new connection Autobahn pretty-prints its ~40
   protocol options for a debug log line, whether debug is on or not; under
   a burst of connects that `pprint.pformat` was about 18% of the gateway's
-  CPU. `plain_format` writes the same line with `repr` instead.
+  CPU. `plain_format` hands the logger an object that writes the same line
+  with `repr` only if the line is ever written (at debug level).
 """
 
 from autobahn.websocket import protocol as _autobahn_protocol
@@ -55,9 +56,23 @@ def create_masker(mask, length=None):
     return _autobahn_create(mask, length)
 
 
+class _Repr:
+    """Formats as `repr(value)`, but only when formatted."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __format__(self, spec):
+        return format(repr(self.value), spec)
+
+    __str__ = __repr__ = lambda self: repr(self.value)
+
+
 def plain_format(value, *args, **kwargs):
-    """`pprint.pformat`'s signature, `repr`'s (one-line) text."""
-    return repr(value)
+    """`pprint.pformat`'s signature; `repr`'s (one-line) text, made lazily."""
+    return _Repr(value)
 
 
 def install():

@@ -121,9 +121,9 @@ class APIWebSocketProtocol(WholeFrameReader, WebSocketServerProtocol):
         # The HTTP request that carried the upgrade held a slot; the
         # WebSocket connection takes it over (or, refused, frees it).
         registry.release_transport(self.transport)
-        allowed = list(api.websocket.allowed_origins) + console_origins(
-            api, self.transport.getHost().port)
-        if not origin_allowed(request.origin, allowed):
+        # Only a browser sends an Origin: the list is built for those alone.
+        if request.origin and not origin_allowed(request.origin, list(api.websocket.allowed_origins)
+                                                 + console_origins(api, self.transport.getHost().port)):
             _log.info("Refusing WebSocket from {peer}: origin {origin} not allowed",
                       peer=peer, origin=request.origin)
             raise ConnectionDeny(ConnectionDeny.FORBIDDEN, "origin not allowed")
