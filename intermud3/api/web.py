@@ -2,7 +2,11 @@
 /static/pinkfish.css, and the web console (/ and /static/..., see static.py).
 
 One twisted.web `Site` serves HTTP and the WebSocket upgrade on the same
-port (the WebSocket resource takes the connection over). Every answer but
+port: the first request's head of a connection is looked at before
+twisted.web parses it, and an upgrade on /ws in the common form is handed
+to the WebSocket protocol as it came (wshandover.py); any other request,
+an unusual upgrade included, goes through twisted.web, where /ws is the
+WebSocket resource (which takes the connection over). Every answer but
 /metrics is JSON; unknown paths are 404 with a JSON body.
 
 Every HTTP connection holds a slot of `api.max_connections` (and of
@@ -28,7 +32,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 import intermud3
-from intermud3.api import methods
+from intermud3.api import methods, wshandover
 from intermud3.api.connection import peer_host
 from intermud3.api.static import ConsoleFile, ConsoleStatic
 from intermud3.api.ws import CLOSE_GOING_AWAY, make_ws_factory
@@ -197,11 +201,17 @@ class _HTTPSlot:
 
 
 class CountedHTTPChannel(HTTPChannel):
-    """An HTTP/1.1 channel that holds a connection slot and a header deadline."""
+    """An HTTP/1.1 channel that holds a connection slot and a header deadline.
+
+    The first request's head is read here before twisted.web sees a byte:
+    a WebSocket upgrade in the common form goes straight to Autobahn
+    (wshandover.py), anything else to twisted.web."""
 
     _slot = None
     _header_call = None
     _refused = False
+    # The first request's head while it arrives; None once it went its way.
+    _head = b""
 
     def connectionMade(self):
         super().connectionMade()
@@ -233,8 +243,29 @@ class CountedHTTPChannel(HTTPChannel):
         self.transport.abortConnection()
 
     def dataReceived(self, data):
-        if not self._refused:
-            super().dataReceived(data)
+        if self._refused:
+            return
+        if self._head is not None:
+            data = self._head + data
+            direct = wshandover.is_direct_upgrade(data)
+            if direct is None:
+                self._head = data
+                return
+            self._head = None
+            if direct:
+                self._upgrade(data)
+                return
+        super().dataReceived(data)
+
+    def _upgrade(self, data):
+        """Hand the connection to a WebSocket protocol; this channel is done
+        (its slot is taken over or freed by the WebSocket side)."""
+        self._cancel_header_deadline()
+        self.setTimeout(None)
+        self._networkProducer.unregisterProducer()
+        transport = self.transport
+        protocol = self.site.ws_factory.buildProtocol(transport.getPeer())
+        wshandover.hand_over(transport, protocol, data)
 
     def allHeadersReceived(self):
         self._cancel_header_deadline()

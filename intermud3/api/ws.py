@@ -1,8 +1,9 @@
 """The JSON-RPC API over WebSocket: one message (or batch) per text frame.
 
 Framing only; dispatch, the send buffer and counting are in connection.py.
-Mounted at /ws on the twisted.web site (web.py), so HTTP and WebSocket share
-a port.
+Served at /ws on the API port, which HTTP shares (web.py): the common
+upgrade request is handed to this protocol before twisted.web parses it
+(wshandover.py), any other through the /ws resource of the twisted.web site.
 
 * `X-API-Key` on the upgrade request: a bad key is refused during the
   handshake with HTTP 401 (no upgrade); a good one authenticates the
@@ -258,6 +259,10 @@ class APIWebSocketProtocol(WholeFrameReader, WebSocketServerProtocol):
         if self.connection is not None:
             _log.info("WebSocket API connection from {peer} closed", peer=self.connection.peer)
             self.connection.lost()
+        else:
+            # Refused before onConnect (a malformed handshake): the HTTP
+            # connection's slot was never taken over; free it.
+            self.factory.context.connections.release_transport(self.transport)
 
 
 class APIWebSocketFactory(WebSocketServerFactory):
@@ -275,9 +280,10 @@ class APIWebSocketFactory(WebSocketServerFactory):
             autoPingTimeout=0,
             # Send the close frame (1009, ...) instead of dropping the socket.
             failByDrop=False,
-            # Mounted on twisted.web, the opening handshake is over (101 or
-            # refused) within the request's render: a timer per connection
-            # to bound it would only be made and cancelled.
+            # The request head arrives whole (the HTTP channel's header
+            # deadline bounds it), so the opening handshake is over (101 or
+            # refused) at once: a timer per connection to bound it would
+            # only be made and cancelled.
             openHandshakeTimeout=0,
             tcpNoDelay=True,
             # A plain GET on /ws gets an HTTP error, not Autobahn's HTML page.
