@@ -548,3 +548,28 @@ class AuthDisabledTests(WSTestBase):
         client = yield self.connect_ws({"X-API-Key": "anything"})
         reply = yield self.call(client, "heartbeat", 1)
         self.assertEqual(reply["result"]["status"], "ok")
+
+
+class OpenConnectionStateTests(WSTestBase):
+    """What an open connection keeps, and that Autobahn's own paths that
+    use it still work."""
+
+    @defer.inlineCallbacks
+    def test_the_handshake_is_forgotten_once_open(self):
+        yield self.connect_ws({"X-API-Key": API_KEY})
+        server = self.servers[0]
+        self.assertIsNone(server.http_headers)
+        self.assertIsNone(server.http_request_data)
+        self.assertIsNone(server.http_response_data)
+        self.assertEqual(server.state, server.STATE_OPEN)
+
+    @defer.inlineCallbacks
+    def test_autobahns_queued_send_still_delivers_in_order(self):
+        client = yield self.connect_ws({"X-API-Key": API_KEY})
+        server = self.servers[0]
+        # sync=True goes through Autobahn's send queue (SendQueue here).
+        server.sendMessage(encode_json({"n": 1}), sync=True)
+        server.sendMessage(encode_json({"n": 2}), sync=True)
+        first = yield client.next_message()
+        second = yield client.next_message()
+        self.assertEqual((first, second), ({"n": 1}, {"n": 2}))

@@ -59,3 +59,26 @@ class UnmaskTests(SynchronousTestCase):
         self.assertEqual(Counted.calls, 0)
         self.assertEqual(f"{line}", "[counted]")
         self.assertEqual(Counted.calls, 1)
+
+
+class ConnectionMemoryTests(SynchronousTestCase):
+    def test_slots_leave_out_what_a_base_class_defines(self):
+        from intermud3.api.ws import APIWebSocketProtocol
+        slots = APIWebSocketProtocol.__slots__
+        for name in ("state", "data", "http_headers", "maxMessagePayloadSize", "connection"):
+            self.assertIn(name, slots)
+        # Class attributes of Twisted's and Autobahn's classes: a slot would
+        # hide their value (transport None, connected 0) until set.
+        for name in ("transport", "factory", "connected", "peer"):
+            self.assertNotIn(name, slots)
+        self.assertEqual(len(slots), len(set(slots)))
+
+    def test_send_queue_is_first_in_first_out(self):
+        queue = wsmask.SendQueue()
+        self.assertEqual(len(queue), 0)
+        queue.append((b"a", True))
+        queue.append((b"b", False))
+        self.assertEqual(len(queue), 2)
+        self.assertEqual(queue.popleft(), (b"a", True))
+        self.assertEqual(queue.popleft(), (b"b", False))
+        self.assertRaises(IndexError, queue.popleft)

@@ -8,6 +8,15 @@ replaces them in Autobahn's protocol module, behaviour unchanged.
   frame does, and our frames are small (one JSON-RPC request each).
   `create_masker` unmasks small payloads with one big-integer XOR (C speed)
   and leaves larger ones to Autobahn's own masker, faster in bulk.
+* Memory per connection. Autobahn sets about 90 attributes on every
+  connection (its state, and a copy of each protocol option); in an
+  instance dict they take about 3.3 KiB, as slots 8 bytes each.
+  `protocol_slots(*bases)` names them for a subclass's `__slots__`. An empty
+  `collections.deque` is 760 bytes: `SendQueue` stands in for the one
+  Autobahn keeps per connection for chopped and synchronous sends (which we
+  never make) at a twelfth of that. After the opening handshake,
+  `forget_handshake(protocol)` drops what Autobahn keeps of the request
+  and its answer (about 1 KiB), which nothing reads any more.
 * A debug line. On every new connection Autobahn pretty-prints its ~40
   protocol options for a debug log line, whether debug is on or not; under
   a burst of connects that `pprint.pformat` was about 18% of the gateway's
@@ -80,3 +89,59 @@ def install():
     `plain_format` (idempotent)."""
     _autobahn_protocol.create_xor_masker = create_masker
     _autobahn_protocol.pformat = plain_format
+
+
+# What Autobahn's protocol sets on each connection (autobahn 26.x: its
+# connectionMade, processHandshake and close tracking; CONFIG_ATTRS are the
+# options it copies from the factory). A name missing here only costs memory.
+_STATE_ATTRIBUTES = (
+    "_perMessageCompress", "_transport_details", "_wskey",
+    "autoPingPending", "autoPingPendingCall", "autoPingPendingSent", "autoPingPendingSeq",
+    "autoPingTimeoutCall", "closeHandshakeTimeoutCall", "openHandshakeTimeoutCall",
+    "closedByMe", "droppedByMe", "failedByMe", "current_frame", "data", "inside_message",
+    "is_closed", "is_open", "localCloseCode", "localCloseReason", "remoteCloseCode",
+    "remoteCloseReason", "send_queue", "send_state", "state", "trackedTimings",
+    "trafficStats", "triggered", "utf8validator", "wasClean", "wasCloseHandshakeTimeout",
+    "wasMaxFramePayloadSizeExceeded", "wasMaxMessagePayloadSizeExceeded",
+    "wasNotCleanReason", "wasOpenHandshakeTimeout", "wasServerConnectionDropTimeout",
+    "wasServingFlashSocketPolicyFile",
+    "http_headers", "http_request_data", "http_request_host", "http_request_params",
+    "http_request_path", "http_request_uri", "http_response_data", "http_status_line",
+    "websocket_extensions", "websocket_extensions_in_use", "websocket_origin",
+    "websocket_protocol_in_use", "websocket_protocols", "websocket_version",
+    "message_data", "message_is_binary", "message_opcode", "control_frame_data",
+    "frame_length", "_isMessageCompressed",
+)
+
+# The handshake's leftovers: read only while the opening handshake runs.
+_HANDSHAKE_ATTRIBUTES = (
+    "http_headers", "http_request_data", "http_request_params", "http_response_data",
+    "http_status_line", "http_request_uri", "websocket_extensions",
+)
+
+
+def protocol_slots(*bases):
+    """Slot names for a subclass of `bases` (Autobahn server protocol
+    classes): Autobahn's per-connection attributes, except those a base
+    class defines (a slot would hide the class's value until set)."""
+    names = dict.fromkeys(_STATE_ATTRIBUTES + tuple(_autobahn_protocol.WebSocketServerProtocol.CONFIG_ATTRS))
+    defined = {name for base in bases for cls in base.__mro__ for name in vars(cls)}
+    return tuple(name for name in names if name not in defined)
+
+
+class SendQueue(list):
+    """The `deque` interface Autobahn uses for its send queue (append,
+    popleft, len), in a list: 56 bytes empty where a deque is 760."""
+
+    __slots__ = ()
+
+    def popleft(self):
+        return self.pop(0)
+
+
+def forget_handshake(protocol):
+    """Drop what Autobahn keeps of the opening handshake (the request's
+    bytes, headers and query, the answer's text) once the connection is
+    open."""
+    for name in _HANDSHAKE_ATTRIBUTES:
+        setattr(protocol, name, None)

@@ -98,10 +98,21 @@ def console_origins(api, port):
 
 class APIWebSocketProtocol(WholeFrameReader, WebSocketServerProtocol):
 
-    connection = None
-    _header_key = None
-    _ping_call = None       # the next ping
-    _pong_deadline = None   # drops the peer unless it answers first
+    # Autobahn's per-connection state in slots, not an instance dict
+    # (autobahn_tuning: about 2.5 KiB less per connection).
+    __slots__ = autobahn_tuning.protocol_slots(WholeFrameReader, WebSocketServerProtocol) + (
+        "connection", "_header_key", "_ping_call", "_pong_deadline")
+
+    def __init__(self):
+        super().__init__()
+        self.connection = None
+        self._header_key = None
+        self._ping_call = None       # the next ping
+        self._pong_deadline = None   # drops the peer unless it answers first
+
+    def _connectionMade(self):
+        super()._connectionMade()
+        self.send_queue = autobahn_tuning.SendQueue()
 
     def onConnect(self, request):
         try:
@@ -148,6 +159,7 @@ class APIWebSocketProtocol(WholeFrameReader, WebSocketServerProtocol):
         return None
 
     def onOpen(self):
+        autobahn_tuning.forget_handshake(self)
         connection = self.connection
         _log.info("WebSocket API connection from {peer}", peer=connection.peer)
         set_no_delay(self.transport)
