@@ -2,6 +2,8 @@
 
 import os
 
+from autobahn import util as autobahn_util
+from autobahn.twisted import websocket as autobahn_twisted
 from autobahn.websocket import protocol as autobahn_protocol
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -40,6 +42,16 @@ class UnmaskTests(SynchronousTestCase):
         wsmask.install()
         self.assertIs(autobahn_protocol.create_xor_masker, wsmask.create_masker)
         self.assertIs(autobahn_protocol.pformat, wsmask.plain_format)
+        for module in (autobahn_protocol, autobahn_twisted):
+            self.assertIs(module.hltype, wsmask.hltype)
+            self.assertIs(module.hlval, wsmask.hlval)
+
+    def test_highlighted_arguments_are_autobahns_text_when_formatted(self):
+        method = self.test_install_is_what_autobahns_protocol_calls
+        self.assertEqual(str(wsmask.hltype(method)), autobahn_util.hltype(method))
+        self.assertEqual(f"{wsmask.hlval(42)}", autobahn_util.hlval(42))
+        self.assertEqual("{v}".format(v=wsmask.hlval("x", color="red", bold=False)),
+                         autobahn_util.hlval("x", color="red", bold=False))
 
     def test_plain_format_writes_one_line_when_formatted(self):
         value = [("openHandshakeTimeout", 0, "APIWebSocketFactory")] * 40

@@ -214,7 +214,8 @@ class CountedHTTPChannel(HTTPChannel):
     _head = b""
 
     def connectionMade(self):
-        super().connectionMade()
+        # twisted.web's own setup (an idle timer, the transport's producer)
+        # waits until the first request is known to be for it (dataReceived).
         slot = _HTTPSlot(self.transport, peer_host(self.transport.getPeer()))
         refusal = self.site.context.connections.admit(slot)
         if refusal is not None:
@@ -255,14 +256,13 @@ class CountedHTTPChannel(HTTPChannel):
             if direct:
                 self._upgrade(data)
                 return
+            super().connectionMade()
         super().dataReceived(data)
 
     def _upgrade(self, data):
         """Hand the connection to a WebSocket protocol; this channel is done
         (its slot is taken over or freed by the WebSocket side)."""
         self._cancel_header_deadline()
-        self.setTimeout(None)
-        self._networkProducer.unregisterProducer()
         transport = self.transport
         protocol = self.site.ws_factory.buildProtocol(transport.getPeer())
         wshandover.hand_over(transport, protocol, data)
