@@ -18,6 +18,8 @@ CRLF line ends, every header line with a colon, no header name twice
 `Transfer-Encoding`: twisted.web reads a body before rendering).
 """
 
+import re
+
 from twisted.protocols.policies import ProtocolWrapper
 
 # twisted.web's own bound on a request's head (HTTPChannel.totalHeadersSize):
@@ -25,6 +27,8 @@ from twisted.protocols.policies import ProtocolWrapper
 MAX_HEAD = 16384
 MAX_HEADERS = 100
 _BODY_HEADERS = (b"content-length", b"transfer-encoding")
+# The name of each header line that has a colon (one match per line).
+_FIELD_NAME = re.compile(rb"^([^:\r\n]*):", re.MULTILINE)
 
 
 def _is_ws_request_line(line):
@@ -47,15 +51,16 @@ def is_direct_upgrade(head):
     whole = end >= 0
     if whole and end > MAX_HEAD:
         return False
-    lines = head[line_end + 2:end if whole else None].split(b"\r\n")
-    if any(b"\n" in line for line in lines):
+    fields = head[line_end + 2:end if whole else None]
+    if fields.count(b"\n") != fields.count(b"\r\n"):
         return False    # a bare LF: twisted.web's reading of it stands
     if not whole:
         return None if len(head) < MAX_HEAD else False
-    if len(lines) > MAX_HEADERS or not all(b":" in line for line in lines):
-        return False
-    names = [line.partition(b":")[0].lower() for line in lines]
-    if len(set(names)) != len(names) or any(name in names for name in _BODY_HEADERS):
+    names = _FIELD_NAME.findall(fields.lower())
+    lines = fields.count(b"\r\n") + 1
+    if len(names) != lines or lines > MAX_HEADERS:
+        return False    # a line without a colon, or very many
+    if len(set(names)) != lines or any(name in names for name in _BODY_HEADERS):
         return False
     return True
 
