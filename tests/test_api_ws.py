@@ -564,6 +564,17 @@ class OpenConnectionStateTests(WSTestBase):
         self.assertEqual(server.state, server.STATE_OPEN)
 
     @defer.inlineCallbacks
+    def test_every_protocol_option_is_the_factorys(self):
+        from autobahn.websocket.protocol import WebSocketServerProtocol
+        yield self.connect_ws({"X-API-Key": API_KEY})
+        server, factory = self.servers[0], self.site.ws_factory
+        for name in WebSocketServerProtocol.CONFIG_ATTRS:
+            # Functions too (perMessageCompressionAccept): the same object, not a method.
+            self.assertIs(getattr(server, name), getattr(factory, name), name)
+        # Kept on the class or in slots, never copied into an instance dict.
+        self.assertFalse(set(vars(server)) & set(WebSocketServerProtocol.CONFIG_ATTRS))
+
+    @defer.inlineCallbacks
     def test_autobahns_queued_send_still_delivers_in_order(self):
         client = yield self.connect_ws({"X-API-Key": API_KEY})
         server = self.servers[0]

@@ -11,7 +11,9 @@ replaces the functions in Autobahn's modules, behaviour unchanged.
 * Memory per connection. Autobahn sets about 90 attributes on every
   connection (its state, and a copy of each protocol option); in an
   instance dict they take about 3.3 KiB, as slots 8 bytes each.
-  `protocol_slots(*bases)` names them for a subclass's `__slots__`. An empty
+  `protocol_slots(*bases)` names them for a subclass's `__slots__`, and
+  `with_fixed_options` keeps the options that never change on a class
+  instead of on every connection. An empty
   `collections.deque` is 760 bytes: `SendQueue` stands in for the one
   Autobahn keeps per connection for chopped and synchronous sends (which we
   never make) at a twelfth of that. After the opening handshake,
@@ -145,13 +147,29 @@ _HANDSHAKE_ATTRIBUTES = (
 )
 
 
-def protocol_slots(*bases):
+def protocol_slots(*bases, options=()):
     """Slot names for a subclass of `bases` (Autobahn server protocol
-    classes): Autobahn's per-connection attributes, except those a base
-    class defines (a slot would hide the class's value until set)."""
-    names = dict.fromkeys(_STATE_ATTRIBUTES + tuple(_autobahn_protocol.WebSocketServerProtocol.CONFIG_ATTRS))
+    classes): Autobahn's per-connection state and the protocol `options`
+    copied onto each connection, except names a base class defines (a slot
+    would hide the class's value until set)."""
+    names = dict.fromkeys(_STATE_ATTRIBUTES + tuple(options))
     defined = {name for base in bases for cls in base.__mro__ for name in vars(cls)}
     return tuple(name for name in names if name not in defined)
+
+
+def with_fixed_options(protocol, factory, per_connection):
+    """A subclass of `protocol` for `factory`: its protocol options as they
+    are now become class attributes, and Autobahn copies only the
+    `per_connection` ones onto each new connection. Autobahn copies every
+    option it knows (about 30) per connection otherwise, a third of its
+    own connection setup, though most never change after the factory is
+    made."""
+    fixed = {name: getattr(factory, name) for name in protocol.CONFIG_ATTRS
+             if name not in per_connection}
+    # A function option (perMessageCompressionAccept) must not become a method.
+    fixed = {name: staticmethod(value) if callable(value) else value for name, value in fixed.items()}
+    return type(protocol.__name__, (protocol,),
+                {"__slots__": (), "CONFIG_ATTRS": list(per_connection), **fixed})
 
 
 class SendQueue(list):

@@ -96,11 +96,18 @@ def console_origins(api, port):
     return [f"{scheme}://{name}:{port}" for name in hosts]
 
 
+# The protocol options a connection takes from the factory when it opens
+# (reconfigure changes them for later connections); the others are fixed
+# when the factory is made and read from its protocol class.
+PER_CONNECTION_OPTIONS = ("maxFramePayloadSize", "maxMessagePayloadSize")
+
+
 class APIWebSocketProtocol(WholeFrameReader, WebSocketServerProtocol):
 
     # Autobahn's per-connection state in slots, not an instance dict
     # (autobahn_tuning: about 2.5 KiB less per connection).
-    __slots__ = autobahn_tuning.protocol_slots(WholeFrameReader, WebSocketServerProtocol) + (
+    __slots__ = autobahn_tuning.protocol_slots(
+        WholeFrameReader, WebSocketServerProtocol, options=PER_CONNECTION_OPTIONS) + (
         "connection", "_header_key", "_ping_call", "_pong_deadline")
 
     def __init__(self):
@@ -278,7 +285,8 @@ class APIWebSocketProtocol(WholeFrameReader, WebSocketServerProtocol):
 
 
 class APIWebSocketFactory(WebSocketServerFactory):
-    protocol = APIWebSocketProtocol
+    """Options set with `setProtocolOptions` after it is made apply to
+    later connections only for PER_CONNECTION_OPTIONS (the message bounds)."""
 
     def __init__(self, context):
         """``context``: the API's parts (connection.APIContext)."""
@@ -304,6 +312,8 @@ class APIWebSocketFactory(WebSocketServerFactory):
             # by Autobahn across fragments before the message reaches us.
             utf8validateIncoming=True,
         )
+        self.protocol = autobahn_tuning.with_fixed_options(
+            APIWebSocketProtocol, self, PER_CONNECTION_OPTIONS)
 
     def reconfigure(self, config):
         """The message bound, for connections opened from now on."""
