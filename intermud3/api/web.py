@@ -266,6 +266,8 @@ class CountedHTTPChannel(HTTPChannel):
         transport = self.transport
         protocol = self.site.ws_factory.buildProtocol(transport.getPeer())
         wshandover.hand_over(transport, protocol, data)
+        # The handshake's answer (101, or the refusal) leaves this turn.
+        self.site.context.end_of_turn.written(transport)
 
     def allHeadersReceived(self):
         self._cancel_header_deadline()

@@ -45,7 +45,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from intermud3.api import autobahn_tuning
-from intermud3.api.connection import APIConnection, format_peer, peer_host, set_no_delay
+from intermud3.api.connection import APIConnection, format_peer, peer_host
 from intermud3.api.wsframes import WholeFrameReader
 from intermud3.config import is_loopback
 
@@ -169,7 +169,6 @@ class APIWebSocketProtocol(WholeFrameReader, WebSocketServerProtocol):
         autobahn_tuning.forget_handshake(self)
         connection = self.connection
         _log.info("WebSocket API connection from {peer}", peer=connection.peer)
-        set_no_delay(self.transport)
         connection.register_with(self.transport)
         try:
             connection.opened()
@@ -305,6 +304,7 @@ class APIWebSocketFactory(WebSocketServerFactory):
             # refused) at once: a timer per connection to bound it would
             # only be made and cancelled.
             openHandshakeTimeout=0,
+            # Autobahn turns Nagle off as the connection is made.
             tcpNoDelay=True,
             # A plain GET on /ws gets an HTTP error, not Autobahn's HTML page.
             webStatus=False,
