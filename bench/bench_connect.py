@@ -49,8 +49,6 @@ FULL = {"connections": 1000, "window": 50, "max_seconds": 60, "settle": 2.0}
 QUICK = {"connections": 300, "window": 50, "max_seconds": 20, "settle": 2.0}
 
 
-class Timeout(Exception):
-    pass
 
 
 def gateway_config(router_port, http_port, state_dir):
@@ -178,13 +176,7 @@ class GatewayProcess:
             return f.read()[-2000:].decode("utf-8", "replace")
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(WAIT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        common.end_child(self.proc)
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -195,12 +187,6 @@ def sleep(reactor, seconds):
     return d
 
 
-def with_timeout(reactor, d, seconds, what):
-    def expire():
-        if not d.called:
-            d.errback(Timeout(f"{what}: nothing within {seconds} s"))
-    call = reactor.callLater(seconds, expire)
-    return d.addBoth(lambda result: (call.active() and call.cancel(), result)[1])
 
 
 def http_status(port, path):
@@ -228,7 +214,7 @@ def wait_ready(reactor, gateway):
         if status == 200:
             return
         yield sleep(reactor, 0.1)
-    raise Timeout(f"gateway not ready within {WAIT} s:\n{gateway.log_tail()}")
+    raise common.Timeout(f"gateway not ready within {WAIT} s:\n{gateway.log_tail()}")
 
 
 @defer.inlineCallbacks
@@ -245,7 +231,7 @@ def open_all(reactor, port, count, window, max_seconds):
         if time.monotonic() > deadline:
             return
         client = yield creator.connectTCP("127.0.0.1", port)
-        yield with_timeout(reactor, client.authenticated, WAIT, "authenticate")
+        yield common.with_timeout(reactor, client.authenticated, WAIT, "authenticate")
         clients.append(client)
 
     yield defer.gatherResults([semaphore.run(one) for _ in range(count)], consumeErrors=True)
@@ -300,20 +286,7 @@ def measure(reactor, quick=False, **sizes):
 
 def run(quick=False, **sizes):
     """Run the reactor once around `measure` (so: once per process)."""
-    from twisted.internet import reactor
-    outcome = {}
-
-    def start():
-        d = measure(reactor, quick, **sizes)
-        d.addCallbacks(lambda rows: outcome.update(rows=rows),
-                       lambda failure: outcome.update(failure=failure))
-        d.addBoth(lambda _: reactor.stop())
-
-    reactor.callWhenRunning(start)
-    reactor.run(installSignalHandlers=False)
-    if "failure" in outcome:
-        outcome["failure"].raiseException()
-    return outcome["rows"]
+    return common.run_reactor_once(measure, quick, sizes)
 
 
 if __name__ == "__main__":

@@ -51,8 +51,6 @@ QUICK = {"tells": 100, "window_tells": 200, "window": 50, "subscribers": 20, "ro
          "sessions": 1000, "events": 100, "max_seconds": 5}
 
 
-class Timeout(Exception):
-    pass
 
 
 def gateway_config(mud_name, router, state_dir):
@@ -77,13 +75,6 @@ def gateway_config(mud_name, router, state_dir):
     return configuration.load_text(yaml.safe_dump(raw), environ={})
 
 
-def with_timeout(reactor, d, seconds, what):
-    """`d`, failed with Timeout when it has not fired within `seconds`."""
-    def expire():
-        if not d.called:
-            d.errback(Timeout(f"{what}: nothing within {seconds} s"))
-    call = reactor.callLater(seconds, expire)
-    return d.addBoth(lambda result: (call.active() and call.cancel(), result)[1])
 
 
 def wait_until(reactor, predicate, what, seconds=WAIT, interval=0.01):
@@ -94,7 +85,7 @@ def wait_until(reactor, predicate, what, seconds=WAIT, interval=0.01):
         if predicate():
             d.callback(None)
         elif reactor.seconds() > deadline:
-            d.errback(Timeout(f"{what}: not within {seconds} s"))
+            d.errback(common.Timeout(f"{what}: not within {seconds} s"))
         else:
             reactor.callLater(interval, check)
     check()
@@ -152,10 +143,10 @@ class Loopback:
     def client(self, svc):
         port = svc.tcp_listener.getHost().port
         creator = protocol.ClientCreator(self.reactor, JSONLineClient)
-        client = yield with_timeout(self.reactor, creator.connectTCP("127.0.0.1", port), WAIT, "connect")
+        client = yield common.with_timeout(self.reactor, creator.connectTCP("127.0.0.1", port), WAIT, "connect")
         self._stoppers.append(lambda: client.transport.loseConnection() or client.closed)
-        yield with_timeout(self.reactor, client.welcomed, WAIT, "welcome")
-        yield with_timeout(self.reactor, client.call("authenticate", {"api_key": API_KEY}), WAIT,
+        yield common.with_timeout(self.reactor, client.welcomed, WAIT, "welcome")
+        yield common.with_timeout(self.reactor, client.call("authenticate", {"api_key": API_KEY}), WAIT,
                            "authenticate")
         return client
 
@@ -164,7 +155,7 @@ class Loopback:
         while self._stoppers:
             stop = self._stoppers.pop()
             try:
-                yield with_timeout(self.reactor, defer.maybeDeferred(stop), WAIT, "stop")
+                yield common.with_timeout(self.reactor, defer.maybeDeferred(stop), WAIT, "stop")
             except Exception as error:  # teardown goes on whatever one part says
                 print(f"bench teardown: {error}", file=sys.stderr)
 
@@ -188,8 +179,8 @@ def tell_latency(reactor, a, waiters, s):
         arrived = waiters.expect(f"bench {i}")
         started = common.now()
         reply = a.call("tell", tell_params(i))
-        received = yield with_timeout(reactor, arrived, WAIT, f"tell {i} at MudB")
-        result = yield with_timeout(reactor, reply, WAIT, f"tell {i} reply")
+        received = yield common.with_timeout(reactor, arrived, WAIT, f"tell {i} at MudB")
+        result = yield common.with_timeout(reactor, reply, WAIT, f"tell {i} reply")
         if result.get("status") not in ("sent", "queued"):
             raise RuntimeError(f"tell answered {result}")
         durations.append(received - started)
@@ -211,7 +202,7 @@ def tell_throughput(reactor, a, waiters, s, first):
         arrived = waiters.expect(f"bench {i}")
         reply = a.call("tell", tell_params(i))
         sent.append(i)
-        yield with_timeout(reactor, defer.gatherResults([arrived, reply], consumeErrors=True),
+        yield common.with_timeout(reactor, defer.gatherResults([arrived, reply], consumeErrors=True),
                            WAIT, f"tell {i}")
 
     stalls = StallWatch(reactor)
@@ -257,9 +248,9 @@ def channel_fanout(reactor, loop, router, svc_b, a, s):
         client = yield loop.client(svc_b)
         client.on_event = lambda method, params: (
             method == "channel_message" and waiters.arrived(params.get("message")))
-        yield with_timeout(reactor, client.call("channel_join", {"channel": CHANNEL}), WAIT, "join")
+        yield common.with_timeout(reactor, client.call("channel_join", {"channel": CHANNEL}), WAIT, "join")
         subscribers.append(client)
-    yield with_timeout(reactor, a.call("channel_join", {"channel": CHANNEL}), WAIT, "join")
+    yield common.with_timeout(reactor, a.call("channel_join", {"channel": CHANNEL}), WAIT, "join")
     yield wait_until(reactor, lambda: {"MudA", "MudB"} <= router.listening.get(CHANNEL, set()),
                      "router listening")
     durations = []
@@ -269,8 +260,8 @@ def channel_fanout(reactor, loop, router, svc_b, a, s):
         everyone = waiters.expect(text, count=len(subscribers))
         started = common.now()
         reply = a.call("channel_send", {"channel": CHANNEL, "message": text, "from_user": "alice"})
-        last = yield with_timeout(reactor, everyone, WAIT, f"channel message {i} at MudB")
-        yield with_timeout(reactor, reply, WAIT, f"channel_send {i} reply")
+        last = yield common.with_timeout(reactor, everyone, WAIT, f"channel message {i} at MudB")
+        yield common.with_timeout(reactor, reply, WAIT, f"channel_send {i} reply")
         durations.append(last - started)
         if common.now() > deadline:
             break
@@ -361,20 +352,7 @@ def measure(reactor, quick=False, **sizes):
 
 def run(quick=False, **sizes):
     """Run the reactor once around `measure` (so: once per process)."""
-    from twisted.internet import reactor
-    outcome = {}
-
-    def start():
-        d = measure(reactor, quick, **sizes)
-        d.addCallbacks(lambda rows: outcome.update(rows=rows),
-                       lambda failure: outcome.update(failure=failure))
-        d.addBoth(lambda _: reactor.stop())
-
-    reactor.callWhenRunning(start)
-    reactor.run(installSignalHandlers=False)
-    if "failure" in outcome:
-        outcome["failure"].raiseException()
-    return outcome["rows"]
+    return common.run_reactor_once(measure, quick, sizes)
 
 
 def _log_warnings_to_stderr():

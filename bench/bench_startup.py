@@ -63,13 +63,7 @@ def spawn(args, workdir, name):
 
 
 def stop(child):
-    if child.poll() is None:
-        child.terminate()
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait(timeout=10)
+    common.end_child(child)
 
 
 def wait_for_port(port, child):

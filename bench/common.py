@@ -116,3 +116,52 @@ def main(run, argv=None):
     else:
         print(table(rows))
     return 0
+
+
+# -- Twisted benchmarks (imported lazily: the codec ones run without it) --
+
+class Timeout(Exception):
+    """A step of a benchmark did not finish within its bound."""
+
+
+def with_timeout(reactor, d, seconds, what):
+    """`d`, failed with Timeout when it has not fired within `seconds`."""
+    def expire():
+        if not d.called:
+            d.errback(Timeout(f"{what}: nothing within {seconds} s"))
+    call = reactor.callLater(seconds, expire)
+    return d.addBoth(lambda result: (call.active() and call.cancel(), result)[1])
+
+
+def run_reactor_once(measure, quick, sizes):
+    """Run the reactor around `measure(reactor, quick, **sizes)` (a
+    Deferred of rows) and return the rows: once per process."""
+    from twisted.internet import reactor
+    outcome = {}
+
+    def start():
+        d = measure(reactor, quick, **sizes)
+        d.addCallbacks(lambda rows: outcome.update(rows=rows),
+                       lambda failure: outcome.update(failure=failure))
+        d.addBoth(lambda _: reactor.stop())
+
+    reactor.callWhenRunning(start)
+    reactor.run(installSignalHandlers=False)
+    if "failure" in outcome:
+        outcome["failure"].raiseException()
+    return outcome["rows"]
+
+
+def end_child(child, sig=None):
+    """Signal a child process (`subprocess.Popen`; SIGTERM by default) and
+    wait for it, killing it if it has not gone within 10 s."""
+    import signal
+    import subprocess
+    if child.poll() is not None:
+        return
+    child.send_signal(signal.SIGTERM if sig is None else sig)
+    try:
+        child.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait(timeout=10)

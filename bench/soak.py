@@ -83,6 +83,7 @@ from autobahn.twisted.websocket import (  # noqa: E402
 from twisted.internet import defer, reactor, task  # noqa: E402
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol  # noqa: E402
 
+from bench import common  # noqa: E402
 from intermud3.testing.client import JSONLineClient, RPCFailure, answer  # noqa: E402
 
 TWISTD = "from twisted.scripts.twistd import run; run()"
@@ -141,13 +142,7 @@ class Children:
         child = self.running.pop(name, None)
         if child is None:
             return
-        if child.poll() is None:
-            child.send_signal(sig)
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait(timeout=10)
+        common.end_child(child, sig)
 
     def alive(self, name):
         child = self.running.get(name)
