@@ -13,6 +13,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from intermud3 import lpc
 from intermud3.config import load_text, with_overrides
 from intermud3.link import MAX_LEARNED_ROUTERS, RouterLink, parse_router_list, persist
+from intermud3.link.protocol import RouterFactory
 from intermud3.metrics import Metrics
 from intermud3.mudmode import frame
 from intermud3.outbound import SendResult, Unsendable
@@ -1129,3 +1130,15 @@ class PersistenceTests(LinkCase):
         self.connector.last.accept().receive(startup_reply(password=0))
         self.assertTrue(link.ready)
         self.assertEqual(self.store.saved, [])
+
+
+class QuietFactoryTests(SynchronousTestCase):
+    def test_an_attempt_logs_no_starting_or_stopping_factory_lines(self):
+        # One factory per connection attempt: Twisted's own lines would log
+        # every reconnect; the link logs its states itself.
+        factory = RouterFactory(link=None, router={"name": "*r"}, attempt=1, settings=None,
+                                answers_probes=None)
+        with capturedLogs() as events:
+            factory.doStart()
+            factory.doStop()
+        self.assertEqual([formatEvent(event) for event in events], [])

@@ -301,6 +301,10 @@ class RouterProtocol(MudModeProtocol):
 class RouterFactory(Factory):
     """Builds the one RouterProtocol of one connection attempt."""
 
+    # A factory per attempt: Twisted's "Starting/Stopping factory" lines
+    # would log every reconnect twice over (the link logs its own states).
+    noisy = False
+
     def __init__(self, link, router, attempt, settings, answers_probes):
         self.link = link
         self.router = router
