@@ -31,9 +31,10 @@ replaces the functions in Autobahn's modules, behaviour unchanged.
 
 from autobahn import util as _autobahn_util
 from autobahn.twisted import websocket as _autobahn_twisted
-
 from autobahn.websocket import protocol as _autobahn_protocol
 from autobahn.websocket import xormasker as _autobahn_xormasker
+
+from intermud3.api.wsframes import unmask
 
 # Up to here the integer XOR is cheaper than Autobahn's masker (measured:
 # about 2x at 250 bytes, even at a few KiB, 5x slower at 1 MiB).
@@ -56,12 +57,10 @@ class SmallUnmasker:
         self._position = 0
 
     def process(self, data):
-        size = len(data)
         # A frame may arrive in pieces: the key continues where the last one ended.
         start = self._position & 3
-        key = (self._mask[start:] + self._mask[:start]) * (size // 4 + 1)
-        self._position += size
-        return (int.from_bytes(data, "big") ^ int.from_bytes(key[:size], "big")).to_bytes(size, "big")
+        self._position += len(data)
+        return unmask(self._mask[start:] + self._mask[:start], data)
 
 
 _autobahn_create = _autobahn_xormasker.create_xor_masker
