@@ -126,16 +126,17 @@ class TokenBucketTests(SynchronousTestCase):
         clock = make_clock()
         bucket = TokenBucket(60, 2, clock)  # one token a second
         self.assertEqual(bucket.wait(), 0)
-        bucket.take()
-        bucket.take()
+        bucket.spend()
+        bucket.spend()
         self.assertAlmostEqual(bucket.wait(), 1.0)
         clock.advance(0.5)
         self.assertAlmostEqual(bucket.wait(), 0.5)
         clock.advance(0.5)
         self.assertEqual(bucket.wait(), 0)
         clock.advance(100)
-        bucket.take()
-        bucket.take()
+        for _ in range(2):
+            self.assertEqual(bucket.wait(), 0)
+            bucket.spend()
         self.assertGreater(bucket.wait(), 0)  # never more than burst
 
     def test_bad_limits_refused(self):

@@ -49,10 +49,6 @@ class TokenBucket:
             return 0.0
         return missing * 60.0 / self.per_minute
 
-    def take(self, now=None):
-        self._refill(now)
-        self.tokens -= 1.0
-
     def spend(self):
         """Take one token right after `wait` found one (it refilled the bucket)."""
         self.tokens -= 1.0
