@@ -262,6 +262,15 @@ class TCPTransportTests(LoopbackMixin, unittest.TestCase):
                        "protocol": "JSON-RPC 2.0", "authentication": "required"}})
 
     @defer.inlineCallbacks
+    def test_every_line_written_is_sent_at_the_end_of_the_turn(self):
+        # The transport is handed to the gateway's EndOfTurn (endofturn.py)
+        # with each line written: the welcome and the reply.
+        written = []
+        self.gateway.api.end_of_turn = types.SimpleNamespace(written=written.append)
+        yield self.authenticated_client()
+        self.assertEqual(written, [self.servers[0].transport] * 2)
+
+    @defer.inlineCallbacks
     def test_welcome_says_none_when_auth_disabled_and_session_is_open(self):
         self.gateway.config = with_overrides(self.gateway.config, {"api.auth.enabled": False})
         self.gateway.sessions.reconfigure(self.gateway.config)

@@ -2,6 +2,7 @@
 client (a real WebSocket library) on the other end."""
 
 import json
+import types
 
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from twisted.internet import defer, reactor
@@ -140,6 +141,15 @@ class WebSocketTests(WSTestBase):
         client.sendMessage(b"[" + request("ping", 1) + b"," + request("ping", 2) + b"]")
         reply = yield client.next_message()
         self.assertEqual(sorted(r["id"] for r in reply), [1, 2])
+
+    @defer.inlineCallbacks
+    def test_the_upgrade_answer_and_every_message_are_sent_at_the_end_of_the_turn(self):
+        written = []
+        self.gateway.api.end_of_turn = types.SimpleNamespace(written=written.append)
+        client = yield self.connect_ws({"X-API-Key": API_KEY})
+        reply = yield self.call(client, "ping", 1)
+        self.assertIs(reply["result"]["pong"], True)
+        self.assertEqual(written, [self.servers[0].transport] * 2)   # the 101, the reply
 
     @defer.inlineCallbacks
     def test_bad_api_key_header_is_http_401_without_upgrade(self):

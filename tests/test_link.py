@@ -1,6 +1,7 @@
 """RouterLink over a fake connector, StringTransport and Clock."""
 
 import struct
+from types import SimpleNamespace
 
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionAborted, ConnectionDone, ConnectionRefusedError
@@ -1142,3 +1143,18 @@ class QuietFactoryTests(SynchronousTestCase):
             factory.doStart()
             factory.doStop()
         self.assertEqual([formatEvent(event) for event in events], [])
+
+
+class EndOfTurnTests(LinkCase):
+    def test_every_frame_written_is_sent_at_the_end_of_the_turn(self):
+        # The link hands each connection's transport to the shared EndOfTurn
+        # as it writes a frame (endofturn.py sends it before the next poll).
+        link = self.make_link()
+        written = []
+        link.end_of_turn = SimpleNamespace(written=written.append)
+        link.startService()
+        attempt = self.connector.last.accept()
+        self.assertEqual(written, [attempt.transport])           # the startup
+        attempt.receive(startup_reply())
+        self.assertTrue(link.try_send(link.encode(["tell", 5, "ProbeA", "bob", "Far", "al", "Bob", "hi"])))
+        self.assertEqual(written, [attempt.transport] * 2)
